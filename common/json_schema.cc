@@ -1,0 +1,149 @@
+#include "common/json_schema.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/did_you_mean.h"
+#include "common/status_macros.h"
+
+namespace estuary {
+namespace {
+
+using json = nlohmann::json;
+
+std::string KindName(JsonKind k) {
+  switch (k) {
+    case JsonKind::kString: return "a string";
+    case JsonKind::kInt: return "an integer";
+    case JsonKind::kNumber: return "a number";
+    case JsonKind::kBool: return "true or false";
+    case JsonKind::kObject: return "an object";
+    case JsonKind::kArray: return "an array";
+    case JsonKind::kStringOrObject: return "a string or an object";
+  }
+  return "?";
+}
+
+bool HasKind(const json& v, JsonKind k) {
+  switch (k) {
+    case JsonKind::kString: return v.is_string();
+    case JsonKind::kInt: return v.is_number_integer();
+    case JsonKind::kNumber: return v.is_number();
+    case JsonKind::kBool: return v.is_boolean();
+    case JsonKind::kObject: return v.is_object();
+    case JsonKind::kArray: return v.is_array();
+    case JsonKind::kStringOrObject: return v.is_string() || v.is_object();
+  }
+  return false;
+}
+
+absl::Status Error(const std::string& path, absl::string_view msg) {
+  return absl::InvalidArgumentError(absl::StrCat(path, ": ", msg));
+}
+
+std::string RangeText(const JsonField& f) {
+  const bool has_min = f.min != -std::numeric_limits<double>::infinity();
+  const bool has_max = f.max != std::numeric_limits<double>::infinity();
+  if (has_min && has_max) return absl::StrCat(" in [", f.min, ", ", f.max, "]");
+  if (has_min) return absl::StrCat(" >= ", f.min);
+  if (has_max) return absl::StrCat(" <= ", f.max);
+  return "";
+}
+
+absl::Status ValidateScalar(const json& v, JsonKind kind, const JsonField& f,
+                            const std::string& path) {
+  if (!HasKind(v, kind)) {
+    return Error(path, absl::StrCat("expected ", KindName(kind), RangeText(f), ", got ",
+                                    DescribeJson(v)));
+  }
+  if (v.is_number()) {
+    const double d = v.get<double>();
+    if (d < f.min || d > f.max) {
+      return Error(path, absl::StrCat("expected ", KindName(kind), RangeText(f), ", got ",
+                                      v.dump()));
+    }
+  }
+  if (v.is_string() && !f.one_of.empty() &&
+      std::find(f.one_of.begin(), f.one_of.end(), v.get<std::string>()) == f.one_of.end()) {
+    return Error(path, absl::StrCat("'", v.get<std::string>(), "' is not allowed",
+                                    DidYouMean(v.get<std::string>(), f.one_of)));
+  }
+  if (v.is_object() && f.schema != nullptr) {
+    return ValidateJson(v, *f.schema, path);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string DescribeJson(const json& v) {
+  switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::object: return "an object";
+    case json::value_t::array: return "an array";
+    case json::value_t::string: return absl::StrCat("string ", v.dump());
+    case json::value_t::boolean: return absl::StrCat("boolean ", v.dump());
+    default: return absl::StrCat("number ", v.dump());
+  }
+}
+
+absl::Status ValidateJson(const json& value, const JsonSchema& schema,
+                          const std::string& path) {
+  if (!value.is_object()) {
+    return Error(path, absl::StrCat("expected an object, got ", DescribeJson(value)));
+  }
+  std::vector<std::string> names;
+  for (const JsonField& f : schema.fields) names.push_back(f.name);
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    if (std::find(names.begin(), names.end(), it.key()) == names.end()) {
+      return Error(absl::StrCat(path, ".", it.key()),
+                   absl::StrCat("unknown key", DidYouMean(it.key(), names)));
+    }
+  }
+  for (const JsonField& f : schema.fields) {
+    const std::string p = absl::StrCat(path, ".", f.name);
+    if (!value.contains(f.name) || value[f.name].is_null()) {
+      if (f.required) {
+        return Error(p, absl::StrCat("is required (", KindName(f.kind),
+                                     f.help.empty() ? "" : ": ", f.help, ")"));
+      }
+      continue;
+    }
+    const json& v = value[f.name];
+    if (f.kind != JsonKind::kArray) {
+      RETURN_IF_ERROR(ValidateScalar(v, f.kind, f, p));
+      continue;
+    }
+    if (!v.is_array()) {
+      return Error(p, absl::StrCat("expected an array of ", KindName(f.element).substr(2),
+                                   "s, got ", DescribeJson(v)));
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      RETURN_IF_ERROR(ValidateScalar(v[i], f.element, f, absl::StrCat(p, "[", i, "]")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> ParseJsonText(absl::string_view text, absl::string_view source) {
+  try {
+    return json::parse(text.begin(), text.end());
+  } catch (const json::parse_error& e) {
+    int line = 1, column = 1;
+    for (size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else {
+        ++column;
+      }
+    }
+    std::string what = e.what();
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: x"
+    const size_t colon = what.find(": ");
+    if (colon != std::string::npos) what = what.substr(colon + 2);
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ":", line, ":", column, ": invalid JSON: ", what));
+  }
+}
+
+}  // namespace estuary

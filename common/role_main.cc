@@ -1,0 +1,146 @@
+#include "common/role_main.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/exit_codes.h"
+#include "common/flags.h"
+#include "common/logging.h"
+
+namespace estuary {
+
+void PrintError(const std::string& binary, absl::string_view message) {
+  std::fprintf(stderr, "%s: error: %.*s\n", binary.c_str(), static_cast<int>(message.size()),
+               message.data());
+  std::fflush(stderr);
+}
+
+int RoleMain(int argc, char** argv, const RoleDescription& role,
+             const std::function<int(const RoleContext&)>& run) {
+  RoleContext ctx;
+  ctx.process_start = absl::Now();
+  ctx.binary = role.binary;
+  // Before any thread starts: SIGINT/SIGTERM go to the watcher thread.
+  absl::StatusOr<std::unique_ptr<SignalWatcher>> signals = SignalWatcher::Start();
+  if (!signals.ok()) {
+    PrintError(role.binary, signals.status().message());
+    return kExitFailure;
+  }
+  ctx.signals = signals->get();
+
+  std::string job_path, tf_config_json;
+  double hold_secs = 0;
+  FlagSet flags(
+      absl::StrCat(role.binary, " --job=JOB.json [flags]"),
+      absl::StrCat(role.description,
+                   "\n\nThe cluster and this process's task come from the TF_CONFIG "
+                   "environment variable (or --tf_config), as in TensorFlow; task types "
+                   "accepted: ",
+                   absl::StrJoin(role.task_types, ", "),
+                   ".\nExit codes: 0 done, 1 failed at run time, 2 bad input or chief "
+                   "unreachable."));
+  flags.String("job", &job_path, "Job file (JSON): model, inputs, run config, distribution.");
+  flags.String("tf_config", &tf_config_json, "TF_CONFIG JSON; overrides the environment.");
+  flags.String("listen", &ctx.listen_address,
+               "Address to serve on (default: this task's cluster address; an evaluator "
+               "outside the cluster picks a free port).");
+  flags.Double("hold_secs", &hold_secs,
+               "Coordinator only: keep the cluster up this long after start-up before "
+               "shutting it down (SIGTERM or a shutdown request ends it sooner).");
+  absl::Status st = flags.Parse(argc, argv);
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return kExitOk;
+  }
+  if (st.ok() && job_path.empty() && flags.positional().size() == 1) {
+    job_path = flags.positional()[0];
+  } else if (st.ok() && !flags.positional().empty()) {
+    st = absl::InvalidArgumentError(
+        absl::StrCat("unexpected argument '", flags.positional()[0], "'"));
+  }
+  if (st.ok() && job_path.empty()) st = absl::InvalidArgumentError("--job is required");
+  if (!st.ok()) {
+    PrintError(role.binary, absl::StrCat(st.message(), " (see --help)"));
+    return kExitBadInput;
+  }
+  ctx.hold = absl::Seconds(hold_secs);
+
+  absl::StatusOr<TfConfig> tf = TfConfigFromEnvironment(tf_config_json);
+  if (!tf.ok()) {
+    PrintError(role.binary, tf.status().message());
+    return kExitBadInput;
+  }
+  if (tf->cluster.empty()) {
+    PrintError(role.binary, "TF_CONFIG has no cluster: role binaries run in a cluster "
+                            "(use `estuary train` for one process)");
+    return kExitBadInput;
+  }
+  if (std::find(role.task_types.begin(), role.task_types.end(), tf->task.type) ==
+      role.task_types.end()) {
+    PrintError(role.binary,
+               absl::StrCat("TF_CONFIG task.type is '", tf->task.type, "' but this is the ",
+                            role.binary, " binary (it runs: ",
+                            absl::StrJoin(role.task_types, ", "), ")"));
+    return kExitBadInput;
+  }
+  if (absl::Status c = tf->Coordinator().status(); !c.ok()) {
+    PrintError(role.binary, c.message());
+    return kExitBadInput;
+  }
+  ctx.tf_config = *std::move(tf);
+
+  absl::StatusOr<JobSpec> job = LoadJobSpec(job_path);
+  if (!job.ok()) {
+    PrintError(role.binary, job.status().message());
+    return kExitBadInput;
+  }
+  ctx.job = *std::move(job);
+
+  InitLogging(ctx.tf_config.task.ToString());
+  return run(ctx);
+}
+
+TaskRuntimeOptions RuntimeOptionsFor(const RoleContext& ctx) {
+  TaskRuntimeOptions o;
+  o.tf_config = ctx.tf_config;
+  o.timing = ctx.job.distribution;
+  o.listen_address = ctx.listen_address;
+  o.binary = ctx.binary;
+  return o;
+}
+
+int RunMember(const RoleContext& ctx) {
+  absl::StatusOr<std::unique_ptr<TaskRuntime>> rt = TaskRuntime::Start(RuntimeOptionsFor(ctx));
+  if (!rt.ok()) {
+    spdlog::error("could not join the cluster: {}", rt.status().message());
+    PrintError(ctx.binary, rt.status().message());
+    return kExitBadInput;
+  }
+  TaskRuntime& runtime = **rt;
+  ctx.signals->OnSignal([&runtime](int signo) {
+    runtime.Stop(absl::CancelledError(absl::StrCat("received signal ", signo)));
+  });
+  absl::Status st = runtime.StartBarrier();
+  if (!st.ok()) {
+    spdlog::error("start-up failed: {}", st.message());
+    ctx.signals->ClearCallbacks();
+    runtime.Leave(absl::StrCat("start-up failed: ", st.message()));
+    return kExitFailure;
+  }
+  runtime.SetPhase("running");
+  spdlog::info("passed the start barrier; waiting for work from the chief");
+  absl::Status why = runtime.WaitForStop();
+  ctx.signals->ClearCallbacks();
+  if (why.ok()) {
+    spdlog::info("leaving: the chief ended the job");
+  } else if (absl::IsCancelled(why)) {
+    spdlog::info("leaving: {}", why.message());
+  } else {
+    spdlog::error("leaving: {}", why.message());
+  }
+  runtime.Leave(why.ok() ? "job finished" : std::string(why.message()));
+  return ExitCodeFor(why);
+}
+
+}  // namespace estuary

@@ -1,0 +1,57 @@
+// The shared `main` of the four role binaries (chief, worker, ps,
+// evaluator): flags, TF_CONFIG, the job file, logging, signals, and the
+// exit-code contract (0 ok, 1 run-time failure, 2 bad input or an
+// unreachable chief, with a one-line error on stderr).
+#ifndef ESTUARY_COMMON_ROLE_MAIN_H_
+#define ESTUARY_COMMON_ROLE_MAIN_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/cluster.h"
+#include "common/job_spec.h"
+#include "common/signals.h"
+#include "common/task_runtime.h"
+
+namespace estuary {
+
+struct RoleContext {
+  std::string binary;  // "worker"
+  TfConfig tf_config;
+  JobSpec job;
+  SignalWatcher* signals = nullptr;
+  std::string listen_address;  // --listen, may be empty
+  // Coordinator only: how long to keep the cluster up after start-up
+  // before shutting it down (the job's work, until training lands).
+  absl::Duration hold = absl::ZeroDuration();
+  absl::Time process_start;
+};
+
+struct RoleDescription {
+  std::string binary;
+  // TF_CONFIG task types this binary runs.
+  std::vector<std::string> task_types;
+  std::string description;
+};
+
+// Parses argv and the environment into a RoleContext and calls `run`,
+// returning its exit code; prints help for --help (exit 0) and a one-line
+// error for bad input (exit 2).
+int RoleMain(int argc, char** argv, const RoleDescription& role,
+             const std::function<int(const RoleContext&)>& run);
+
+// TaskRuntimeOptions for this task from the context.
+TaskRuntimeOptions RuntimeOptionsFor(const RoleContext& ctx);
+
+// A non-coordinator member's life until its role gets work: join, pass the
+// start barrier, stay until the chief ends the job (or SIGTERM), leave.
+int RunMember(const RoleContext& ctx);
+
+// Prints "<binary>: error: <message>" to stderr (and the log).
+void PrintError(const std::string& binary, absl::string_view message);
+
+}  // namespace estuary
+
+#endif  // ESTUARY_COMMON_ROLE_MAIN_H_

@@ -1,0 +1,247 @@
+#include "common/task_runtime.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/logging.h"
+#include "common/rpc.h"
+#include "common/status_macros.h"
+#include "grpcpp/health_check_service_interface.h"
+
+namespace estuary {
+namespace {
+
+std::string Secs(absl::Duration d) { return absl::StrFormat("%.1f s", absl::ToDoubleSeconds(d)); }
+
+std::string HostName() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof(buf) - 1) != 0) return "localhost";
+  return buf;
+}
+
+}  // namespace
+
+class TaskRuntime::StatusService final : public task::TaskService::Service {
+ public:
+  explicit StatusService(TaskRuntime* rt) : rt_(rt) {}
+  grpc::Status GetTaskStatus(grpc::ServerContext*, const task::GetTaskStatusRequest*,
+                             task::TaskStatus* resp) override {
+    resp->set_type(rt_->task_.type);
+    resp->set_index(rt_->task_.index);
+    resp->set_pid(getpid());
+    resp->set_binary(rt_->options_.binary);
+    resp->set_uptime_secs(absl::ToDoubleSeconds(absl::Now() - rt_->started_));
+    absl::MutexLock l(&rt_->mu_);
+    resp->set_phase(rt_->phase_);
+    if (rt_->client_ != nullptr) resp->set_incarnation(rt_->client_->incarnation());
+    return grpc::Status::OK;
+  }
+
+ private:
+  TaskRuntime* const rt_;
+};
+
+int ExitCodeFor(const absl::Status& stop_reason) {
+  if (stop_reason.ok() || absl::IsCancelled(stop_reason)) return 0;
+  return 1;
+}
+
+TaskRuntime::TaskRuntime(TaskRuntimeOptions options, TaskId task)
+    : options_(std::move(options)), task_(std::move(task)) {}
+
+absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Start(TaskRuntimeOptions options) {
+  ASSIGN_OR_RETURN(TaskId coordinator, options.tf_config.Coordinator());
+  ASSIGN_OR_RETURN(std::string coordinator_address,
+                   options.tf_config.cluster.Address(coordinator));
+  TaskId task = options.tf_config.task;
+  std::unique_ptr<TaskRuntime> rt(new TaskRuntime(std::move(options), task));
+  const TaskRuntimeOptions& opts = rt->options_;
+
+  absl::StatusOr<std::string> own = opts.tf_config.OwnAddress();
+  std::string listen = opts.listen_address;
+  if (listen.empty()) listen = own.ok() ? ListenAddressFor(*own) : "0.0.0.0:0";
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  ConfigureServerBuilder(&builder);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &rt->port_);
+  rt->status_service_ = std::make_unique<StatusService>(rt.get());
+  builder.RegisterService(rt->status_service_.get());
+  for (grpc::Service* s : opts.services) builder.RegisterService(s);
+  rt->server_ = builder.BuildAndStart();
+  if (rt->server_ == nullptr || rt->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("task ", task.ToString(), " cannot listen on ",
+                                               listen, " (is the port in use?)"));
+  }
+  rt->address_ = own.ok() ? *own : absl::StrCat(HostName(), ":", rt->port_);
+  spdlog::info("serving gRPC on {} (cluster address {})", listen, rt->address_);
+
+  {
+    absl::MutexLock l(&rt->mu_);
+    rt->client_ = std::make_unique<CoordinationClient>(
+        CreateChannel(coordinator_address), task, NewIncarnation(),
+        absl::StrCat(coordinator.ToString(), " at ", coordinator_address));
+  }
+  ASSIGN_OR_RETURN(coordination::RegisterTaskResponse reg,
+                   rt->client_->Register(rt->address_, opts.timing.startup_timeout));
+  rt->leader_incarnation_ = reg.leader_incarnation();
+  rt->heartbeat_interval_ = absl::Milliseconds(reg.heartbeat_interval_ms());
+  rt->heartbeat_timeout_ = absl::Milliseconds(reg.heartbeat_timeout_ms());
+  spdlog::info("registered with {} (incarnation {:x})", rt->client_->coordinator(),
+               rt->client_->incarnation());
+  rt->heartbeat_ = std::thread([r = rt.get()] { r->HeartbeatLoop(); });
+  rt->watcher_ = std::thread([r = rt.get()] { r->WatchLoop(); });
+  return rt;
+}
+
+TaskRuntime::~TaskRuntime() { Leave("task runtime destroyed"); }
+
+absl::Status TaskRuntime::StartBarrier() {
+  return client_->Barrier(kStartBarrier, options_.timing.startup_timeout);
+}
+
+bool TaskRuntime::StopLocked(absl::Status why) {
+  if (stop_) return false;
+  stop_ = true;
+  stop_reason_ = std::move(why);
+  return true;
+}
+
+void TaskRuntime::Stop(absl::Status why) {
+  {
+    absl::MutexLock l(&mu_);
+    if (!StopLocked(std::move(why))) return;
+  }
+  if (client_ != nullptr) client_->CancelBlockingCalls();
+}
+
+void TaskRuntime::SetPhase(const std::string& phase) {
+  absl::MutexLock l(&mu_);
+  phase_ = phase;
+}
+
+bool TaskRuntime::stopped() const {
+  absl::MutexLock l(&mu_);
+  return stop_;
+}
+
+absl::Status TaskRuntime::WaitForStop(absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  if (!mu_.AwaitWithTimeout(absl::Condition(&stop_), timeout)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("task ", task_.ToString(), " still running after ", Secs(timeout)));
+  }
+  return stop_reason_;
+}
+
+void TaskRuntime::HeartbeatLoop() {
+  absl::Time last_ok = absl::Now();
+  std::string last_error;
+  absl::MutexLock l(&mu_);
+  // The timed wait is the heartbeat clock; threads_done_ ends the loop.
+  while (!mu_.AwaitWithTimeout(absl::Condition(&threads_done_), heartbeat_interval_)) {
+    mu_.Unlock();
+    absl::StatusOr<coordination::HeartbeatResponse> r =
+        client_->Heartbeat(std::max(heartbeat_interval_, absl::Milliseconds(200)));
+    const absl::Time now = absl::Now();
+    mu_.Lock();
+    if (stop_) continue;
+    bool stopped = false;
+    if (r.ok()) {
+      last_ok = now;
+      if (r->leader_incarnation() != leader_incarnation_) {
+        stopped = StopLocked(absl::AbortedError(absl::StrCat(
+            "the chief restarted (leader incarnation ", absl::Hex(leader_incarnation_), " -> ",
+            absl::Hex(r->leader_incarnation()), "): this task must restart to rejoin")));
+      } else if (r->shutdown_requested()) {
+        stopped = StopLocked(absl::OkStatus());
+      }
+    } else if (absl::IsAborted(r.status()) || absl::IsFailedPrecondition(r.status())) {
+      stopped = StopLocked(absl::AbortedError(r.status().message()));
+    } else {
+      last_error = std::string(r.status().message());
+      if (now - last_ok > heartbeat_timeout_) {
+        stopped = StopLocked(absl::UnavailableError(
+            absl::StrCat("lost the chief ", client_->coordinator(), ": no answer for ",
+                         Secs(now - last_ok), " (heartbeat timeout ", Secs(heartbeat_timeout_),
+                         "); last error: ", last_error)));
+      }
+    }
+    if (stopped) {
+      mu_.Unlock();
+      client_->CancelBlockingCalls();
+      mu_.Lock();
+    }
+  }
+}
+
+void TaskRuntime::WatchLoop() {
+  uint64_t known = 0;
+  while (true) {
+    {
+      absl::MutexLock l(&mu_);
+      if (threads_done_) return;
+    }
+    absl::StatusOr<coordination::ClusterState> st =
+        client_->WatchCluster(known, std::max(heartbeat_timeout_, absl::Seconds(5)));
+    if (st.ok()) {
+      LogChanges(*st);
+      known = st->version();
+      if (st->shutdown_requested()) {
+        Stop(absl::OkStatus());
+        spdlog::info("the chief requested shutdown: {}", st->shutdown_reason());
+      }
+      continue;
+    }
+    // The heartbeat decides whether the chief is lost; here just back off.
+    absl::MutexLock l(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&threads_done_), heartbeat_interval_);
+  }
+}
+
+void TaskRuntime::LogChanges(const coordination::ClusterState& state) {
+  absl::MutexLock l(&mu_);
+  const bool first = peers_.empty();
+  for (const coordination::TaskInfo& info : state.tasks()) {
+    const TaskId t = FromProto(info.task());
+    if (t == task_) continue;
+    auto it = peers_.find(t);
+    if (!first && it != peers_.end()) {
+      const coordination::TaskInfo& old = it->second;
+      if (old.incarnation() != 0 && old.incarnation() != info.incarnation()) {
+        spdlog::warn("peer {} restarted: incarnation {:x} -> {:x}", t.ToString(),
+                     old.incarnation(), info.incarnation());
+      } else if (old.state() != info.state() && info.state() == coordination::TASK_DEAD) {
+        spdlog::warn("peer {} is dead: {}", t.ToString(), info.reason());
+      }
+    }
+    peers_[t] = info;
+  }
+}
+
+void TaskRuntime::Leave(const std::string& reason) {
+  absl::Status why;
+  {
+    absl::MutexLock l(&mu_);
+    if (left_) return;
+    left_ = true;
+    threads_done_ = true;
+    phase_ = "leaving";
+    why = stop_reason_;
+  }
+  if (client_ != nullptr) client_->CancelBlockingCalls();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (watcher_.joinable()) watcher_.join();
+  if (client_ != nullptr && !absl::IsUnavailable(why) && !absl::IsAborted(why)) {
+    absl::Status st = client_->Disconnect(reason, absl::Seconds(2));
+    if (!st.ok()) spdlog::warn("could not say goodbye to the chief: {}", st.message());
+  }
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    server_->Wait();
+  }
+}
+
+}  // namespace estuary

@@ -1,0 +1,124 @@
+// What every task process does to be a member of the cluster: serve gRPC
+// (with the standard grpc.health.v1 service) on its own address, register
+// with the chief's coordination service, heartbeat, watch the cluster for
+// peer restarts/deaths and for shutdown, and leave cleanly.
+//
+// Thread-safe. Owns the gRPC server and two threads (heartbeat, watcher),
+// stopped by Leave() or the destructor.
+#ifndef ESTUARY_COMMON_TASK_RUNTIME_H_
+#define ESTUARY_COMMON_TASK_RUNTIME_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/cluster.h"
+#include "common/coordination_client.h"
+#include "common/job_spec.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/task.grpc.pb.h"
+
+namespace estuary {
+
+// Coordination keys the runtime itself uses.
+inline constexpr char kStartBarrier[] = "estuary/start";
+// Set by the chief once every task passed the start barrier; its value is
+// the chief's start-up time in milliseconds.
+inline constexpr char kClusterStartedKey[] = "estuary/cluster_started";
+
+struct TaskRuntimeOptions {
+  TfConfig tf_config;
+  DistributionSpec timing;
+  // Where to listen. Default: this task's cluster address (an IP literal
+  // binds itself, a host name binds every interface); for an evaluator
+  // outside the cluster, "0.0.0.0:0" (any free port).
+  std::string listen_address;
+  // Extra services on the same server (the chief adds coordination).
+  std::vector<grpc::Service*> services;
+  // Reported by the task service ("worker").
+  std::string binary;
+};
+
+class TaskRuntime {
+ public:
+  // Starts the server and registers with the chief, waiting up to
+  // `timing.startup_timeout` for it. Errors: Unavailable (cannot bind, or
+  // the chief is unreachable), InvalidArgument / Aborted from the chief.
+  static absl::StatusOr<std::unique_ptr<TaskRuntime>> Start(TaskRuntimeOptions options);
+  ~TaskRuntime();
+
+  const TaskId& task() const { return task_; }
+  // The address other tasks reach this one at.
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+  uint64_t incarnation() const { return client_->incarnation(); }
+  CoordinationClient& coordination() { return *client_; }
+
+  // Waits at the start barrier (every task of the cluster spec), up to the
+  // start-up timeout. Unavailable if a task dies; DeadlineExceeded naming
+  // the tasks that never arrived.
+  absl::Status StartBarrier();
+
+  // Blocks until something ends this task's membership, up to `timeout`:
+  //  OK                 the chief requested cluster shutdown;
+  //  Cancelled          Stop() was called (e.g. on SIGTERM);
+  //  Unavailable        the chief stopped answering for heartbeat_timeout;
+  //  Aborted            the chief declared this task dead, or restarted;
+  //  DeadlineExceeded   `timeout` passed.
+  absl::Status WaitForStop(absl::Duration timeout = absl::InfiniteDuration());
+  // Ends WaitForStop with `why` (the first reason wins) and cancels
+  // blocking coordination calls in flight (e.g. StartBarrier).
+  void Stop(absl::Status why);
+  // "joining", "running" (after the start barrier), "leaving".
+  void SetPhase(const std::string& phase);
+  // The reason once stopped (nullopt-like: Unknown while running).
+  bool stopped() const;
+
+  // Says goodbye to the chief (best effort, short deadline) unless the
+  // chief is gone, stops the threads and shuts the server down. Idempotent.
+  void Leave(const std::string& reason);
+
+ private:
+  TaskRuntime(TaskRuntimeOptions options, TaskId task);
+  void HeartbeatLoop();
+  void WatchLoop();
+  void LogChanges(const coordination::ClusterState& state);
+  // Sets the stop reason; true if this call stopped the task.
+  bool StopLocked(absl::Status why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  class StatusService;
+  std::unique_ptr<StatusService> status_service_;
+
+  const TaskRuntimeOptions options_;
+  const TaskId task_;
+  std::string address_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<CoordinationClient> client_;
+  uint64_t leader_incarnation_ = 0;
+  absl::Duration heartbeat_interval_;
+  absl::Duration heartbeat_timeout_;
+
+  mutable absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status stop_reason_ ABSL_GUARDED_BY(mu_);
+  bool threads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool left_ ABSL_GUARDED_BY(mu_) = false;
+  std::string phase_ ABSL_GUARDED_BY(mu_) = "joining";
+  const absl::Time started_ = absl::Now();
+  std::map<TaskId, coordination::TaskInfo> peers_ ABSL_GUARDED_BY(mu_);
+  std::thread heartbeat_;
+  std::thread watcher_;
+};
+
+// Exit code for the way a task's membership ended (see WaitForStop).
+int ExitCodeFor(const absl::Status& stop_reason);
+
+}  // namespace estuary
+
+#endif  // ESTUARY_COMMON_TASK_RUNTIME_H_

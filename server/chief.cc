@@ -1,0 +1,81 @@
+#include "server/chief.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/coordination_client.h"
+#include "common/exit_codes.h"
+#include "common/logging.h"
+#include "server/coordination_service.h"
+
+namespace estuary {
+
+int RunChief(const RoleContext& ctx) {
+  const TaskId self = ctx.tf_config.task;
+  CoordinationServiceOptions service_options;
+  service_options.cluster_tasks = ctx.tf_config.cluster.AllTasks();
+  service_options.heartbeat_interval = ctx.job.distribution.heartbeat_interval;
+  service_options.heartbeat_timeout = ctx.job.distribution.heartbeat_timeout;
+  service_options.leader_incarnation = NewIncarnation();
+  CoordinationServiceImpl service(service_options);
+
+  TaskRuntimeOptions options = RuntimeOptionsFor(ctx);
+  options.services.push_back(&service);
+  absl::StatusOr<std::unique_ptr<TaskRuntime>> rt = TaskRuntime::Start(options);
+  if (!rt.ok()) {
+    spdlog::error("could not start the coordination service: {}", rt.status().message());
+    PrintError(ctx.binary, rt.status().message());
+    return kExitBadInput;
+  }
+  TaskRuntime& runtime = **rt;
+  ctx.signals->OnSignal([&runtime](int signo) {
+    runtime.Stop(absl::CancelledError(absl::StrCat("received signal ", signo)));
+  });
+  spdlog::info("coordinating {} tasks: {}", service_options.cluster_tasks.size(),
+               absl::StrJoin(service_options.cluster_tasks, ", ",
+                             [](std::string* out, const TaskId& t) {
+                               absl::StrAppend(out, t.ToString());
+                             }));
+
+  int exit_code = kExitOk;
+  std::string reason;
+  absl::Status st = runtime.StartBarrier();
+  if (!st.ok()) {
+    spdlog::error("cluster start-up failed: {}", st.message());
+    reason = absl::StrCat("start-up failed: ", st.message());
+    exit_code = kExitFailure;
+  } else {
+    runtime.SetPhase("running");
+    const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - ctx.process_start);
+    spdlog::info("cluster ready: {} tasks passed the start barrier {} ms after the chief started",
+                 service_options.cluster_tasks.size(), ms);
+    (void)runtime.coordination().Set(kClusterStartedKey, absl::StrCat(ms), true);
+    // The job's work runs here; until the training loop lands the job is to
+    // hold the cluster up for --hold_secs.
+    absl::Status why = runtime.WaitForStop(ctx.hold);
+    if (absl::IsDeadlineExceeded(why) || why.ok()) {
+      reason = why.ok() ? "shutdown requested" : "job finished";
+    } else {
+      reason = std::string(why.message());
+      if (!absl::IsCancelled(why)) exit_code = kExitFailure;
+    }
+  }
+  ctx.signals->ClearCallbacks();
+  service.RequestShutdownLocal(reason);
+  const std::vector<TaskId> stuck =
+      service.WaitUntilAllLeft(self, ctx.job.distribution.shutdown_timeout);
+  if (!stuck.empty()) {
+    spdlog::warn("tasks still alive after {} s: {}",
+                 absl::ToDoubleSeconds(ctx.job.distribution.shutdown_timeout),
+                 absl::StrJoin(stuck, ", ", [](std::string* out, const TaskId& t) {
+                   absl::StrAppend(out, t.ToString());
+                 }));
+  } else {
+    spdlog::info("every task has left; shutting down");
+  }
+  // Wake every blocked call before the server drains them.
+  service.Stop();
+  runtime.Leave(reason);
+  return exit_code;
+}
+
+}  // namespace estuary
