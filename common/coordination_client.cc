@@ -148,6 +148,7 @@ absl::StatusOr<std::string> CoordinationClient::WaitForKey(const std::string& ke
                                                            std::optional<TaskId> producer) {
   grpc::ClientContext ctx;
   SetTimeout(&ctx, timeout + kWaitMargin);
+  ctx.set_wait_for_ready(true);  // a wait may start before the chief is up
   ActiveCall call(this, &ctx);
   if (!call.status().ok()) return call.status();
   coordination::WaitForKeyRequest req;

@@ -51,7 +51,8 @@ class CoordinationClient {
   // NotFound if the key is not set.
   absl::StatusOr<std::string> Get(const std::string& key,
                                   absl::Duration timeout = absl::Seconds(10));
-  // Waits until `key` is set. Unavailable if `producer` dies first.
+  // Waits until `key` is set (also waiting for the chief to come up).
+  // Unavailable if `producer` dies first.
   absl::StatusOr<std::string> WaitForKey(const std::string& key, absl::Duration timeout,
                                          std::optional<TaskId> producer = std::nullopt);
   // Waits until every participant (default: every task of the cluster spec)

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/cluster_plan.h"
 #include "common/exit_codes.h"
 #include "common/flags.h"
 #include "common/logging.h"
@@ -96,6 +97,11 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
     return kExitBadInput;
   }
   ctx.job = *std::move(job);
+  if (absl::StatusOr<std::string> strategy = ResolveStrategy(ctx.job, ctx.tf_config);
+      !strategy.ok()) {
+    PrintError(role.binary, strategy.status().message());
+    return kExitBadInput;
+  }
 
   InitLogging(ctx.tf_config.task.ToString());
   return run(ctx);

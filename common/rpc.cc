@@ -26,9 +26,9 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const ChannelOptions& options) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              static_cast<int>(absl::ToInt64Milliseconds(options.min_reconnect_backoff)));
+              static_cast<int>(absl::ToInt64Milliseconds(options.min_connect_timeout)));
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-              static_cast<int>(absl::ToInt64Milliseconds(options.min_reconnect_backoff)));
+              static_cast<int>(absl::ToInt64Milliseconds(options.initial_reconnect_backoff)));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
               static_cast<int>(absl::ToInt64Milliseconds(options.max_reconnect_backoff)));
   args.SetMaxReceiveMessageSize(options.max_message_bytes);

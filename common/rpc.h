@@ -22,8 +22,10 @@ absl::Status AnnotateRpcError(const grpc::Status& s, absl::string_view what);
 struct ChannelOptions {
   // Reconnect quickly while a cluster starts (gRPC's default first backoff
   // is 1 s, which would dominate start-up).
-  absl::Duration min_reconnect_backoff = absl::Milliseconds(20);
+  absl::Duration initial_reconnect_backoff = absl::Milliseconds(10);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
+  // gRPC's "min reconnect backoff" is really the shortest connect timeout.
+  absl::Duration min_connect_timeout = absl::Seconds(2);
   int max_message_bytes = 1 << 30;
 };
 

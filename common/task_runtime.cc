@@ -34,7 +34,7 @@ class TaskRuntime::StatusService final : public task::TaskService::Service {
     resp->set_uptime_secs(absl::ToDoubleSeconds(absl::Now() - rt_->started_));
     absl::MutexLock l(&rt_->mu_);
     resp->set_phase(rt_->phase_);
-    if (rt_->client_ != nullptr) resp->set_incarnation(rt_->client_->incarnation());
+    resp->set_incarnation(rt_->incarnation_);
     return grpc::Status::OK;
   }
 
@@ -79,8 +79,9 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Start(TaskRuntimeOptio
 
   {
     absl::MutexLock l(&rt->mu_);
+    rt->incarnation_ = NewIncarnation();
     rt->client_ = std::make_unique<CoordinationClient>(
-        CreateChannel(coordinator_address), task, NewIncarnation(),
+        CreateChannel(coordinator_address), task, rt->incarnation_,
         absl::StrCat(coordinator.ToString(), " at ", coordinator_address));
   }
   ASSIGN_OR_RETURN(coordination::RegisterTaskResponse reg,
@@ -109,11 +110,8 @@ bool TaskRuntime::StopLocked(absl::Status why) {
 }
 
 void TaskRuntime::Stop(absl::Status why) {
-  {
-    absl::MutexLock l(&mu_);
-    if (!StopLocked(std::move(why))) return;
-  }
-  if (client_ != nullptr) client_->CancelBlockingCalls();
+  absl::MutexLock l(&mu_);
+  if (StopLocked(std::move(why)) && client_ != nullptr) client_->CancelBlockingCalls();
 }
 
 void TaskRuntime::SetPhase(const std::string& phase) {
@@ -168,11 +166,7 @@ void TaskRuntime::HeartbeatLoop() {
                          "); last error: ", last_error)));
       }
     }
-    if (stopped) {
-      mu_.Unlock();
-      client_->CancelBlockingCalls();
-      mu_.Lock();
-    }
+    if (stopped) client_->CancelBlockingCalls();
   }
 }
 
@@ -237,6 +231,15 @@ void TaskRuntime::Leave(const std::string& reason) {
     absl::Status st = client_->Disconnect(reason, absl::Seconds(2));
     if (!st.ok()) spdlog::warn("could not say goodbye to the chief: {}", st.message());
   }
+  // Close our connection to the chief first: when the chief is this process,
+  // an open but idle self-connection would hold the server's graceful
+  // shutdown until its deadline.
+  std::unique_ptr<CoordinationClient> client;
+  {
+    absl::MutexLock l(&mu_);
+    client = std::move(client_);
+  }
+  client.reset();
   if (server_ != nullptr) {
     server_->GetHealthCheckService()->SetServingStatus(false);
     server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));

@@ -28,7 +28,7 @@ namespace estuary {
 // Coordination keys the runtime itself uses.
 inline constexpr char kStartBarrier[] = "estuary/start";
 // Set by the chief once every task passed the start barrier; its value is
-// the chief's start-up time in milliseconds.
+// that moment as Unix time in microseconds (decimal).
 inline constexpr char kClusterStartedKey[] = "estuary/cluster_started";
 
 struct TaskRuntimeOptions {
@@ -56,7 +56,8 @@ class TaskRuntime {
   // The address other tasks reach this one at.
   const std::string& address() const { return address_; }
   int port() const { return port_; }
-  uint64_t incarnation() const { return client_->incarnation(); }
+  uint64_t incarnation() const { return incarnation_; }
+  // Valid until Leave().
   CoordinationClient& coordination() { return *client_; }
 
   // Waits at the start barrier (every task of the cluster spec), up to the
@@ -100,6 +101,7 @@ class TaskRuntime {
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<CoordinationClient> client_;
+  uint64_t incarnation_ = 0;
   uint64_t leader_incarnation_ = 0;
   absl::Duration heartbeat_interval_;
   absl::Duration heartbeat_timeout_;

@@ -48,7 +48,8 @@ int RunChief(const RoleContext& ctx) {
     const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - ctx.process_start);
     spdlog::info("cluster ready: {} tasks passed the start barrier {} ms after the chief started",
                  service_options.cluster_tasks.size(), ms);
-    (void)runtime.coordination().Set(kClusterStartedKey, absl::StrCat(ms), true);
+    (void)runtime.coordination().Set(kClusterStartedKey,
+                                     absl::StrCat(absl::ToUnixMicros(absl::Now())), true);
     // The job's work runs here; until the training loop lands the job is to
     // hold the cluster up for --hold_secs.
     absl::Status why = runtime.WaitForStop(ctx.hold);

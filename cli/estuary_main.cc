@@ -1,0 +1,120 @@
+// The `estuary` command line: `local` (a multi-process cluster on loopback)
+// and `explain-config` (what each task of a TF_CONFIG + job will do).
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "cli/local_launcher.h"
+#include "common/cluster.h"
+#include "common/cluster_plan.h"
+#include "common/exit_codes.h"
+#include "common/flags.h"
+#include "common/job_spec.h"
+#include "common/signals.h"
+
+namespace estuary {
+namespace {
+
+constexpr char kTopUsage[] =
+    "Usage: estuary COMMAND [flags]\n"
+    "\n"
+    "Estuary trains TensorFlow-Estimator-style models in C++, in one process or as a\n"
+    "cluster of chief, worker, ps and evaluator binaries configured by TF_CONFIG.\n"
+    "\n"
+    "Commands:\n"
+    "  local JOB.json [--workers N --ps M --evaluator]\n"
+    "                  Run the job on a real multi-process cluster on this machine.\n"
+    "  explain-config [JOB.json] [--tf_config JSON]\n"
+    "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
+    "\n"
+    "Run `estuary COMMAND --help` for a command's flags.\n";
+
+int Error(absl::string_view cmd, absl::string_view msg) {
+  std::fprintf(stderr, "estuary %.*s: error: %.*s\n", static_cast<int>(cmd.size()), cmd.data(),
+               static_cast<int>(msg.size()), msg.data());
+  return kExitBadInput;
+}
+
+int Local(int argc, char** argv, SignalWatcher* signals) {
+  LocalClusterOptions o;
+  o.signals = signals;
+  double timeout_secs = absl::ToDoubleSeconds(o.timeout);
+  FlagSet flags("estuary local JOB.json [flags]",
+                "Starts a real cluster on loopback: each task is its own process (the chief, "
+                "worker, ps and evaluator binaries) with its own TF_CONFIG and a free port. "
+                "Streams their logs prefixed by task, prints the start-up time, and stops "
+                "every process on Ctrl-C, when a task fails, or at --timeout. Exits with the "
+                "chief's exit code (124 at the timeout, 130 when interrupted).");
+  flags.Int("workers", &o.workers, "Number of worker tasks.");
+  flags.Int("ps", &o.ps, "Number of parameter-server tasks.");
+  flags.Bool("evaluator", &o.evaluator, "Also run an evaluator (outside the cluster spec, as "
+                                        "tf.estimator expects).");
+  flags.Bool("chief", &o.chief, "Run a chief task; with --nochief worker 0 coordinates.");
+  flags.Double("timeout", &timeout_secs, "Stop everything after this many seconds.");
+  flags.Double("hold_secs", &o.hold_secs,
+               "Keep the cluster up this long after start-up (until training lands, the "
+               "job has no work of its own).");
+  flags.String("bin_dir", &o.bin_dir, "Directory holding the chief/worker/ps/evaluator binaries.");
+  absl::Status st = flags.Parse(argc, argv, 2);
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return kExitOk;
+  }
+  if (st.ok() && flags.positional().size() != 1) {
+    st = absl::InvalidArgumentError("expected exactly one job file");
+  }
+  if (!st.ok()) return Error("local", absl::StrCat(st.message(), " (see --help)"));
+  o.job_path = flags.positional()[0];
+  o.timeout = absl::Seconds(timeout_secs);
+  return RunLocalCluster(o, argv[0]);
+}
+
+int ExplainConfigCommand(int argc, char** argv) {
+  std::string tf_config_json;
+  FlagSet flags("estuary explain-config [JOB.json] [--tf_config JSON]",
+                "Validates TF_CONFIG (from the environment or --tf_config) and, if given, a "
+                "job file, then prints what every task of the cluster will do. Exits 2 with "
+                "the precise error if either is invalid.");
+  flags.String("tf_config", &tf_config_json, "TF_CONFIG JSON; overrides the environment.");
+  absl::Status st = flags.Parse(argc, argv, 2);
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return kExitOk;
+  }
+  if (st.ok() && flags.positional().size() > 1) {
+    st = absl::InvalidArgumentError("expected at most one job file");
+  }
+  if (!st.ok()) return Error("explain-config", absl::StrCat(st.message(), " (see --help)"));
+  absl::StatusOr<TfConfig> tf = TfConfigFromEnvironment(tf_config_json);
+  if (!tf.ok()) return Error("explain-config", tf.status().message());
+  std::optional<JobSpec> job;
+  if (!flags.positional().empty()) {
+    absl::StatusOr<JobSpec> j = LoadJobSpec(flags.positional()[0]);
+    if (!j.ok()) return Error("explain-config", j.status().message());
+    job = *std::move(j);
+  }
+  absl::StatusOr<std::string> report = ExplainConfig(*tf, job ? &*job : nullptr);
+  if (!report.ok()) return Error("explain-config", report.status().message());
+  std::printf("%s", report->c_str());
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace estuary
+
+int main(int argc, char** argv) {
+  absl::StatusOr<std::unique_ptr<estuary::SignalWatcher>> signals =
+      estuary::SignalWatcher::Start();
+  if (!signals.ok()) return estuary::kExitFailure;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    std::printf("%s", estuary::kTopUsage);
+    return argc < 2 ? estuary::kExitBadInput : estuary::kExitOk;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "local") return estuary::Local(argc, argv, signals->get());
+  if (cmd == "explain-config") return estuary::ExplainConfigCommand(argc, argv);
+  std::fprintf(stderr, "estuary: error: unknown command '%s'\n%s", cmd.c_str(),
+               estuary::kTopUsage);
+  return estuary::kExitBadInput;
+}

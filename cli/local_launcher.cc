@@ -1,0 +1,311 @@
+#include "cli/local_launcher.h"
+
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "common/cluster.h"
+#include "common/cluster_plan.h"
+#include "common/coordination_client.h"
+#include "common/exit_codes.h"
+#include "common/job_spec.h"
+#include "common/rpc.h"
+#include "common/subprocess.h"
+#include "common/task_runtime.h"
+
+namespace estuary {
+namespace {
+
+constexpr int kExitTimeout = 124;
+constexpr int kExitInterrupted = 130;
+
+std::string RoleSubdir(const std::string& name) {
+  if (name == "worker") return "worker";
+  if (name == "ps") return "ps";
+  return "server";  // chief, evaluator
+}
+
+bool Executable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
+std::string SelfExe(const std::string& argv0) {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n > 0) return std::string(buf, static_cast<size_t>(n));
+  return argv0;
+}
+
+std::string DirName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+// Serialises log lines from the children's reader threads.
+class LogMux {
+ public:
+  void Line(const std::string& prefix, const std::string& line) {
+    absl::MutexLock l(&mu_);
+    std::fprintf(stdout, "%-12s| %s\n", prefix.c_str(), line.c_str());
+    std::fflush(stdout);
+  }
+  void Say(const std::string& line) { Line("estuary", line); }
+
+ private:
+  absl::Mutex mu_;
+};
+
+struct Child {
+  TaskId task;
+  std::unique_ptr<Subprocess> process;
+  std::optional<int> exit_code;
+};
+
+}  // namespace
+
+std::string FindRoleBinary(const std::string& name, const std::string& bin_dir,
+                           const std::string& argv0) {
+  std::vector<std::string> candidates;
+  if (!bin_dir.empty()) candidates.push_back(absl::StrCat(bin_dir, "/", name));
+  if (const char* env = std::getenv("ESTUARY_BIN_DIR"); env != nullptr && *env) {
+    candidates.push_back(absl::StrCat(env, "/", name));
+  }
+  const std::string self = SelfExe(argv0);
+  const std::string dir = DirName(self);
+  candidates.push_back(absl::StrCat(dir, "/", name));
+  candidates.push_back(absl::StrCat(dir, "/../", RoleSubdir(name), "/", name));
+  candidates.push_back(absl::StrCat(self, ".runfiles/estuary/", RoleSubdir(name), "/", name));
+  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    if (const char* env = std::getenv(var); env != nullptr && *env) {
+      candidates.push_back(absl::StrCat(env, "/estuary/", RoleSubdir(name), "/", name));
+    }
+  }
+  for (const std::string& c : candidates) {
+    if (Executable(c)) return c;
+  }
+  return "";
+}
+
+int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0) {
+  LogMux log;
+  auto fail = [&](int code, const std::string& msg) {
+    std::fprintf(stderr, "estuary local: error: %s\n", msg.c_str());
+    return code;
+  };
+  if (options.workers < (options.chief ? 0 : 1) || options.ps < 0) {
+    return fail(kExitBadInput, options.chief ? "--workers and --ps must be >= 0"
+                                             : "--nochief needs --workers >= 1");
+  }
+  absl::StatusOr<JobSpec> job = LoadJobSpec(options.job_path);
+  if (!job.ok()) return fail(kExitBadInput, std::string(job.status().message()));
+
+  // Reserve every port first; the reservations stay open until the cluster
+  // is up so no other process can take them.
+  std::vector<PortReservation> ports;
+  auto reserve = [&]() -> absl::StatusOr<std::string> {
+    absl::StatusOr<PortReservation> r = PortReservation::Reserve();
+    if (!r.ok()) return r.status();
+    ports.push_back(std::move(*r));
+    return absl::StrCat("127.0.0.1:", ports.back().port());
+  };
+  ClusterSpec::Jobs jobs;
+  auto add = [&](absl::string_view type, int n) -> absl::Status {
+    for (int i = 0; i < n; ++i) {
+      absl::StatusOr<std::string> addr = reserve();
+      if (!addr.ok()) return addr.status();
+      jobs[std::string(type)][i] = *addr;
+    }
+    return absl::OkStatus();
+  };
+  absl::Status st = add(kChief, options.chief ? 1 : 0);
+  if (st.ok()) st = add(kWorker, options.workers);
+  if (st.ok()) st = add(kPs, options.ps);
+  std::string evaluator_listen;
+  if (st.ok() && options.evaluator) {
+    absl::StatusOr<std::string> addr = reserve();
+    if (addr.ok()) evaluator_listen = *addr;
+    st = addr.status();
+  }
+  if (!st.ok()) return fail(kExitFailure, std::string(st.message()));
+  for (auto it = jobs.begin(); it != jobs.end();) {
+    it = it->second.empty() ? jobs.erase(it) : std::next(it);
+  }
+  TfConfig tf;
+  tf.cluster = ClusterSpec(jobs);
+  std::vector<TaskId> tasks = tf.cluster.AllTasks();
+  if (options.evaluator) tasks.push_back({std::string(kEvaluator), 0});
+  tf.task = tasks.front();
+  absl::StatusOr<std::string> strategy = ResolveStrategy(*job, tf);
+  if (!strategy.ok()) return fail(kExitBadInput, std::string(strategy.status().message()));
+  absl::StatusOr<TaskId> coordinator = tf.Coordinator();
+  if (!coordinator.ok()) return fail(kExitBadInput, std::string(coordinator.status().message()));
+
+  std::map<std::string, std::string> binaries;
+  for (const TaskId& t : tasks) {
+    const std::string name = BinaryFor(t);
+    if (binaries.count(name)) continue;
+    binaries[name] = FindRoleBinary(name, options.bin_dir, argv0);
+    if (binaries[name].empty()) {
+      return fail(kExitBadInput,
+                  absl::StrCat("cannot find the '", name,
+                               "' binary (build with `bazel build //...`, or pass --bin_dir)"));
+    }
+  }
+
+  // A signal or the end of a child wakes the main loop.
+  const int wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  absl::Mutex sig_mu;
+  int signal_received = 0;
+  if (options.signals != nullptr) {
+    options.signals->OnSignal([&](int signo) {
+      {
+        absl::MutexLock l(&sig_mu);
+        signal_received = signo;
+      }
+      const uint64_t one = 1;
+      (void)!write(wake_fd, &one, sizeof(one));
+    });
+  }
+
+  log.Say(absl::StrFormat("starting %d tasks (strategy %s), job %s", tasks.size(), *strategy,
+                          options.job_path));
+  const absl::Time launch = absl::Now();
+  std::vector<Child> children;
+  for (const TaskId& t : tasks) {
+    TfConfig task_tf = tf;
+    task_tf.task = t;
+    SubprocessOptions so;
+    so.argv = {binaries[BinaryFor(t)], absl::StrCat("--job=", options.job_path)};
+    if (t.type == kEvaluator) so.argv.push_back(absl::StrCat("--listen=", evaluator_listen));
+    if (t == *coordinator && options.hold_secs > 0) {
+      so.argv.push_back(absl::StrCat("--hold_secs=", options.hold_secs));
+    }
+    so.env["TF_CONFIG"] = task_tf.ToJson();
+    const std::string prefix = t.ToString();
+    so.on_line = [&log, prefix](const std::string& line, bool) { log.Line(prefix, line); };
+    absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(std::move(so));
+    if (!p.ok()) {
+      for (Child& c : children) c.process->Signal(SIGKILL);
+      return fail(kExitFailure, std::string(p.status().message()));
+    }
+    children.push_back({t, *std::move(p), std::nullopt});
+  }
+
+  // Report start-up: the chief sets kClusterStartedKey after the barrier.
+  const std::string coord_addr = *tf.cluster.Address(*coordinator);
+  std::atomic<bool> observer_done{false};
+  auto observer = std::make_unique<CoordinationClient>(
+      CreateChannel(coord_addr), TaskId{"launcher", 0}, 1,
+      absl::StrCat(coordinator->ToString(), " at ", coord_addr));
+  std::thread startup_watch([&] {
+    absl::StatusOr<std::string> v =
+        observer->WaitForKey(kClusterStartedKey, job->distribution.startup_timeout);
+    int64_t barrier_us = 0;
+    if (v.ok() && absl::SimpleAtoi(*v, &barrier_us)) {
+      const absl::Duration startup = absl::FromUnixMicros(barrier_us) - launch;
+      log.Say(absl::StrFormat("cluster up: %d tasks passed the start barrier %.1f ms after launch",
+                              tasks.size(), absl::ToDoubleMilliseconds(startup)));
+    } else if (!absl::IsCancelled(v.status())) {
+      log.Say(absl::StrCat("cluster start-up not observed: ", v.status().message()));
+    }
+    observer_done = true;
+    const uint64_t one = 1;
+    (void)!write(wake_fd, &one, sizeof(one));
+  });
+  // The observer's channel must close once it has its answer: an idle open
+  // connection would hold the chief's graceful server shutdown.
+  auto close_observer = [&] {
+    if (startup_watch.joinable()) {
+      observer->CancelBlockingCalls();
+      startup_watch.join();
+    }
+    observer.reset();
+  };
+
+  const absl::Time deadline = launch + options.timeout;
+  int result = -1;
+  std::string stop_reason;
+  while (result < 0) {
+    std::vector<pollfd> fds;
+    fds.push_back({wake_fd, POLLIN, 0});
+    for (Child& c : children) {
+      if (!c.exit_code) fds.push_back({c.process->exit_fd(), POLLIN, 0});
+    }
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      stop_reason = absl::StrCat("timed out after ", absl::FormatDuration(options.timeout));
+      result = kExitTimeout;
+      break;
+    }
+    poll(fds.data(), fds.size(), static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (observer_done && observer != nullptr) close_observer();
+    {
+      uint64_t drained;
+      (void)!read(wake_fd, &drained, sizeof(drained));
+      absl::MutexLock l(&sig_mu);
+      if (signal_received != 0) {
+        stop_reason = absl::StrCat("interrupted by signal ", signal_received);
+        result = kExitInterrupted;
+        break;
+      }
+    }
+    for (Child& c : children) {
+      if (c.exit_code) continue;
+      c.exit_code = c.process->Poll();
+      if (!c.exit_code) continue;
+      const int code = *c.exit_code;
+      (void)c.process->Wait();  // drain its output
+      log.Say(absl::StrCat(c.task.ToString(), " exited with code ", code));
+      if (c.task == *coordinator) {
+        result = code;
+      } else if (code != 0 && result < 0) {
+        stop_reason = absl::StrCat("task ", c.task.ToString(), " failed (exit code ", code, ")");
+        result = kExitFailure;
+      }
+    }
+  }
+  ports.clear();
+  // Let the other tasks finish their clean shutdown, then stop stragglers.
+  const bool clean_end = stop_reason.empty();
+  if (!clean_end) {
+    log.Say(absl::StrCat("stopping the cluster: ", stop_reason));
+    for (Child& c : children) {
+      if (!c.exit_code) c.process->Signal(SIGTERM);
+    }
+  }
+  const absl::Time grace_end =
+      absl::Now() + (clean_end ? job->distribution.shutdown_timeout : absl::Seconds(10));
+  for (Child& c : children) {
+    if (c.exit_code) continue;
+    absl::StatusOr<int> code = c.process->Wait(std::max(grace_end - absl::Now(), absl::ZeroDuration()));
+    if (!code.ok()) {
+      log.Say(absl::StrCat(c.task.ToString(), " did not exit; killing it"));
+      c.process->Signal(SIGKILL);
+      code = c.process->Wait();
+    }
+    c.exit_code = code.ok() ? *code : -1;
+    log.Say(absl::StrCat(c.task.ToString(), " exited with code ", *c.exit_code));
+  }
+  close_observer();
+  if (options.signals != nullptr) options.signals->ClearCallbacks();
+  close(wake_fd);
+  int failed = 0;
+  for (Child& c : children) failed += (*c.exit_code != 0);
+  log.Say(absl::StrFormat("done in %.1f s: %d of %d tasks exited 0; result %d",
+                          absl::ToDoubleSeconds(absl::Now() - launch),
+                          static_cast<int>(children.size()) - failed, children.size(), result));
+  return result;
+}
+
+}  // namespace estuary
