@@ -8,21 +8,18 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <atomic>
 #include <map>
 #include <memory>
 #include <thread>
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/cluster.h"
 #include "common/cluster_plan.h"
-#include "common/coordination_client.h"
 #include "common/exit_codes.h"
 #include "common/job_spec.h"
-#include "common/rpc.h"
 #include "common/subprocess.h"
 #include "common/task_runtime.h"
 
@@ -193,7 +190,17 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     }
     so.env["TF_CONFIG"] = task_tf.ToJson();
     const std::string prefix = t.ToString();
-    so.on_line = [&log, prefix](const std::string& line, bool) { log.Line(prefix, line); };
+    const bool is_coordinator = t == *coordinator;
+    const size_t num_tasks = tasks.size();
+    so.on_line = [&log, prefix, is_coordinator, launch, num_tasks](const std::string& line, bool) {
+      log.Line(prefix, line);
+      // The coordinator logs this right after the start barrier; the pipe
+      // delivers it within a millisecond.
+      if (is_coordinator && absl::StrContains(line, kClusterReadyLog)) {
+        log.Say(absl::StrFormat("cluster up: %d tasks passed the start barrier %.1f ms after launch",
+                                num_tasks, absl::ToDoubleMilliseconds(absl::Now() - launch)));
+      }
+    };
     absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(std::move(so));
     if (!p.ok()) {
       for (Child& c : children) c.process->Signal(SIGKILL);
@@ -201,37 +208,6 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     }
     children.push_back({t, *std::move(p), std::nullopt});
   }
-
-  // Report start-up: the chief sets kClusterStartedKey after the barrier.
-  const std::string coord_addr = *tf.cluster.Address(*coordinator);
-  std::atomic<bool> observer_done{false};
-  auto observer = std::make_unique<CoordinationClient>(
-      CreateChannel(coord_addr), TaskId{"launcher", 0}, 1,
-      absl::StrCat(coordinator->ToString(), " at ", coord_addr));
-  std::thread startup_watch([&] {
-    absl::StatusOr<std::string> v =
-        observer->WaitForKey(kClusterStartedKey, job->distribution.startup_timeout);
-    int64_t barrier_us = 0;
-    if (v.ok() && absl::SimpleAtoi(*v, &barrier_us)) {
-      const absl::Duration startup = absl::FromUnixMicros(barrier_us) - launch;
-      log.Say(absl::StrFormat("cluster up: %d tasks passed the start barrier %.1f ms after launch",
-                              tasks.size(), absl::ToDoubleMilliseconds(startup)));
-    } else if (!absl::IsCancelled(v.status())) {
-      log.Say(absl::StrCat("cluster start-up not observed: ", v.status().message()));
-    }
-    observer_done = true;
-    const uint64_t one = 1;
-    (void)!write(wake_fd, &one, sizeof(one));
-  });
-  // The observer's channel must close once it has its answer: an idle open
-  // connection would hold the chief's graceful server shutdown.
-  auto close_observer = [&] {
-    if (startup_watch.joinable()) {
-      observer->CancelBlockingCalls();
-      startup_watch.join();
-    }
-    observer.reset();
-  };
 
   const absl::Time deadline = launch + options.timeout;
   int result = -1;
@@ -249,7 +225,6 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
       break;
     }
     poll(fds.data(), fds.size(), static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
-    if (observer_done && observer != nullptr) close_observer();
     {
       uint64_t drained;
       (void)!read(wake_fd, &drained, sizeof(drained));
@@ -297,7 +272,6 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     c.exit_code = code.ok() ? *code : -1;
     log.Say(absl::StrCat(c.task.ToString(), " exited with code ", *c.exit_code));
   }
-  close_observer();
   if (options.signals != nullptr) options.signals->ClearCallbacks();
   close(wake_fd);
   int failed = 0;

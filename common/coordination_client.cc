@@ -204,12 +204,13 @@ absl::StatusOr<coordination::ClusterState> CoordinationClient::GetClusterState(
   return resp;
 }
 
-absl::Status CoordinationClient::RequestShutdown(const std::string& reason,
+absl::Status CoordinationClient::RequestShutdown(const std::string& reason, bool job_failed,
                                                  absl::Duration timeout) {
   grpc::ClientContext ctx;
   SetTimeout(&ctx, timeout);
   coordination::RequestShutdownRequest req;
   req.set_reason(reason);
+  req.set_job_failed(job_failed);
   coordination::RequestShutdownResponse resp;
   return AnnotateRpcError(stub_->RequestShutdown(&ctx, req, &resp), What("RequestShutdown"));
 }

@@ -66,7 +66,7 @@ class CoordinationClient {
                                                           absl::Duration timeout);
   absl::StatusOr<coordination::ClusterState> GetClusterState(
       absl::Duration timeout = absl::Seconds(10));
-  absl::Status RequestShutdown(const std::string& reason,
+  absl::Status RequestShutdown(const std::string& reason, bool job_failed = false,
                                absl::Duration timeout = absl::Seconds(10));
   absl::Status Disconnect(const std::string& reason, absl::Duration timeout = absl::Seconds(5));
 

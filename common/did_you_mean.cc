@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -29,6 +30,17 @@ int EditDistance(absl::string_view a, absl::string_view b) {
 
 std::string DidYouMean(absl::string_view name,
                        const std::vector<std::string>& candidates) {
+  // A unique candidate that extends what was typed ("--hold" for
+  // "hold_secs") beats edit distance.
+  const std::string* prefixed = nullptr;
+  int prefix_matches = 0;
+  for (const std::string& c : candidates) {
+    if (!name.empty() && absl::StartsWith(c, name)) {
+      prefixed = &c;
+      ++prefix_matches;
+    }
+  }
+  if (prefix_matches == 1) return absl::StrCat("; did you mean '", *prefixed, "'?");
   const std::string* best = nullptr;
   int best_distance = 0;
   for (const std::string& c : candidates) {

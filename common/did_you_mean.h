@@ -12,8 +12,9 @@ namespace estuary {
 // Levenshtein distance between two strings.
 int EditDistance(absl::string_view a, absl::string_view b);
 
-// Returns "; did you mean 'x'?" for the closest candidate within a distance
-// of max(2, len/3), or "; expected one of: a, b, c" otherwise.
+// Returns "; did you mean 'x'?" for the only candidate that starts with
+// `name`, else the closest one within an edit distance of max(2, len/3);
+// otherwise "; expected one of: a, b, c".
 std::string DidYouMean(absl::string_view name,
                        const std::vector<std::string>& candidates);
 

@@ -128,14 +128,17 @@ int RunMember(const RoleContext& ctx) {
     runtime.Stop(absl::CancelledError(absl::StrCat("received signal ", signo)));
   });
   absl::Status st = runtime.StartBarrier();
-  if (!st.ok()) {
+  if (!st.ok() && !runtime.stopped()) {
     spdlog::error("start-up failed: {}", st.message());
     ctx.signals->ClearCallbacks();
     runtime.Leave(absl::StrCat("start-up failed: ", st.message()));
     return kExitFailure;
   }
-  runtime.SetPhase("running");
-  spdlog::info("passed the start barrier; waiting for work from the chief");
+  if (st.ok()) {
+    runtime.SetPhase("running");
+    spdlog::info("passed the start barrier; waiting for work from the chief");
+  }
+  // Returns at once if the task was stopped during start-up.
   absl::Status why = runtime.WaitForStop();
   ctx.signals->ClearCallbacks();
   if (why.ok()) {

@@ -20,6 +20,12 @@ std::string HostName() {
   return buf;
 }
 
+// How a task's membership ends when the chief shuts the cluster down.
+absl::Status ShutdownStatus(bool job_failed, const std::string& reason) {
+  if (job_failed) return absl::AbortedError(absl::StrCat("the chief ended the job as failed: ", reason));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 class TaskRuntime::StatusService final : public task::TaskService::Service {
@@ -74,7 +80,15 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Start(TaskRuntimeOptio
     return absl::UnavailableError(absl::StrCat("task ", task.ToString(), " cannot listen on ",
                                                listen, " (is the port in use?)"));
   }
-  rt->address_ = own.ok() ? *own : absl::StrCat(HostName(), ":", rt->port_);
+  if (own.ok()) {
+    rt->address_ = *own;
+  } else {
+    // Outside the cluster spec: a specific listen IP is reachable as such;
+    // a wildcard is reached through the host name.
+    std::string host = listen.substr(0, listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0" || host == "[::]") host = HostName();
+    rt->address_ = absl::StrCat(host, ":", rt->port_);
+  }
   spdlog::info("serving gRPC on {} (cluster address {})", listen, rt->address_);
 
   {
@@ -153,7 +167,7 @@ void TaskRuntime::HeartbeatLoop() {
             "the chief restarted (leader incarnation ", absl::Hex(leader_incarnation_), " -> ",
             absl::Hex(r->leader_incarnation()), "): this task must restart to rejoin")));
       } else if (r->shutdown_requested()) {
-        stopped = StopLocked(absl::OkStatus());
+        stopped = StopLocked(ShutdownStatus(r->job_failed(), r->shutdown_reason()));
       }
     } else if (absl::IsAborted(r.status()) || absl::IsFailedPrecondition(r.status())) {
       stopped = StopLocked(absl::AbortedError(r.status().message()));
@@ -183,8 +197,7 @@ void TaskRuntime::WatchLoop() {
       LogChanges(*st);
       known = st->version();
       if (st->shutdown_requested()) {
-        Stop(absl::OkStatus());
-        spdlog::info("the chief requested shutdown: {}", st->shutdown_reason());
+        Stop(ShutdownStatus(st->job_failed(), st->shutdown_reason()));
       }
       continue;
     }

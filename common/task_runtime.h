@@ -27,9 +27,9 @@ namespace estuary {
 
 // Coordination keys the runtime itself uses.
 inline constexpr char kStartBarrier[] = "estuary/start";
-// Set by the chief once every task passed the start barrier; its value is
-// that moment as Unix time in microseconds (decimal).
-inline constexpr char kClusterStartedKey[] = "estuary/cluster_started";
+// The coordinator's log line once every task passed the start barrier
+// (`estuary local` times start-up by it).
+inline constexpr char kClusterReadyLog[] = "cluster ready:";
 
 struct TaskRuntimeOptions {
   TfConfig tf_config;
@@ -66,7 +66,8 @@ class TaskRuntime {
   absl::Status StartBarrier();
 
   // Blocks until something ends this task's membership, up to `timeout`:
-  //  OK                 the chief requested cluster shutdown;
+  //  OK                 the chief ended the job (requested cluster shutdown);
+  //  Aborted            the chief ended the job as failed;
   //  Cancelled          Stop() was called (e.g. on SIGTERM);
   //  Unavailable        the chief stopped answering for heartbeat_timeout;
   //  Aborted            the chief declared this task dead, or restarted;

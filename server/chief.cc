@@ -40,16 +40,16 @@ int RunChief(const RoleContext& ctx) {
   std::string reason;
   absl::Status st = runtime.StartBarrier();
   if (!st.ok()) {
-    spdlog::error("cluster start-up failed: {}", st.message());
-    reason = absl::StrCat("start-up failed: ", st.message());
-    exit_code = kExitFailure;
+    absl::Status why = runtime.stopped() ? runtime.WaitForStop(absl::ZeroDuration()) : st;
+    exit_code = ExitCodeFor(why);
+    reason = exit_code == 0 ? std::string(why.message())
+                            : absl::StrCat("start-up failed: ", why.message());
+    if (exit_code != 0) spdlog::error("cluster {}", reason);
   } else {
     runtime.SetPhase("running");
     const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - ctx.process_start);
-    spdlog::info("cluster ready: {} tasks passed the start barrier {} ms after the chief started",
-                 service_options.cluster_tasks.size(), ms);
-    (void)runtime.coordination().Set(kClusterStartedKey,
-                                     absl::StrCat(absl::ToUnixMicros(absl::Now())), true);
+    spdlog::info("{} {} tasks passed the start barrier {} ms after the chief started",
+                 kClusterReadyLog, service_options.cluster_tasks.size(), ms);
     // The job's work runs here; until the training loop lands the job is to
     // hold the cluster up for --hold_secs.
     absl::Status why = runtime.WaitForStop(ctx.hold);
@@ -61,7 +61,7 @@ int RunChief(const RoleContext& ctx) {
     }
   }
   ctx.signals->ClearCallbacks();
-  service.RequestShutdownLocal(reason);
+  service.RequestShutdownLocal(reason, /*job_failed=*/exit_code != kExitOk);
   const std::vector<TaskId> stuck =
       service.WaitUntilAllLeft(self, ctx.job.distribution.shutdown_timeout);
   if (!stuck.empty()) {

@@ -107,6 +107,7 @@ void CoordinationServiceImpl::FillState(coordination::ClusterState* out) const {
   out->set_version(version_);
   out->set_shutdown_requested(shutdown_requested_);
   out->set_shutdown_reason(shutdown_reason_);
+  out->set_job_failed(job_failed_);
   out->set_leader_incarnation(options_.leader_incarnation);
   for (const auto& [task, rec] : tasks_) {
     coordination::TaskInfo* info = out->add_tasks();
@@ -202,6 +203,8 @@ grpc::Status CoordinationServiceImpl::Heartbeat(grpc::ServerContext*,
   tasks_[FromProto(req->task())].last_heartbeat = absl::Now();
   resp->set_leader_incarnation(options_.leader_incarnation);
   resp->set_shutdown_requested(shutdown_requested_);
+  resp->set_job_failed(job_failed_);
+  resp->set_shutdown_reason(shutdown_reason_);
   return grpc::Status::OK;
 }
 
@@ -337,17 +340,18 @@ grpc::Status CoordinationServiceImpl::GetClusterState(grpc::ServerContext*,
 grpc::Status CoordinationServiceImpl::RequestShutdown(
     grpc::ServerContext*, const coordination::RequestShutdownRequest* req,
     coordination::RequestShutdownResponse*) {
-  RequestShutdownLocal(req->reason());
+  RequestShutdownLocal(req->reason(), req->job_failed());
   return grpc::Status::OK;
 }
 
-void CoordinationServiceImpl::RequestShutdownLocal(const std::string& reason) {
+void CoordinationServiceImpl::RequestShutdownLocal(const std::string& reason, bool job_failed) {
   absl::MutexLock l(&mu_);
   if (shutdown_requested_) return;
   shutdown_requested_ = true;
   shutdown_reason_ = reason;
+  job_failed_ = job_failed;
   ++version_;
-  spdlog::info("cluster shutdown requested: {}", reason);
+  spdlog::info("cluster shutdown requested{}: {}", job_failed ? " (job failed)" : "", reason);
 }
 
 grpc::Status CoordinationServiceImpl::Disconnect(grpc::ServerContext*,

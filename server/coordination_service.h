@@ -49,7 +49,7 @@ class CoordinationServiceImpl final : public coordination::CoordinationService::
 
   // In-process view for the chief.
   coordination::ClusterState State() const;
-  void RequestShutdownLocal(const std::string& reason);
+  void RequestShutdownLocal(const std::string& reason, bool job_failed = false);
   // Waits until every registered task other than `except` has disconnected
   // or is dead. Returns the tasks still alive at the deadline (empty: all
   // left).
@@ -116,6 +116,7 @@ class CoordinationServiceImpl final : public coordination::CoordinationService::
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 1;
   bool shutdown_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::string shutdown_reason_ ABSL_GUARDED_BY(mu_);
+  bool job_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread detector_;
 };

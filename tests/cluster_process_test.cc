@@ -1,0 +1,200 @@
+// Multi-process tests of the cluster runtime: every task is a real role
+// binary in its own process talking gRPC over loopback.
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/coordination_client.h"
+#include "common/rpc.h"
+#include "gtest/gtest.h"
+#include "proto/health.grpc.pb.h"
+#include "proto/task.grpc.pb.h"
+#include "tests/process_harness.h"
+
+namespace estuary::testing {
+namespace {
+
+constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(1);
+// Generous bound for a 2-core machine running several processes.
+constexpr absl::Duration kSlack = absl::Seconds(10);
+
+std::string FastJob() {
+  return WriteTempFile("job.json", R"({"model_dir": "/tmp/estuary-test-model",
+    "distribution": {"heartbeat_interval_secs": 0.1, "heartbeat_timeout_secs": 1,
+                     "startup_timeout_secs": 30, "shutdown_timeout_secs": 10}})");
+}
+
+int WaitExit(Proc& p, absl::Duration timeout = kSlack) {
+  absl::StatusOr<int> code = p.Wait(timeout);
+  EXPECT_TRUE(code.ok()) << code.status() << "\n" << p.Output();
+  return code.ok() ? *code : -1;
+}
+
+TEST(ClusterProcessTest, LocalClusterStartsRendezvousAndShutsDownCleanly) {
+  auto p = Proc::Start({Runfile("cli/estuary"), "local", FastJob(), "--workers=2", "--ps=2",
+                        "--evaluator", "--timeout=60"});
+  EXPECT_EQ(WaitExit(*p, absl::Seconds(60)), 0) << p->Output();
+  EXPECT_TRUE(p->HasLine("cluster up: 6 tasks passed the start barrier")) << p->Output();
+  EXPECT_TRUE(p->HasLine("6 of 6 tasks exited 0")) << p->Output();
+  for (const char* t : {"worker:0", "worker:1", "ps:0", "ps:1", "evaluator:0"}) {
+    EXPECT_TRUE(p->HasLine(absl::StrCat("task ", t, " disconnected: job finished")))
+        << t << "\n" << p->Output();
+  }
+}
+
+TEST(ClusterProcessTest, WorkerZeroCoordinatesWithoutChief) {
+  auto p = Proc::Start({Runfile("cli/estuary"), "local", FastJob(), "--nochief", "--workers=2",
+                        "--ps=0", "--timeout=60"});
+  EXPECT_EQ(WaitExit(*p, absl::Seconds(60)), 0) << p->Output();
+  EXPECT_TRUE(p->HasLine("[worker:0] coordinating 2 tasks: worker:0, worker:1")) << p->Output();
+}
+
+TEST(ClusterProcessTest, KilledWorkerIsDeclaredDeadWithinHeartbeatDeadline) {
+  TestCluster cluster(1, 2, 1);
+  const std::string job = FastJob();
+  auto chief = cluster.StartTask("chief:0", job, {"--hold_secs=120"});
+  auto w0 = cluster.StartTask("worker:0", job);
+  auto w1 = cluster.StartTask("worker:1", job);
+  auto ps = cluster.StartTask("ps:0", job);
+  ASSERT_TRUE(chief->WaitForLine("cluster ready", kSlack)) << chief->Output();
+  ASSERT_TRUE(w0->WaitForLine("passed the start barrier", kSlack)) << w0->Output();
+
+  const absl::Time killed = absl::Now();
+  w1->Signal(SIGKILL);
+  ASSERT_TRUE(chief->WaitForLine("task worker:1 declared dead: no heartbeat", kSlack))
+      << chief->Output();
+  const absl::Duration detect = absl::Now() - killed;
+  EXPECT_LT(detect, kHeartbeatTimeout + absl::Seconds(3)) << "detected after " << detect;
+  EXPECT_TRUE(w0->WaitForLine("peer worker:1 is dead", kSlack)) << w0->Output();
+
+  // The rest of the cluster still shuts down cleanly.
+  chief->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
+  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+  EXPECT_EQ(WaitExit(*ps), 0) << ps->Output();
+}
+
+TEST(ClusterProcessTest, KilledChiefMakesEveryTaskExitNonZero) {
+  TestCluster cluster(1, 2, 1);
+  const std::string job = FastJob();
+  auto chief = cluster.StartTask("chief:0", job, {"--hold_secs=120"});
+  std::vector<std::unique_ptr<Proc>> others;
+  for (const char* t : {"worker:0", "worker:1", "ps:0"}) others.push_back(cluster.StartTask(t, job));
+  for (auto& o : others) ASSERT_TRUE(o->WaitForLine("passed the start barrier", kSlack)) << o->Output();
+
+  const absl::Time killed = absl::Now();
+  chief->Signal(SIGKILL);
+  for (auto& o : others) {
+    EXPECT_EQ(WaitExit(*o, kHeartbeatTimeout + absl::Seconds(5)), 1) << o->Output();
+    EXPECT_TRUE(o->HasLine("lost the chief chief:0")) << o->Output();
+  }
+  EXPECT_LT(absl::Now() - killed, kHeartbeatTimeout + absl::Seconds(5));
+}
+
+TEST(ClusterProcessTest, RestartedTaskIsSeenWithNewIncarnation) {
+  TestCluster cluster(1, 2, 0);
+  const std::string job = FastJob();
+  auto chief = cluster.StartTask("chief:0", job, {"--hold_secs=120"});
+  auto w0 = cluster.StartTask("worker:0", job);
+  auto w1 = cluster.StartTask("worker:1", job);
+  ASSERT_TRUE(w1->WaitForLine("passed the start barrier", kSlack)) << w1->Output();
+  ASSERT_TRUE(w0->WaitForLine("passed the start barrier", kSlack)) << w0->Output();
+
+  // What the chief knows before.
+  const std::string chief_addr = *cluster.spec().Address({"chief", 0});
+  CoordinationClient observer(CreateChannel(chief_addr), {"test", 0}, 1, chief_addr);
+  absl::StatusOr<coordination::ClusterState> before = observer.GetClusterState();
+  ASSERT_TRUE(before.ok()) << before.status();
+  uint64_t old_incarnation = 0;
+  for (const auto& t : before->tasks()) {
+    if (t.task().type() == "worker" && t.task().index() == 1) old_incarnation = t.incarnation();
+  }
+  ASSERT_NE(old_incarnation, 0u);
+
+  w1->Signal(SIGKILL);
+  ASSERT_EQ(WaitExit(*w1), 128 + SIGKILL);
+  auto again = cluster.StartTask("worker:1", job);
+  ASSERT_TRUE(again->WaitForLine("passed the start barrier", kSlack)) << again->Output();
+  EXPECT_TRUE(chief->WaitForLine("task worker:1 restarted: incarnation", kSlack))
+      << chief->Output();
+  EXPECT_TRUE(w0->WaitForLine("peer worker:1 restarted", kSlack)) << w0->Output();
+
+  absl::StatusOr<coordination::ClusterState> after = observer.GetClusterState();
+  ASSERT_TRUE(after.ok()) << after.status();
+  for (const auto& t : after->tasks()) {
+    if (t.task().type() == "worker" && t.task().index() == 1) {
+      EXPECT_NE(t.incarnation(), old_incarnation);
+      EXPECT_EQ(t.restarts(), 1);
+      EXPECT_EQ(t.state(), coordination::TASK_ALIVE);
+    }
+  }
+  chief->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
+  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+  EXPECT_EQ(WaitExit(*again), 0) << again->Output();
+}
+
+TEST(ClusterProcessTest, SigtermMakesATaskLeaveCleanly) {
+  TestCluster cluster(1, 1, 1);
+  const std::string job = FastJob();
+  auto chief = cluster.StartTask("chief:0", job, {"--hold_secs=120"});
+  auto w0 = cluster.StartTask("worker:0", job);
+  auto ps = cluster.StartTask("ps:0", job);
+  ASSERT_TRUE(ps->WaitForLine("passed the start barrier", kSlack)) << ps->Output();
+  ps->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*ps), 0) << ps->Output();
+  EXPECT_TRUE(chief->WaitForLine("task ps:0 disconnected: received signal 15", kSlack))
+      << chief->Output();
+  chief->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
+  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+}
+
+TEST(ClusterProcessTest, ServesHealthAndTaskStatus) {
+  TestCluster cluster(1, 1, 0);
+  const std::string job = FastJob();
+  auto chief = cluster.StartTask("chief:0", job, {"--hold_secs=120"});
+  auto w0 = cluster.StartTask("worker:0", job);
+  ASSERT_TRUE(w0->WaitForLine("passed the start barrier", kSlack)) << w0->Output();
+  const std::string addr = *cluster.spec().Address({"worker", 0});
+  auto channel = CreateChannel(addr);
+  {
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    grpc::ClientContext ctx;
+    SetTimeout(&ctx, absl::Seconds(5));
+    grpc::health::v1::HealthCheckRequest req;
+    grpc::health::v1::HealthCheckResponse resp;
+    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+  {
+    auto status = task::TaskService::NewStub(channel);
+    grpc::ClientContext ctx;
+    SetTimeout(&ctx, absl::Seconds(5));
+    task::GetTaskStatusRequest req;
+    task::TaskStatus resp;
+    ASSERT_TRUE(status->GetTaskStatus(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.type(), "worker");
+    EXPECT_EQ(resp.index(), 0);
+    EXPECT_EQ(resp.phase(), "running");
+    EXPECT_EQ(resp.pid(), w0->pid());
+    EXPECT_EQ(resp.binary(), "worker");
+  }
+  chief->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
+  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+}
+
+TEST(ClusterProcessTest, StartBarrierTimesOutNamingTheMissingTask) {
+  TestCluster cluster(1, 2, 0);
+  const std::string job = WriteTempFile("short_startup.json", R"({"model_dir": "/tmp/m",
+    "distribution": {"heartbeat_interval_secs": 0.1, "heartbeat_timeout_secs": 1,
+                     "startup_timeout_secs": 1}})");
+  auto chief = cluster.StartTask("chief:0", job);
+  auto w0 = cluster.StartTask("worker:0", job);
+  EXPECT_EQ(WaitExit(*chief), 1) << chief->Output();
+  EXPECT_TRUE(chief->HasLine("still waiting for worker:1 (never registered)")) << chief->Output();
+  EXPECT_EQ(WaitExit(*w0), 1) << w0->Output();
+}
+
+}  // namespace
+}  // namespace estuary::testing
