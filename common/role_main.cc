@@ -116,17 +116,35 @@ TaskRuntimeOptions RuntimeOptionsFor(const RoleContext& ctx) {
   return o;
 }
 
-int RunMember(const RoleContext& ctx) {
-  absl::StatusOr<std::unique_ptr<TaskRuntime>> rt = TaskRuntime::Start(RuntimeOptionsFor(ctx));
-  if (!rt.ok()) {
-    spdlog::error("could not join the cluster: {}", rt.status().message());
-    PrintError(ctx.binary, rt.status().message());
-    return kExitBadInput;
+std::unique_ptr<TaskRuntime> JoinCluster(const RoleContext& ctx, TaskRuntimeOptions options,
+                                         int* exit_code) {
+  absl::StatusOr<std::unique_ptr<TaskRuntime>> rt = TaskRuntime::Create(std::move(options));
+  absl::Status st = rt.status();
+  if (rt.ok()) {
+    TaskRuntime* runtime = rt->get();
+    ctx.signals->OnSignal([runtime](int signo) {
+      runtime->Stop(absl::CancelledError(absl::StrCat("received signal ", signo)));
+    });
+    st = runtime->Join();
+    if (st.ok()) return *std::move(rt);
+    ctx.signals->ClearCallbacks();
+    if (runtime->stopped()) {
+      spdlog::info("leaving before joining: {}", runtime->WaitForStop(absl::ZeroDuration()).message());
+      *exit_code = kExitOk;
+      return nullptr;
+    }
   }
-  TaskRuntime& runtime = **rt;
-  ctx.signals->OnSignal([&runtime](int signo) {
-    runtime.Stop(absl::CancelledError(absl::StrCat("received signal ", signo)));
-  });
+  spdlog::error("could not join the cluster: {}", st.message());
+  PrintError(ctx.binary, st.message());
+  *exit_code = kExitBadInput;
+  return nullptr;
+}
+
+int RunMember(const RoleContext& ctx) {
+  int exit_code = kExitOk;
+  std::unique_ptr<TaskRuntime> rt = JoinCluster(ctx, RuntimeOptionsFor(ctx), &exit_code);
+  if (rt == nullptr) return exit_code;
+  TaskRuntime& runtime = *rt;
   absl::Status st = runtime.StartBarrier();
   if (!st.ok() && !runtime.stopped()) {
     spdlog::error("start-up failed: {}", st.message());

@@ -45,6 +45,12 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
 // TaskRuntimeOptions for this task from the context.
 TaskRuntimeOptions RuntimeOptionsFor(const RoleContext& ctx);
 
+// Creates the task runtime, routes SIGINT/SIGTERM to TaskRuntime::Stop and
+// joins the cluster. On failure returns null and sets `exit_code`: 2 when
+// the chief cannot be reached or refuses us, 0 when a signal ended it.
+std::unique_ptr<TaskRuntime> JoinCluster(const RoleContext& ctx, TaskRuntimeOptions options,
+                                         int* exit_code);
+
 // A non-coordinator member's life until its role gets work: join, pass the
 // start barrier, stay until the chief ends the job (or SIGTERM), leave.
 int RunMember(const RoleContext& ctx);

@@ -56,7 +56,7 @@ int ExitCodeFor(const absl::Status& stop_reason) {
 TaskRuntime::TaskRuntime(TaskRuntimeOptions options, TaskId task)
     : options_(std::move(options)), task_(std::move(task)) {}
 
-absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Start(TaskRuntimeOptions options) {
+absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Create(TaskRuntimeOptions options) {
   ASSIGN_OR_RETURN(TaskId coordinator, options.tf_config.Coordinator());
   ASSIGN_OR_RETURN(std::string coordinator_address,
                    options.tf_config.cluster.Address(coordinator));
@@ -98,16 +98,22 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Start(TaskRuntimeOptio
         CreateChannel(coordinator_address), task, rt->incarnation_,
         absl::StrCat(coordinator.ToString(), " at ", coordinator_address));
   }
-  ASSIGN_OR_RETURN(coordination::RegisterTaskResponse reg,
-                   rt->client_->Register(rt->address_, opts.timing.startup_timeout));
-  rt->leader_incarnation_ = reg.leader_incarnation();
-  rt->heartbeat_interval_ = absl::Milliseconds(reg.heartbeat_interval_ms());
-  rt->heartbeat_timeout_ = absl::Milliseconds(reg.heartbeat_timeout_ms());
-  spdlog::info("registered with {} (incarnation {:x})", rt->client_->coordinator(),
-               rt->client_->incarnation());
-  rt->heartbeat_ = std::thread([r = rt.get()] { r->HeartbeatLoop(); });
-  rt->watcher_ = std::thread([r = rt.get()] { r->WatchLoop(); });
   return rt;
+}
+
+absl::Status TaskRuntime::Join() {
+  ASSIGN_OR_RETURN(coordination::RegisterTaskResponse reg,
+                   client_->Register(address_, options_.timing.startup_timeout));
+  leader_incarnation_ = reg.leader_incarnation();
+  heartbeat_interval_ = absl::Milliseconds(reg.heartbeat_interval_ms());
+  heartbeat_timeout_ = absl::Milliseconds(reg.heartbeat_timeout_ms());
+  spdlog::info("registered with {} (incarnation {:x})", client_->coordinator(), incarnation_);
+  absl::MutexLock l(&mu_);
+  if (left_) return absl::CancelledError("task left before joining");
+  joined_ = true;
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  watcher_ = std::thread([this] { WatchLoop(); });
+  return absl::OkStatus();
 }
 
 TaskRuntime::~TaskRuntime() { Leave("task runtime destroyed"); }
@@ -229,6 +235,7 @@ void TaskRuntime::LogChanges(const coordination::ClusterState& state) {
 
 void TaskRuntime::Leave(const std::string& reason) {
   absl::Status why;
+  bool joined;
   {
     absl::MutexLock l(&mu_);
     if (left_) return;
@@ -236,11 +243,12 @@ void TaskRuntime::Leave(const std::string& reason) {
     threads_done_ = true;
     phase_ = "leaving";
     why = stop_reason_;
+    joined = joined_;
   }
   if (client_ != nullptr) client_->CancelBlockingCalls();
   if (heartbeat_.joinable()) heartbeat_.join();
   if (watcher_.joinable()) watcher_.join();
-  if (client_ != nullptr && !absl::IsUnavailable(why) && !absl::IsAborted(why)) {
+  if (joined && !absl::IsUnavailable(why) && !absl::IsAborted(why)) {
     absl::Status st = client_->Disconnect(reason, absl::Seconds(2));
     if (!st.ok()) spdlog::warn("could not say goodbye to the chief: {}", st.message());
   }

@@ -46,10 +46,15 @@ struct TaskRuntimeOptions {
 
 class TaskRuntime {
  public:
-  // Starts the server and registers with the chief, waiting up to
-  // `timing.startup_timeout` for it. Errors: Unavailable (cannot bind, or
-  // the chief is unreachable), InvalidArgument / Aborted from the chief.
-  static absl::StatusOr<std::unique_ptr<TaskRuntime>> Start(TaskRuntimeOptions options);
+  // Starts the gRPC server and prepares the client of the chief; does not
+  // contact the chief yet. Errors: Unavailable (cannot bind),
+  // InvalidArgument / NotFound (no coordinator in TF_CONFIG).
+  static absl::StatusOr<std::unique_ptr<TaskRuntime>> Create(TaskRuntimeOptions options);
+  // Registers with the chief, waiting up to `timing.startup_timeout` for it,
+  // then starts heartbeating and watching. Errors: Unavailable (the chief
+  // is unreachable), InvalidArgument / Aborted from the chief, Cancelled
+  // if Stop() was called meanwhile.
+  absl::Status Join();
   ~TaskRuntime();
 
   const TaskId& task() const { return task_; }
@@ -112,6 +117,7 @@ class TaskRuntime {
   absl::Status stop_reason_ ABSL_GUARDED_BY(mu_);
   bool threads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool left_ ABSL_GUARDED_BY(mu_) = false;
+  bool joined_ ABSL_GUARDED_BY(mu_) = false;
   std::string phase_ ABSL_GUARDED_BY(mu_) = "joining";
   const absl::Time started_ = absl::Now();
   std::map<TaskId, coordination::TaskInfo> peers_ ABSL_GUARDED_BY(mu_);

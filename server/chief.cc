@@ -20,16 +20,10 @@ int RunChief(const RoleContext& ctx) {
 
   TaskRuntimeOptions options = RuntimeOptionsFor(ctx);
   options.services.push_back(&service);
-  absl::StatusOr<std::unique_ptr<TaskRuntime>> rt = TaskRuntime::Start(options);
-  if (!rt.ok()) {
-    spdlog::error("could not start the coordination service: {}", rt.status().message());
-    PrintError(ctx.binary, rt.status().message());
-    return kExitBadInput;
-  }
-  TaskRuntime& runtime = **rt;
-  ctx.signals->OnSignal([&runtime](int signo) {
-    runtime.Stop(absl::CancelledError(absl::StrCat("received signal ", signo)));
-  });
+  int join_code = kExitOk;
+  std::unique_ptr<TaskRuntime> rt = JoinCluster(ctx, options, &join_code);
+  if (rt == nullptr) return join_code;
+  TaskRuntime& runtime = *rt;
   spdlog::info("coordinating {} tasks: {}", service_options.cluster_tasks.size(),
                absl::StrJoin(service_options.cluster_tasks, ", ",
                              [](std::string* out, const TaskId& t) {

@@ -149,6 +149,17 @@ TEST(ClusterProcessTest, SigtermMakesATaskLeaveCleanly) {
   EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
 }
 
+TEST(ClusterProcessTest, SigtermWhileWaitingForTheChiefExitsPromptly) {
+  TestCluster cluster(1, 2, 0);
+  auto w1 = cluster.StartTask("worker:1", FastJob());  // no chief: waits up to 30 s
+  ASSERT_TRUE(w1->WaitForLine("serving gRPC", kSlack)) << w1->Output();
+  const absl::Time start = absl::Now();
+  w1->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*w1), 0) << w1->Output();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_TRUE(w1->HasLine("leaving before joining: received signal 15")) << w1->Output();
+}
+
 TEST(ClusterProcessTest, ServesHealthAndTaskStatus) {
   TestCluster cluster(1, 1, 0);
   const std::string job = FastJob();
