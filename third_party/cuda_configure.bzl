@@ -30,13 +30,16 @@ exports_files(["cu13/bin/nvcc"])
 
 filegroup(
     name = "nvcc_files",
-    srcs = glob(["cu13/bin/**", "cu13/include/**", "cu13/lib/**"]),
+    srcs = glob(["cu13/**"]),
 )
 
 cc_library(
     name = "cuda_headers",
     hdrs = glob(["cu13/include/**"]),
-    includes = ["cu13/include"],
+    includes = [
+        "cu13/include",
+        "cu13/include/cccl",
+    ],
 )
 
 # The runtime is linked statically (libcudart_static.a) so that binaries carry
@@ -55,9 +58,10 @@ cc_library(
     srcs = ["nccl/lib/libnccl.so.2"],
     hdrs = glob(["nccl/include/**"]),
     includes = ["nccl/include"],
+    linkopts = ["-Wl,-rpath,%s/nccl/lib"],
     deps = [":cuda_headers"],
 )
-""")
+""" % site)
     else:
         msg = "CUDA/NCCL wheels not found (looked at %s): run scripts/setup.sh --cuda or set ESTUARY_CUDA_SITE to the site-packages/nvidia folder" % (site or ".venv-cuda")
         rctx.file("missing.sh", "echo '%s' >&2; exit 1\n" % msg, executable = True)
