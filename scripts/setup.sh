@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine for Estuary and builds it:
+#   - Debian packages: Bazel 4.2, gRPC 1.51, Protobuf 3.21, Abseil, Eigen,
+#     spdlog, nlohmann-json, GoogleTest, Google Benchmark, FarmHash;
+#   - CUDA 13 + NCCL wheels from PyPI into .venv-cuda (for --config=cuda);
+#   - `bazel build //...`.
+# Idempotent: packages already present are not reinstalled.
+#
+# Usage: scripts/setup.sh [--no-cuda] [--no-build]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cuda=1
+build=1
+for arg in "$@"; do
+  case "$arg" in
+    --no-cuda) cuda=0 ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+packages=(
+  bazel-bootstrap g++ pkg-config python3-venv
+  protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
+  libabsl-dev libeigen3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libfarmhash-dev
+  libssl-dev zlib1g-dev libc-ares-dev libre2-dev
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "$cuda" = 1 ]; then
+  if [ ! -x .venv-cuda/bin/pip ]; then python3 -m venv .venv-cuda; fi
+  .venv-cuda/bin/pip install -q --disable-pip-version-check -r scripts/requirements-cuda.txt
+fi
+
+if [ "$build" = 1 ]; then
+  bazel build //...
+fi
+echo "setup: done"
