@@ -11,6 +11,8 @@
 #include "common/flags.h"
 #include "common/job_spec.h"
 #include "common/signals.h"
+#include "estimator/synthetic/click_log.h"
+#include "absl/synchronization/mutex.h"
 
 namespace estuary {
 namespace {
@@ -26,6 +28,10 @@ constexpr char kTopUsage[] =
     "                  Run the job on a real multi-process cluster on this machine.\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
+    "  gen-data clicks --rows N --out DIR [--files K] [--seed S]\n"
+    "                  Write a synthetic Criteo-like click log (13 integer + 26\n"
+    "                  categorical features, Zipf-distributed, labels from a hidden\n"
+    "                  logistic model).\n"
     "\n"
     "Run `estuary COMMAND --help` for a command's flags.\n";
 
@@ -99,6 +105,56 @@ int ExplainConfigCommand(int argc, char** argv) {
   return kExitOk;
 }
 
+int GenData(int argc, char** argv) {
+  ClickLogOptions o;
+  double rows = 0;
+  int seed = 1;
+  int model_seed = 0;
+  FlagSet flags("estuary gen-data clicks --rows N --out DIR [flags]",
+                "Writes a synthetic Criteo-like click log: columns label, I1..I13 (integer "
+                "counts, some missing), C1..C26 (8-hex-digit categorical tokens with Zipf-"
+                "distributed ranks, some missing). Labels follow a hidden logistic model fixed "
+                "by --model_seed, so models can learn them. Rows are a pure function of "
+                "(--seed, --model_seed, row number).");
+  flags.Double("rows", &rows, "Number of rows (e.g. 1e6).");
+  flags.String("out", &o.out_dir, "Output directory (created if missing).");
+  flags.String("format", &o.format, "Output format: csv.");
+  flags.Int("files", &o.num_files, "Number of files to split the rows over.");
+  flags.Int("seed", &seed, "Seed of the sampled rows.");
+  flags.Int("model_seed", &model_seed, "Seed of the hidden model (keep it for train/eval).");
+  flags.Int("threads", &o.threads, "Writer threads.");
+  absl::Status st = flags.Parse(argc, argv, 3);
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Usage().c_str());
+    return kExitOk;
+  }
+  if (st.ok() && !flags.positional().empty()) {
+    st = absl::InvalidArgumentError(absl::StrCat("unexpected argument '", flags.positional()[0], "'"));
+  }
+  if (!st.ok()) return Error("gen-data", absl::StrCat(st.message(), " (see --help)"));
+  o.rows = static_cast<int64_t>(rows);
+  o.seed = static_cast<uint64_t>(seed);
+  o.model_seed = static_cast<uint64_t>(model_seed);
+  const absl::Time start = absl::Now();
+  int64_t last_report = 0;
+  absl::Mutex mu;
+  st = WriteClickLog(o, [&](int64_t done) {
+    absl::MutexLock l(&mu);
+    if (done - last_report < o.rows / 10 && done < o.rows) return;
+    last_report = done;
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    std::printf("wrote %lld/%lld rows (%.0f rows/s)\n", static_cast<long long>(done),
+                static_cast<long long>(o.rows), secs > 0 ? done / secs : 0.0);
+    std::fflush(stdout);
+  });
+  if (!st.ok()) {
+    std::fprintf(stderr, "estuary gen-data: error: %.*s\n", static_cast<int>(st.message().size()),
+                 st.message().data());
+    return absl::IsInvalidArgument(st) ? kExitBadInput : kExitFailure;
+  }
+  return kExitOk;
+}
+
 }  // namespace
 }  // namespace estuary
 
@@ -114,6 +170,17 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   if (cmd == "local") return estuary::Local(argc, argv, signals->get());
   if (cmd == "explain-config") return estuary::ExplainConfigCommand(argc, argv);
+  if (cmd == "gen-data") {
+    if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {
+      if (argc >= 3 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"))) {
+        std::printf("Usage: estuary gen-data clicks --rows N --out DIR [flags]\n");
+        return estuary::kExitOk;
+      }
+      std::fprintf(stderr, "estuary gen-data: error: expected a data set name: clicks\n");
+      return estuary::kExitBadInput;
+    }
+    return estuary::GenData(argc, argv);
+  }
   std::fprintf(stderr, "estuary: error: unknown command '%s'\n%s", cmd.c_str(),
                estuary::kTopUsage);
   return estuary::kExitBadInput;
