@@ -3,20 +3,25 @@
 #   - Debian packages: Bazel 4.2, gRPC 1.51, Protobuf 3.21, Abseil, Eigen,
 #     spdlog, nlohmann-json, GoogleTest, Google Benchmark, FarmHash;
 #   - CUDA 13 + NCCL wheels from PyPI into .venv-cuda (for --config=cuda);
+#   - TensorFlow 2.15 from PyPI into .venv-tf: the test oracle of the
+#     compatibility tests and benchmarks (never used by the product);
+#   - Fashion-MNIST (Debian's dataset-fashion-mnist);
 #   - `bazel build //...`.
 # Idempotent: packages already present are not reinstalled.
 #
-# Usage: scripts/setup.sh [--no-cuda] [--no-build]
+# Usage: scripts/setup.sh [--no-cuda] [--no-tf] [--no-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cuda=1
+tf=1
 build=1
 for arg in "$@"; do
   case "$arg" in
     --no-cuda) cuda=0 ;;
+    --no-tf) tf=0 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -30,6 +35,7 @@ packages=(
   libabsl-dev libeigen3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libfarmhash-dev
   libssl-dev zlib1g-dev libc-ares-dev libre2-dev
+  dataset-fashion-mnist
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -44,6 +50,11 @@ fi
 if [ "$cuda" = 1 ]; then
   if [ ! -x .venv-cuda/bin/pip ]; then python3 -m venv .venv-cuda; fi
   .venv-cuda/bin/pip install -q --disable-pip-version-check -r scripts/requirements-cuda.txt
+fi
+
+if [ "$tf" = 1 ]; then
+  if [ ! -x .venv-tf/bin/pip ]; then python3 -m venv .venv-tf; fi
+  .venv-tf/bin/pip install -q --disable-pip-version-check -r scripts/requirements-tf.txt
 fi
 
 if [ "$build" = 1 ]; then
