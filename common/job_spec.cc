@@ -145,17 +145,18 @@ const JsonSchema& InputSchema() {
       F("label_key", K::kString),
       F("batch_size", K::kInt, 1),
       F("shuffle_buffer_size", K::kInt, 0),
-      F("num_epochs", K::kInt, 1),
+      F("num_epochs", K::kInt, -1),  // -1: repeat forever (tf.data repeat(-1))
       F("seed", K::kInt, 0),
       F("num_parallel_readers", K::kInt, 1, 256),
       F("prefetch_batches", K::kInt, 0),
       F("drop_remainder", K::kBool),
       F("header", K::kBool),
       Array("column_names", K::kString),
-      Array("column_defaults", K::kString),
+      Array("column_defaults", K::kAny),  // checked by estimator/data/pipeline
       F("field_delim", K::kString),
       Enum("compression", {"", "none", "gzip"}),
       Enum("bad_record_policy", {"fail", "skip"}),
+      F("scale_pixels", K::kBool),  // idx: pixels / 255 (default true)
   }};
   return *s;
 }

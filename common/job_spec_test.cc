@@ -92,5 +92,19 @@ TEST(JobSpecTest, MissingFileIsNotFound) {
   EXPECT_NE(job.status().message().find("/nonexistent/job.json"), absl::string_view::npos);
 }
 
+TEST(JobSpecTest, CsvInputColumnDefaultsAreTypedValues) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(R"({
+    "model_dir": "/tmp/m",
+    "train_input": {"format": "csv", "files": ["a.csv"], "batch_size": 8, "num_epochs": -1,
+                    "column_names": ["a", "b", "c", "d"],
+                    "column_defaults": [0, 0.5, "x", []], "scale_pixels": false}
+  })", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->train_input["column_defaults"][0].is_number_integer());
+  EXPECT_TRUE(job->train_input["column_defaults"][3].is_array());
+  ExpectError(R"({"model_dir": "m", "train_input": {"format": "csv", "num_epochs": -2}})",
+              "$.train_input.num_epochs: expected an integer >= -1, got -2");
+}
+
 }  // namespace
 }  // namespace estuary

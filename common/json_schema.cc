@@ -19,6 +19,7 @@ std::string KindName(JsonKind k) {
     case JsonKind::kObject: return "an object";
     case JsonKind::kArray: return "an array";
     case JsonKind::kStringOrObject: return "a string or an object";
+    case JsonKind::kAny: return "a value";
   }
   return "?";
 }
@@ -32,6 +33,7 @@ bool HasKind(const json& v, JsonKind k) {
     case JsonKind::kObject: return v.is_object();
     case JsonKind::kArray: return v.is_array();
     case JsonKind::kStringOrObject: return v.is_string() || v.is_object();
+    case JsonKind::kAny: return true;
   }
   return false;
 }

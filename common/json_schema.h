@@ -15,7 +15,9 @@
 
 namespace estuary {
 
-enum class JsonKind { kString, kInt, kNumber, kBool, kObject, kArray, kStringOrObject };
+// kAny accepts every value (the consumer checks it, e.g. CSV column defaults
+// whose JSON type gives the column type).
+enum class JsonKind { kString, kInt, kNumber, kBool, kObject, kArray, kStringOrObject, kAny };
 
 struct JsonSchema;
 

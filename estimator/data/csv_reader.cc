@@ -1,0 +1,162 @@
+#include "estimator/data/csv_reader.h"
+
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace estuary {
+namespace {
+
+// Buffered reader over gzFile (which also reads uncompressed files).
+class CsvReader : public RecordReader {
+ public:
+  CsvReader(std::string file, gzFile gz, CsvReaderOptions options)
+      : file_(std::move(file)), gz_(gz), options_(options) {}
+  ~CsvReader() override { gzclose(gz_); }
+
+  absl::StatusOr<bool> Next(std::string* record, RecordOrigin* origin) override {
+    if (!status_.ok()) return status_;
+    if (done_) return false;
+    if (options_.header && !header_skipped_) {
+      header_skipped_ = true;
+      std::string header;
+      int64_t unused;
+      absl::StatusOr<bool> got = ReadRecord(&header, &unused);
+      if (!got.ok()) {
+        status_ = got.status();
+        return status_;
+      }
+      if (!*got) {
+        done_ = true;
+        return false;
+      }
+    }
+    int64_t line = 0;
+    absl::StatusOr<bool> got = ReadRecord(record, &line);
+    if (!got.ok()) {
+      status_ = got.status();
+      return status_;
+    }
+    if (!*got) {
+      done_ = true;
+      return false;
+    }
+    origin->file = file_;
+    origin->line = line;
+    origin->offset = -1;
+    origin->index = index_++;
+    return true;
+  }
+
+ private:
+  // Reads one byte; false at end of file.
+  absl::StatusOr<bool> Get(char* c) {
+    if (pos_ == end_) {
+      const int n = gzread(gz_, buf_, sizeof(buf_));
+      if (n < 0) {
+        int errnum = 0;
+        const char* msg = gzerror(gz_, &errnum);
+        return absl::DataLossError(absl::StrCat(file_, ": read error: ", msg));
+      }
+      if (n == 0) return false;
+      pos_ = 0;
+      end_ = n;
+    }
+    *c = buf_[pos_++];
+    return true;
+  }
+
+  // One record: up to a "\n" outside a quoted field (a preceding "\r" is
+  // dropped). Quotes are tracked like RFC 4180: a quote opens a quoted field
+  // only at a field start; inside one, "" is an escaped quote.
+  absl::StatusOr<bool> ReadRecord(std::string* record, int64_t* start_line) {
+    enum State { kFieldStart, kUnquoted, kQuoted, kQuoteInQuoted };
+    record->clear();
+    *start_line = next_line_;
+    State state = kFieldStart;
+    bool any = false;
+    char c = 0;
+    while (true) {
+      ASSIGN_OR_RETURN(bool got, Get(&c));
+      if (!got) break;
+      any = true;
+      if (c == '\n') {
+        ++next_line_;
+        if (state != kQuoted) {
+          if (!record->empty() && record->back() == '\r') record->pop_back();
+          return true;
+        }
+      }
+      record->push_back(c);
+      switch (state) {
+        case kFieldStart:
+          state = c == '"' ? kQuoted : c == options_.field_delim ? kFieldStart : kUnquoted;
+          break;
+        case kUnquoted:
+          if (c == options_.field_delim) state = kFieldStart;
+          break;
+        case kQuoted:
+          if (c == '"') state = kQuoteInQuoted;
+          break;
+        case kQuoteInQuoted:
+          state = c == '"' ? kQuoted : c == options_.field_delim ? kFieldStart : kUnquoted;
+          break;
+      }
+    }
+    if (state == kQuoted) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(file_, ":", *start_line,
+                       ": reached the end of the file inside a quoted field"));
+    }
+    if (!any) return false;
+    if (!record->empty() && record->back() == '\r') record->pop_back();
+    return true;
+  }
+
+  const std::string file_;
+  gzFile gz_;
+  const CsvReaderOptions options_;
+  char buf_[1 << 16];
+  int pos_ = 0;
+  int end_ = 0;
+  int64_t next_line_ = 1;
+  int64_t index_ = 0;
+  bool header_skipped_ = false;
+  bool done_ = false;
+  absl::Status status_;
+};
+
+absl::StatusOr<gzFile> Open(const std::string& file) {
+  gzFile gz = gzopen(file.c_str(), "rb");
+  if (gz == nullptr) {
+    const int err = errno;
+    if (err == ENOENT) return absl::NotFoundError(absl::StrCat(file, ": no such file"));
+    return absl::InvalidArgumentError(absl::StrCat(file, ": cannot open: ", strerror(err)));
+  }
+  return gz;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RecordReader>> OpenCsvReader(const std::string& file,
+                                                            const CsvReaderOptions& options) {
+  ASSIGN_OR_RETURN(gzFile gz, Open(file));
+  return std::unique_ptr<RecordReader>(new CsvReader(file, gz, options));
+}
+
+absl::StatusOr<std::string> ReadCsvHeader(const std::string& file, char field_delim) {
+  CsvReaderOptions options;
+  options.field_delim = field_delim;
+  ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, OpenCsvReader(file, options));
+  std::string header;
+  RecordOrigin origin;
+  ASSIGN_OR_RETURN(bool got, reader->Next(&header, &origin));
+  if (!got) return absl::InvalidArgumentError(absl::StrCat(file, ": empty file, expected a header line"));
+  return header;
+}
+
+}  // namespace estuary
