@@ -1,0 +1,42 @@
+#include "estimator/data/example_builder.h"
+
+namespace estuary {
+namespace data {
+
+tensorflow::Feature& ExampleBuilder::Mutable(const std::string& key) {
+  tensorflow::Feature& f = (*example_.mutable_features()->mutable_feature())[key];
+  f.Clear();
+  return f;
+}
+
+ExampleBuilder& ExampleBuilder::Floats(const std::string& key, std::vector<float> values) {
+  auto* list = Mutable(key).mutable_float_list();
+  list->mutable_value()->Add(values.begin(), values.end());
+  return *this;
+}
+
+ExampleBuilder& ExampleBuilder::Int64s(const std::string& key, std::vector<int64_t> values) {
+  auto* list = Mutable(key).mutable_int64_list();
+  for (int64_t v : values) list->add_value(v);
+  return *this;
+}
+
+ExampleBuilder& ExampleBuilder::Bytes(const std::string& key, std::vector<std::string> values) {
+  auto* list = Mutable(key).mutable_bytes_list();
+  for (std::string& v : values) list->add_value(std::move(v));
+  return *this;
+}
+
+ExampleBuilder& ExampleBuilder::Empty(const std::string& key) {
+  Mutable(key);
+  return *this;
+}
+
+std::string ExampleBuilder::Serialize() const {
+  std::string out;
+  example_.SerializeToString(&out);
+  return out;
+}
+
+}  // namespace data
+}  // namespace estuary
