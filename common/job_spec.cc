@@ -157,6 +157,7 @@ const JsonSchema& InputSchema() {
       Enum("compression", {"", "none", "gzip"}),
       Enum("bad_record_policy", {"fail", "skip"}),
       F("scale_pixels", K::kBool),  // idx: pixels / 255 (default true)
+      Object("features", nullptr),  // tfrecord: tf.train.Example feature spec
   }};
   return *s;
 }

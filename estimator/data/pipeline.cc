@@ -1,5 +1,7 @@
 #include "estimator/data/pipeline.h"
 
+#include "estimator/data/example_batch_parser.h"
+
 #include <glob.h>
 
 #include <algorithm>
@@ -87,6 +89,20 @@ absl::StatusOr<InputOptions> InputOptionsFromJson(const json& in, const std::str
       in.value("bad_record_policy", "fail") == "skip" ? BadRecordPolicy::kSkip
                                                       : BadRecordPolicy::kFail;
   o.scale_pixels = in.value("scale_pixels", true);
+  if (in.contains("compression")) {
+    absl::StatusOr<io::Compression> c = io::ParseCompression(in["compression"].get<std::string>());
+    if (!c.ok()) return JsonError(path + ".compression", c.status().message());
+    o.tfrecord.compression = *c;
+  }
+  if (in.contains("features")) o.features = in["features"];
+  if (o.format == InputFormat::kTfRecord) {
+    if (o.features.is_null()) {
+      return JsonError(path + ".features",
+                       "is required for format \"tfrecord\" (the tf.train.Example features "
+                       "to parse: {\"key\": {\"dtype\", \"shape\", \"default\", \"var_len\"}})");
+    }
+    RETURN_IF_ERROR(ExampleSpecFromJson(o.features, path + ".features").status());
+  }
   if (o.format == InputFormat::kCsv) {
     if (o.column_defaults.empty()) {
       return JsonError(path + ".column_defaults",
@@ -307,9 +323,13 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
         };
         break;
       }
-      case InputFormat::kTfRecord:
-        return absl::UnimplementedError(
-            absl::StrCat(path, ".format: no built-in tfrecord reader in the pipeline yet"));
+      case InputFormat::kTfRecord: {
+        const io::TFRecordOptions tfrecord = options.tfrecord;
+        parts.reader_factory = [tfrecord](const std::string& file) {
+          return OpenTFRecordRecordReader(file, tfrecord);
+        };
+        break;
+      }
     }
   }
   if (!parts.parser) {
@@ -360,9 +380,12 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
         parts.parser = std::make_shared<IdxBatchParser>(std::move(idx));
         break;
       }
-      case InputFormat::kTfRecord:
-        return absl::UnimplementedError(
-            absl::StrCat(path, ".format: no built-in tfrecord parser in the pipeline yet"));
+      case InputFormat::kTfRecord: {
+        ASSIGN_OR_RETURN(data::ExampleParserSpec spec,
+                         ExampleSpecFromJson(options.features, path + ".features"));
+        parts.parser = std::make_shared<ExampleBatchParser>(std::move(spec), options.label_key);
+        break;
+      }
     }
   }
 

@@ -33,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/tensor.h"
 #include "estimator/data/batch_parser.h"
+#include "common/io/tfrecord.h"
 #include "estimator/data/csv_parser.h"
 #include "estimator/data/record_reader.h"
 #include "nlohmann/json.hpp"
@@ -65,6 +66,10 @@ struct InputOptions {
 
   // idx
   bool scale_pixels = true;
+
+  // tfrecord (of tf.train.Example)
+  io::TFRecordOptions tfrecord;
+  nlohmann::json features;  // see ExampleSpecFromJson
 
   // Set by the distribution strategy (not from JSON).
   int64_t num_shards = 1;

@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/io/tfrecord.h"
+#include "estimator/data/example_builder.h"
 #include "estimator/data/test_files.h"
 #include "gtest/gtest.h"
 
@@ -363,6 +365,75 @@ TEST(PipelineTest, FashionMnistCountsAndShards) {
     ++batches;
   }
   EXPECT_EQ(batches, 60);
+}
+
+}  // namespace
+}  // namespace estuary
+
+namespace estuary {
+namespace {
+
+TEST(PipelineTest, TFRecordOfExamplesFromJson) {
+  // Two gzip'd TFRecord files of Examples written here; the pipeline reads
+  // them with the spec from the job's "features" object.
+  for (int f = 0; f < 2; ++f) {
+    std::vector<std::string> records;
+    for (int r = 0; r < 5; ++r) {
+      data::ExampleBuilder b;
+      b.Int64s("id", {f * 100 + r}).Floats("x", {r * 1.5f, -1.0f}).Bytes("tags", {"a", "b"});
+      if (r % 2 == 0) b.Int64s("label", {r % 3});
+      records.push_back(b.Serialize());
+    }
+    io::TFRecordOptions o;
+    o.compression = io::Compression::kGzip;
+    ASSERT_TRUE(io::WriteTFRecordFile(absl::StrCat(testing::TempDir(), "/ex-", f, ".tfrecord.gz"),
+                                      records, o)
+                    .ok());
+  }
+  const json in = json::parse(absl::StrCat(R"({"format": "tfrecord", "compression": "gzip",
+      "files": [")", testing::TempDir(), R"(/ex-*.tfrecord.gz"], "batch_size": 4,
+      "label_key": "label",
+      "features": {"id": {"dtype": "int64"}, "x": {"dtype": "float32", "shape": [2]},
+                   "tags": {"dtype": "string", "var_len": true},
+                   "label": {"dtype": "int64", "default": 7}}})"));
+  absl::StatusOr<InputOptions> opts = InputOptionsFromJson(in, "$.train_input");
+  ASSERT_TRUE(opts.ok()) << opts.status();
+  absl::StatusOr<std::unique_ptr<Pipeline>> p = Pipeline::Create(*opts);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<int64_t> ids, labels;
+  int batches = 0;
+  while (true) {
+    absl::StatusOr<std::optional<Batch>> b = (*p)->Next();
+    ASSERT_TRUE(b.ok()) << b.status();
+    if (!b->has_value()) break;
+    ++batches;
+    const Batch& batch = **b;
+    const Tensor& id = std::get<Tensor>(batch.features.at("id"));
+    ids.insert(ids.end(), id.ints.begin(), id.ints.end());
+    labels.insert(labels.end(), batch.labels.ints.begin(), batch.labels.ints.end());
+    EXPECT_EQ(std::get<Tensor>(batch.features.at("x")).shape,
+              (std::vector<int64_t>{batch.batch_size, 2}));
+    EXPECT_EQ(std::get<SparseTensor>(batch.features.at("tags")).max_len, 2);
+    EXPECT_EQ(batch.features.count("label"), 0u);
+  }
+  EXPECT_EQ(batches, 3);
+  EXPECT_EQ(ids, (std::vector<int64_t>{0, 1, 2, 3, 4, 100, 101, 102, 103, 104}));
+  EXPECT_EQ(labels, (std::vector<int64_t>{0, 7, 2, 7, 1, 0, 7, 2, 7, 1}));
+}
+
+TEST(PipelineTest, TFRecordNeedsFeatures) {
+  const json in = json::parse(R"({"format": "tfrecord", "files": ["x"], "batch_size": 4})");
+  absl::StatusOr<InputOptions> opts = InputOptionsFromJson(in, "$.eval_input");
+  ASSERT_FALSE(opts.ok());
+  EXPECT_NE(opts.status().message().find("$.eval_input.features: is required"), absl::string_view::npos)
+      << opts.status();
+  const json bad = json::parse(R"({"format": "tfrecord", "files": ["x"], "batch_size": 4,
+      "features": {"a": {"dtype": "float64"}}})");
+  opts = InputOptionsFromJson(bad, "$.eval_input");
+  ASSERT_FALSE(opts.ok());
+  EXPECT_NE(opts.status().message().find("$.eval_input.features.a.dtype: 'float64' is not one of"),
+            absl::string_view::npos)
+      << opts.status();
 }
 
 }  // namespace

@@ -1,0 +1,50 @@
+// TFRecord files of tf.train.Example in the input pipeline: a RecordReader
+// over common/io/tfrecord and a BatchParser over ParseExamples.
+#ifndef ESTUARY_ESTIMATOR_DATA_EXAMPLE_BATCH_PARSER_H_
+#define ESTUARY_ESTIMATOR_DATA_EXAMPLE_BATCH_PARSER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/io/tfrecord.h"
+#include "estimator/data/batch_parser.h"
+#include "estimator/data/example_parser.h"
+#include "estimator/data/record_reader.h"
+#include "nlohmann/json.hpp"
+
+namespace estuary {
+
+// Reads the payloads of one TFRecord file; origins carry the record index
+// and byte offset.
+absl::StatusOr<std::unique_ptr<RecordReader>> OpenTFRecordRecordReader(
+    const std::string& file, const io::TFRecordOptions& options);
+
+// The feature spec of an input section's "features" object, as
+// tf.io.parse_example takes it:
+//   {"age": {"dtype": "float32", "shape": [1], "default": 0},
+//    "tags": {"dtype": "string", "var_len": true}}
+// dtype float32 | int64 | string; shape defaults to [] (a [batch] tensor);
+// without "default" the feature is required. InvalidArgument with the
+// JSON path ("$.train_input.features.age.dtype: ...").
+absl::StatusOr<data::ExampleParserSpec> ExampleSpecFromJson(const nlohmann::json& features,
+                                                            const std::string& json_path);
+
+// Parses a batch of serialized Examples; the feature named `label_key`
+// (if not empty) becomes Batch::labels. Thread-safe (stateless).
+class ExampleBatchParser : public BatchParser {
+ public:
+  ExampleBatchParser(data::ExampleParserSpec spec, std::string label_key)
+      : spec_(std::move(spec)), label_key_(std::move(label_key)) {}
+  absl::StatusOr<Batch> Parse(const std::vector<std::string>& records,
+                              const std::vector<RecordOrigin>& origins) override;
+
+ private:
+  const data::ExampleParserSpec spec_;
+  const std::string label_key_;
+};
+
+}  // namespace estuary
+
+#endif  // ESTUARY_ESTIMATOR_DATA_EXAMPLE_BATCH_PARSER_H_
