@@ -28,7 +28,7 @@ constexpr char kTopUsage[] =
     "                  Run the job on a real multi-process cluster on this machine.\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
-    "  gen-data clicks --rows N --out DIR [--files K] [--seed S]\n"
+    "  gen-data clicks --rows N --out DIR [--format csv|tfrecord] [--files K] [--seed S]\n"
     "                  Write a synthetic Criteo-like click log (13 integer + 26\n"
     "                  categorical features, Zipf-distributed, labels from a hidden\n"
     "                  logistic model).\n"
@@ -118,7 +118,7 @@ int GenData(int argc, char** argv) {
                 "(--seed, --model_seed, row number).");
   flags.Double("rows", &rows, "Number of rows (e.g. 1e6).");
   flags.String("out", &o.out_dir, "Output directory (created if missing).");
-  flags.String("format", &o.format, "Output format: csv.");
+  flags.String("format", &o.format, "Output format: csv, or tfrecord (one tf.train.Example per row).");
   flags.Int("files", &o.num_files, "Number of files to split the rows over.");
   flags.Int("seed", &seed, "Seed of the sampled rows.");
   flags.Int("model_seed", &model_seed, "Seed of the hidden model (keep it for train/eval).");

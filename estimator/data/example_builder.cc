@@ -1,5 +1,8 @@
 #include "estimator/data/example_builder.h"
 
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+
 namespace estuary {
 namespace data {
 
@@ -33,8 +36,15 @@ ExampleBuilder& ExampleBuilder::Empty(const std::string& key) {
 }
 
 std::string ExampleBuilder::Serialize() const {
+  // Deterministic: map entries sorted by key, so the same Example always
+  // gives the same bytes (reproducible data files).
   std::string out;
-  example_.SerializeToString(&out);
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    example_.SerializeToCodedStream(&coded);
+  }
   return out;
 }
 

@@ -26,6 +26,7 @@ class ExampleBuilder {
 
   const tensorflow::Example& example() const { return example_; }
   // The wire bytes, as a TFRecord of Examples holds them.
+  // Deterministic bytes (map entries sorted by key).
   std::string Serialize() const;
 
  private:

@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/io/tfrecord.h"
+#include "estimator/data/example_builder.h"
 #include "estimator/synthetic/zipf.h"
 
 namespace estuary {
@@ -54,7 +56,74 @@ double HashNormal(uint64_t h) {
 // How strongly each categorical feature drives clicks (some barely do).
 double CatScale(int f) { return (f % 3 == 0) ? 0.8 : (f % 3 == 1 ? 0.35 : 0.1); }
 
+constexpr int64_t kProgressEvery = 65536;
+
+void Progress(int64_t i, int64_t begin, std::atomic<int64_t>& done,
+              const std::function<void(int64_t)>& progress) {
+  if ((i - begin) % kProgressEvery == kProgressEvery - 1) {
+    const int64_t d = done.fetch_add(kProgressEvery) + kProgressEvery;
+    if (progress) progress(d);
+  }
+}
+
+absl::Status WriteCsvShard(const ClickLogGenerator& gen, const std::string& path, int64_t begin,
+                           int64_t end, std::atomic<int64_t>& done,
+                           const std::function<void(int64_t)>& progress) {
+  FILE* out = std::fopen(path.c_str(), "w");
+  if (out == nullptr) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
+  }
+  ClickRow row;
+  std::string buf = absl::StrCat(absl::StrJoin(ClickLogColumns(), ","), "\n");
+  for (int64_t i = begin; i < end; ++i) {
+    gen.Row(i, &row);
+    AppendClickCsv(row, &buf);
+    buf.push_back('\n');
+    if (buf.size() > (1 << 20)) {
+      std::fwrite(buf.data(), 1, buf.size(), out);
+      buf.clear();
+    }
+    Progress(i, begin, done, progress);
+  }
+  std::fwrite(buf.data(), 1, buf.size(), out);
+  done.fetch_add((end - begin) % kProgressEvery);
+  if (std::ferror(out) != 0 || std::fclose(out) != 0) {
+    return absl::InternalError(absl::StrCat("error writing '", path, "'"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WriteTFRecordShard(const ClickLogGenerator& gen, const std::string& path,
+                                int64_t begin, int64_t end, std::atomic<int64_t>& done,
+                                const std::function<void(int64_t)>& progress) {
+  absl::StatusOr<std::unique_ptr<io::TFRecordWriter>> writer = io::TFRecordWriter::Create(path);
+  if (!writer.ok()) return writer.status();
+  ClickRow row;
+  for (int64_t i = begin; i < end; ++i) {
+    gen.Row(i, &row);
+    absl::Status st = (*writer)->Write(ClickExample(row));
+    if (!st.ok()) return st;
+    Progress(i, begin, done, progress);
+  }
+  done.fetch_add((end - begin) % kProgressEvery);
+  return (*writer)->Close();
+}
+
 }  // namespace
+
+std::string ClickExample(const ClickRow& row) {
+  const std::vector<std::string> cols = ClickLogColumns();
+  data::ExampleBuilder b;
+  b.Int64s("label", {row.label});
+  for (int i = 0; i < kClickIntFeatures; ++i) {
+    if (row.ints[i].has_value()) b.Int64s(cols[1 + i], {*row.ints[i]});
+  }
+  for (int f = 0; f < kClickCatFeatures; ++f) {
+    if (!row.cats[f].empty()) b.Bytes(cols[1 + kClickIntFeatures + f], {row.cats[f]});
+  }
+  return b.Serialize();
+}
 
 std::vector<std::string> ClickLogColumns() {
   std::vector<std::string> cols = {"label"};
@@ -117,10 +186,11 @@ absl::Status WriteClickLog(const ClickLogOptions& options,
                            const std::function<void(int64_t)>& progress) {
   if (options.rows <= 0) return absl::InvalidArgumentError("--rows must be > 0");
   if (options.num_files <= 0) return absl::InvalidArgumentError("--files must be > 0");
-  if (options.format != "csv") {
+  if (options.format != "csv" && options.format != "tfrecord") {
     return absl::InvalidArgumentError(absl::StrCat("--format '", options.format,
-                                                   "' is not supported: expected csv"));
+                                                   "' is not supported: expected csv or tfrecord"));
   }
+  const bool tfrecord = options.format == "tfrecord";
   if (options.out_dir.empty()) return absl::InvalidArgumentError("--out is required");
   if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     return absl::PermissionDeniedError(
@@ -131,39 +201,14 @@ absl::Status WriteClickLog(const ClickLogOptions& options,
   std::atomic<int> next_file{0};
   std::vector<absl::Status> errors(options.num_files);
   auto work = [&] {
-    ClickRow row;
-    std::string buf;
     for (int f; (f = next_file.fetch_add(1)) < options.num_files;) {
       const int64_t begin = options.rows * f / options.num_files;
       const int64_t end = options.rows * (f + 1) / options.num_files;
-      const std::string path = absl::StrFormat("%s/clicks-%05d-of-%05d.csv", options.out_dir, f,
-                                               options.num_files);
-      FILE* out = std::fopen(path.c_str(), "w");
-      if (out == nullptr) {
-        errors[f] = absl::PermissionDeniedError(
-            absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
-        continue;
-      }
-      buf.clear();
-      absl::StrAppend(&buf, absl::StrJoin(ClickLogColumns(), ","), "\n");
-      for (int64_t i = begin; i < end; ++i) {
-        gen.Row(i, &row);
-        AppendClickCsv(row, &buf);
-        buf.push_back('\n');
-        if (buf.size() > (1 << 20)) {
-          std::fwrite(buf.data(), 1, buf.size(), out);
-          buf.clear();
-        }
-        if ((i - begin) % 65536 == 65535) {
-          const int64_t d = done.fetch_add(65536) + 65536;
-          if (progress) progress(d);
-        }
-      }
-      std::fwrite(buf.data(), 1, buf.size(), out);
-      done.fetch_add((end - begin) % 65536);
-      if (std::ferror(out) != 0 || std::fclose(out) != 0) {
-        errors[f] = absl::InternalError(absl::StrCat("error writing '", path, "'"));
-      }
+      const std::string path = absl::StrFormat("%s/clicks-%05d-of-%05d.%s", options.out_dir, f,
+                                               options.num_files, tfrecord ? "tfrecord" : "csv");
+      absl::Status st = tfrecord ? WriteTFRecordShard(gen, path, begin, end, done, progress)
+                                 : WriteCsvShard(gen, path, begin, end, done, progress);
+      if (!st.ok()) errors[f] = st;
     }
   };
   std::vector<std::thread> threads;

@@ -59,11 +59,16 @@ struct ClickLogOptions {
   int threads = 2;
 };
 
+// One row as a serialized tf.train.Example: int64 "label", int64 "I1".."I13"
+// and bytes "C1".."C26"; missing values are left out (so a FixedLenFeature
+// with a default fills them, as in TF pipelines over Criteo).
+std::string ClickExample(const ClickRow& row);
+
 // One row as a CSV line (no newline), in ClickLogColumns() order.
 void AppendClickCsv(const ClickRow& row, std::string* out);
 
 // Writes `rows` rows split over `num_files` files named
-// clicks-00000-of-00004.csv (or .tfrecord) in out_dir (created if needed).
+// clicks-00000-of-00004.csv (or .tfrecord: one Example per row) in out_dir (created if needed).
 // `progress(rows_done)` is called from the writing threads now and then.
 // Errors: InvalidArgument (options), Internal/PermissionDenied (I/O) naming
 // the file.

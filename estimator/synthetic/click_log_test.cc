@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_split.h"
+#include "common/io/tfrecord.h"
 #include "estimator/synthetic/zipf.h"
 #include "gtest/gtest.h"
 
@@ -101,6 +102,16 @@ TEST(ClickLogTest, WritesShardedCsvWithHeader) {
     }
   }
   EXPECT_EQ(rows, 1001);
+  o.format = "tfrecord";
+  o.out_dir += "_tfrecord";
+  ASSERT_TRUE(WriteClickLog(o).ok());
+  absl::StatusOr<std::vector<std::string>> records =
+      io::ReadTFRecordFile(o.out_dir + "/clicks-00001-of-00003.tfrecord");
+  ASSERT_TRUE(records.ok()) << records.status();
+  EXPECT_EQ(records->size(), 334u);  // rows 333..666
+  ClickRow row;
+  ClickLogGenerator(o.seed).Row(333, &row);
+  EXPECT_EQ(records->front(), ClickExample(row));
   o.format = "parquet";
   EXPECT_EQ(WriteClickLog(o).code(), absl::StatusCode::kInvalidArgument);
 }
