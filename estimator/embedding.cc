@@ -8,8 +8,11 @@
 namespace estuary {
 namespace {
 
-bool Kept(const CategoricalIds& ids, int64_t k) {
-  return ids.ids[k] >= 0 && (!ids.has_weights() || ids.weights[k] > 0.0f);
+// safe_embedding_lookup_sparse prunes ids < 0 always, and weights <= 0 only
+// for the mean and sqrtn combiners (TF 2.15).
+bool Kept(const CategoricalIds& ids, int64_t k, Combiner combiner) {
+  if (ids.ids[k] < 0) return false;
+  return combiner == Combiner::kSum || !ids.has_weights() || ids.weights[k] > 0.0f;
 }
 
 absl::Status CheckIds(const CategoricalIds& ids, int64_t num_buckets) {
@@ -36,12 +39,12 @@ absl::Status CheckIds(const CategoricalIds& ids, int64_t num_buckets) {
 std::vector<double> Denominators(const CategoricalIds& ids, Combiner combiner) {
   std::vector<double> sum(ids.batch_size, 0.0);
   for (int64_t k = 0; k < ids.size(); ++k) {
-    if (!Kept(ids, k)) continue;
+    if (!Kept(ids, k, combiner)) continue;
     const double w = ids.weight(k);
     sum[ids.rows[k]] += combiner == Combiner::kSqrtn ? w * w : w;
   }
   for (double& s : sum) {
-    if (combiner == Combiner::kSum) s = s > 0 ? 1.0 : 0.0;
+    if (combiner == Combiner::kSum) s = 1.0;
     if (combiner == Combiner::kSqrtn) s = std::sqrt(s);
   }
   return sum;
@@ -73,7 +76,7 @@ absl::StatusOr<RowMatrixXf> CombineEmbeddings(const RowMatrixXf& table,
   RowMatrixXf out = RowMatrixXf::Zero(ids.batch_size, table.cols());
   const std::vector<double> denom = Denominators(ids, combiner);
   for (int64_t k = 0; k < ids.size(); ++k) {
-    if (!Kept(ids, k)) continue;
+    if (!Kept(ids, k, combiner)) continue;
     Eigen::RowVectorXf e = table.row(ids.ids[k]);
     if (max_norm.has_value()) {
       const float norm = e.norm();
@@ -98,7 +101,7 @@ absl::StatusOr<EmbeddingGrad> CombineEmbeddingsGrad(int64_t num_buckets,
   const std::vector<double> denom = Denominators(ids, combiner);
   std::map<int64_t, Eigen::RowVectorXf> acc;
   for (int64_t k = 0; k < ids.size(); ++k) {
-    if (!Kept(ids, k)) continue;
+    if (!Kept(ids, k, combiner)) continue;
     const float scale = ids.weight(k) / static_cast<float>(denom[ids.rows[k]]);
     auto [it, inserted] = acc.try_emplace(ids.ids[k], Eigen::RowVectorXf::Zero(output_grad.cols()));
     it->second += scale * output_grad.row(ids.rows[k]);
