@@ -19,12 +19,14 @@ namespace estuary {
 // produces them (the source feature's order, or the cross product's order).
 //
 // An id may be -1 (categorical_column_with_vocabulary_* with
-// default_value -1 for an out-of-vocabulary value); indicator and embedding
-// outputs ignore ids < 0, as TF's one_hot and safe_embedding_lookup_sparse
-// do. Crossed columns do hash them (as TF does).
+// default_value -1 for an out-of-vocabulary value), and an identity column
+// without default_value passes out-of-range values through (as TF 2.15
+// does). Indicator outputs ignore ids outside [0, num_buckets), embedding
+// lookups ignore ids < 0 and fail on ids >= num_buckets, crossed columns
+// hash whatever id they get: all as TF does.
 struct CategoricalIds {
   int64_t batch_size = 0;
-  int64_t num_buckets = 0;          // ids are in [0, num_buckets) or -1
+  int64_t num_buckets = 0;
   std::vector<int64_t> rows;        // ascending
   std::vector<int64_t> ids;
   std::vector<float> weights;       // empty (all 1) or one per id

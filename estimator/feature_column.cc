@@ -343,16 +343,26 @@ class VocabularyColumnImpl : public KeyedCategorical {
 
 class HashBucketColumnImpl : public KeyedCategorical {
  public:
-  HashBucketColumnImpl(std::string key, int64_t size)
-      : KeyedCategorical(ColumnType::kHashBucket, std::move(key), size) {}
+  HashBucketColumnImpl(std::string key, int64_t size, DType dtype)
+      : KeyedCategorical(ColumnType::kHashBucket, std::move(key), size), dtype_(dtype) {}
 
  protected:
   absl::StatusOr<int64_t> IdOf(const std::string& v) const override {
+    if (dtype_ != DType::kString) return WrongType("string");
     return StringToHashBucket(v, num_buckets());
   }
   absl::StatusOr<int64_t> IdOf(int64_t v) const override {
+    if (dtype_ != DType::kInt64) return WrongType("int64");
     return StringToHashBucket(Int64ToHashString(v), num_buckets());
   }
+
+ private:
+  absl::Status WrongType(absl::string_view got) const {
+    return Invalid(name(), absl::StrCat("feature '", key(), "' is ", got, " but the column's dtype is ",
+                                        DTypeName(dtype_)));
+  }
+
+  DType dtype_;
 };
 
 class IdentityColumnImpl : public KeyedCategorical {
@@ -369,9 +379,9 @@ class IdentityColumnImpl : public KeyedCategorical {
   }
   absl::StatusOr<int64_t> IdOf(int64_t v) const override {
     if (v >= 0 && v < num_buckets()) return v;
-    if (default_value_.has_value()) return *default_value_;
-    return Invalid(name(), absl::StrCat("feature '", key(), "' value ", v, " is outside [0, ",
-                                        num_buckets(), ") and the column has no default_value"));
+    // TF 2.15 replaces out-of-range values only when there is a default and
+    // otherwise passes them through unchecked.
+    return default_value_.has_value() ? *default_value_ : v;
   }
 
  private:
@@ -698,10 +708,11 @@ absl::StatusOr<ColumnPtr> VocabularyFileColumn(std::string key, const std::strin
                                                 num_oov_buckets, default_value);
 }
 
-absl::StatusOr<ColumnPtr> HashBucketColumn(std::string key, int64_t hash_bucket_size) {
+absl::StatusOr<ColumnPtr> HashBucketColumn(std::string key, int64_t hash_bucket_size, DType dtype) {
   if (key.empty()) return absl::InvalidArgumentError("hash bucket column: key must not be empty");
   if (hash_bucket_size < 1) return Invalid(key, "hash_bucket_size must be >= 1");
-  return std::make_shared<HashBucketColumnImpl>(std::move(key), hash_bucket_size);
+  if (dtype == DType::kFloat) return Invalid(key, "hash bucket columns need string or int64 values");
+  return std::make_shared<HashBucketColumnImpl>(std::move(key), hash_bucket_size, dtype);
 }
 
 absl::StatusOr<ColumnPtr> IdentityColumn(std::string key, int64_t num_buckets,

@@ -124,12 +124,15 @@ absl::StatusOr<ColumnPtr> VocabularyFileColumn(std::string key, const std::strin
 
 // tf.feature_column.categorical_column_with_hash_bucket:
 // Fingerprint64(value) % hash_bucket_size; int64 values are hashed as their
-// decimal strings. Float inputs are InvalidArgument.
-absl::StatusOr<ColumnPtr> HashBucketColumn(std::string key, int64_t hash_bucket_size);
+// decimal strings. An input whose dtype differs from `dtype` (kString or
+// kInt64) is InvalidArgument, as in TF.
+absl::StatusOr<ColumnPtr> HashBucketColumn(std::string key, int64_t hash_bucket_size,
+                                           DType dtype = DType::kString);
 
 // tf.feature_column.categorical_column_with_identity: int64 values are ids.
-// A value outside [0, num_buckets) becomes default_value if set, else the
-// batch is InvalidArgument (TF fails an assertion).
+// A value outside [0, num_buckets) becomes default_value if set; without a
+// default TF 2.15 passes it through unchanged, and so does this column:
+// indicator columns then ignore it, embedding lookups fail on it.
 absl::StatusOr<ColumnPtr> IdentityColumn(std::string key, int64_t num_buckets,
                                          std::optional<int64_t> default_value = std::nullopt);
 

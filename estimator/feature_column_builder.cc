@@ -252,7 +252,7 @@ class FeatureColumnSetBuilder {
       ASSIGN_OR_RETURN(int64_t size, Int(i, "hash_bucket_size", std::nullopt, 1));
       ASSIGN_OR_RETURN(DType dtype, ValueDType(i, DType::kString));
       if (dtype == DType::kFloat) return Error(i, "dtype", "hash buckets need string or int64 values");
-      made = HashBucketColumn(key, size);
+      made = HashBucketColumn(key, size, dtype);
     } else if (type == "categorical_with_identity") {
       ASSIGN_OR_RETURN(std::string key, String(i, "key"));
       ASSIGN_OR_RETURN(int64_t nb, Int(i, "num_buckets", std::nullopt, 1));

@@ -65,12 +65,23 @@ TEST(BucketizedColumnTest, RejectsUnsortedBoundariesAndMultiDimSource) {
   EXPECT_EQ(b->num_buckets(), 3);
 }
 
-TEST(IdentityColumnTest, OutOfRangeWithoutDefaultIsInvalid) {
+TEST(IdentityColumnTest, OutOfRangeWithoutDefaultPassesThroughLikeTf) {
   ColumnPtr c = Ok(IdentityColumn("i", 3));
-  absl::StatusOr<CategoricalIds> ids = c->Ids({{"i", Tensor::Ints({2}, {1, 3})}});
-  ASSERT_FALSE(ids.ok());
-  EXPECT_THAT(std::string(ids.status().message()), HasSubstr("value 3 is outside [0, 3)"));
+  CategoricalIds ids = Ok(c->Ids({{"i", Tensor::Ints({2}, {1, 3})}}));
+  EXPECT_EQ(ids.ids, std::vector<int64_t>({1, 3}));
   EXPECT_FALSE(c->Ids({{"i", Tensor::Strings({1}, {"1"})}}).ok());
+  // ... and an embedding lookup fails on it.
+  ColumnPtr e = Ok(EmbeddingColumn(c, 2));
+  EmbeddingTables t = {{"i_embedding", RowMatrixXf::Zero(3, 2)}};
+  EXPECT_FALSE(e->Dense({{"i", Tensor::Ints({2}, {1, 3})}}, &t).ok());
+}
+
+TEST(HashBucketColumnTest, DtypeMustMatchInput) {
+  ColumnPtr s = Ok(HashBucketColumn("h", 10));
+  EXPECT_FALSE(s->Ids({{"h", Tensor::Ints({1}, {1})}}).ok());
+  ColumnPtr n = Ok(HashBucketColumn("h", 10, DType::kInt64));
+  EXPECT_FALSE(n->Ids({{"h", Tensor::Strings({1}, {"1"})}}).ok());
+  EXPECT_FALSE(HashBucketColumn("h", 10, DType::kFloat).ok());
 }
 
 TEST(CategoricalColumnTest, MissingKeyAndFloatInput) {

@@ -214,6 +214,14 @@ ids_case("identity with default",
            "default_value": 0}],
          {"i": dense("int64", [3, 2], [1, 4, 5, -1, -3, 2])}, "i")
 
+ids_case("identity without default passes out-of-range through",
+         [{"type": "categorical_with_identity", "key": "i", "num_buckets": 3}],
+         {"i": sparse("int64", 2, [[0, 3, -2], [7]])}, "i")
+dense_case("indicator ignores out-of-range identity ids",
+           [{"type": "categorical_with_identity", "key": "i", "num_buckets": 3},
+            {"type": "indicator", "categorical_column": "i"}],
+           {"i": sparse("int64", 2, [[0, 3, -2, 0], [7, 2]])})
+
 # ---- bucketized
 ids_case("bucketized edges as ids",
          [{"type": "numeric", "key": "x", "shape": [2]},
