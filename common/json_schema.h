@@ -15,7 +15,7 @@
 
 namespace estuary {
 
-enum class JsonKind { kString, kInt, kNumber, kBool, kObject, kArray, kStringOrObject };
+enum class JsonKind { kString, kInt, kNumber, kBool, kObject, kArray, kStringOrObject, kStringOrInt };
 
 struct JsonSchema;
 

@@ -367,4 +367,16 @@ absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const json& specs, const st
   return FeatureColumnSetBuilder(specs, base_dir, path).Build();
 }
 
+absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const JobSpec& job) {
+  std::string base_dir;
+  if (const size_t slash = job.source.rfind('/'); slash != std::string::npos) {
+    base_dir = job.source.substr(0, slash == 0 ? 1 : slash);
+  }
+  absl::StatusOr<FeatureColumnSet> set = BuildFeatureColumns(job.feature_columns, base_dir);
+  if (!set.ok() && !job.source.empty()) {
+    return absl::Status(set.status().code(), absl::StrCat(job.source, ": ", set.status().message()));
+  }
+  return set;
+}
+
 }  // namespace estuary

@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/job_spec.h"
 #include "estimator/feature_column.h"
 #include "nlohmann/json.hpp"
 
@@ -58,6 +59,11 @@ class FeatureColumnSet {
 absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const nlohmann::json& specs,
                                                      const std::string& base_dir = "",
                                                      const std::string& path = "$.feature_columns");
+
+// The job's feature_columns; errors are prefixed with the job file's name
+// ("job.json: $.feature_columns[3].hash_bucket_size: ...") and relative
+// vocabulary files are read next to the job file.
+absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const JobSpec& job);
 
 }  // namespace estuary
 

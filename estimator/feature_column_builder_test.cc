@@ -107,5 +107,35 @@ TEST(FeatureColumnBuilderTest, Int64VocabularyAndEmptySection) {
   ASSERT_TRUE(BuildFeatureColumns(json()).ok());
 }
 
+TEST(FeatureColumnBuilderTest, FromAJobFile) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(R"({"model_dir": "m", "feature_columns": [
+    {"type": "numeric", "key": "age", "normalizer": {"mean": 40, "stddev": 10}},
+    {"type": "bucketized", "source_column": "age", "boundaries": [18, 30.5, 65]},
+    {"type": "categorical_with_vocabulary_list", "key": "n", "dtype": "int64",
+     "vocabulary_list": [3, 5, 9], "num_oov_buckets": 2},
+    {"type": "categorical_with_hash_bucket", "key": "city", "hash_bucket_size": 100},
+    {"type": "crossed", "keys": ["age_bucketized", "city"], "hash_bucket_size": 1000},
+    {"type": "indicator", "categorical_column": "n"},
+    {"type": "embedding", "categorical_column": "city", "dimension": 8, "combiner": "sqrtn",
+     "max_norm": 2.5, "trainable": false},
+    {"type": "weighted_categorical", "categorical_column": "n", "weight_feature_key": "nw"}
+  ]})", "dir/job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  absl::StatusOr<FeatureColumnSet> set = BuildFeatureColumns(*job);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->columns().size(), 8u);
+  EXPECT_EQ(set->columns()[2]->num_buckets(), 5);
+  const EmbeddingSpec* e = GetEmbeddingSpec(*set->columns()[6]);
+  ASSERT_NE(e, nullptr);
+  EXPECT_EQ(e->combiner, Combiner::kSqrtn);
+  EXPECT_FALSE(e->trainable);
+
+  job->feature_columns[3].erase("hash_bucket_size");
+  absl::StatusOr<FeatureColumnSet> bad = BuildFeatureColumns(*job);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "dir/job.json: $.feature_columns[3].hash_bucket_size: is required");
+}
+
 }  // namespace
 }  // namespace estuary
