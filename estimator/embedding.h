@@ -47,7 +47,7 @@ const char* CombinerName(Combiner c);
 // tf.nn.safe_embedding_lookup_sparse(table, ids, weights, combiner,
 // max_norm): entries with id < 0 are dropped; for mean and sqrtn (not sum,
 // as in TF 2.15) so are entries with weight <= 0; a row with no entries left
-// gives zeros (so does a mean/sqrtn row whose weights sum to 0). sum = Σ w·e; mean = Σ w·e / Σ w; sqrtn = Σ w·e / sqrt(Σ w²).
+// gives zeros. sum = Σ w·e; mean = Σ w·e / Σ w; sqrtn = Σ w·e / sqrt(Σ w²).
 // max_norm clips each looked-up row to that L2 norm before combining.
 // InvalidArgument for an id >= table.rows().
 absl::StatusOr<RowMatrixXf> CombineEmbeddings(const RowMatrixXf& table,

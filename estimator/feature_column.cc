@@ -680,6 +680,9 @@ absl::StatusOr<ColumnPtr> VocabularyFileColumn(std::string key, const std::strin
   while ((!vocabulary_size.has_value() || static_cast<int64_t>(lines.size()) < *vocabulary_size) &&
          std::getline(in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) {  // TF: "Invalid content in <file>: empty line found"
+      return Invalid(key, absl::StrCat(path, ":", lines.size() + 1, ": empty line in vocabulary_file"));
+    }
     lines.push_back(line);
   }
   if (vocabulary_size.has_value() && static_cast<int64_t>(lines.size()) < *vocabulary_size) {

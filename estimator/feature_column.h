@@ -114,7 +114,8 @@ absl::StatusOr<ColumnPtr> Int64VocabularyListColumn(std::string key,
                                                     int64_t default_value = -1);
 
 // tf.feature_column.categorical_column_with_vocabulary_file: one entry per
-// line (dtype kString or kInt64), the first `vocabulary_size` lines if set
+// line (dtype kString or kInt64; a trailing "\r" is dropped; an empty line
+// is InvalidArgument, as in TF), the first `vocabulary_size` lines if set
 // (more than the file has is InvalidArgument). Otherwise as the list.
 absl::StatusOr<ColumnPtr> VocabularyFileColumn(std::string key, const std::string& path,
                                                std::optional<int64_t> vocabulary_size,

@@ -1,5 +1,7 @@
 #include "estimator/feature_column.h"
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -103,6 +105,22 @@ TEST(VocabularyColumnTest, ArgumentChecks) {
   EXPECT_FALSE(c->Ids({{"v", Tensor::Ints({1}, {1})}}).ok());
   EXPECT_EQ(VocabularyFileColumn("v", "/nonexistent/vocab", std::nullopt).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(VocabularyColumnTest, FileLinesLikeTf) {
+  const std::string dir = std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp";
+  const std::string crlf = dir + "/crlf.txt";
+  std::ofstream(crlf) << "a\r\nb\r\n";
+  ColumnPtr c = Ok(VocabularyFileColumn("v", crlf, std::nullopt));
+  EXPECT_EQ(c->num_buckets(), 2);
+  CategoricalIds ids = Ok(c->Ids({{"v", Tensor::Strings({2}, {"b", "a"})}}));
+  EXPECT_EQ(ids.ids, std::vector<int64_t>({1, 0}));
+  EXPECT_FALSE(VocabularyFileColumn("v", crlf, 3).ok());
+  const std::string blank = dir + "/blank.txt";
+  std::ofstream(blank) << "a\n\nb\n";
+  absl::StatusOr<ColumnPtr> bad = VocabularyFileColumn("v", blank, std::nullopt);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("blank.txt:2: empty line"));
 }
 
 TEST(CrossedColumnTest, NameAndRestrictions) {
