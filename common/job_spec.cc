@@ -116,7 +116,7 @@ const JsonSchema& FeatureColumnSchema() {
       Array("boundaries", K::kNumber),
       F("source_column", K::kString),
       F("categorical_column", K::kString),
-      Array("vocabulary_list", K::kString),
+      Array("vocabulary_list", K::kStringOrInt),  // ints for an int64 vocabulary
       F("vocabulary_file", K::kString),
       F("vocabulary_size", K::kInt, 1),
       F("num_oov_buckets", K::kInt, 0),

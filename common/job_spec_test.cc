@@ -68,6 +68,9 @@ TEST(JobSpecTest, ErrorsCarryFileAndJsonPath) {
               "$.feature_columns[0].kye: unknown key; did you mean 'key'?");
   ExpectError(R"({"model_dir": "m", "feature_columns": [{"key": "x"}]})",
               "$.feature_columns[0].type: is required");
+  ExpectError(R"({"model_dir": "m", "feature_columns": [{"type": "categorical_with_vocabulary_list",
+                  "key": "x", "vocabulary_list": ["a", 1.5]}]})",
+              "$.feature_columns[0].vocabulary_list[1]: expected a string or an integer, got number 1.5");
   ExpectError(R"({"model_dir": "m", "distribution": {"heartbeat_timeout_secs": -1}})",
               "$.distribution.heartbeat_timeout_secs: expected a number");
   ExpectError(R"({"model_dir": "m", "distribution": {"heartbeat_interval_secs": 2, "heartbeat_timeout_secs": 1}})",

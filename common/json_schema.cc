@@ -20,6 +20,7 @@ std::string KindName(JsonKind k) {
     case JsonKind::kArray: return "an array";
     case JsonKind::kStringOrObject: return "a string or an object";
     case JsonKind::kAny: return "a value";
+    case JsonKind::kStringOrInt: return "a string or an integer";
   }
   return "?";
 }
@@ -34,6 +35,7 @@ bool HasKind(const json& v, JsonKind k) {
     case JsonKind::kArray: return v.is_array();
     case JsonKind::kStringOrObject: return v.is_string() || v.is_object();
     case JsonKind::kAny: return true;
+    case JsonKind::kStringOrInt: return v.is_string() || v.is_number_integer();
   }
   return false;
 }
@@ -116,8 +118,10 @@ absl::Status ValidateJson(const json& value, const JsonSchema& schema,
       continue;
     }
     if (!v.is_array()) {
-      return Error(p, absl::StrCat("expected an array of ", KindName(f.element).substr(2),
-                                   "s, got ", DescribeJson(v)));
+      const std::string of = f.element == JsonKind::kStringOrInt
+                                 ? "strings or integers"
+                                 : absl::StrCat(KindName(f.element).substr(2), "s");
+      return Error(p, absl::StrCat("expected an array of ", of, ", got ", DescribeJson(v)));
     }
     for (size_t i = 0; i < v.size(); ++i) {
       RETURN_IF_ERROR(ValidateScalar(v[i], f.element, f, absl::StrCat(p, "[", i, "]")));

@@ -17,7 +17,9 @@ namespace estuary {
 
 // kAny accepts every value (the consumer checks it, e.g. CSV column defaults
 // whose JSON type gives the column type).
-enum class JsonKind { kString, kInt, kNumber, kBool, kObject, kArray, kStringOrObject, kAny };
+enum class JsonKind {
+  kString, kInt, kNumber, kBool, kObject, kArray, kStringOrObject, kStringOrInt, kAny
+};
 
 struct JsonSchema;
 

@@ -1,0 +1,119 @@
+#include "estimator/embedding.h"
+
+#include <cmath>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+
+namespace estuary {
+namespace {
+
+// safe_embedding_lookup_sparse prunes ids < 0 always, and weights <= 0 only
+// for the mean and sqrtn combiners (TF 2.15).
+bool Kept(const CategoricalIds& ids, int64_t k, Combiner combiner) {
+  if (ids.ids[k] < 0) return false;
+  return combiner == Combiner::kSum || !ids.has_weights() || ids.weights[k] > 0.0f;
+}
+
+absl::Status CheckIds(const CategoricalIds& ids, int64_t num_buckets) {
+  if (!ids.weights.empty() && ids.weights.size() != ids.ids.size()) {
+    return absl::InvalidArgumentError("embedding: weights and ids differ in length");
+  }
+  if (ids.rows.size() != ids.ids.size()) {
+    return absl::InvalidArgumentError("embedding: rows and ids differ in length");
+  }
+  for (int64_t k = 0; k < ids.size(); ++k) {
+    if (ids.rows[k] < 0 || ids.rows[k] >= ids.batch_size) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("embedding: row ", ids.rows[k], " outside batch of ", ids.batch_size));
+    }
+    if (ids.ids[k] >= num_buckets) {
+      return absl::InvalidArgumentError(absl::StrCat("embedding: id ", ids.ids[k],
+                                                     " out of range [0, ", num_buckets, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Per-row denominators for the combiner (0 for rows with no entries).
+std::vector<double> Denominators(const CategoricalIds& ids, Combiner combiner) {
+  std::vector<double> sum(ids.batch_size, 0.0);
+  for (int64_t k = 0; k < ids.size(); ++k) {
+    if (!Kept(ids, k, combiner)) continue;
+    const double w = ids.weight(k);
+    sum[ids.rows[k]] += combiner == Combiner::kSqrtn ? w * w : w;
+  }
+  for (double& s : sum) {
+    if (combiner == Combiner::kSum) s = 1.0;
+    if (combiner == Combiner::kSqrtn) s = std::sqrt(s);
+  }
+  return sum;
+}
+
+}  // namespace
+
+absl::StatusOr<Combiner> ParseCombiner(absl::string_view s) {
+  if (s == "sum") return Combiner::kSum;
+  if (s == "mean") return Combiner::kMean;
+  if (s == "sqrtn") return Combiner::kSqrtn;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown combiner '", s, "'; expected one of: sum, mean, sqrtn"));
+}
+
+const char* CombinerName(Combiner c) {
+  switch (c) {
+    case Combiner::kSum: return "sum";
+    case Combiner::kMean: return "mean";
+    case Combiner::kSqrtn: return "sqrtn";
+  }
+  return "?";
+}
+
+absl::StatusOr<RowMatrixXf> CombineEmbeddings(const RowMatrixXf& table,
+                                              const CategoricalIds& ids, Combiner combiner,
+                                              std::optional<float> max_norm) {
+  if (absl::Status st = CheckIds(ids, table.rows()); !st.ok()) return st;
+  RowMatrixXf out = RowMatrixXf::Zero(ids.batch_size, table.cols());
+  const std::vector<double> denom = Denominators(ids, combiner);
+  for (int64_t k = 0; k < ids.size(); ++k) {
+    if (!Kept(ids, k, combiner)) continue;
+    Eigen::RowVectorXf e = table.row(ids.ids[k]);
+    if (max_norm.has_value()) {
+      const float norm = e.norm();
+      if (norm > *max_norm) e *= *max_norm / norm;
+    }
+    out.row(ids.rows[k]) += ids.weight(k) * e;
+  }
+  for (int64_t r = 0; r < ids.batch_size; ++r) {
+    if (denom[r] > 0) out.row(r) /= static_cast<float>(denom[r]);
+  }
+  return out;
+}
+
+absl::StatusOr<EmbeddingGrad> CombineEmbeddingsGrad(int64_t num_buckets,
+                                                    const CategoricalIds& ids, Combiner combiner,
+                                                    const RowMatrixXf& output_grad) {
+  if (absl::Status st = CheckIds(ids, num_buckets); !st.ok()) return st;
+  if (output_grad.rows() != ids.batch_size) {
+    return absl::InvalidArgumentError(absl::StrCat("embedding gradient: ", output_grad.rows(),
+                                                   " rows for a batch of ", ids.batch_size));
+  }
+  const std::vector<double> denom = Denominators(ids, combiner);
+  std::map<int64_t, Eigen::RowVectorXf> acc;
+  for (int64_t k = 0; k < ids.size(); ++k) {
+    if (!Kept(ids, k, combiner)) continue;
+    const float scale = ids.weight(k) / static_cast<float>(denom[ids.rows[k]]);
+    auto [it, inserted] = acc.try_emplace(ids.ids[k], Eigen::RowVectorXf::Zero(output_grad.cols()));
+    it->second += scale * output_grad.row(ids.rows[k]);
+  }
+  EmbeddingGrad g;
+  g.grads.resize(static_cast<int64_t>(acc.size()), output_grad.cols());
+  int64_t i = 0;
+  for (auto& [id, grad] : acc) {
+    g.ids.push_back(id);
+    g.grads.row(i++) = grad;
+  }
+  return g;
+}
+
+}  // namespace estuary

@@ -1,0 +1,70 @@
+// Builds feature columns from a job file's `feature_columns` section (a JSON
+// array already checked by common/job_spec's FeatureColumnSchema()).
+//
+// Each entry has a `type` and the fields of the matching tf.feature_column
+// function (see feature_column.h). Entries reference each other by name:
+// an entry's reference name is its `name` if set, else its TF name (the key
+// for numeric and categorical columns, "<x>_indicator" etc. for derived ones).
+//   bucketized.source_column         -> a numeric column
+//   indicator/embedding/weighted_categorical.categorical_column
+//                                    -> a categorical column
+//   crossed.keys[i]                  -> a column by its `name`, or a derived
+//                                       column (bucketized, crossed); any
+//                                       other string is a raw feature key, as
+//                                       a string key is in TF (a column's own
+//                                       key means the raw feature too).
+// References may point forward to named or keyed entries, and backward to
+// any entry. Errors are InvalidArgument "$.feature_columns[3].hash_bucket_size:
+// ..." with did-you-mean hints for unknown references.
+//
+// Integer vocabularies: `dtype` int64 (or int32) with `vocabulary_list`
+// entries given as JSON integers or decimal strings.
+#ifndef ESTUARY_ESTIMATOR_FEATURE_COLUMN_BUILDER_H_
+#define ESTUARY_ESTIMATOR_FEATURE_COLUMN_BUILDER_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/job_spec.h"
+#include "estimator/feature_column.h"
+#include "nlohmann/json.hpp"
+
+namespace estuary {
+
+class FeatureColumnSet {
+ public:
+  // Every column, in the order of the JSON array.
+  const std::vector<ColumnPtr>& columns() const { return columns_; }
+  // Reference names, parallel to columns().
+  const std::vector<std::string>& names() const { return names_; }
+  // The dense columns (numeric, bucketized, indicator, embedding) in JSON
+  // order; DenseFeatures() sorts them into TF's order.
+  std::vector<ColumnPtr> DenseColumns() const;
+  // A column by reference name; InvalidArgument with a did-you-mean hint.
+  absl::StatusOr<ColumnPtr> Find(absl::string_view name) const;
+
+ private:
+  friend class FeatureColumnSetBuilder;
+  std::vector<ColumnPtr> columns_;
+  std::vector<std::string> names_;
+  std::map<std::string, ColumnPtr, std::less<>> by_name_;
+};
+
+// `path` prefixes error paths ("$.feature_columns"); a relative
+// vocabulary_file is read relative to `base_dir` (the job file's directory)
+// when that is not empty.
+absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const nlohmann::json& specs,
+                                                     const std::string& base_dir = "",
+                                                     const std::string& path = "$.feature_columns");
+
+// The job's feature_columns; errors are prefixed with the job file's name
+// ("job.json: $.feature_columns[3].hash_bucket_size: ...") and relative
+// vocabulary files are read next to the job file.
+absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const JobSpec& job);
+
+}  // namespace estuary
+
+#endif  // ESTUARY_ESTIMATOR_FEATURE_COLUMN_BUILDER_H_
