@@ -403,6 +403,7 @@ class CrossedColumnImpl : public FeatureColumn {
     struct Leaf {
       std::vector<int64_t> rows;
       std::vector<uint64_t> hashes;
+      bool dense = false;  // a raw key whose input is a dense Tensor
     };
     std::vector<Leaf> leaves;
     int64_t batch_size = -1;
@@ -411,6 +412,8 @@ class CrossedColumnImpl : public FeatureColumn {
       int64_t leaf_batch = 0;
       if (const auto* raw = std::get_if<std::string>(&key)) {
         ASSIGN_OR_RETURN(RaggedFeature in, GetRagged(features, *raw, Drop::kNothing, name()));
+        auto f = features.find(*raw);
+        leaf.dense = f != features.end() && std::holds_alternative<Tensor>(f->second);
         leaf_batch = in.batch_size;
         leaf.rows = in.rows;
         for (int64_t k = 0; k < in.size(); ++k) {
@@ -437,6 +440,10 @@ class CrossedColumnImpl : public FeatureColumn {
       batch_size = leaf_batch;
       leaves.push_back(std::move(leaf));
     }
+    // TF's sparse_cross takes its sparse inputs first and its dense inputs
+    // after them (each group in key order): a raw key fed by a dense tensor
+    // moves behind every categorical column and every sparse raw input.
+    std::stable_partition(leaves.begin(), leaves.end(), [](const Leaf& l) { return !l.dense; });
     CategoricalIds out;
     out.batch_size = batch_size;
     out.num_buckets = size_;

@@ -141,7 +141,10 @@ absl::StatusOr<ColumnPtr> IdentityColumn(std::string key, int64_t num_buckets,
 // int64 values) or a categorical column (its ids; not a hash bucket column,
 // as in TF; a crossed key contributes its own keys). Per example, every
 // combination of one value per key (the first key varying slowest) gives
-// SparseCrossHashed's id with hash key 0xDECAFCAFFE. An example with no
+// SparseCrossHashed's id with hash key 0xDECAFCAFFE. Key order is TF's
+// sparse_cross order: inputs that are sparse (categorical columns, raw
+// keys fed a SparseTensor) in key order, then raw keys fed a dense Tensor
+// (checked against TF 2.15 by tests/compat). An example with no
 // value for some key has no ids.
 using CrossKey = std::variant<std::string, ColumnPtr>;
 absl::StatusOr<ColumnPtr> CrossedColumn(std::vector<CrossKey> keys, int64_t hash_bucket_size);

@@ -132,6 +132,151 @@ class TFRecordAndExampleTest(unittest.TestCase):
             tool({"op": "parse_tfrecord", "file": path, "features": SPEC_JSON})
 
 
+class FeatureColumnTest(unittest.TestCase):
+    """Hash buckets, crossed ids, vocabulary ids, bucket boundaries,
+    indicator/embedding outputs and DenseFeatures order, on random inputs
+    drawn at test time, computed by TF and by Estuary."""
+
+    BATCH = 400
+    COLUMNS = [
+        {"type": "categorical_with_hash_bucket", "key": "city", "hash_bucket_size": 1000},
+        {"type": "categorical_with_hash_bucket", "key": "uid", "hash_bucket_size": 97,
+         "dtype": "int64"},
+        {"type": "categorical_with_vocabulary_list", "key": "color",
+         "vocabulary_list": ["red", "green", "blue"], "num_oov_buckets": 3},
+        {"type": "categorical_with_vocabulary_list", "key": "code", "dtype": "int64",
+         "vocabulary_list": [10, 20, 30]},
+        {"type": "numeric", "key": "age"},
+        {"type": "bucketized", "source_column": "age", "boundaries": [18, 25.5, 30, 65]},
+        {"type": "numeric", "key": "score", "shape": [2], "normalizer": {"mean": 1.5, "stddev": 2}},
+        {"type": "crossed", "keys": ["city", "age_bucketized"], "hash_bucket_size": 5000},
+        {"type": "crossed", "keys": ["color", "uid"], "hash_bucket_size": 100},
+        {"type": "indicator", "categorical_column": "color"},
+        {"type": "indicator", "categorical_column": "code"},
+        {"type": "embedding", "categorical_column": "city", "dimension": 4, "combiner": "sqrtn"},
+        {"type": "categorical_with_hash_bucket", "key": "tags", "hash_bucket_size": 50},
+        {"type": "indicator", "categorical_column": "tags"},
+        {"type": "embedding", "categorical_column": "tags", "dimension": 3, "combiner": "mean"},
+    ]
+
+    def tf_columns(self, tables):
+        fc = tf.feature_column
+        city = fc.categorical_column_with_hash_bucket("city", 1000)
+        uid = fc.categorical_column_with_hash_bucket("uid", 97, dtype=tf.int64)
+        color = fc.categorical_column_with_vocabulary_list("color", ["red", "green", "blue"],
+                                                           num_oov_buckets=3)
+        code = fc.categorical_column_with_vocabulary_list("code", [10, 20, 30], dtype=tf.int64)
+        age = fc.numeric_column("age")
+        age_b = fc.bucketized_column(age, [18, 25.5, 30, 65])
+        score = fc.numeric_column("score", shape=(2,), normalizer_fn=lambda x: (x - 1.5) / 2)
+        tags = fc.categorical_column_with_hash_bucket("tags", 50)
+        const = tf.constant_initializer
+        return [city, uid, color, code, age, age_b, score,
+                fc.crossed_column(["city", age_b], 5000),
+                fc.crossed_column(["color", "uid"], 100),
+                fc.indicator_column(color), fc.indicator_column(code),
+                fc.embedding_column(city, 4, combiner="sqrtn",
+                                    initializer=const(np.array(tables["city_embedding"]))),
+                tags, fc.indicator_column(tags),
+                fc.embedding_column(tags, 3, combiner="mean",
+                                    initializer=const(np.array(tables["tags_embedding"])))]
+
+    def inputs(self, rng):
+        b = self.BATCH
+        words = ["Oslo", "Zürich", "", "東京", "new york", "a" * 300, "\u00e9", "x,y", "-1"]
+        city = [rng.choice(words) if rng.random() < 0.3 else f"c{rng.integers(0, 10**6)}"
+                for _ in range(b)]
+        uid = rng.integers(-10**12, 10**12, size=b).tolist()
+        uid[0], uid[1] = -1, 0
+        color = [str(rng.choice(["red", "green", "blue", "purple", "teal", ""])) for _ in range(b)]
+        code = [int(rng.choice([10, 20, 30, 40])) for _ in range(b)]
+        edges = [18.0, 25.5, 30.0, 65.0, 17.999998, 25.500002, 0.1, -3.0, 1e9]
+        age = [float(rng.choice(edges)) if rng.random() < 0.3 else float(rng.uniform(0, 100))
+               for _ in range(b)]
+        score = rng.normal(size=(b, 2)).astype(np.float32)
+        tag_idx, tag_val = [], []
+        for r in range(b):
+            for c in range(int(rng.integers(0, 4))):
+                tag_idx.append([r, c])
+                tag_val.append(f"t{rng.integers(0, 30)}")
+        ours = {
+            "city": {"dtype": "string", "shape": [b], "values": city},
+            "uid": {"dtype": "int64", "shape": [b], "values": uid},
+            "color": {"dtype": "string", "shape": [b], "values": color},
+            "code": {"dtype": "int64", "shape": [b], "values": code},
+            "age": {"dtype": "float32", "shape": [b], "values": np.float32(age).tolist()},
+            "score": {"dtype": "float32", "shape": [b, 2], "values": score.reshape(-1).tolist()},
+            "tags": {"dtype": "string", "indices": tag_idx, "values": tag_val,
+                     "dense_shape": [b, 4]},
+        }
+        theirs = {
+            "city": tf.constant(city), "uid": tf.constant(uid, tf.int64),
+            "color": tf.constant(color), "code": tf.constant(code, tf.int64),
+            "age": tf.constant(age, tf.float32), "score": tf.constant(score),
+            "tags": tf.SparseTensor(np.array(tag_idx, np.int64).reshape(-1, 2),
+                                    tf.constant(tag_val, tf.string), [b, 4]),
+        }
+        return ours, theirs
+
+    def test_same_ids_and_dense_outputs(self):
+        from tensorflow.python.feature_column import feature_column_v2 as fc2
+        rng = np.random.default_rng(20261125)
+        ours_in, tf_in = self.inputs(rng)
+        tables = {"city_embedding": rng.normal(size=(1000, 4)).astype(np.float32).tolist(),
+                  "tags_embedding": rng.normal(size=(50, 3)).astype(np.float32).tolist()}
+        out = tool({"op": "feature_columns", "columns": self.COLUMNS, "features": ours_in,
+                    "tables": tables})
+        columns = self.tf_columns(tables)
+        cache = fc2.FeatureTransformationCache(tf_in)
+        categorical = [c for c in columns if isinstance(c, fc2.CategoricalColumn)]
+        self.assertGreaterEqual(len(categorical), 7)
+        for col in categorical:
+            ids = col.get_sparse_tensors(cache, None).id_tensor
+            with self.subTest(column=col.name):
+                self.assertIn(col.name, out["ids"])
+                self.assertEqual(out["ids"][col.name]["rows"], ids.indices.numpy()[:, 0].tolist())
+                self.assertEqual(out["ids"][col.name]["ids"], ids.values.numpy().tolist())
+        dense = [c for c in columns if isinstance(c, fc2.DenseColumn)]
+        for col in dense:
+            want = tf.keras.layers.DenseFeatures([col])(tf_in).numpy()
+            with self.subTest(column=col.name):
+                np.testing.assert_allclose(np.array(out["dense"][col.name]), want,
+                                           rtol=1e-6, atol=1e-6)
+        want = tf.keras.layers.DenseFeatures(dense)(tf_in).numpy()
+        np.testing.assert_allclose(np.array(out["dense_features"]), want, rtol=1e-6, atol=1e-6)
+
+    def test_three_way_cross_of_int_and_strings(self):
+        from tensorflow.python.feature_column import feature_column_v2 as fc2
+        rng = np.random.default_rng(7)
+        ours_in, tf_in = self.inputs(rng)
+        big = 2**31 - 1
+        out = tool({"op": "feature_columns", "features": ours_in, "columns": [
+            {"type": "crossed", "keys": ["code", "city", "color"], "hash_bucket_size": big}]})
+        col = tf.feature_column.crossed_column(["code", "city", "color"], big)
+        ids = col.get_sparse_tensors(fc2.FeatureTransformationCache(tf_in), None).id_tensor
+        self.assertEqual(col.name, "city_X_code_X_color")
+        self.assertEqual(out["ids"][col.name]["ids"], ids.values.numpy().tolist())
+
+    def test_cross_orders_sparse_inputs_before_dense_ones(self):
+        from tensorflow.python.feature_column import feature_column_v2 as fc2
+        rng = np.random.default_rng(11)
+        ours_in, tf_in = self.inputs(rng)
+        fc = tf.feature_column
+        bucketized = fc.bucketized_column(fc.numeric_column("age"), [18, 25.5, 30, 65])
+        for keys, tf_keys in [(["city", "age_bucketized"], ["city", bucketized]),
+                              (["tags", "city"], ["tags", "city"]),
+                              (["city", "tags", "uid"], ["city", "tags", "uid"])]:
+            out = tool({"op": "feature_columns", "features": ours_in, "columns": [
+                {"type": "numeric", "key": "age"},
+                {"type": "bucketized", "source_column": "age", "boundaries": [18, 25.5, 30, 65]},
+                {"type": "crossed", "keys": keys, "hash_bucket_size": 1000}]})
+            col = fc.crossed_column(tf_keys, 1000)
+            ids = col.get_sparse_tensors(fc2.FeatureTransformationCache(tf_in), None).id_tensor
+            with self.subTest(keys=keys):
+                self.assertEqual(out["ids"][col.name]["rows"], ids.indices.numpy()[:, 0].tolist())
+                self.assertEqual(out["ids"][col.name]["ids"], ids.values.numpy().tolist())
+
+
 def main():
     global TOOL
     ap = argparse.ArgumentParser()

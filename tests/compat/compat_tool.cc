@@ -10,6 +10,13 @@
 //     -> {"records": N, "features": {key: {"dense": [...], "shape": [...]} |
 //                                          {"indices": [[r, c]...], "values": [...],
 //                                           "dense_shape": [b, n]}}}
+//   {"op": "feature_columns", "columns": [job-file feature_columns],
+//    "features": {key: {"dtype": D, "shape": [..], "values": [..]} |
+//                      {"dtype": D, "indices": [[r, c]..], "values": [..],
+//                       "dense_shape": [b, n]}},
+//    "tables": {embedding column name: [[..], ..]}}
+//     -> {"ids": {name: {"rows": [..], "ids": [..], "weights": [..]}},
+//         "dense": {name: [[..], ..]}, "dense_features": [[..], ..]}
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -18,6 +25,8 @@
 #include "common/tensor.h"
 #include "estimator/data/example_batch_parser.h"
 #include "estimator/data/example_builder.h"
+#include "estimator/feature_column.h"
+#include "estimator/feature_column_builder.h"
 #include "nlohmann/json.hpp"
 
 namespace estuary {
@@ -53,6 +62,94 @@ json FeatureToJson(const FeatureValue& v) {
   return {{"indices", indices},
           {"values", Values(s.dtype, s.floats, s.ints, s.strings)},
           {"dense_shape", {s.batch_size, s.max_len}}};
+}
+
+absl::StatusOr<DType> DTypeOf(const json& f) {
+  const std::string d = f.at("dtype").get<std::string>();
+  if (d == "float32") return DType::kFloat;
+  if (d == "int64") return DType::kInt64;
+  if (d == "string") return DType::kString;
+  return absl::InvalidArgumentError("bad dtype " + d);
+}
+
+template <typename T>
+void Fill(DType dtype, const json& values, T* t) {
+  for (const json& v : values) {
+    if (dtype == DType::kFloat) t->floats.push_back(v.get<float>());
+    if (dtype == DType::kInt64) t->ints.push_back(v.get<int64_t>());
+    if (dtype == DType::kString) t->strings.push_back(v.get<std::string>());
+  }
+}
+
+absl::StatusOr<FeatureMap> FeaturesFromJson(const json& in) {
+  FeatureMap out;
+  for (auto it = in.begin(); it != in.end(); ++it) {
+    const json& f = it.value();
+    absl::StatusOr<DType> dtype = DTypeOf(f);
+    if (!dtype.ok()) return dtype.status();
+    if (f.contains("indices")) {
+      SparseTensor s;
+      s.dtype = *dtype;
+      s.batch_size = f["dense_shape"][0].get<int64_t>();
+      s.max_len = f["dense_shape"][1].get<int64_t>();
+      for (const json& rc : f["indices"]) {
+        s.rows.push_back(rc[0].get<int64_t>());
+        s.cols.push_back(rc[1].get<int64_t>());
+      }
+      Fill(*dtype, f["values"], &s);
+      out[it.key()] = std::move(s);
+    } else {
+      Tensor t;
+      t.dtype = *dtype;
+      t.shape = f["shape"].get<std::vector<int64_t>>();
+      Fill(*dtype, f["values"], &t);
+      out[it.key()] = std::move(t);
+    }
+  }
+  return out;
+}
+
+json MatrixToJson(const RowMatrixXf& m) {
+  json rows = json::array();
+  for (Eigen::Index r = 0; r < m.rows(); ++r) {
+    rows.push_back(std::vector<float>(m.row(r).data(), m.row(r).data() + m.cols()));
+  }
+  return rows;
+}
+
+absl::StatusOr<json> RunFeatureColumns(const json& req) {
+  absl::StatusOr<FeatureColumnSet> set = BuildFeatureColumns(req.at("columns"));
+  if (!set.ok()) return set.status();
+  absl::StatusOr<FeatureMap> features = FeaturesFromJson(req.at("features"));
+  if (!features.ok()) return features.status();
+  EmbeddingTables tables;
+  if (req.contains("tables")) {
+    for (auto it = req["tables"].begin(); it != req["tables"].end(); ++it) {
+      const json& rows = it.value();
+      RowMatrixXf m(rows.size(), rows.empty() ? 0 : rows[0].size());
+      for (size_t r = 0; r < rows.size(); ++r) {
+        for (size_t c = 0; c < rows[r].size(); ++c) m(r, c) = rows[r][c].get<float>();
+      }
+      tables[it.key()] = std::move(m);
+    }
+  }
+  json ids = json::object(), dense = json::object();
+  for (size_t i = 0; i < set->columns().size(); ++i) {
+    const FeatureColumn& col = *set->columns()[i];
+    if (col.is_categorical()) {
+      absl::StatusOr<CategoricalIds> c = col.Ids(*features);
+      if (!c.ok()) return c.status();
+      ids[col.name()] = {{"rows", c->rows}, {"ids", c->ids}, {"weights", c->weights}};
+    }
+    if (col.is_dense()) {
+      absl::StatusOr<RowMatrixXf> d = col.Dense(*features, &tables);
+      if (!d.ok()) return d.status();
+      dense[col.name()] = MatrixToJson(*d);
+    }
+  }
+  absl::StatusOr<RowMatrixXf> all = DenseFeatures(set->DenseColumns(), *features, &tables);
+  if (!all.ok()) return all.status();
+  return json{{"ids", ids}, {"dense", dense}, {"dense_features", MatrixToJson(*all)}};
 }
 
 absl::StatusOr<json> Run(const json& req) {
@@ -91,6 +188,7 @@ absl::StatusOr<json> Run(const json& req) {
     for (const auto& [k, v] : *parsed) features[k] = FeatureToJson(v);
     return json{{"records", records->size()}, {"features", features}};
   }
+  if (op == "feature_columns") return RunFeatureColumns(req);
   return absl::InvalidArgumentError("unknown op " + op);
 }
 
