@@ -11,14 +11,14 @@ def _tf_oracle_impl(rctx):
     if not python:
         root = str(rctx.path(rctx.attr.workspace_marker).dirname)
         python = root + "/.venv-tf/bin/python"
-    if rctx.path(python).exists:
-        rctx.file("python.sh", "#!/bin/sh\nexec '%s' \"$@\"\n" % python, executable = True)
-    else:
-        rctx.file(
-            "python.sh",
-            "#!/bin/sh\necho 'TensorFlow oracle venv not found at %s: run scripts/setup.sh (or set ESTUARY_TF_PYTHON)' >&2\nexit 1\n" % python,
-            executable = True,
-        )
+    # Checked when the test runs, not when the repository is fetched, so a
+    # venv created after Bazel first looked is still found.
+    rctx.file(
+        "python.sh",
+        "#!/bin/sh\nif [ -x '%s' ]; then exec '%s' \"$@\"; fi\n" % (python, python) +
+        "echo 'TensorFlow oracle venv not found at %s: run scripts/setup.sh (or set ESTUARY_TF_PYTHON)' >&2\nexit 1\n" % python,
+        executable = True,
+    )
     rctx.file("BUILD.bazel", 'package(default_visibility = ["//visibility:public"])\n\nexports_files(["python.sh"])\n')
 
 tf_oracle = repository_rule(
