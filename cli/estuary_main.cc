@@ -53,8 +53,9 @@ int Local(int argc, char** argv, SignalWatcher* signals) {
                 "chief's exit code (124 at the timeout, 130 when interrupted).");
   flags.Int("workers", &o.workers, "Number of worker tasks.");
   flags.Int("ps", &o.ps, "Number of parameter-server tasks.");
-  flags.Bool("evaluator", &o.evaluator, "Also run an evaluator (outside the cluster spec, as "
-                                        "tf.estimator expects).");
+  flags.Bool("evaluator", &o.evaluator,
+             "Also run an evaluator (listed in the cluster spec, so the start barrier and the "
+             "shutdown include it).");
   flags.Bool("chief", &o.chief, "Run a chief task; with --nochief worker 0 coordinates.");
   flags.Double("timeout", &timeout_secs, "Stop everything after this many seconds.");
   flags.Double("hold_secs", &o.hold_secs,

@@ -128,12 +128,11 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
   absl::Status st = add(kChief, options.chief ? 1 : 0);
   if (st.ok()) st = add(kWorker, options.workers);
   if (st.ok()) st = add(kPs, options.ps);
-  std::string evaluator_listen;
-  if (st.ok() && options.evaluator) {
-    absl::StatusOr<std::string> addr = reserve();
-    if (addr.ok()) evaluator_listen = *addr;
-    st = addr.status();
-  }
+  // The evaluator goes into the cluster spec (TF's tf.distribute
+  // convention; both are accepted): the chief then knows it from the start
+  // and its start barrier and shutdown include it. An evaluator outside the
+  // spec could join after a short job has already ended.
+  if (st.ok()) st = add(kEvaluator, options.evaluator ? 1 : 0);
   if (!st.ok()) return fail(kExitFailure, std::string(st.message()));
   for (auto it = jobs.begin(); it != jobs.end();) {
     it = it->second.empty() ? jobs.erase(it) : std::next(it);
@@ -141,7 +140,6 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
   TfConfig tf;
   tf.cluster = ClusterSpec(jobs);
   std::vector<TaskId> tasks = tf.cluster.AllTasks();
-  if (options.evaluator) tasks.push_back({std::string(kEvaluator), 0});
   tf.task = tasks.front();
   absl::StatusOr<std::string> strategy = ResolveStrategy(*job, tf);
   if (!strategy.ok()) return fail(kExitBadInput, std::string(strategy.status().message()));
@@ -184,7 +182,6 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     task_tf.task = t;
     SubprocessOptions so;
     so.argv = {binaries[BinaryFor(t)], absl::StrCat("--job=", options.job_path)};
-    if (t.type == kEvaluator) so.argv.push_back(absl::StrCat("--listen=", evaluator_listen));
     if (t == *coordinator && options.hold_secs > 0) {
       so.argv.push_back(absl::StrCat("--hold_secs=", options.hold_secs));
     }

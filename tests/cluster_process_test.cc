@@ -149,6 +149,25 @@ TEST(ClusterProcessTest, SigtermMakesATaskLeaveCleanly) {
   EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
 }
 
+TEST(ClusterProcessTest, EvaluatorOutsideTheClusterSpecJoinsAndLeaves) {
+  // tf.estimator's convention: the evaluator's TF_CONFIG has the training
+  // cluster without an evaluator job, and task evaluator:0.
+  TestCluster cluster(1, 1, 0);
+  const std::string job = FastJob();
+  auto chief = cluster.StartTask("chief:0", job, {"--hold_secs=120"});
+  auto w0 = cluster.StartTask("worker:0", job);
+  auto eval = Proc::Start({TestCluster::BinaryFor("evaluator"), "--job=" + job,
+                           "--listen=127.0.0.1:0"},
+                          {{"TF_CONFIG", cluster.TfConfig("evaluator:0")}}, "evaluator:0");
+  ASSERT_TRUE(eval->WaitForLine("passed the start barrier", kSlack)) << eval->Output();
+  EXPECT_TRUE(chief->HasLine("task evaluator:0 registered from 127.0.0.1:")) << chief->Output();
+  chief->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
+  EXPECT_EQ(WaitExit(*eval), 0) << eval->Output();
+  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+  EXPECT_TRUE(chief->HasLine("task evaluator:0 disconnected")) << chief->Output();
+}
+
 TEST(ClusterProcessTest, SigtermWhileWaitingForTheChiefExitsPromptly) {
   TestCluster cluster(1, 2, 0);
   auto w1 = cluster.StartTask("worker:1", FastJob());  // no chief: waits up to 30 s
