@@ -1,0 +1,64 @@
+// tf.estimator's linear model (feature_column_v2's LinearModel, as used by
+// LinearClassifier/Regressor and the wide part of DNNLinearCombined):
+//   logits = sum over columns of (weighted sum of the column's weights rows)
+//          + bias
+// Categorical columns (incl. bucketized, crossed, weighted) look up rows of
+// a [num_buckets, logits_dimension] weight variable and sum them (weights
+// multiply), like embedding_lookup_sparse with combiner "sum"; other dense
+// columns multiply their [batch, width] output by a [width,
+// logits_dimension] weight. Columns are visited sorted by name, variables
+// are named "<scope>/<column name>/weights" and "<scope>/bias_weights"
+// (scope "linear/linear_model"), all initialised to zero, as in TF.
+// Thread-compatible.
+#ifndef ESTUARY_ESTIMATOR_LINEAR_MODEL_H_
+#define ESTUARY_ESTIMATOR_LINEAR_MODEL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "estimator/embedding.h"
+#include "estimator/feature_column.h"
+#include "estimator/variables.h"
+
+namespace estuary {
+
+class LinearModel {
+ public:
+  // InvalidArgument if a column is neither categorical nor dense, or two
+  // share a name.
+  static absl::StatusOr<LinearModel> Create(std::vector<ColumnPtr> columns,
+                                            int64_t logits_dimension,
+                                            std::string scope = "linear/linear_model");
+
+  // Adds this model's variables (zeros) to `vars`.
+  void InitVariables(Variables* vars) const;
+  const std::vector<std::string>& variable_names() const { return variable_names_; }
+
+  // What Backward needs from the forward pass.
+  struct Cache {
+    std::vector<CategoricalIds> ids;  // per column (empty if dense)
+    std::vector<RowMatrixXf> dense;   // per column (empty if categorical)
+    int64_t batch_size = 0;
+  };
+
+  // [batch, logits_dimension]. InvalidArgument from the feature columns.
+  absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars,
+                                      Cache* cache) const;
+  // Adds d(loss)/d(variables) for `dlogits` [batch, logits_dimension]:
+  // sparse gradients for categorical weights, dense for the rest.
+  absl::Status Backward(const Cache& cache, const RowMatrixXf& dlogits, Gradients* grads) const;
+
+ private:
+  LinearModel() = default;
+
+  std::vector<ColumnPtr> columns_;  // sorted by name
+  std::vector<std::string> weight_names_;
+  std::string bias_name_;
+  std::vector<std::string> variable_names_;
+  int64_t logits_dimension_ = 1;
+};
+
+}  // namespace estuary
+
+#endif  // ESTUARY_ESTIMATOR_LINEAR_MODEL_H_
