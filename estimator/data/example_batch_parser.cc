@@ -1,6 +1,7 @@
 #include "estimator/data/example_batch_parser.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace estuary {
@@ -121,9 +122,31 @@ absl::StatusOr<Batch> ExampleBatchParser::Parse(const std::vector<std::string>& 
   std::vector<std::string> names;
   names.reserve(origins.size());
   for (const RecordOrigin& o : origins) names.push_back(o.ToString());
-  ASSIGN_OR_RETURN(FeatureMap features, data::ParseExamples(spec_, records, names));
+  absl::StatusOr<FeatureMap> parsed = data::ParseExamples(spec_, records, names);
+  int64_t kept = static_cast<int64_t>(records.size());
+  if (!parsed.ok() && policy_ == BadRecordPolicy::kSkip) {
+    // Find the bad records one by one and parse the rest as a batch.
+    std::vector<std::string> good, good_names;
+    for (size_t i = 0; i < records.size(); ++i) {
+      absl::StatusOr<FeatureMap> one = data::ParseExamples(
+          spec_, absl::MakeConstSpan(&records[i], 1), absl::MakeConstSpan(&names[i], 1));
+      if (one.ok()) {
+        good.push_back(records[i]);
+        good_names.push_back(names[i]);
+        continue;
+      }
+      const int64_t n = ++skipped_;
+      if (n <= kMaxLogged) {
+        spdlog::warn("skipping bad Example ({} skipped so far): {}", n, one.status().message());
+      }
+    }
+    kept = static_cast<int64_t>(good.size());
+    parsed = data::ParseExamples(spec_, good, good_names);
+  }
+  if (!parsed.ok()) return parsed.status();
+  FeatureMap features = *std::move(parsed);
   Batch batch;
-  batch.batch_size = static_cast<int64_t>(records.size());
+  batch.batch_size = kept;
   if (!label_key_.empty()) {
     auto it = features.find(label_key_);
     if (it == features.end()) {

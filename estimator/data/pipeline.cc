@@ -383,7 +383,8 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
       case InputFormat::kTfRecord: {
         ASSIGN_OR_RETURN(data::ExampleParserSpec spec,
                          ExampleSpecFromJson(options.features, path + ".features"));
-        parts.parser = std::make_shared<ExampleBatchParser>(std::move(spec), options.label_key);
+        parts.parser = std::make_shared<ExampleBatchParser>(std::move(spec), options.label_key,
+                                                            options.bad_record_policy);
         break;
       }
     }

@@ -421,6 +421,42 @@ TEST(PipelineTest, TFRecordOfExamplesFromJson) {
   EXPECT_EQ(labels, (std::vector<int64_t>{0, 7, 2, 7, 1, 0, 7, 2, 7, 1}));
 }
 
+TEST(PipelineTest, TFRecordSkipPolicyDropsAndCountsBadExamples) {
+  std::vector<std::string> records;
+  for (int r = 0; r < 10; ++r) {
+    data::ExampleBuilder b;
+    if (r % 4 != 1) b.Floats("x", {static_cast<float>(r)});  // records 1, 5, 9 lack "x"
+    records.push_back(b.Serialize());
+  }
+  records[6] = "not a protobuf \xff\xff";
+  ASSERT_TRUE(io::WriteTFRecordFile(testing::TempDir() + "/skip.tfrecord", records).ok());
+  const json in = json::parse(absl::StrCat(R"({"format": "tfrecord", "files": [")",
+      testing::TempDir(), R"(/skip.tfrecord"], "batch_size": 4, "bad_record_policy": "skip",
+      "features": {"x": {"dtype": "float32"}}})"));
+  absl::StatusOr<InputOptions> opts = InputOptionsFromJson(in, "$.train_input");
+  ASSERT_TRUE(opts.ok()) << opts.status();
+  absl::StatusOr<std::unique_ptr<Pipeline>> p = Pipeline::Create(*opts);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::vector<float> xs;
+  while (true) {
+    absl::StatusOr<std::optional<Batch>> b = (*p)->Next();
+    ASSERT_TRUE(b.ok()) << b.status();
+    if (!b->has_value()) break;
+    const Tensor& x = std::get<Tensor>((*b)->features.at("x"));
+    xs.insert(xs.end(), x.floats.begin(), x.floats.end());
+  }
+  EXPECT_EQ(xs, (std::vector<float>{0, 2, 3, 4, 7, 8}));
+  EXPECT_EQ((*p)->skipped_records(), 4);
+  // Without the policy the first bad record fails the pipeline, named.
+  opts->bad_record_policy = BadRecordPolicy::kFail;
+  p = Pipeline::Create(*opts);
+  ASSERT_TRUE(p.ok());
+  absl::StatusOr<std::optional<Batch>> b = (*p)->Next();
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("skip.tfrecord: record 1"), absl::string_view::npos)
+      << b.status();
+}
+
 TEST(PipelineTest, TFRecordNeedsFeatures) {
   const json in = json::parse(R"({"format": "tfrecord", "files": ["x"], "batch_size": 4})");
   absl::StatusOr<InputOptions> opts = InputOptionsFromJson(in, "$.eval_input");
