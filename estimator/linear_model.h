@@ -34,6 +34,7 @@ class LinearModel {
   // Adds this model's variables (zeros) to `vars`.
   void InitVariables(Variables* vars) const;
   const std::vector<std::string>& variable_names() const { return variable_names_; }
+  int64_t logits_dimension() const { return logits_dimension_; }
 
   // What Backward needs from the forward pass.
   struct Cache {

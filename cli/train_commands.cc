@@ -1,0 +1,165 @@
+#include "cli/train_commands.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/exit_codes.h"
+#include "common/flags.h"
+#include "common/job_spec.h"
+#include "common/logging.h"
+#include "estimator/estimator.h"
+#include "nlohmann/json.hpp"
+
+namespace estuary {
+namespace {
+
+int Fail(const std::string& verb, const absl::Status& st) {
+  std::fprintf(stderr, "estuary %s: error: %s\n", verb.c_str(), std::string(st.message()).c_str());
+  return absl::IsInvalidArgument(st) || absl::IsNotFound(st) || absl::IsFailedPrecondition(st)
+             ? kExitBadInput
+             : kExitFailure;
+}
+
+struct Common {
+  std::string job_path;
+  JobSpec job;
+  std::unique_ptr<Estimator> estimator;
+};
+
+// Parses flags (the job file is the one positional argument) and builds the
+// estimator. Returns an exit code >= 0 when the command must stop.
+int Prepare(const std::string& verb, FlagSet* flags, int argc, char** argv, Common* c) {
+  absl::Status st = flags->Parse(argc, argv, 2);
+  if (flags->help_requested()) {
+    std::printf("%s", flags->Usage().c_str());
+    return kExitOk;
+  }
+  if (st.ok() && flags->positional().size() != 1) {
+    st = absl::InvalidArgumentError("expected exactly one job file");
+  }
+  if (!st.ok()) {
+    std::fprintf(stderr, "estuary %s: error: %s (see --help)\n", verb.c_str(),
+                 std::string(st.message()).c_str());
+    return kExitBadInput;
+  }
+  c->job_path = flags->positional()[0];
+  InitLogging("");
+  absl::StatusOr<JobSpec> job = LoadJobSpec(c->job_path);
+  if (!job.ok()) return Fail(verb, job.status());
+  c->job = *std::move(job);
+  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(c->job);
+  if (!est.ok()) return Fail(verb, est.status());
+  c->estimator = *std::move(est);
+  return -1;
+}
+
+std::string Describe(const std::map<std::string, double>& metrics) {
+  std::string out;
+  for (const auto& [k, v] : metrics) absl::StrAppend(&out, out.empty() ? "" : ", ", k, " = ", v);
+  return out;
+}
+
+}  // namespace
+
+int TrainCommand(int argc, char** argv) {
+  int steps = 0, max_steps = 0;
+  bool evaluate = true;
+  FlagSet flags("estuary train JOB.json [--steps N | --max_steps N]",
+                "Trains the job's estimator in this process on train_input (resuming from the "
+                "latest checkpoint in model_dir), then evaluates on eval_input if the job has one. "
+                "Without --steps/--max_steps, train_spec.max_steps applies, else until the input "
+                "runs out.");
+  flags.Int("steps", &steps, "Train this many more steps.");
+  flags.Int("max_steps", &max_steps, "Train until global_step reaches this.");
+  flags.Bool("evaluate", &evaluate, "Evaluate on eval_input after training.");
+  Common c;
+  if (int code = Prepare("train", &flags, argc, argv, &c); code >= 0) return code;
+  TrainArgs args;
+  if (steps > 0) args.steps = steps;
+  if (max_steps > 0) args.max_steps = max_steps;
+  if (steps <= 0 && max_steps <= 0 && c.job.train_spec.max_steps.has_value()) {
+    args.max_steps = c.job.train_spec.max_steps;
+  }
+  absl::StatusOr<InputFn> train_input = InputFnFromJob(c.job, "train_input");
+  if (!train_input.ok()) return Fail("train", train_input.status());
+  absl::Status st = c.estimator->Train(*train_input, args);
+  if (!st.ok()) return Fail("train", st);
+  if (evaluate && !c.job.eval_input.is_null()) {
+    absl::StatusOr<InputFn> eval_input = InputFnFromJob(c.job, "eval_input");
+    if (!eval_input.ok()) return Fail("train", eval_input.status());
+    absl::StatusOr<std::map<std::string, double>> m =
+        c.estimator->Evaluate(*eval_input, c.job.eval_spec.steps, c.job.eval_spec.name);
+    if (!m.ok()) return Fail("train", m.status());
+    std::printf("%s\n", Describe(*m).c_str());
+  }
+  return kExitOk;
+}
+
+int EvaluateCommand(int argc, char** argv) {
+  int steps = 0;
+  std::string name;
+  FlagSet flags("estuary evaluate JOB.json [--steps N] [--name NAME]",
+                "Evaluates the latest checkpoint in model_dir on eval_input; prints the metrics "
+                "(TF's keys) and writes them as summaries to model_dir/eval[_NAME].");
+  flags.Int("steps", &steps, "Evaluate this many batches (default: eval_spec.steps; 0 and no "
+                             "eval_spec.steps: until the input runs out).");
+  flags.String("name", &name, "Name of this evaluation (eval_NAME directory).");
+  Common c;
+  if (int code = Prepare("evaluate", &flags, argc, argv, &c); code >= 0) return code;
+  absl::StatusOr<InputFn> input = InputFnFromJob(c.job, "eval_input");
+  if (!input.ok()) return Fail("evaluate", input.status());
+  std::optional<int64_t> n = steps > 0 ? std::optional<int64_t>(steps) : c.job.eval_spec.steps;
+  absl::StatusOr<std::map<std::string, double>> m =
+      c.estimator->Evaluate(*input, n, name.empty() ? c.job.eval_spec.name : name);
+  if (!m.ok()) return Fail("evaluate", m.status());
+  std::printf("%s\n", Describe(*m).c_str());
+  return kExitOk;
+}
+
+int PredictCommand(int argc, char** argv) {
+  std::string keys, input_section = "eval_input", out_path;
+  FlagSet flags("estuary predict JOB.json [--input eval_input] [--predict_keys k1,k2] [--out F]",
+                "Predicts with the latest checkpoint on an input section; writes one JSON object "
+                "per example (TF's prediction keys) to --out or stdout.");
+  flags.String("input", &input_section, "Input section of the job: eval_input or train_input.");
+  flags.String("predict_keys", &keys, "Comma-separated prediction keys (default: all).");
+  flags.String("out", &out_path, "Output file (JSON lines); default stdout.");
+  Common c;
+  if (int code = Prepare("predict", &flags, argc, argv, &c); code >= 0) return code;
+  absl::StatusOr<InputFn> input = InputFnFromJob(c.job, input_section);
+  if (!input.ok()) return Fail("predict", input.status());
+  std::vector<std::string> predict_keys;
+  if (!keys.empty()) predict_keys = absl::StrSplit(keys, ',');
+  std::ofstream file;
+  if (!out_path.empty()) {
+    file.open(out_path);
+    if (!file) return Fail("predict", absl::PermissionDeniedError("cannot write " + out_path));
+  }
+  std::ostream& out = out_path.empty() ? std::cout : file;
+  int64_t n = 0;
+  absl::Status st = c.estimator->Predict(
+      *input,
+      [&](const std::map<std::string, Tensor>& p) {
+        nlohmann::json j = nlohmann::json::object();
+        for (const auto& [k, t] : p) {
+          nlohmann::json v;
+          if (t.dtype == DType::kFloat) v = t.floats;
+          if (t.dtype == DType::kInt64) v = t.ints;
+          if (t.dtype == DType::kString) v = t.strings;
+          j[k] = t.shape.empty() && v.size() == 1 ? v[0] : v;
+        }
+        out << j.dump() << "\n";
+        if (++n % 10000 == 0) spdlog::info("predicted {} examples", n);
+        return absl::OkStatus();
+      },
+      predict_keys);
+  if (!st.ok()) return Fail("predict", st);
+  spdlog::info("predicted {} examples", n);
+  return kExitOk;
+}
+
+}  // namespace estuary

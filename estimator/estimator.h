@@ -1,0 +1,113 @@
+// The Estimator in one process: Train / Evaluate / Predict with
+// tf.estimator's semantics over a Model, a Head and optimizers, with
+// checkpoints (resume from the latest, keep_checkpoint_max, save by steps
+// or seconds) and TensorBoard summaries in model_dir (training) and
+// model_dir/eval[_NAME] (evaluation).
+//
+// Not thread-safe: one call at a time. Owns the model, head, optimizers and
+// the variables between calls (re-read from the latest checkpoint by
+// Evaluate and Predict, as TF does).
+#ifndef ESTUARY_ESTIMATOR_ESTIMATOR_H_
+#define ESTUARY_ESTIMATOR_ESTIMATOR_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job_spec.h"
+#include "common/optimizer.h"
+#include "common/tensor.h"
+#include "estimator/data/pipeline.h"
+#include "estimator/head/head.h"
+#include "estimator/model.h"
+#include "estimator/variables.h"
+
+namespace estuary {
+
+// An input_fn: a fresh pipeline of batches each time it is called.
+using InputFn = std::function<absl::StatusOr<std::unique_ptr<Pipeline>>()>;
+
+// Called after every training step (tf.train.SessionRunHook's after_run):
+// return false to stop training.
+struct StepInfo {
+  int64_t global_step = 0;
+  double loss = 0;
+};
+using TrainHook = std::function<bool(const StepInfo&)>;
+
+struct TrainArgs {
+  std::optional<int64_t> steps;      // adds to the current global step
+  std::optional<int64_t> max_steps;  // absolute; skipped when already reached
+  std::vector<TrainHook> hooks;
+};
+
+struct EstimatorOptions {
+  std::string model_dir;
+  RunConfigSpec run_config;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Head> head;
+  // By Model::OptimizerGroup ("" for a single optimizer).
+  std::map<std::string, std::unique_ptr<Optimizer>> optimizers;
+  // A checkpoint (directory or path) to initialise variables from when
+  // model_dir has none (tf.estimator.WarmStartSettings).
+  std::string warm_start_from;
+};
+
+class Estimator {
+ public:
+  // InvalidArgument when pieces are missing or disagree (logits dimension).
+  static absl::StatusOr<std::unique_ptr<Estimator>> Create(EstimatorOptions options);
+
+  // Trains until the input runs out, `steps` more steps, or `max_steps` in
+  // all. Both steps and max_steps: InvalidArgument (as TF). Resumes from the
+  // latest checkpoint in model_dir; saves one at the end. A NaN loss stops
+  // with InvalidArgument("NaN loss during training ...").
+  absl::Status Train(const InputFn& input_fn, const TrainArgs& args);
+
+  // Metrics with TF's keys plus "global_step", over `steps` batches or
+  // until the input runs out, from the latest checkpoint. Writes them as
+  // summaries to model_dir/eval (model_dir/eval_NAME).
+  absl::StatusOr<std::map<std::string, double>> Evaluate(const InputFn& input_fn,
+                                                         std::optional<int64_t> steps = {},
+                                                         const std::string& name = "");
+
+  // Calls `emit` once per example with TF's prediction keys (all of them,
+  // or `predict_keys`), from the latest checkpoint. FailedPrecondition
+  // without a checkpoint.
+  using PredictionFn = std::function<absl::Status(const std::map<std::string, Tensor>&)>;
+  absl::Status Predict(const InputFn& input_fn, const PredictionFn& emit,
+                       const std::vector<std::string>& predict_keys = {});
+
+  int64_t global_step() const { return global_step_; }
+  const Variables& variables() const { return vars_; }
+  const std::string& model_dir() const { return options_.model_dir; }
+
+ private:
+  explicit Estimator(EstimatorOptions options) : options_(std::move(options)) {}
+  // Loads the latest checkpoint (or initialises / warm-starts when there is
+  // none and `init_if_missing`).
+  absl::Status LoadOrInit(bool init_if_missing);
+  absl::Status SaveCheckpoint();
+  const Optimizer& OptimizerFor(const std::string& variable) const;
+
+  EstimatorOptions options_;
+  Variables vars_;
+  std::map<std::string, Slots> slots_;
+  int64_t global_step_ = 0;
+};
+
+// Builds the premade estimator a job file describes (estimator.type,
+// feature_columns, optimizers with TF's defaults, head options, run_config).
+// InvalidArgument with the JSON path on a bad combination.
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job);
+
+// The input_fn for a job's train_input / eval_input section.
+absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section);
+
+}  // namespace estuary
+
+#endif  // ESTUARY_ESTIMATOR_ESTIMATOR_H_
