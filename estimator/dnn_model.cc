@@ -1,0 +1,172 @@
+#include "estimator/dnn_model.h"
+
+#include <cmath>
+#include <optional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "estimator/embedding.h"
+#include "estimator/linear_model.h"
+
+namespace estuary {
+namespace {
+
+constexpr char kInputLayer[] = "dnn/input_from_feature_columns/input_layer/";
+
+// truncated_normal(0, stddev): redraw values beyond two standard deviations.
+RowMatrixXf TruncatedNormal(int64_t rows, int64_t cols, float stddev, std::mt19937_64* rng) {
+  std::normal_distribution<float> normal(0.0f, stddev);
+  RowMatrixXf m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) {
+    float v;
+    do {
+      v = normal(*rng);
+    } while (std::abs(v) > 2 * stddev);
+    m.data()[i] = v;
+  }
+  return m;
+}
+
+class DnnModel : public Model {
+ public:
+  struct State : ForwardState {
+    std::vector<CategoricalIds> ids;  // per dnn column (embedding columns only)
+    LinearModel::Cache linear;
+  };
+
+  DnnModel(DnnModelOptions options, std::vector<ColumnPtr> sorted, int64_t input_dim,
+           std::unique_ptr<nn::Mlp> mlp, std::optional<LinearModel> linear)
+      : options_(std::move(options)),
+        columns_(std::move(sorted)),
+        input_dim_(input_dim),
+        mlp_(std::move(mlp)),
+        linear_(std::move(linear)),
+        context_(options_.num_threads > 1 ? std::make_unique<nn::ComputeContext>(options_.num_threads)
+                                          : nullptr) {
+    mlp_->set_compute_context(context_.get());
+    for (const ColumnPtr& c : columns_) {
+      table_names_.push_back(GetEmbeddingSpec(*c) != nullptr
+                                 ? absl::StrCat(kInputLayer, c->name(), "/embedding_weights")
+                                 : "");
+    }
+  }
+
+  int64_t logits_dimension() const override { return options_.mlp.logits_dimension; }
+
+  std::string OptimizerGroup(const std::string& variable) const override {
+    if (!linear_.has_value()) return "";
+    return absl::StartsWith(variable, "linear/") ? "linear" : "dnn";
+  }
+
+  absl::Status InitVariables(uint64_t seed, Variables* vars) const override {
+    ASSIGN_OR_RETURN(std::unique_ptr<nn::Mlp> fresh,
+                     nn::Mlp::Create(options_.mlp, input_dim_, seed));
+    for (const auto& [name, v] : fresh->variables()) (*vars)[name] = v;
+    std::mt19937_64 rng(seed ^ 0x5eedULL);
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      if (const EmbeddingSpec* e = GetEmbeddingSpec(*columns_[i])) {
+        (*vars)[table_names_[i]] =
+            TruncatedNormal(e->categorical->num_buckets(), e->dimension,
+                            1.0f / std::sqrt(static_cast<float>(e->dimension)), &rng);
+      }
+    }
+    if (linear_.has_value()) linear_->InitVariables(vars);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars,
+                                      bool training, std::mt19937_64* rng,
+                                      std::unique_ptr<ForwardState>* out_state) const override {
+    auto state = std::make_unique<State>();
+    state->ids.resize(columns_.size());
+    std::vector<RowMatrixXf> parts(columns_.size());
+    int64_t batch = -1;
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      const FeatureColumn& c = *columns_[i];
+      if (const EmbeddingSpec* e = GetEmbeddingSpec(c)) {
+        ASSIGN_OR_RETURN(state->ids[i], e->categorical->Ids(features));
+        ASSIGN_OR_RETURN(parts[i], CombineEmbeddings(vars.at(table_names_[i]), state->ids[i],
+                                                     e->combiner, e->max_norm));
+      } else {
+        ASSIGN_OR_RETURN(parts[i], c.Dense(features));
+      }
+      if (batch >= 0 && parts[i].rows() != batch) {
+        return absl::InvalidArgumentError(absl::StrCat("dnn input: column '", c.name(), "' gives ",
+                                                       parts[i].rows(), " examples, others ", batch));
+      }
+      batch = parts[i].rows();
+    }
+    RowMatrixXf x(batch, input_dim_);
+    for (int64_t i = 0, offset = 0; i < static_cast<int64_t>(parts.size()); ++i) {
+      x.middleCols(offset, parts[i].cols()) = parts[i];
+      offset += parts[i].cols();
+    }
+    // The network holds its own copy of its variables (it caches pointers
+    // into them); refresh it from the estimator's (a memcpy per variable).
+    for (auto& [name, v] : mlp_->variables()) v = vars.at(name);
+    ASSIGN_OR_RETURN(RowMatrixXf logits, mlp_->Forward(x, training, rng));
+    if (linear_.has_value()) {
+      ASSIGN_OR_RETURN(RowMatrixXf linear_logits, linear_->Forward(features, vars, &state->linear));
+      logits += linear_logits;
+    }
+    *out_state = std::move(state);
+    return logits;
+  }
+
+  absl::Status Backward(const ForwardState& base, const RowMatrixXf& dlogits, Variables* vars,
+                        Gradients* grads) const override {
+    const State& state = static_cast<const State&>(base);
+    ASSIGN_OR_RETURN(nn::MlpGradients g, mlp_->Backward(dlogits));
+    for (auto& [name, grad] : g.by_name) grads->dense[name] = std::move(grad);
+    // Batch-norm moving statistics were updated by the training forward.
+    for (const auto& [name, v] : mlp_->variables()) {
+      if (absl::EndsWith(name, "/moving_mean") || absl::EndsWith(name, "/moving_variance")) {
+        (*vars)[name] = v;
+      }
+    }
+    for (int64_t i = 0, offset = 0; i < static_cast<int64_t>(columns_.size()); ++i) {
+      const FeatureColumn& c = *columns_[i];
+      const int64_t width = c.dense_width();
+      if (const EmbeddingSpec* e = GetEmbeddingSpec(c)) {
+        ASSIGN_OR_RETURN(EmbeddingGrad eg,
+                         CombineEmbeddingsGrad(e->categorical->num_buckets(), state.ids[i],
+                                               e->combiner, g.dx.middleCols(offset, width)));
+        grads->sparse[table_names_[i]] = SparseGradient{std::move(eg.ids), std::move(eg.grads)};
+      }
+      offset += width;
+    }
+    if (linear_.has_value()) RETURN_IF_ERROR(linear_->Backward(state.linear, dlogits, grads));
+    return absl::OkStatus();
+  }
+
+ private:
+  const DnnModelOptions options_;
+  const std::vector<ColumnPtr> columns_;  // sorted by name (DenseFeatures order)
+  const int64_t input_dim_;
+  std::unique_ptr<nn::Mlp> mlp_;  // mutable network state: see the class comment
+  std::optional<LinearModel> linear_;
+  std::unique_ptr<nn::ComputeContext> context_;
+  std::vector<std::string> table_names_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Model>> MakeDnnModel(DnnModelOptions options) {
+  if (options.dnn_columns.empty()) {
+    return absl::InvalidArgumentError("a DNN needs at least one dense feature column");
+  }
+  ASSIGN_OR_RETURN(std::vector<ColumnPtr> sorted, SortedDenseColumns(options.dnn_columns));
+  const int64_t input_dim = DenseFeaturesWidth(sorted);
+  ASSIGN_OR_RETURN(std::unique_ptr<nn::Mlp> mlp, nn::Mlp::Create(options.mlp, input_dim, 0));
+  std::optional<LinearModel> linear;
+  if (!options.linear_columns.empty()) {
+    ASSIGN_OR_RETURN(linear, LinearModel::Create(options.linear_columns,
+                                                 options.mlp.logits_dimension));
+  }
+  return std::unique_ptr<Model>(
+      new DnnModel(std::move(options), std::move(sorted), input_dim, std::move(mlp),
+                   std::move(linear)));
+}
+
+}  // namespace estuary
