@@ -233,6 +233,33 @@ absl::Status DeleteCheckpointFiles(const std::string& prefix) {
   return absl::OkStatus();
 }
 
+// Deletes every model.ckpt-<s>.* file with s < `step` (best effort).
+void SweepOlderThan(const std::string& model_dir, int64_t step) {
+  DIR* d = ::opendir(model_dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> doomed;
+  const std::string head = absl::StrCat(kDefaultBasename, "-");
+  while (struct dirent* e = ::readdir(d)) {
+    absl::string_view name = e->d_name;
+    if (!absl::StartsWith(name, head)) continue;
+    name.remove_prefix(head.size());
+    const size_t dot = name.find('.');
+    int64_t s;
+    if (dot == absl::string_view::npos || !absl::SimpleAtoi(name.substr(0, dot), &s)) continue;
+    if (s < step) doomed.push_back(JoinPath(model_dir, e->d_name));
+  }
+  ::closedir(d);
+  // Manifests first, so that no complete-looking checkpoint loses shards.
+  std::stable_partition(doomed.begin(), doomed.end(), [](const std::string& f) {
+    return absl::EndsWith(f, kManifestSuffix);
+  });
+  for (const std::string& f : doomed) {
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
+      spdlog::warn("checkpoint: could not delete {}: {}", f, std::strerror(errno));
+    }
+  }
+}
+
 absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& dir_or_prefix) {
   if (FileExists(ManifestFileName(dir_or_prefix))) return dir_or_prefix;
   struct stat st;
@@ -541,6 +568,17 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
   for (const std::string& p : doomed) {
     absl::Status s = DeleteCheckpointFiles(p);
     if (!s.ok()) spdlog::warn("checkpoint: could not delete {}: {}", p, s.ToString());
+  }
+  if (!doomed.empty()) {
+    // Leftovers of crashes (shards never committed, deletions cut short,
+    // temporary files) of steps older than every kept checkpoint: no writer
+    // can still be working on those.
+    int64_t oldest_kept = step;
+    for (const std::string& p : all) {
+      absl::StatusOr<int64_t> s = StepFromPrefix(p);
+      if (s.ok()) oldest_kept = std::min(oldest_kept, *s);
+    }
+    SweepOlderThan(model_dir, oldest_kept);
   }
   return prefix;
 }

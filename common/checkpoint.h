@@ -22,8 +22,9 @@
 // checkpoints beyond keep_checkpoint_max are deleted (manifest first) only
 // after that. So at every instant — a kill -9 at any point included — the
 // checkpoint named latest is complete, and a checkpoint without a manifest
-// is never used. Stale `*.tmp-*` files may remain after a crash; they are
-// never read.
+// is never used. Leftovers of a crash (`*.tmp-*` files, uncommitted shards,
+// half-deleted checkpoints) are never read, and are deleted by a later commit
+// that deletes old checkpoints, once they are older than every kept one.
 //
 // Sharding. WriteShard writes one shard independently (e.g. on each
 // parameter server, into a shared model_dir) and returns its ShardEntry;
