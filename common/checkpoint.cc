@@ -1,0 +1,782 @@
+#include "common/checkpoint.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/crc32c.h"
+#include "common/io/file.h"
+#include "common/io/tfrecord.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "google/protobuf/text_format.h"
+#include "re2/re2.h"
+
+namespace estuary {
+namespace checkpoint {
+namespace {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "checkpoint tensors are stored as little-endian host bytes");
+
+constexpr int kFormatVersion = 1;
+constexpr char kManifestSuffix[] = ".manifest";
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  if (dir.back() == '/') return dir + name;
+  return absl::StrCat(dir, "/", name);
+}
+
+std::string DirName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+absl::Status MakeDirs(const std::string& dir) {
+  if (dir.empty() || FileExists(dir)) return absl::OkStatus();
+  const std::string parent = DirName(dir);
+  if (parent != dir) RETURN_IF_ERROR(MakeDirs(parent));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return io::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return io::ErrnoToStatus(errno, absl::StrCat("open dir ", dir));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return io::ErrnoToStatus(err, absl::StrCat("fsync dir ", dir));
+  return absl::OkStatus();
+}
+
+std::string TempName(const std::string& path) {
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen = nullptr;
+  uint64_t r;
+  {
+    absl::MutexLock lock(&mu);
+    if (gen == nullptr) gen = new absl::BitGen();
+    r = absl::Uniform<uint64_t>(*gen);
+  }
+  return absl::StrFormat("%s.tmp-%d-%016x", path, ::getpid(), r);
+}
+
+// rename(tmp, path) then fsync of the directory: `path` appears complete.
+absl::Status Publish(const std::string& tmp, const std::string& path) {
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return io::ErrnoToStatus(err, absl::StrCat("rename ", tmp, " to ", path));
+  }
+  return FsyncDir(DirName(path));
+}
+
+// Writes `contents` to `path` atomically and durably.
+absl::Status WriteFileDurably(const std::string& path, absl::string_view contents) {
+  const std::string tmp = TempName(path);
+  {
+    ASSIGN_OR_RETURN(auto out, io::FileOutputStream::Create(tmp, /*fsync_on_close=*/true));
+    absl::Status s = out->Append(contents);
+    if (s.ok()) s = out->Close();
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+  }
+  return Publish(tmp, path);
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
+  ASSIGN_OR_RETURN(auto in, io::FileInputStream::Open(path));
+  std::string data;
+  char buf[65536];
+  while (true) {
+    ASSIGN_OR_RETURN(size_t n, in->Read(buf, sizeof(buf)));
+    if (n == 0) break;
+    data.append(buf, n);
+  }
+  return data;
+}
+
+// An OutputStream that counts and checksums what passes through it.
+class ChecksummingOutputStream : public io::OutputStream {
+ public:
+  explicit ChecksummingOutputStream(std::unique_ptr<io::OutputStream> out,
+                                    uint32_t* crc, int64_t* size)
+      : out_(std::move(out)), crc_(crc), size_(size) {}
+  absl::Status Append(absl::string_view data) override {
+    *crc_ = crc32c::Extend(*crc_, data.data(), data.size());
+    *size_ += static_cast<int64_t>(data.size());
+    return out_->Append(data);
+  }
+  absl::Status Flush() override { return out_->Flush(); }
+  absl::Status Close() override { return out_->Close(); }
+  const std::string& name() const override { return out_->name(); }
+
+ private:
+  std::unique_ptr<io::OutputStream> out_;
+  uint32_t* crc_;
+  int64_t* size_;
+};
+
+class ChecksummingInputStream : public io::InputStream {
+ public:
+  ChecksummingInputStream(std::unique_ptr<io::InputStream> in, uint32_t* crc, int64_t* size)
+      : in_(std::move(in)), crc_(crc), size_(size) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    ASSIGN_OR_RETURN(size_t got, in_->Read(buf, n));
+    *crc_ = crc32c::Extend(*crc_, buf, got);
+    *size_ += static_cast<int64_t>(got);
+    return got;
+  }
+  const std::string& name() const override { return in_->name(); }
+
+ private:
+  std::unique_ptr<io::InputStream> in_;
+  uint32_t* crc_;
+  int64_t* size_;
+};
+
+absl::Status CheckNames(const Variables& vars) {
+  for (const auto& [name, value] : vars.ints) {
+    if (vars.floats.count(name)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint: variable '", name, "' is both a float and an int64"));
+    }
+  }
+  for (const auto& [name, m] : vars.floats) {
+    if (name.empty()) return absl::InvalidArgumentError("checkpoint: empty variable name");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckShardArgs(int64_t step, int shard_index, int num_shards) {
+  if (step < 0) return absl::InvalidArgumentError(absl::StrCat("checkpoint: negative step ", step));
+  if (num_shards < 1 || num_shards > 99999 || shard_index < 0 || shard_index >= num_shards) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint: bad shard ", shard_index, " of ", num_shards));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<int64_t>> ParseStepSuffix(absl::string_view name,
+                                                       absl::string_view suffix) {
+  const absl::string_view head = absl::StrCat(kDefaultBasename, "-");
+  if (!absl::StartsWith(name, head) || !absl::EndsWith(name, suffix)) return std::nullopt;
+  absl::string_view digits = name.substr(head.size(), name.size() - head.size() - suffix.size());
+  int64_t step;
+  if (digits.empty() || !absl::SimpleAtoi(digits, &step) || step < 0) return std::nullopt;
+  return step;
+}
+
+// Resolves a path from the state file against model_dir.
+std::string ResolvePath(const std::string& model_dir, const std::string& p) {
+  if (!p.empty() && p[0] == '/') return p;
+  return JoinPath(model_dir, p);
+}
+
+absl::Status DeleteCheckpointFiles(const std::string& prefix) {
+  // The manifest first: from then on the checkpoint is incomplete.
+  const std::string manifest = ManifestFileName(prefix);
+  if (::unlink(manifest.c_str()) != 0 && errno != ENOENT) {
+    return io::ErrnoToStatus(errno, absl::StrCat("delete ", manifest));
+  }
+  const std::string dir = DirName(prefix);
+  const std::string base = BaseName(prefix) + ".";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return io::ErrnoToStatus(errno, absl::StrCat("opendir ", dir));
+  std::vector<std::string> doomed;
+  while (struct dirent* e = ::readdir(d)) {
+    const absl::string_view name = e->d_name;
+    if (absl::StartsWith(name, base) &&
+        (absl::StartsWith(name.substr(base.size()), "data-") ||
+         absl::StartsWith(name.substr(base.size()), "manifest.tmp-"))) {
+      doomed.push_back(JoinPath(dir, std::string(name)));
+    }
+  }
+  ::closedir(d);
+  for (const std::string& f : doomed) {
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
+      return io::ErrnoToStatus(errno, absl::StrCat("delete ", f));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Deletes every model.ckpt-<s>.* file with s < `step` (best effort).
+void SweepOlderThan(const std::string& model_dir, int64_t step) {
+  DIR* d = ::opendir(model_dir.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> doomed;
+  const std::string head = absl::StrCat(kDefaultBasename, "-");
+  while (struct dirent* e = ::readdir(d)) {
+    absl::string_view name = e->d_name;
+    if (!absl::StartsWith(name, head)) continue;
+    name.remove_prefix(head.size());
+    const size_t dot = name.find('.');
+    int64_t s;
+    if (dot == absl::string_view::npos || !absl::SimpleAtoi(name.substr(0, dot), &s)) continue;
+    if (s < step) doomed.push_back(JoinPath(model_dir, e->d_name));
+  }
+  ::closedir(d);
+  // Manifests first, so that no complete-looking checkpoint loses shards.
+  std::stable_partition(doomed.begin(), doomed.end(), [](const std::string& f) {
+    return absl::EndsWith(f, kManifestSuffix);
+  });
+  for (const std::string& f : doomed) {
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
+      spdlog::warn("checkpoint: could not delete {}: {}", f, std::strerror(errno));
+    }
+  }
+}
+
+absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& dir_or_prefix) {
+  if (FileExists(ManifestFileName(dir_or_prefix))) return dir_or_prefix;
+  struct stat st;
+  if (::stat(dir_or_prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return LatestCheckpoint(dir_or_prefix);
+  }
+  return absl::NotFoundError(
+      absl::StrCat("checkpoint: ", dir_or_prefix, " is neither a checkpoint nor a directory"));
+}
+
+}  // namespace
+
+std::string CheckpointPrefix(const std::string& model_dir, int64_t step) {
+  return JoinPath(model_dir, absl::StrCat(kDefaultBasename, "-", step));
+}
+
+std::string ShardFileName(const std::string& prefix, int shard_index, int num_shards) {
+  return absl::StrFormat("%s.data-%05d-of-%05d", prefix, shard_index, num_shards);
+}
+
+std::string ManifestFileName(const std::string& prefix) {
+  return absl::StrCat(prefix, kManifestSuffix);
+}
+
+absl::StatusOr<int64_t> StepFromPrefix(const std::string& prefix) {
+  ASSIGN_OR_RETURN(std::optional<int64_t> step, ParseStepSuffix(BaseName(prefix), ""));
+  if (!step) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint: '", prefix, "' is not named ", kDefaultBasename, "-<step>"));
+  }
+  return *step;
+}
+
+absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step, int shard_index,
+                                      int num_shards, const Variables& vars) {
+  RETURN_IF_ERROR(CheckShardArgs(step, shard_index, num_shards));
+  RETURN_IF_ERROR(CheckNames(vars));
+  RETURN_IF_ERROR(MakeDirs(model_dir));
+  const std::string path =
+      ShardFileName(CheckpointPrefix(model_dir, step), shard_index, num_shards);
+
+  // The header indexes the tensors in record order (floats, then ints, each
+  // by name).
+  ShardHeader header;
+  header.set_step(step);
+  header.set_shard_index(shard_index);
+  header.set_num_shards(num_shards);
+  std::vector<absl::string_view> data;
+  int64_t record = 1;
+  for (const auto& [name, m] : vars.floats) {
+    CheckpointTensorEntry* t = header.add_tensors();
+    t->set_name(name);
+    t->set_dtype(CHECKPOINT_DTYPE_FLOAT);
+    t->add_shape(m.rows());
+    t->add_shape(m.cols());
+    t->set_record_index(record++);
+    data.emplace_back(reinterpret_cast<const char*>(m.data()), m.size() * sizeof(float));
+  }
+  for (const auto& [name, v] : vars.ints) {
+    CheckpointTensorEntry* t = header.add_tensors();
+    t->set_name(name);
+    t->set_dtype(CHECKPOINT_DTYPE_INT64);
+    t->set_record_index(record++);
+    data.emplace_back(reinterpret_cast<const char*>(&v), sizeof(int64_t));
+  }
+  for (int i = 0; i < header.tensors_size(); ++i) {
+    header.mutable_tensors(i)->set_size_bytes(data[i].size());
+    header.mutable_tensors(i)->set_crc32c(crc32c::Value(data[i]));
+  }
+
+  ShardEntry entry;
+  entry.set_shard_index(shard_index);
+  entry.set_file(BaseName(path));
+  *entry.mutable_tensors() = header.tensors();
+  uint32_t crc = 0;
+  int64_t size = 0;
+  const std::string tmp = TempName(path);
+  {
+    ASSIGN_OR_RETURN(auto file, io::FileOutputStream::Create(tmp, /*fsync_on_close=*/true));
+    ASSIGN_OR_RETURN(auto writer, io::TFRecordWriter::Create(
+                                      std::make_unique<ChecksummingOutputStream>(
+                                          std::move(file), &crc, &size)));
+    absl::Status s = writer->Write(header.SerializeAsString());
+    for (size_t i = 0; s.ok() && i < data.size(); ++i) {
+      entry.mutable_tensors(i)->set_offset(writer->bytes_written());
+      s = writer->Write(data[i]);
+    }
+    if (s.ok()) s = writer->Close();
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+  }
+  entry.set_size_bytes(size);
+  entry.set_file_crc32c(crc);
+  RETURN_IF_ERROR(Publish(tmp, path));
+  return entry;
+}
+
+absl::StatusOr<ShardEntry> ReadShardEntry(const std::string& model_dir, int64_t step,
+                                          int shard_index, int num_shards) {
+  RETURN_IF_ERROR(CheckShardArgs(step, shard_index, num_shards));
+  const std::string path =
+      ShardFileName(CheckpointPrefix(model_dir, step), shard_index, num_shards);
+  uint32_t crc = 0;
+  int64_t size = 0;
+  ASSIGN_OR_RETURN(auto file, io::FileInputStream::Open(path));
+  ASSIGN_OR_RETURN(auto reader, io::TFRecordReader::Open(std::make_unique<ChecksummingInputStream>(
+                                    std::move(file), &crc, &size)));
+  std::string record;
+  ShardHeader header;
+  ASSIGN_OR_RETURN(bool got, reader->Next(&record));
+  if (!got || !header.ParseFromString(record) || header.step() != step ||
+      header.shard_index() != shard_index || header.num_shards() != num_shards) {
+    return absl::DataLossError(absl::StrCat(path, ": bad shard header"));
+  }
+  ShardEntry entry;
+  entry.set_shard_index(shard_index);
+  entry.set_file(BaseName(path));
+  *entry.mutable_tensors() = header.tensors();
+  for (int i = 0; i < header.tensors_size(); ++i) {
+    const int64_t offset = reader->offset();
+    ASSIGN_OR_RETURN(got, reader->Next(&record));
+    if (!got) {
+      return absl::DataLossError(
+          absl::StrCat(path, ": tensor '", header.tensors(i).name(), "': missing (truncated)"));
+    }
+    entry.mutable_tensors(i)->set_offset(offset);
+  }
+  while (true) {  // checksum the whole file
+    ASSIGN_OR_RETURN(got, reader->Next(&record));
+    if (!got) break;
+  }
+  entry.set_size_bytes(size);
+  entry.set_file_crc32c(crc);
+  return entry;
+}
+
+absl::StatusOr<CheckpointState> ParseCheckpointState(const std::string& text) {
+  CheckpointStateProto proto;
+  if (!google::protobuf::TextFormat::ParseFromString(text, &proto)) {
+    return absl::InvalidArgumentError("not a CheckpointState in text format");
+  }
+  CheckpointState state;
+  state.model_checkpoint_path = proto.model_checkpoint_path();
+  state.all_model_checkpoint_paths.assign(proto.all_model_checkpoint_paths().begin(),
+                                          proto.all_model_checkpoint_paths().end());
+  state.all_model_checkpoint_timestamps.assign(proto.all_model_checkpoint_timestamps().begin(),
+                                               proto.all_model_checkpoint_timestamps().end());
+  state.last_preserved_timestamp = proto.last_preserved_timestamp();
+  return state;
+}
+
+std::string SerializeCheckpointState(const CheckpointState& state) {
+  CheckpointStateProto proto;
+  proto.set_model_checkpoint_path(state.model_checkpoint_path);
+  for (const auto& p : state.all_model_checkpoint_paths) proto.add_all_model_checkpoint_paths(p);
+  for (double t : state.all_model_checkpoint_timestamps) {
+    proto.add_all_model_checkpoint_timestamps(t);
+  }
+  proto.set_last_preserved_timestamp(state.last_preserved_timestamp);
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(proto, &text);
+  return text;
+}
+
+absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(const std::string& model_dir) {
+  const std::string path = JoinPath(model_dir, kStateFileName);
+  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  if (absl::IsNotFound(text.status())) return std::nullopt;
+  if (!text.ok()) return text.status();
+  absl::StatusOr<CheckpointState> state = ParseCheckpointState(*text);
+  if (!state.ok()) return absl::DataLossError(absl::StrCat(path, ": ", state.status().message()));
+  return std::optional<CheckpointState>(*std::move(state));
+}
+
+absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& model_dir) {
+  std::vector<CheckpointInfo> out;
+  DIR* d = ::opendir(model_dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT) return out;
+    return io::ErrnoToStatus(errno, absl::StrCat("opendir ", model_dir));
+  }
+  while (struct dirent* e = ::readdir(d)) {
+    absl::StatusOr<std::optional<int64_t>> step = ParseStepSuffix(e->d_name, kManifestSuffix);
+    if (step.ok() && step->has_value()) {
+      out.push_back({**step, CheckpointPrefix(model_dir, **step)});
+    }
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(),
+            [](const CheckpointInfo& a, const CheckpointInfo& b) { return a.step < b.step; });
+  return out;
+}
+
+absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64_t step,
+                                             const std::vector<ShardEntry>& shards,
+                                             const SaveOptions& options) {
+  if (shards.empty()) return absl::InvalidArgumentError("checkpoint: no shards to commit");
+  const int n = static_cast<int>(shards.size());
+  const std::string prefix = CheckpointPrefix(model_dir, step);
+  Manifest manifest;
+  manifest.set_format_version(kFormatVersion);
+  manifest.set_step(step);
+  manifest.set_num_shards(n);
+  manifest.set_wall_time(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+  std::vector<const ShardEntry*> ordered(n, nullptr);
+  for (const ShardEntry& s : shards) {
+    RETURN_IF_ERROR(CheckShardArgs(step, s.shard_index(), n));
+    if (ordered[s.shard_index()] != nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint ", prefix, ": shard ", s.shard_index(), " given twice"));
+    }
+    ordered[s.shard_index()] = &s;
+  }
+  std::set<std::string> names;
+  for (int i = 0; i < n; ++i) {
+    const ShardEntry& s = *ordered[i];
+    const std::string expected = BaseName(ShardFileName(prefix, i, n));
+    if (s.file() != expected) {
+      return absl::InvalidArgumentError(absl::StrCat("checkpoint ", prefix, ": shard ", i,
+                                                     " is file ", s.file(), ", expected ",
+                                                     expected));
+    }
+    const std::string path = JoinPath(model_dir, s.file());
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint ", prefix, ": missing shard ", path));
+    }
+    if (st.st_size != s.size_bytes()) {
+      return absl::FailedPreconditionError(absl::StrCat("checkpoint ", prefix, ": shard ", path,
+                                                        " has ", st.st_size, " bytes, expected ",
+                                                        s.size_bytes()));
+    }
+    for (const auto& t : s.tensors()) {
+      if (!names.insert(t.name()).second) {
+        return absl::InvalidArgumentError(absl::StrCat("checkpoint ", prefix, ": variable '",
+                                                       t.name(), "' is in two shards"));
+      }
+    }
+    *manifest.add_shards() = s;
+  }
+  {
+    const std::string path = ManifestFileName(prefix);
+    const std::string tmp = TempName(path);
+    ASSIGN_OR_RETURN(auto file, io::FileOutputStream::Create(tmp, /*fsync_on_close=*/true));
+    ASSIGN_OR_RETURN(auto writer, io::TFRecordWriter::Create(std::move(file)));
+    absl::Status s = writer->Write(manifest.SerializeAsString());
+    if (s.ok()) s = writer->Close();
+    if (!s.ok()) {
+      ::unlink(tmp.c_str());
+      return s;
+    }
+    RETURN_IF_ERROR(Publish(tmp, path));
+  }
+
+  // The state: every known checkpoint (the old state's and the complete ones
+  // on disk, by step), then this one.
+  absl::StatusOr<std::optional<CheckpointState>> old = ReadCheckpointState(model_dir);
+  if (!old.ok()) {
+    spdlog::warn("checkpoint: ignoring unreadable state file: {}", old.status().ToString());
+  }
+  std::map<std::string, double> timestamps;  // prefix -> timestamp
+  std::set<std::pair<int64_t, std::string>> known;
+  double last_preserved = 0;
+  if (old.ok() && old->has_value()) {
+    const CheckpointState& st = **old;
+    last_preserved = st.last_preserved_timestamp;
+    for (size_t i = 0; i < st.all_model_checkpoint_paths.size(); ++i) {
+      const std::string p = ResolvePath(model_dir, st.all_model_checkpoint_paths[i]);
+      if (i < st.all_model_checkpoint_timestamps.size()) {
+        timestamps[p] = st.all_model_checkpoint_timestamps[i];
+      }
+      absl::StatusOr<int64_t> s = StepFromPrefix(p);
+      if (s.ok() && FileExists(ManifestFileName(p))) known.insert({*s, p});
+    }
+  }
+  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> on_disk, ListCheckpoints(model_dir));
+  for (const CheckpointInfo& c : on_disk) known.insert({c.step, c.prefix});
+  std::vector<std::string> all;
+  for (const auto& [s, p] : known) {
+    if (p != prefix) all.push_back(p);
+  }
+  all.push_back(prefix);
+  timestamps[prefix] = manifest.wall_time();
+  std::vector<std::string> doomed;
+  if (options.keep_checkpoint_max > 0 &&
+      static_cast<int>(all.size()) > options.keep_checkpoint_max) {
+    const size_t drop = all.size() - options.keep_checkpoint_max;
+    doomed.assign(all.begin(), all.begin() + drop);
+    all.erase(all.begin(), all.begin() + drop);
+  }
+  CheckpointState state;
+  state.model_checkpoint_path = BaseName(prefix);
+  for (const std::string& p : all) {
+    state.all_model_checkpoint_paths.push_back(DirName(p) == DirName(prefix) ? BaseName(p) : p);
+    const auto it = timestamps.find(p);
+    state.all_model_checkpoint_timestamps.push_back(it == timestamps.end() ? manifest.wall_time()
+                                                                           : it->second);
+  }
+  state.last_preserved_timestamp = last_preserved > 0 ? last_preserved : manifest.wall_time();
+  RETURN_IF_ERROR(
+      WriteFileDurably(JoinPath(model_dir, kStateFileName), SerializeCheckpointState(state)));
+
+  for (const std::string& p : doomed) {
+    absl::Status s = DeleteCheckpointFiles(p);
+    if (!s.ok()) spdlog::warn("checkpoint: could not delete {}: {}", p, s.ToString());
+  }
+  if (!doomed.empty()) {
+    // Leftovers of crashes (shards never committed, deletions cut short,
+    // temporary files) of steps older than every kept checkpoint: no writer
+    // can still be working on those.
+    int64_t oldest_kept = step;
+    for (const std::string& p : all) {
+      absl::StatusOr<int64_t> s = StepFromPrefix(p);
+      if (s.ok()) oldest_kept = std::min(oldest_kept, *s);
+    }
+    SweepOlderThan(model_dir, oldest_kept);
+  }
+  return prefix;
+}
+
+absl::StatusOr<std::string> Save(const std::string& model_dir, int64_t step, const Variables& vars,
+                                 const SaveOptions& options) {
+  ASSIGN_OR_RETURN(ShardEntry shard, WriteShard(model_dir, step, 0, 1, vars));
+  return CommitCheckpoint(model_dir, step, {shard}, options);
+}
+
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir) {
+  absl::StatusOr<std::optional<CheckpointState>> state = ReadCheckpointState(model_dir);
+  if (!state.ok()) {
+    spdlog::warn("checkpoint: {}; using the newest complete checkpoint",
+                 state.status().ToString());
+  } else if (state->has_value()) {
+    const std::string p = ResolvePath(model_dir, (*state)->model_checkpoint_path);
+    if (FileExists(ManifestFileName(p))) return p;
+    spdlog::warn("checkpoint: latest {} named by {}/checkpoint is incomplete", p, model_dir);
+  }
+  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> list, ListCheckpoints(model_dir));
+  if (list.empty()) {
+    return absl::NotFoundError(absl::StrCat("no checkpoint in ", model_dir));
+  }
+  return list.back().prefix;
+}
+
+absl::StatusOr<int64_t> LatestStep(const std::string& model_dir) {
+  ASSIGN_OR_RETURN(std::string prefix, LatestCheckpoint(model_dir));
+  return StepFromPrefix(prefix);
+}
+
+absl::StatusOr<Manifest> ReadManifest(const std::string& prefix) {
+  const std::string path = ManifestFileName(prefix);
+  absl::StatusOr<std::vector<std::string>> records = io::ReadTFRecordFile(path);
+  if (absl::IsNotFound(records.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("checkpoint ", prefix, ": no manifest ", path, " (incomplete checkpoint)"));
+  }
+  if (!records.ok()) return records.status();
+  Manifest manifest;
+  if (records->size() != 1 || !manifest.ParseFromString(records->front())) {
+    return absl::DataLossError(absl::StrCat(path, ": not a checkpoint manifest"));
+  }
+  if (manifest.format_version() != kFormatVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": unsupported format version ", manifest.format_version()));
+  }
+  if (manifest.num_shards() != manifest.shards_size()) {
+    return absl::DataLossError(absl::StrCat(path, ": lists ", manifest.shards_size(),
+                                            " shards of ", manifest.num_shards()));
+  }
+  return manifest;
+}
+
+absl::StatusOr<Variables> Restore(const std::string& prefix) {
+  ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(prefix));
+  const std::string dir = DirName(prefix);
+  Variables vars;
+  for (const ShardEntry& shard : manifest.shards()) {
+    const std::string path = JoinPath(dir, shard.file());
+    uint32_t crc = 0;
+    int64_t size = 0;
+    absl::StatusOr<std::unique_ptr<io::FileInputStream>> file = io::FileInputStream::Open(path);
+    if (absl::IsNotFound(file.status())) {
+      return absl::NotFoundError(absl::StrCat("checkpoint ", prefix, ": missing shard ",
+                                              shard.shard_index(), " of ", manifest.num_shards(),
+                                              ": ", path));
+    }
+    if (!file.ok()) return file.status();
+    ASSIGN_OR_RETURN(auto reader, io::TFRecordReader::Open(std::make_unique<ChecksummingInputStream>(
+                                      *std::move(file), &crc, &size)));
+    std::string record;
+    absl::StatusOr<bool> got = reader->Next(&record);
+    ShardHeader header;
+    if (!got.ok() || !*got || !header.ParseFromString(record) ||
+        header.step() != manifest.step() || header.shard_index() != shard.shard_index() ||
+        header.num_shards() != manifest.num_shards() ||
+        header.tensors_size() != shard.tensors_size()) {
+      return absl::DataLossError(absl::StrCat(
+          path, ": bad shard header", got.ok() ? "" : absl::StrCat(": ", got.status().message())));
+    }
+    for (const CheckpointTensorEntry& t : shard.tensors()) {
+      const std::string what = absl::StrCat(path, ": tensor '", t.name(), "'");
+      got = reader->Next(&record);
+      if (!got.ok()) return absl::DataLossError(absl::StrCat(what, ": ", got.status().message()));
+      if (!*got) return absl::DataLossError(absl::StrCat(what, ": missing (file truncated)"));
+      if (reader->records_read() - 1 != t.record_index()) {
+        return absl::DataLossError(absl::StrCat(what, ": out of order"));
+      }
+      const uint32_t actual = crc32c::Value(record);
+      if (actual != t.crc32c()) {
+        return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (crc32c %08x, expected %08x)",
+                                                   what, actual, t.crc32c()));
+      }
+      if (vars.Contains(t.name())) {
+        return absl::DataLossError(absl::StrCat(what, ": duplicate variable"));
+      }
+      if (t.dtype() == CHECKPOINT_DTYPE_FLOAT && t.shape_size() == 2 && t.shape(0) >= 0 &&
+          t.shape(1) >= 0 &&
+          static_cast<int64_t>(record.size()) ==
+              t.shape(0) * t.shape(1) * static_cast<int64_t>(sizeof(float))) {
+        RowMatrixXf m(t.shape(0), t.shape(1));
+        if (!record.empty()) std::memcpy(m.data(), record.data(), record.size());
+        vars.floats.emplace(t.name(), std::move(m));
+      } else if (t.dtype() == CHECKPOINT_DTYPE_INT64 && t.shape_size() == 0 &&
+                 record.size() == sizeof(int64_t)) {
+        int64_t v;
+        std::memcpy(&v, record.data(), sizeof(v));
+        vars.ints.emplace(t.name(), v);
+      } else {
+        return absl::DataLossError(absl::StrCat(what, ": bad dtype/shape/size"));
+      }
+    }
+    ASSIGN_OR_RETURN(bool more, reader->Next(&record));
+    if (more) return absl::DataLossError(absl::StrCat(path, ": unexpected records after tensors"));
+    if (size != shard.size_bytes() || crc != shard.file_crc32c()) {
+      return absl::DataLossError(absl::StrCat(path, ": file checksum/size mismatch (", size,
+                                              " bytes, expected ", shard.size_bytes(), ")"));
+    }
+  }
+  return vars;
+}
+
+absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir) {
+  std::vector<std::string> candidates;
+  absl::StatusOr<std::optional<CheckpointState>> state = ReadCheckpointState(model_dir);
+  std::optional<int64_t> named_step;
+  if (!state.ok()) {
+    spdlog::warn("checkpoint: {}", state.status().ToString());
+  } else if (state->has_value()) {
+    const std::string p = ResolvePath(model_dir, (*state)->model_checkpoint_path);
+    candidates.push_back(p);
+    absl::StatusOr<int64_t> s = StepFromPrefix(p);
+    if (s.ok()) named_step = *s;
+  }
+  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> list, ListCheckpoints(model_dir));
+  for (auto it = list.rbegin(); it != list.rend(); ++it) {
+    if (named_step && it->step >= *named_step) continue;  // only older ones
+    candidates.push_back(it->prefix);
+  }
+  if (candidates.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", model_dir));
+  absl::Status first_error;
+  for (const std::string& p : candidates) {
+    absl::StatusOr<Variables> vars = Restore(p);
+    if (vars.ok()) {
+      ASSIGN_OR_RETURN(int64_t step, StepFromPrefix(p));
+      return RestoredCheckpoint{step, p, *std::move(vars)};
+    }
+    spdlog::warn("checkpoint: cannot restore {}: {}; trying an older checkpoint", p,
+                 vars.status().ToString());
+    if (first_error.ok()) first_error = vars.status();
+  }
+  return first_error;
+}
+
+absl::StatusOr<std::vector<std::string>> WarmStart(const std::string& ckpt_dir_or_path,
+                                                   Variables* vars,
+                                                   const std::string& vars_regex) {
+  // TF selects with re.match: anchored at the start only.
+  RE2 re("^(?:" + vars_regex + ")", RE2::Quiet);
+  if (!re.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("warm start: bad regex '", vars_regex, "': ", re.error()));
+  }
+  ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointPath(ckpt_dir_or_path));
+  ASSIGN_OR_RETURN(Variables from, Restore(prefix));
+  std::vector<std::string> names;
+  Variables updated = *vars;
+  for (auto& [name, m] : updated.floats) {
+    if (!RE2::PartialMatch(name, re)) continue;
+    const auto it = from.floats.find(name);
+    if (it == from.floats.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("warm start: variable '", name, "' not found as float in ", prefix));
+    }
+    if (it->second.rows() != m.rows() || it->second.cols() != m.cols()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "warm start: variable '", name, "' has shape [", m.rows(), ", ", m.cols(), "], ",
+          prefix, " has [", it->second.rows(), ", ", it->second.cols(), "]"));
+    }
+    m = it->second;
+    names.push_back(name);
+  }
+  for (auto& [name, v] : updated.ints) {
+    if (!RE2::PartialMatch(name, re)) continue;
+    const auto it = from.ints.find(name);
+    if (it == from.ints.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("warm start: variable '", name, "' not found as int64 in ", prefix));
+    }
+    v = it->second;
+    names.push_back(name);
+  }
+  *vars = std::move(updated);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace checkpoint
+}  // namespace estuary

@@ -1,0 +1,182 @@
+// Checkpoints in a model_dir, as tf.estimator users expect to find them:
+//
+//   <model_dir>/checkpoint                          TF's text CheckpointState:
+//       model_checkpoint_path: "model.ckpt-1000"    the latest
+//       all_model_checkpoint_paths: "model.ckpt-500"  every kept one, oldest
+//       all_model_checkpoint_paths: "model.ckpt-1000" first
+//   <model_dir>/model.ckpt-<step>.data-<i>-of-<n>   shard files
+//   <model_dir>/model.ckpt-<step>.manifest          written last
+//
+// The file format is Estuary's own (proto/checkpoint.proto), not TF's: a
+// shard file is TFRecord-framed (record 0: a ShardHeader indexing the
+// tensors; then one record of raw little-endian bytes per tensor); the
+// manifest lists every shard with its size, whole-file crc32c and tensor
+// index (name, dtype, shape, offset, crc32c of the tensor's bytes). Restore
+// verifies every checksum; a mismatch is DataLoss naming the file and the
+// tensor.
+//
+// Crash safety. Every file is written as `<name>.tmp-<random>`, fsynced,
+// renamed to its name, and the directory fsynced. The manifest is written
+// only after every shard is durable, and the `checkpoint` state file is
+// replaced (same protocol) only after the manifest is durable; old
+// checkpoints beyond keep_checkpoint_max are deleted (manifest first) only
+// after that. So at every instant — a kill -9 at any point included — the
+// checkpoint named latest is complete, and a checkpoint without a manifest
+// is never used. Leftovers of a crash (`*.tmp-*` files, uncommitted shards,
+// half-deleted checkpoints) are never read, and are deleted by a later commit
+// that deletes old checkpoints, once they are older than every kept one.
+//
+// Sharding. WriteShard writes one shard independently (e.g. on each
+// parameter server, into a shared model_dir) and returns its ShardEntry;
+// the coordinator then calls CommitCheckpoint with all entries (sent to it,
+// or read back with ReadShardEntry). Save = one shard + commit.
+//
+// Thread-safety: the functions are thread-safe for different model_dirs. For
+// one model_dir, at most one process/thread may commit (CommitCheckpoint /
+// Save) at a time — the chief in a cluster; shard writers and readers
+// (Restore*, List*, Latest*) may run concurrently with it. A reader racing
+// with deletion of an old checkpoint may see NotFound for it; RestoreLatest
+// then falls back as described below.
+#ifndef ESTUARY_COMMON_CHECKPOINT_H_
+#define ESTUARY_COMMON_CHECKPOINT_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/tensor.h"
+#include "proto/checkpoint.pb.h"
+
+namespace estuary {
+namespace checkpoint {
+
+// Named variables: float matrices (a vector is a 1 x n or n x 1 matrix; the
+// shape is kept exactly) and int64 scalars such as "global_step". A name is
+// in at most one of the two maps.
+struct Variables {
+  std::map<std::string, RowMatrixXf> floats;
+  std::map<std::string, int64_t> ints;
+
+  size_t size() const { return floats.size() + ints.size(); }
+  bool Contains(const std::string& name) const {
+    return floats.count(name) > 0 || ints.count(name) > 0;
+  }
+};
+
+inline constexpr char kDefaultBasename[] = "model.ckpt";
+inline constexpr char kStateFileName[] = "checkpoint";
+
+struct SaveOptions {
+  // How many checkpoints to keep (the newest); 0 keeps all. TF's default.
+  int keep_checkpoint_max = 5;
+};
+
+// "<model_dir>/model.ckpt-<step>": a checkpoint's prefix (its "path" in TF).
+std::string CheckpointPrefix(const std::string& model_dir, int64_t step);
+// "<prefix>.data-00001-of-00004", "<prefix>.manifest".
+std::string ShardFileName(const std::string& prefix, int shard_index, int num_shards);
+std::string ManifestFileName(const std::string& prefix);
+
+// Saves `vars` as checkpoint `step` (one shard), makes it the latest and
+// deletes checkpoints beyond options.keep_checkpoint_max. Returns its prefix.
+// InvalidArgument for a negative step or a name in both maps; I/O errors
+// name the file. Overwrites an existing checkpoint of the same step (a crash
+// while doing so can leave that step unreadable: RestoreLatest then falls
+// back to an older one).
+absl::StatusOr<std::string> Save(const std::string& model_dir, int64_t step, const Variables& vars,
+                                 const SaveOptions& options = {});
+
+// Writes shard `shard_index` of `num_shards` of checkpoint `step` (durable
+// when it returns). Creates model_dir if needed. Returns the entry the
+// manifest will list.
+absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step, int shard_index,
+                                      int num_shards, const Variables& vars);
+
+// Rebuilds a written shard's entry from its file (verifying its header and
+// computing its size and crc32c), for a coordinator that did not receive it.
+// NotFound naming the file if the shard is missing.
+absl::StatusOr<ShardEntry> ReadShardEntry(const std::string& model_dir, int64_t step,
+                                          int shard_index, int num_shards);
+
+// Writes the manifest listing `shards` (exactly one entry per index 0..n-1;
+// InvalidArgument otherwise), then the state file naming this checkpoint the
+// latest, then deletes old ones beyond keep_checkpoint_max. Every shard file
+// must exist with the recorded size (FailedPrecondition naming the missing
+// or mismatched shard otherwise). Returns the prefix.
+absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64_t step,
+                                             const std::vector<ShardEntry>& shards,
+                                             const SaveOptions& options = {});
+
+// TF's CheckpointState. Paths are as written in the file (relative to
+// model_dir for files Estuary writes; TF accepts both).
+struct CheckpointState {
+  std::string model_checkpoint_path;
+  std::vector<std::string> all_model_checkpoint_paths;
+  std::vector<double> all_model_checkpoint_timestamps;
+  double last_preserved_timestamp = 0;
+};
+// Parses/serializes TF's text format. Unknown fields are InvalidArgument.
+absl::StatusOr<CheckpointState> ParseCheckpointState(const std::string& text);
+std::string SerializeCheckpointState(const CheckpointState& state);
+// Reads <model_dir>/checkpoint: nullopt if absent; DataLoss if unparsable.
+absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(const std::string& model_dir);
+
+// A complete checkpoint (its manifest exists).
+struct CheckpointInfo {
+  int64_t step = 0;
+  std::string prefix;  // "<model_dir>/model.ckpt-<step>"
+};
+// Complete checkpoints in model_dir (by manifest presence, not verified),
+// ordered by step. Empty if model_dir does not exist.
+absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& model_dir);
+
+// The latest checkpoint's prefix as tf.train.latest_checkpoint would name
+// it: the state file's model_checkpoint_path (resolved against model_dir) if
+// its manifest exists; without a state file, the highest complete step.
+// NotFound if there is none. Not verified (RestoreLatest verifies).
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir);
+// The step of LatestCheckpoint; NotFound if none.
+absl::StatusOr<int64_t> LatestStep(const std::string& model_dir);
+// Parses "<...>/model.ckpt-1000" -> 1000. InvalidArgument otherwise.
+absl::StatusOr<int64_t> StepFromPrefix(const std::string& prefix);
+
+// Reads and verifies every tensor of the checkpoint at `prefix`.
+// NotFound naming the manifest if it is absent (incomplete checkpoint);
+// NotFound naming a missing shard file; DataLoss "<file>: tensor '<name>':
+// ..." for a checksum mismatch or corrupt framing.
+absl::StatusOr<Variables> Restore(const std::string& prefix);
+
+struct RestoredCheckpoint {
+  int64_t step = 0;
+  std::string prefix;
+  Variables vars;
+};
+// Restores the latest checkpoint; if it is unreadable (any error), logs a
+// warning and falls back to the newest complete older one that restores.
+// NotFound if model_dir has no checkpoint; if none restores, the error of
+// the latest.
+absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir);
+
+// Reads the tensor index (names, dtypes, shapes) of a checkpoint without
+// reading tensor data (for `estuary inspect`).
+absl::StatusOr<Manifest> ReadManifest(const std::string& prefix);
+
+// tf.estimator.WarmStartSettings: initializes the variables of `*vars` whose
+// names match `vars_regex` at their start (RE2, anchored at the start like
+// Python's re.match, which TF uses; default all) from `ckpt_dir_or_path`
+// (a model_dir: its latest checkpoint; or a checkpoint prefix). Every
+// selected variable must be in the checkpoint with the same kind and shape:
+// NotFound / InvalidArgument naming it otherwise; `*vars` is unchanged on
+// error. Returns the names warm-started.
+absl::StatusOr<std::vector<std::string>> WarmStart(const std::string& ckpt_dir_or_path,
+                                                   Variables* vars,
+                                                   const std::string& vars_regex = ".*");
+
+}  // namespace checkpoint
+}  // namespace estuary
+
+#endif  // ESTUARY_COMMON_CHECKPOINT_H_

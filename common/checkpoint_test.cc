@@ -1,0 +1,334 @@
+#include "common/checkpoint.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/crc32c.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace estuary::checkpoint {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::string NewDir(const std::string& name) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = absl::StrCat(tmp ? tmp : "/tmp", "/", name);
+  std::string cmd = absl::StrCat("rm -rf '", dir, "'");
+  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  return dir;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+Variables MakeVars(int64_t step) {
+  Variables v;
+  RowMatrixXf w(3, 4);
+  for (int i = 0; i < w.size(); ++i) w.data()[i] = 0.25f * i + step;
+  v.floats["dense/kernel"] = w;
+  RowMatrixXf b(1, 4);
+  b << 1, -2, 3.5f, static_cast<float>(step);
+  v.floats["dense/bias"] = b;
+  v.floats["empty"] = RowMatrixXf(0, 5);
+  v.ints["global_step"] = step;
+  return v;
+}
+
+void ExpectSameVars(const Variables& a, const Variables& b) {
+  ASSERT_EQ(a.floats.size(), b.floats.size());
+  for (const auto& [name, m] : a.floats) {
+    ASSERT_TRUE(b.floats.count(name)) << name;
+    const RowMatrixXf& o = b.floats.at(name);
+    ASSERT_EQ(m.rows(), o.rows()) << name;
+    ASSERT_EQ(m.cols(), o.cols()) << name;
+    EXPECT_TRUE(m == o) << name;
+  }
+  EXPECT_EQ(a.ints, b.ints);
+}
+
+TEST(CheckpointTest, RoundTrip) {
+  const std::string dir = NewDir("round_trip");
+  const Variables vars = MakeVars(1000);
+  absl::StatusOr<std::string> prefix = Save(dir, 1000, vars);
+  ASSERT_TRUE(prefix.ok()) << prefix.status();
+  EXPECT_EQ(*prefix, dir + "/model.ckpt-1000");
+  EXPECT_TRUE(Exists(dir + "/model.ckpt-1000.data-00000-of-00001"));
+  EXPECT_TRUE(Exists(dir + "/model.ckpt-1000.manifest"));
+
+  absl::StatusOr<Variables> restored = Restore(*prefix);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  ExpectSameVars(vars, *restored);
+
+  absl::StatusOr<RestoredCheckpoint> latest = RestoreLatest(dir);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->step, 1000);
+  ExpectSameVars(vars, latest->vars);
+  EXPECT_EQ(*LatestStep(dir), 1000);
+
+  const std::string state = ReadFile(dir + "/checkpoint");
+  EXPECT_THAT(state, HasSubstr("model_checkpoint_path: \"model.ckpt-1000\"\n"));
+  EXPECT_THAT(state, HasSubstr("all_model_checkpoint_paths: \"model.ckpt-1000\"\n"));
+
+  absl::StatusOr<Manifest> manifest = ReadManifest(*prefix);
+  ASSERT_TRUE(manifest.ok()) << manifest.status();
+  EXPECT_EQ(manifest->step(), 1000);
+  ASSERT_EQ(manifest->shards_size(), 1);
+  EXPECT_EQ(manifest->shards(0).tensors_size(), 4);
+}
+
+TEST(CheckpointTest, NoCheckpointIsNotFound) {
+  const std::string dir = NewDir("none");
+  EXPECT_TRUE(absl::IsNotFound(LatestStep(dir).status()));
+  EXPECT_TRUE(absl::IsNotFound(RestoreLatest(dir).status()));
+  absl::StatusOr<std::vector<CheckpointInfo>> list = ListCheckpoints(dir);
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list->empty());
+}
+
+TEST(CheckpointTest, RejectsNameInBothMaps) {
+  Variables v = MakeVars(1);
+  v.ints["dense/bias"] = 3;
+  EXPECT_TRUE(absl::IsInvalidArgument(Save(NewDir("both"), 1, v).status()));
+}
+
+TEST(CheckpointTest, KeepMaxDeletesOldest) {
+  const std::string dir = NewDir("keep_max");
+  for (int64_t step : {100, 200, 300, 400}) {
+    ASSERT_TRUE(Save(dir, step, MakeVars(step), {.keep_checkpoint_max = 2}).ok());
+  }
+  std::vector<int64_t> steps;
+  const std::vector<CheckpointInfo> list = *ListCheckpoints(dir);
+  for (const CheckpointInfo& c : list) steps.push_back(c.step);
+  EXPECT_THAT(steps, ElementsAre(300, 400));
+  EXPECT_FALSE(Exists(dir + "/model.ckpt-100.data-00000-of-00001"));
+  EXPECT_FALSE(Exists(dir + "/model.ckpt-200.manifest"));
+  absl::StatusOr<std::optional<CheckpointState>> state = ReadCheckpointState(dir);
+  ASSERT_TRUE(state.ok() && state->has_value());
+  EXPECT_EQ((*state)->model_checkpoint_path, "model.ckpt-400");
+  EXPECT_THAT((*state)->all_model_checkpoint_paths, ElementsAre("model.ckpt-300", "model.ckpt-400"));
+  EXPECT_EQ((*state)->all_model_checkpoint_timestamps.size(), 2u);
+}
+
+TEST(CheckpointTest, KeepMaxZeroKeepsAll) {
+  const std::string dir = NewDir("keep_all");
+  for (int64_t step = 1; step <= 7; ++step) {
+    ASSERT_TRUE(Save(dir, step, MakeVars(step), {.keep_checkpoint_max = 0}).ok());
+  }
+  EXPECT_EQ(ListCheckpoints(dir)->size(), 7u);
+  EXPECT_EQ((*ReadCheckpointState(dir))->all_model_checkpoint_paths.size(), 7u);
+}
+
+// Flips one byte inside a tensor's data; returns the shard path.
+std::string CorruptTensor(const std::string& prefix, const std::string& tensor) {
+  Manifest m = *ReadManifest(prefix);
+  for (const auto& t : m.shards(0).tensors()) {
+    if (t.name() != tensor) continue;
+    const std::string path = absl::StrCat(prefix, ".data-00000-of-00001");
+    std::string data = ReadFile(path);
+    data[t.offset() + 12 + 1] ^= 0x40;  // inside the data (after 12 header bytes)
+    WriteFile(path, data);
+    return path;
+  }
+  ADD_FAILURE() << "no tensor " << tensor;
+  return "";
+}
+
+TEST(CheckpointTest, CorruptByteIsDataLossNamingTensorAndFallsBack) {
+  const std::string dir = NewDir("corrupt");
+  ASSERT_TRUE(Save(dir, 10, MakeVars(10)).ok());
+  ASSERT_TRUE(Save(dir, 20, MakeVars(20)).ok());
+  const std::string path = CorruptTensor(dir + "/model.ckpt-20", "dense/kernel");
+  absl::StatusOr<Variables> r = Restore(dir + "/model.ckpt-20");
+  ASSERT_TRUE(absl::IsDataLoss(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(path));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("tensor 'dense/kernel'"));
+
+  absl::StatusOr<RestoredCheckpoint> latest = RestoreLatest(dir);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->step, 10);
+  ExpectSameVars(MakeVars(10), latest->vars);
+}
+
+TEST(CheckpointTest, TensorChecksumCatchesConsistentlyReframedData) {
+  // Corrupt the data and fix up the TFRecord framing CRC: only the tensor's
+  // own crc32c in the manifest catches it.
+  const std::string dir = NewDir("reframed");
+  ASSERT_TRUE(Save(dir, 5, MakeVars(5)).ok());
+  const std::string prefix = dir + "/model.ckpt-5";
+  Manifest m = *ReadManifest(prefix);
+  const CheckpointTensorEntry* bias = nullptr;
+  for (const auto& t : m.shards(0).tensors()) {
+    if (t.name() == "dense/bias") bias = &t;
+  }
+  ASSERT_NE(bias, nullptr);
+  const std::string path = prefix + ".data-00000-of-00001";
+  std::string file = ReadFile(path);
+  const size_t data = bias->offset() + 12;
+  file[data + 2] ^= 0x01;
+  const uint32_t masked =
+      crc32c::MaskCrc(crc32c::Value(file.data() + data, bias->size_bytes()));
+  std::memcpy(&file[data + bias->size_bytes()], &masked, 4);  // little endian
+  WriteFile(path, file);
+  absl::Status s = Restore(prefix).status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("tensor 'dense/bias': checksum mismatch"));
+}
+
+TEST(CheckpointTest, TruncatedShardNamesTensor) {
+  const std::string dir = NewDir("truncated");
+  ASSERT_TRUE(Save(dir, 5, MakeVars(5)).ok());
+  const std::string path = dir + "/model.ckpt-5.data-00000-of-00001";
+  std::string data = ReadFile(path);
+  data.resize(data.size() - 10);
+  WriteFile(path, data);
+  absl::Status s = Restore(dir + "/model.ckpt-5").status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("tensor 'global_step'"));
+}
+
+TEST(CheckpointTest, ShardedWriteAndMissingShard) {
+  const std::string dir = NewDir("sharded");
+  Variables a, b, c;
+  a.floats["ps0/w"] = RowMatrixXf::Constant(2, 2, 1.5f);
+  a.ints["global_step"] = 77;
+  b.floats["ps1/w"] = RowMatrixXf::Constant(3, 1, -2.0f);
+  c.floats["ps2/emb"] = RowMatrixXf::Constant(5, 2, 4.0f);
+  std::vector<ShardEntry> entries;
+  int i = 0;
+  for (const Variables* v : {&a, &b, &c}) {
+    absl::StatusOr<ShardEntry> e = WriteShard(dir, 77, i++, 3, *v);
+    ASSERT_TRUE(e.ok()) << e.status();
+    entries.push_back(*e);
+  }
+  // The coordinator can rebuild the entries from the files.
+  for (int k = 0; k < 3; ++k) {
+    absl::StatusOr<ShardEntry> e = ReadShardEntry(dir, 77, k, 3);
+    ASSERT_TRUE(e.ok()) << e.status();
+    EXPECT_EQ(e->SerializeAsString(), entries[k].SerializeAsString());
+  }
+  // Not committed yet: not a checkpoint.
+  EXPECT_TRUE(absl::IsNotFound(LatestStep(dir).status()));
+  // Entries in any order.
+  std::swap(entries[0], entries[2]);
+  absl::StatusOr<std::string> prefix = CommitCheckpoint(dir, 77, entries);
+  ASSERT_TRUE(prefix.ok()) << prefix.status();
+  absl::StatusOr<Variables> r = Restore(*prefix);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->floats.size(), 3u);
+  EXPECT_EQ(r->ints.at("global_step"), 77);
+  EXPECT_TRUE(r->floats.at("ps2/emb") == c.floats.at("ps2/emb"));
+
+  const std::string shard1 = dir + "/model.ckpt-77.data-00001-of-00003";
+  ASSERT_EQ(::unlink(shard1.c_str()), 0);
+  absl::Status s = Restore(*prefix).status();
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(shard1));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("missing shard 1 of 3"));
+  // Committing without a shard file fails naming it.
+  s = CommitCheckpoint(dir, 77, entries).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(shard1));
+  // A missing entry.
+  entries.pop_back();
+  EXPECT_FALSE(CommitCheckpoint(dir, 77, entries).ok());
+}
+
+TEST(CheckpointTest, IncompleteLatestIsSkipped) {
+  const std::string dir = NewDir("incomplete");
+  ASSERT_TRUE(Save(dir, 1, MakeVars(1)).ok());
+  ASSERT_TRUE(Save(dir, 2, MakeVars(2)).ok());
+  // A shard without a manifest is not a checkpoint.
+  ASSERT_TRUE(WriteShard(dir, 3, 0, 1, MakeVars(3)).ok());
+  EXPECT_EQ(*LatestStep(dir), 2);
+  // The state names a checkpoint whose manifest vanished: fall back.
+  ASSERT_EQ(::unlink((dir + "/model.ckpt-2.manifest").c_str()), 0);
+  EXPECT_EQ(*LatestStep(dir), 1);
+  absl::StatusOr<RestoredCheckpoint> r = RestoreLatest(dir);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->step, 1);
+}
+
+TEST(CheckpointTest, CheckpointStateTextFormat) {
+  CheckpointState s;
+  s.model_checkpoint_path = "model.ckpt-2";
+  s.all_model_checkpoint_paths = {"model.ckpt-1", "model.ckpt-2"};
+  s.all_model_checkpoint_timestamps = {1.5, 2.5};
+  s.last_preserved_timestamp = 1.25;
+  const std::string text = SerializeCheckpointState(s);
+  EXPECT_EQ(text,
+            "model_checkpoint_path: \"model.ckpt-2\"\n"
+            "all_model_checkpoint_paths: \"model.ckpt-1\"\n"
+            "all_model_checkpoint_paths: \"model.ckpt-2\"\n"
+            "all_model_checkpoint_timestamps: 1.5\n"
+            "all_model_checkpoint_timestamps: 2.5\n"
+            "last_preserved_timestamp: 1.25\n");
+  absl::StatusOr<CheckpointState> p = ParseCheckpointState(text);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->all_model_checkpoint_paths, s.all_model_checkpoint_paths);
+  EXPECT_FALSE(ParseCheckpointState("bogus_field: 1\n").ok());
+  // As TF 2.15 writes it (absolute paths).
+  p = ParseCheckpointState(
+      "model_checkpoint_path: \"/m/model.ckpt-9\"\nall_model_checkpoint_paths: \"/m/model.ckpt-9\"\n");
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->model_checkpoint_path, "/m/model.ckpt-9");
+  EXPECT_EQ(*StepFromPrefix("/m/model.ckpt-9"), 9);
+  EXPECT_FALSE(StepFromPrefix("/m/model.ckpt-x").ok());
+}
+
+TEST(CheckpointTest, WarmStart) {
+  const std::string from = NewDir("warm_from");
+  ASSERT_TRUE(Save(from, 50, MakeVars(50)).ok());
+  Variables target = MakeVars(0);
+  target.floats["new_layer"] = RowMatrixXf::Zero(2, 2);
+
+  // Selected by regex (anchored at the start, like TF's re.match).
+  Variables t = target;
+  absl::StatusOr<std::vector<std::string>> names = WarmStart(from, &t, "dense/");
+  ASSERT_TRUE(names.ok()) << names.status();
+  EXPECT_THAT(*names, ElementsAre("dense/bias", "dense/kernel"));
+  EXPECT_TRUE(t.floats.at("dense/kernel") == MakeVars(50).floats.at("dense/kernel"));
+  EXPECT_EQ(t.ints.at("global_step"), 0);
+
+  // From a checkpoint path; a variable missing in the checkpoint.
+  t = target;
+  absl::Status s = WarmStart(from + "/model.ckpt-50", &t).status();
+  EXPECT_TRUE(absl::IsNotFound(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("new_layer"));
+  EXPECT_TRUE(t.floats.at("dense/kernel") == target.floats.at("dense/kernel"));  // unchanged
+
+  // Shape mismatch.
+  t = target;
+  t.floats["dense/bias"] = RowMatrixXf::Zero(4, 1);
+  s = WarmStart(from, &t, "dense/bias").status();
+  EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("dense/bias"));
+
+  EXPECT_TRUE(absl::IsInvalidArgument(WarmStart(from, &t, "(").status()));
+  EXPECT_TRUE(absl::IsNotFound(WarmStart(from + "/nope", &t).status()));
+}
+
+}  // namespace
+}  // namespace estuary::checkpoint
