@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/local_launcher.h"
+#include "cli/train_commands.h"
 #include "common/cluster.h"
 #include "common/cluster_plan.h"
 #include "common/exit_codes.h"
@@ -24,6 +25,12 @@ constexpr char kTopUsage[] =
     "cluster of chief, worker, ps and evaluator binaries configured by TF_CONFIG.\n"
     "\n"
     "Commands:\n"
+    "  train JOB.json [--steps N | --max_steps N]\n"
+    "                  Train the job's estimator in this process (then evaluate).\n"
+    "  evaluate JOB.json [--steps N] [--name NAME]\n"
+    "                  Evaluate the latest checkpoint on eval_input.\n"
+    "  predict JOB.json [--predict_keys k,..] [--out FILE]\n"
+    "                  Predict with the latest checkpoint (JSON lines).\n"
     "  local JOB.json [--workers N --ps M --evaluator]\n"
     "                  Run the job on a real multi-process cluster on this machine.\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
@@ -171,6 +178,9 @@ int main(int argc, char** argv) {
   const std::string cmd = argv[1];
   if (cmd == "local") return estuary::Local(argc, argv, signals->get());
   if (cmd == "explain-config") return estuary::ExplainConfigCommand(argc, argv);
+  if (cmd == "train") return estuary::TrainCommand(argc, argv);
+  if (cmd == "evaluate") return estuary::EvaluateCommand(argc, argv);
+  if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "gen-data") {
     if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {
       if (argc >= 3 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"))) {

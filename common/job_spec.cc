@@ -253,6 +253,21 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view s
   job.source = std::string(source);
   job.model_dir = root["model_dir"].get<std::string>();
   if (job.model_dir.empty()) return error("$.model_dir", "must not be empty");
+  // A null value means "not set" (as None does in TF); eval_spec.steps: null
+  // additionally means "until the input runs out".
+  const bool eval_steps_null = root.contains("eval_spec") && root["eval_spec"].is_object() &&
+                               root["eval_spec"].contains("steps") &&
+                               root["eval_spec"]["steps"].is_null();
+  for (const char* key : {"run_config", "train_spec", "eval_spec", "distribution"}) {
+    if (!root.contains(key)) continue;
+    if (root[key].is_null()) {
+      root.erase(key);
+      continue;
+    }
+    for (auto it = root[key].begin(); it != root[key].end();) {
+      it = it.value().is_null() ? root[key].erase(it) : std::next(it);
+    }
+  }
   auto section = [&](const char* key) {
     return root.contains(key) ? root[key] : json();
   };
@@ -284,6 +299,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view s
 
   const json es = root.value("eval_spec", json::object());
   if (es.contains("steps")) job.eval_spec.steps = es["steps"].get<int64_t>();
+  if (eval_steps_null) job.eval_spec.steps.reset();
   job.eval_spec.name = es.value("name", "");
   job.eval_spec.start_delay_secs = es.value("start_delay_secs", 120.0);
   job.eval_spec.throttle_secs = es.value("throttle_secs", 600.0);

@@ -52,6 +52,18 @@ TEST(JobSpecTest, MinimalJobGetsTensorFlowDefaults) {
   EXPECT_EQ(job->distribution.heartbeat_timeout, absl::Seconds(10));
 }
 
+TEST(JobSpecTest, NullMeansUnsetAndEvalStepsNullMeansWholeInput) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(
+      R"({"model_dir": "m", "run_config": {"keep_checkpoint_max": null}, "eval_spec": {"steps": null},
+          "train_spec": null})",
+      "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->run_config.keep_checkpoint_max, 5);
+  EXPECT_FALSE(job->eval_spec.steps.has_value());
+  job = ParseJobSpec(R"({"model_dir": "m"})", "job.json");
+  EXPECT_EQ(job->eval_spec.steps, 100);
+}
+
 TEST(JobSpecTest, ErrorsCarryFileAndJsonPath) {
   ExpectError(R"({"model_dir": "m",
   "run_config": {"keep_checkpoint_max": "5"}})",

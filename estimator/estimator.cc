@@ -47,65 +47,75 @@ const Optimizer& Estimator::OptimizerFor(const std::string& variable) const {
 }
 
 absl::Status Estimator::LoadOrInit(bool init_if_missing) {
-  ASSIGN_OR_RETURN(std::optional<Checkpoint> ckpt, LoadLatestCheckpoint(options_.model_dir));
   Variables init;
   RETURN_IF_ERROR(options_.model->InitVariables(
       options_.run_config.has_tf_random_seed ? options_.run_config.tf_random_seed : 0, &init));
-  if (!ckpt.has_value()) {
+  absl::StatusOr<checkpoint::RestoredCheckpoint> ckpt = checkpoint::RestoreLatest(options_.model_dir);
+  if (!ckpt.ok() && !absl::IsNotFound(ckpt.status())) return ckpt.status();
+  if (!ckpt.ok()) {
     if (!init_if_missing) {
       return absl::FailedPreconditionError(
           absl::StrCat("no checkpoint in model_dir '", options_.model_dir,
                        "': train first (or point model_dir at a trained model)"));
     }
     vars_ = std::move(init);
-    slots_.clear();
     global_step_ = 0;
     if (!options_.warm_start_from.empty()) {
-      ASSIGN_OR_RETURN(int64_t n, WarmStart(options_.warm_start_from, &vars_));
-      spdlog::info("warm-started {} variables from {}", n, options_.warm_start_from);
+      checkpoint::Variables warm;
+      warm.floats = std::move(vars_);
+      ASSIGN_OR_RETURN(std::vector<std::string> names,
+                       checkpoint::WarmStart(options_.warm_start_from, &warm));
+      vars_ = std::move(warm.floats);
+      spdlog::info("warm-started {} variables from {}", names.size(), options_.warm_start_from);
     }
+    slots_.clear();
     for (const auto& [name, v] : vars_) slots_[name] = OptimizerFor(name).CreateSlots(v);
     return absl::OkStatus();
   }
+  std::map<std::string, RowMatrixXf>& saved = ckpt->vars.floats;
   vars_.clear();
-  slots_.clear();
   for (auto& [name, v] : init) {
-    auto it = ckpt->tensors.find(name);
-    if (it == ckpt->tensors.end()) {
-      return absl::DataLossError(absl::StrCat("checkpoint ", ckpt->path, " has no variable '",
+    auto it = saved.find(name);
+    if (it == saved.end()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", ckpt->prefix, " has no variable '",
                                               name, "' (was it written by another model?)"));
     }
     if (it->second.rows() != v.rows() || it->second.cols() != v.cols()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint ", ckpt->path, ": variable '", name, "' is [", it->second.rows(), ", ",
+          "checkpoint ", ckpt->prefix, ": variable '", name, "' is [", it->second.rows(), ", ",
           it->second.cols(), "] but the model needs [", v.rows(), ", ", v.cols(), "]"));
     }
     vars_[name] = std::move(it->second);
   }
+  slots_.clear();
   for (const auto& [name, v] : vars_) {
     const Optimizer& opt = OptimizerFor(name);
     Slots s = opt.CreateSlots(v);
     for (auto& [slot, value] : s.by_name) {
-      auto it = ckpt->tensors.find(SlotName(name, opt.name(), slot));
-      if (it != ckpt->tensors.end()) value = std::move(it->second);
+      auto it = saved.find(SlotName(name, opt.name(), slot));
+      if (it != saved.end()) value = std::move(it->second);
     }
     slots_[name] = std::move(s);
   }
-  global_step_ = ckpt->global_step;
-  spdlog::info("restored {} at global_step {}", ckpt->path, global_step_);
+  auto step = ckpt->vars.ints.find(kGlobalStep);
+  global_step_ = step != ckpt->vars.ints.end() ? step->second : ckpt->step;
+  spdlog::info("restoring parameters from {} (global_step {})", ckpt->prefix, global_step_);
   return absl::OkStatus();
 }
 
 absl::Status Estimator::SaveCheckpoint() {
-  std::map<std::string, RowMatrixXf> tensors = vars_;
+  checkpoint::Variables out;
+  out.floats = vars_;
   for (const auto& [name, s] : slots_) {
     const std::string opt = OptimizerFor(name).name();
-    for (const auto& [slot, value] : s.by_name) tensors[SlotName(name, opt, slot)] = value;
+    for (const auto& [slot, value] : s.by_name) out.floats[SlotName(name, opt, slot)] = value;
   }
-  ASSIGN_OR_RETURN(std::string path,
-                   WriteCheckpoint(options_.model_dir, global_step_, tensors,
-                                   static_cast<int>(options_.run_config.keep_checkpoint_max)));
-  spdlog::info("saving checkpoints for {} into {}", global_step_, path);
+  out.ints[kGlobalStep] = global_step_;
+  checkpoint::SaveOptions save;
+  save.keep_checkpoint_max = static_cast<int>(options_.run_config.keep_checkpoint_max);
+  ASSIGN_OR_RETURN(std::string prefix,
+                   checkpoint::Save(options_.model_dir, global_step_, out, save));
+  spdlog::info("saving checkpoints for {} into {}", global_step_, prefix);
   return absl::OkStatus();
 }
 
@@ -130,8 +140,8 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
                             : args.steps.has_value()   ? global_step_ + *args.steps
                                                        : INT64_MAX;
   ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> input, input_fn());
-  ASSIGN_OR_RETURN(std::unique_ptr<SummaryWriter> summaries,
-                   SummaryWriter::Create(options_.model_dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<EventFileWriter> summaries,
+                   EventFileWriter::Create(options_.model_dir));
   const RunConfigSpec& rc = options_.run_config;
   std::mt19937_64 rng(rc.has_tf_random_seed ? static_cast<uint64_t>(rc.tf_random_seed) + 1 : 1);
   absl::Time last_log = absl::Now();
@@ -168,7 +178,7 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
     ++global_step_;
     const StepInfo info{global_step_, loss.training_loss};
     if (rc.save_summary_steps > 0 && global_step_ % rc.save_summary_steps == 0) {
-      summaries->AddScalar("loss", static_cast<float>(loss.training_loss), global_step_);
+      RETURN_IF_ERROR(summaries->AddScalar("loss", loss.training_loss, global_step_));
     }
     if (global_step_ % rc.log_step_count_steps == 0 || global_step_ == 1) {
       const absl::Time now = absl::Now();
@@ -177,7 +187,7 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
       if (global_step_ > last_log_step && secs > 0) {
         const double rate = (global_step_ - last_log_step) / secs;
         if (global_step_ != 1) spdlog::info("global_step/sec: {:.4g}", rate);
-        summaries->AddScalar("global_step/sec", static_cast<float>(rate), global_step_);
+        RETURN_IF_ERROR(summaries->AddScalar("global_step/sec", rate, global_step_));
       }
       last_log = now;
       last_log_step = global_step_;
@@ -197,7 +207,7 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
   }
   if (global_step_ != last_ckpt_step) RETURN_IF_ERROR(SaveCheckpoint());
   spdlog::info("loss for final step: global_step = {}", global_step_);
-  return summaries->Flush();
+  return summaries->Close();
 }
 
 absl::StatusOr<std::map<std::string, double>> Estimator::Evaluate(const InputFn& input_fn,
@@ -229,13 +239,13 @@ absl::StatusOr<std::map<std::string, double>> Estimator::Evaluate(const InputFn&
   result[kGlobalStep] = static_cast<double>(global_step_);
   const std::string dir =
       absl::StrCat(options_.model_dir, "/", name.empty() ? "eval" : "eval_" + name);
-  ASSIGN_OR_RETURN(std::unique_ptr<SummaryWriter> summaries, SummaryWriter::Create(dir));
+  ASSIGN_OR_RETURN(std::unique_ptr<EventFileWriter> summaries, EventFileWriter::Create(dir));
   std::string line;
   for (const auto& [key, value] : result) {
-    if (key != kGlobalStep) summaries->AddScalar(key, static_cast<float>(value), global_step_);
+    if (key != kGlobalStep) RETURN_IF_ERROR(summaries->AddScalar(key, value, global_step_));
     absl::StrAppend(&line, line.empty() ? "" : ", ", key, " = ", absl::StrFormat("%.7g", value));
   }
-  RETURN_IF_ERROR(summaries->Flush());
+  RETURN_IF_ERROR(summaries->Close());
   spdlog::info("finished evaluation in {:.2f} sec ({} batches)",
                absl::ToDoubleSeconds(absl::Now() - start), batches);
   spdlog::info("saving dict for global step {}: {}", global_step_, line);

@@ -96,7 +96,7 @@ class Estimator {
 
   EstimatorOptions options_;
   Variables vars_;
-  std::map<std::string, Slots> slots_;
+  std::map<std::string, Slots> slots_;  // per variable
   int64_t global_step_ = 0;
 };
 
