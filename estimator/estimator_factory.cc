@@ -79,6 +79,17 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
     head = std::move(r);
   }
   const int64_t logits_dim = head->logits_dimension();
+  const bool combined_type = absl::StartsWith(type, "dnn_linear_combined_");
+  for (const char* key : {"linear_optimizer", "dnn_optimizer"}) {
+    if (!combined_type && est.contains(key)) {
+      return JobError(job, absl::StrCat("$.estimator.", key),
+                      "only dnn_linear_combined_* estimators take it (use \"optimizer\")");
+    }
+  }
+  if (combined_type && est.contains("optimizer")) {
+    return JobError(job, "$.estimator.optimizer",
+                    "dnn_linear_combined_* estimators take linear_optimizer and dnn_optimizer");
+  }
 
   EstimatorOptions options;
   options.model_dir = job.model_dir;

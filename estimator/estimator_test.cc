@@ -1,0 +1,188 @@
+#include "estimator/estimator.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/checkpoint.h"
+#include "gtest/gtest.h"
+
+namespace estuary {
+namespace {
+
+std::string TempDir() { return std::getenv("TEST_TMPDIR"); }
+
+// y = 1 if 2a - b + (c == "x") > 0.5, with a, b ~ U(-1, 1).
+std::string WriteData(const std::string& name, int rows, bool with_nan = false) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  const std::string path = absl::StrCat(TempDir(), "/", name);
+  std::ofstream out(path);
+  out << "a,b,c,y\n";
+  for (int i = 0; i < rows; ++i) {
+    const float a = u(rng), b = u(rng);
+    const std::string c = (i % 3 == 0) ? "x" : "y";
+    const int y = 2 * a - b + (c == "x") > 0.5f ? 1 : 0;
+    out << (with_nan && i == 5 ? std::string("nan") : absl::StrCat(a)) << "," << b << "," << c
+        << "," << y << "\n";
+  }
+  return path;
+}
+
+JobSpec Job(const std::string& type, const std::string& data, const std::string& model_dir) {
+  const std::string optimizers =
+      type == "dnn_linear_combined_classifier"
+          ? R"("linear_optimizer": {"type": "ftrl", "learning_rate": 0.1},
+               "dnn_optimizer": {"type": "adam", "learning_rate": 0.05})"
+          : R"("optimizer": {"type": "adam", "learning_rate": 0.05})";
+  const std::string text = absl::StrCat(R"({"model_dir": ")", model_dir, R"(",
+    "estimator": {"type": ")", type, R"(", "hidden_units": [8], )", optimizers, R"(},
+    "feature_columns": [
+      {"type": "numeric", "key": "a"}, {"type": "numeric", "key": "b"},
+      {"type": "categorical_with_vocabulary_list", "key": "c", "vocabulary_list": ["x", "y"]},
+      {"type": "indicator", "categorical_column": "c"}],
+    "train_input": {"format": "csv", "files": [")", data, R"("], "header": true,
+      "column_defaults": [0.0, 0.0, "", 0], "label_key": "y", "batch_size": 32,
+      "shuffle_buffer_size": 100, "num_epochs": -1, "seed": 1},
+    "eval_input": {"format": "csv", "files": [")", data, R"("], "header": true,
+      "column_defaults": [0.0, 0.0, "", 0], "label_key": "y", "batch_size": 100},
+    "run_config": {"tf_random_seed": 3, "save_checkpoints_steps": 50, "keep_checkpoint_max": 2,
+                   "log_step_count_steps": 1000}})");
+  absl::StatusOr<JobSpec> job = ParseJobSpec(text, "test.json");
+  EXPECT_TRUE(job.ok()) << job.status();
+  return *job;
+}
+
+struct Trained {
+  std::unique_ptr<Estimator> est;
+  InputFn train, eval;
+};
+
+Trained Make(const std::string& type, const std::string& data, const std::string& dir) {
+  JobSpec job = Job(type, data, dir);
+  Trained t;
+  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(job);
+  EXPECT_TRUE(est.ok()) << est.status();
+  t.est = *std::move(est);
+  t.train = *InputFnFromJob(job, "train_input");
+  t.eval = *InputFnFromJob(job, "eval_input");
+  return t;
+}
+
+TEST(EstimatorTest, StepsAndMaxStepsFollowTensorFlow) {
+  const std::string data = WriteData("steps.csv", 300);
+  const std::string dir = TempDir() + "/steps_model";
+  Trained t = Make("linear_classifier", data, dir);
+  TrainArgs both;
+  both.steps = 1;
+  both.max_steps = 1;
+  EXPECT_EQ(t.est->Train(t.train, both).code(), absl::StatusCode::kInvalidArgument);
+  TrainArgs max;
+  max.max_steps = 120;
+  ASSERT_TRUE(t.est->Train(t.train, max).ok());
+  EXPECT_EQ(t.est->global_step(), 120);
+  ASSERT_TRUE(t.est->Train(t.train, max).ok());  // already reached: skipped
+  EXPECT_EQ(t.est->global_step(), 120);
+  TrainArgs more;
+  more.steps = 7;
+  ASSERT_TRUE(t.est->Train(t.train, more).ok());
+  EXPECT_EQ(t.est->global_step(), 127);
+  // keep_checkpoint_max 2: only the last two remain; a new Estimator resumes.
+  absl::StatusOr<std::vector<checkpoint::CheckpointInfo>> list = checkpoint::ListCheckpoints(dir);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->size(), 2u);
+  Trained again = Make("linear_classifier", data, dir);
+  ASSERT_TRUE(again.est->Train(again.train, more).ok());
+  EXPECT_EQ(again.est->global_step(), 134);
+}
+
+TEST(EstimatorTest, EveryPremadeLearnsAndReportsTensorFlowKeys) {
+  const std::string data = WriteData("learn.csv", 600);
+  for (const std::string type : {"linear_classifier", "dnn_classifier",
+                                 "dnn_linear_combined_classifier", "baseline_classifier"}) {
+    SCOPED_TRACE(type);
+    Trained t = Make(type, data, TempDir() + "/learn_" + type);
+    TrainArgs args;
+    args.max_steps = 400;
+    ASSERT_TRUE(t.est->Train(t.train, args).ok());
+    absl::StatusOr<std::map<std::string, double>> m = t.est->Evaluate(t.eval, std::nullopt);
+    ASSERT_TRUE(m.ok()) << m.status();
+    for (const char* key : {"accuracy", "accuracy_baseline", "auc", "auc_precision_recall",
+                            "average_loss", "global_step", "label/mean", "loss", "precision",
+                            "prediction/mean", "recall"}) {
+      EXPECT_EQ(m->count(key), 1u) << key;
+    }
+    EXPECT_EQ(m->at("global_step"), 400);
+    if (type == "baseline_classifier") {
+      EXPECT_NEAR(m->at("prediction/mean"), m->at("label/mean"), 0.05);
+    } else {
+      EXPECT_GT(m->at("accuracy"), 0.9) << type;
+    }
+  }
+}
+
+TEST(EstimatorTest, PredictGivesTensorFlowKeysAndFilters) {
+  const std::string data = WriteData("predict.csv", 100);
+  Trained t = Make("dnn_classifier", data, TempDir() + "/predict_model");
+  std::vector<std::map<std::string, Tensor>> got;
+  auto collect = [&](const std::map<std::string, Tensor>& p) {
+    got.push_back(p);
+    return absl::OkStatus();
+  };
+  EXPECT_EQ(t.est->Predict(t.eval, collect).code(), absl::StatusCode::kFailedPrecondition);
+  TrainArgs args;
+  args.max_steps = 10;
+  ASSERT_TRUE(t.est->Train(t.train, args).ok());
+  ASSERT_TRUE(t.est->Predict(t.eval, collect).ok());
+  ASSERT_EQ(got.size(), 100u);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : got[0]) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"all_class_ids", "all_classes", "class_ids", "classes",
+                                            "logistic", "logits", "probabilities"}));
+  EXPECT_EQ(got[0].at("probabilities").floats.size(), 2u);
+  got.clear();
+  ASSERT_TRUE(t.est->Predict(t.eval, collect, {"class_ids"}).ok());
+  EXPECT_EQ(got[0].size(), 1u);
+  absl::Status bad = t.est->Predict(t.eval, collect, {"class_id"});
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("'class_id' is not a prediction key"), absl::string_view::npos);
+}
+
+TEST(EstimatorTest, NanLossStopsTrainingWithAClearError) {
+  const std::string data = WriteData("nan.csv", 64, /*with_nan=*/true);
+  Trained t = Make("linear_classifier", data, TempDir() + "/nan_model");
+  TrainArgs args;
+  args.max_steps = 50;
+  absl::Status st = t.est->Train(t.train, args);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("NaN loss during training"), absl::string_view::npos) << st;
+}
+
+TEST(EstimatorTest, JobErrorsNameThePath) {
+  JobSpec job = Job("dnn_classifier", "x.csv", TempDir() + "/bad");
+  job.estimator.erase("hidden_units");
+  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(job);
+  ASSERT_FALSE(est.ok());
+  EXPECT_NE(est.status().message().find("$.estimator.hidden_units: is required"),
+            absl::string_view::npos)
+      << est.status();
+  job = Job("linear_classifier", "x.csv", TempDir() + "/bad");
+  job.estimator["dnn_optimizer"] = "Adagrad";
+  est = EstimatorFromJob(job);
+  ASSERT_FALSE(est.ok());
+  EXPECT_NE(est.status().message().find("$.estimator.dnn_optimizer: only dnn_linear_combined_"),
+            absl::string_view::npos)
+      << est.status();
+  job = Job("linear_classifier", "x.csv", TempDir() + "/bad");
+  job.estimator["linear_feature_columns"] = {"a", "cc"};
+  est = EstimatorFromJob(job);
+  ASSERT_FALSE(est.ok());
+  EXPECT_NE(est.status().message().find("$.estimator.linear_feature_columns[1]"),
+            absl::string_view::npos)
+      << est.status();
+}
+
+}  // namespace
+}  // namespace estuary
