@@ -92,6 +92,7 @@ const JsonSchema& EstimatorSchema() {
       F("weight_column", K::kString),
       Enum("loss_reduction", {"sum_over_batch_size", "sum"}),
       F("model_fn", K::kString),
+      F("warm_start_from", K::kString),
       Object("params", nullptr),
   }};
   return *s;

@@ -94,6 +94,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
   EstimatorOptions options;
   options.model_dir = job.model_dir;
   options.run_config = job.run_config;
+  options.warm_start_from = est.value("warm_start_from", "");
   FeatureColumnSet set;
   if (!job.feature_columns.is_null()) {
     ASSIGN_OR_RETURN(set, BuildFeatureColumns(job));

@@ -123,6 +123,29 @@ TEST(EstimatorTest, EveryPremadeLearnsAndReportsTensorFlowKeys) {
   }
 }
 
+TEST(EstimatorTest, WarmStartFromAnotherModelDir) {
+  const std::string data = WriteData("warm.csv", 300);
+  const std::string first = TempDir() + "/warm_first";
+  Trained t = Make("linear_classifier", data, first);
+  TrainArgs args;
+  args.max_steps = 50;
+  ASSERT_TRUE(t.est->Train(t.train, args).ok());
+  JobSpec job = Job("linear_classifier", data, TempDir() + "/warm_second");
+  job.estimator["warm_start_from"] = first;
+  absl::StatusOr<std::unique_ptr<Estimator>> second = EstimatorFromJob(job);
+  ASSERT_TRUE(second.ok()) << second.status();
+  TrainArgs one;
+  one.steps = 1;
+  // One step at a tiny learning rate would not move zero-initialised
+  // weights this far: they came from the first model.
+  ASSERT_TRUE((*second)->Train(*InputFnFromJob(job, "train_input"), one).ok());
+  EXPECT_EQ((*second)->global_step(), 1);
+  const RowMatrixXf& w1 = t.est->variables().at("linear/linear_model/a/weights");
+  const RowMatrixXf& w2 = (*second)->variables().at("linear/linear_model/a/weights");
+  EXPECT_GT(std::abs(w1(0, 0)), 0.1f);
+  EXPECT_NEAR(w2(0, 0), w1(0, 0), 0.2f);
+}
+
 TEST(EstimatorTest, PredictGivesTensorFlowKeysAndFilters) {
   const std::string data = WriteData("predict.csv", 100);
   Trained t = Make("dnn_classifier", data, TempDir() + "/predict_model");
