@@ -119,7 +119,8 @@ absl::StatusOr<MlpGradients> Mlp::Backward(const RowMatrixXf& dlogits, bool inpu
       d = std::move(dbn);
     }
     if (l.mask.size() > 0) d = DropoutBackward(d, l.mask);
-    RowMatrixXf dz = ActivationBackward(config_.activation, l.z, l.a, d);
+    RowMatrixXf dz = std::move(d);
+    ActivationBackwardInPlace(config_.activation, l.z, l.a, &dz);
     RowMatrixXf* dx = (i > 0 || input_gradient) ? &d : nullptr;
     DenseBackward(l.input, *l.kernel, dz, dx, &g.by_name[l.prefix + "/kernel"],
                   &g.by_name[l.prefix + "/bias"], ctx_);
