@@ -13,7 +13,8 @@ bench/train_bench_torch.py (Debian's torch with OpenBLAS preloaded) and
 bench/train_bench_tf.py (the TF venv) for each model (dnn, sparse) and
 thread count (1, 2), --runs times each, and prints medians (examples/s) and
 ratios, one figure per line.
-Build first: bazel build //bench:train_bench
+Build first: bazel build //bench:train_bench (and, for --estuary_v3, the same
+target with --config=x86_64_v3 in another output base, copied out).
 """
 import argparse
 import os
@@ -66,10 +67,15 @@ def main():
     ap.add_argument("--models", default="dnn,sparse")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--systems", default="estuary,torch,tf")
+    ap.add_argument("--estuary_v3", default="",
+                    help="also run this train_bench built with --config=x86_64_v3 (AVX2+FMA) "
+                         "as system estuary_v3")
     args = ap.parse_args()
     make_data(args.data)
     tf_py = next((p for p in TF_PY_CANDIDATES if os.path.exists(p)), None)
     systems = args.systems.split(",")
+    if args.estuary_v3:
+        systems.insert(1, "estuary_v3")
     if "tf" in systems and tf_py is None:
         sys.exit("no TF venv (.venv-tf): run scripts/setup.sh or drop tf from --systems")
     common = ["--data", args.data, "--seconds", str(args.seconds)]
@@ -77,10 +83,12 @@ def main():
         for threads in [int(t) for t in args.threads.split(",")]:
             flags = ["--model", model, "--threads", str(threads)] + common
             # torch.set_num_threads does not reach OpenBLAS in Debian's build.
-            torch_env = dict(os.environ, LD_LIBRARY_PATH=OPENBLAS, OMP_NUM_THREADS=str(threads),
+            # torch's best on 2 cores: OpenBLAS threads, torch.set_num_threads(1).
+            torch_env = dict(os.environ, LD_LIBRARY_PATH=OPENBLAS, OMP_NUM_THREADS="1",
                              OPENBLAS_NUM_THREADS=str(threads))
             cmds = {
                 "estuary": ([os.path.join(ROOT, "bazel-bin/bench/train_bench")] + flags, None),
+                "estuary_v3": ([args.estuary_v3] + flags, None),
                 "torch": (["/usr/bin/python3", "bench/train_bench_torch.py"] + flags, torch_env),
                 "tf": ([tf_py or "", "bench/train_bench_tf.py"] + flags, None),
             }
@@ -91,9 +99,10 @@ def main():
             med = {s: statistics.median(v) for s, v in got.items()}
             for s in systems:
                 print(f"{model}_threads{threads}_{s}_examples_per_sec {med[s]:.0f}")
-            for s in systems:
-                if s != "estuary" and "estuary" in med:
-                    print(f"{model}_threads{threads}_estuary_vs_{s} {med['estuary'] / med[s]:.2f}")
+            for ours in [s for s in systems if s.startswith("estuary")]:
+                for s in systems:
+                    if not s.startswith("estuary"):
+                        print(f"{model}_threads{threads}_{ours}_vs_{s} {med[ours] / med[s]:.2f}")
             sys.stdout.flush()
 
 

@@ -44,11 +44,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", choices=["dnn", "sparse"], default="dnn")
     ap.add_argument("--data", default="/tmp/estuary/train_bench")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads (OpenBLAS's: set OPENBLAS_NUM_THREADS to it, as train_bench.py does)")
+    ap.add_argument("--intra_op_threads", type=int, default=1,
+                    help="torch.set_num_threads; 1 is torch's best here: with 2 torch threads "
+                         "and 2 OpenBLAS threads on 2 cores the two pools fight")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.intra_op_threads)
     torch.manual_seed(42)
 
     y = torch.from_numpy(np.fromfile(os.path.join(args.data, f"{args.model}_y.f32"), np.float32))
