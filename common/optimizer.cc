@@ -87,6 +87,23 @@ class Adagrad : public RowWiseOptimizer {
  public:
   Adagrad(float lr, float init, float eps) : lr_(lr), init_(init), eps_(eps) {}
   std::string name() const override { return "adagrad"; }
+  // Update row by row with the accumulator looked up once (a large sparse
+  // linear model has one-float rows, so per-row overhead dominates).
+  void ApplySparse(RowMatrixXf* var, Slots* slots, absl::Span<const int64_t> rows,
+                   const RowMatrixXf& grads, int64_t) const override {
+    const int64_t cols = var->cols();
+    float* v = var->data();
+    float* acc = slots->by_name.at("accumulator").data();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const float* g = grads.data() + i * cols;
+      float* a = acc + rows[i] * cols;
+      float* w = v + rows[i] * cols;
+      for (int64_t j = 0; j < cols; ++j) {  // as Update below, elementwise
+        a[j] += g[j] * g[j];
+        w[j] -= g[j] * lr_ / (std::sqrt(a[j]) + eps_);
+      }
+    }
+  }
   Slots CreateSlots(const RowMatrixXf& var) const override {
     Slots s;
     s.by_name["accumulator"] = RowMatrixXf::Constant(var.rows(), var.cols(), init_);

@@ -49,6 +49,7 @@ class DnnModel : public Model {
       table_names_.push_back(GetEmbeddingSpec(*c) != nullptr
                                  ? absl::StrCat(kInputLayer, c->name(), "/embedding_weights")
                                  : "");
+      has_embeddings_ |= GetEmbeddingSpec(*c) != nullptr;
     }
   }
 
@@ -117,7 +118,7 @@ class DnnModel : public Model {
   absl::Status Backward(const ForwardState& base, const RowMatrixXf& dlogits, Variables* vars,
                         Gradients* grads) const override {
     const State& state = static_cast<const State&>(base);
-    ASSIGN_OR_RETURN(nn::MlpGradients g, mlp_->Backward(dlogits));
+    ASSIGN_OR_RETURN(nn::MlpGradients g, mlp_->Backward(dlogits, has_embeddings_));
     for (auto& [name, grad] : g.by_name) grads->dense[name] = std::move(grad);
     // Batch-norm moving statistics were updated by the training forward.
     for (const auto& [name, v] : mlp_->variables()) {
@@ -148,6 +149,7 @@ class DnnModel : public Model {
   std::optional<LinearModel> linear_;
   std::unique_ptr<nn::ComputeContext> context_;
   std::vector<std::string> table_names_;
+  bool has_embeddings_ = false;  // else the network's input gradient is not needed
 };
 
 }  // namespace

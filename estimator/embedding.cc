@@ -1,8 +1,11 @@
 #include "estimator/embedding.h"
 
+#include <algorithm>
 #include <cmath>
-#include <map>
+#include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace estuary {
@@ -77,11 +80,13 @@ absl::StatusOr<RowMatrixXf> CombineEmbeddings(const RowMatrixXf& table,
   const std::vector<double> denom = Denominators(ids, combiner);
   for (int64_t k = 0; k < ids.size(); ++k) {
     if (!Kept(ids, k, combiner)) continue;
-    Eigen::RowVectorXf e = table.row(ids.ids[k]);
-    if (max_norm.has_value()) {
-      const float norm = e.norm();
-      if (norm > *max_norm) e *= *max_norm / norm;
+    if (!max_norm.has_value()) {
+      out.row(ids.rows[k]) += ids.weight(k) * table.row(ids.ids[k]);
+      continue;
     }
+    Eigen::RowVectorXf e = table.row(ids.ids[k]);
+    const float norm = e.norm();
+    if (norm > *max_norm) e *= *max_norm / norm;
     out.row(ids.rows[k]) += ids.weight(k) * e;
   }
   for (int64_t r = 0; r < ids.batch_size; ++r) {
@@ -99,19 +104,32 @@ absl::StatusOr<EmbeddingGrad> CombineEmbeddingsGrad(int64_t num_buckets,
                                                    " rows for a batch of ", ids.batch_size));
   }
   const std::vector<double> denom = Denominators(ids, combiner);
-  std::map<int64_t, Eigen::RowVectorXf> acc;
+  // Distinct ids in first-seen order (a hash map), rows summed per id in
+  // the order the entries came, then emitted in ascending id order: the
+  // same sums as accumulating in an ordered map, without a node per id.
+  absl::flat_hash_map<int64_t, int64_t> slot_of;
+  slot_of.reserve(ids.ids.size());
+  std::vector<int64_t> slot(ids.ids.size(), -1);
+  std::vector<std::pair<int64_t, int64_t>> distinct;  // (id, slot)
   for (int64_t k = 0; k < ids.size(); ++k) {
     if (!Kept(ids, k, combiner)) continue;
-    const float scale = ids.weight(k) / static_cast<float>(denom[ids.rows[k]]);
-    auto [it, inserted] = acc.try_emplace(ids.ids[k], Eigen::RowVectorXf::Zero(output_grad.cols()));
-    it->second += scale * output_grad.row(ids.rows[k]);
+    auto [it, inserted] = slot_of.try_emplace(ids.ids[k], static_cast<int64_t>(distinct.size()));
+    if (inserted) distinct.emplace_back(ids.ids[k], it->second);
+    slot[k] = it->second;
   }
+  RowMatrixXf sums = RowMatrixXf::Zero(static_cast<int64_t>(distinct.size()), output_grad.cols());
+  for (int64_t k = 0; k < ids.size(); ++k) {
+    if (slot[k] < 0) continue;
+    const float scale = ids.weight(k) / static_cast<float>(denom[ids.rows[k]]);
+    sums.row(slot[k]) += scale * output_grad.row(ids.rows[k]);
+  }
+  std::sort(distinct.begin(), distinct.end());
   EmbeddingGrad g;
-  g.grads.resize(static_cast<int64_t>(acc.size()), output_grad.cols());
-  int64_t i = 0;
-  for (auto& [id, grad] : acc) {
-    g.ids.push_back(id);
-    g.grads.row(i++) = grad;
+  g.ids.reserve(distinct.size());
+  g.grads.resize(static_cast<int64_t>(distinct.size()), output_grad.cols());
+  for (size_t i = 0; i < distinct.size(); ++i) {
+    g.ids.push_back(distinct[i].first);
+    g.grads.row(static_cast<int64_t>(i)) = sums.row(distinct[i].second);
   }
   return g;
 }

@@ -267,16 +267,14 @@ class KeyedCategorical : public FeatureColumn {
     ids.num_buckets = num_buckets_;
     ids.rows = in.rows;
     ids.ids.resize(in.rows.size());
+    if (in.dtype == DType::kFloat) {
+      return Invalid(name(), absl::StrCat("feature '", key_,
+                                          "' is float32; categorical columns need string or "
+                                          "int64 values"));
+    }
     for (int64_t k = 0; k < in.size(); ++k) {
-      absl::StatusOr<int64_t> id = absl::InternalError("dtype");
-      switch (in.dtype) {
-        case DType::kString: id = IdOf(in.strings[k]); break;
-        case DType::kInt64: id = IdOf(in.ints[k]); break;
-        case DType::kFloat:
-          return Invalid(name(), absl::StrCat("feature '", key_,
-                                              "' is float32; categorical columns need string or "
-                                              "int64 values"));
-      }
+      absl::StatusOr<int64_t> id =
+          in.dtype == DType::kString ? IdOf(in.strings[k]) : IdOf(in.ints[k]);
       if (!id.ok()) return id.status();
       ids.ids[k] = *id;
     }

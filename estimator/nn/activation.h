@@ -37,6 +37,12 @@ RowMatrixXf Activate(Activation a, const RowMatrixXf& z);
 RowMatrixXf ActivationBackward(Activation a, const RowMatrixXf& z, const RowMatrixXf& y,
                                const RowMatrixXf& dy);
 
+// The same, overwriting *dy with dz (no new [batch, units] buffer: writing
+// a freshly allocated one costs page faults that showed up as a third of a
+// DNN training step).
+void ActivationBackwardInPlace(Activation a, const RowMatrixXf& z, const RowMatrixXf& y,
+                               RowMatrixXf* dy);
+
 }  // namespace estuary::nn
 
 #endif  // ESTUARY_ESTIMATOR_NN_ACTIVATION_H_

@@ -99,7 +99,7 @@ absl::StatusOr<RowMatrixXf> Mlp::Forward(const RowMatrixXf& x, bool training, Rn
   return DenseForward(logits_.input, *logits_.kernel, *logits_.bias, ctx_);
 }
 
-absl::StatusOr<MlpGradients> Mlp::Backward(const RowMatrixXf& dlogits) const {
+absl::StatusOr<MlpGradients> Mlp::Backward(const RowMatrixXf& dlogits, bool input_gradient) const {
   if (!has_forward_) return absl::FailedPreconditionError("mlp: Backward before Forward");
   if (dlogits.rows() != logits_.input.rows() || dlogits.cols() != config_.logits_dimension) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -119,9 +119,12 @@ absl::StatusOr<MlpGradients> Mlp::Backward(const RowMatrixXf& dlogits) const {
       d = std::move(dbn);
     }
     if (l.mask.size() > 0) d = DropoutBackward(d, l.mask);
-    RowMatrixXf dz = ActivationBackward(config_.activation, l.z, l.a, d);
-    DenseBackward(l.input, *l.kernel, dz, &d, &g.by_name[l.prefix + "/kernel"],
+    RowMatrixXf dz = std::move(d);
+    ActivationBackwardInPlace(config_.activation, l.z, l.a, &dz);
+    RowMatrixXf* dx = (i > 0 || input_gradient) ? &d : nullptr;
+    DenseBackward(l.input, *l.kernel, dz, dx, &g.by_name[l.prefix + "/kernel"],
                   &g.by_name[l.prefix + "/bias"], ctx_);
+    if (dx == nullptr) d.resize(0, 0);
   }
   g.dx = std::move(d);
   return g;

@@ -71,8 +71,11 @@ class Mlp {
 
   // Gradients of every trainable variable and of the input, given
   // dlogits = dL/dlogits for the last Forward. FailedPrecondition without a
-  // preceding Forward, InvalidArgument on a shape mismatch.
-  absl::StatusOr<MlpGradients> Backward(const RowMatrixXf& dlogits) const;
+  // preceding Forward, InvalidArgument on a shape mismatch. Without
+  // `input_gradient`, dx is left empty (saves the first layer's dy W^T GEMM
+  // when the input is not trainable).
+  absl::StatusOr<MlpGradients> Backward(const RowMatrixXf& dlogits,
+                                        bool input_gradient = true) const;
 
  private:
   struct Layer {
