@@ -171,6 +171,7 @@ const JsonSchema& RunConfigSchema() {
       F("save_checkpoints_secs", K::kNumber, 0),
       F("keep_checkpoint_max", K::kInt, 0),
       F("log_step_count_steps", K::kInt, 1),
+      F("intra_op_parallelism_threads", K::kInt, 1, 256),
   }};
   return *s;
 }
@@ -294,6 +295,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view s
   }
   job.run_config.keep_checkpoint_max = rc.value("keep_checkpoint_max", int64_t{5});
   job.run_config.log_step_count_steps = rc.value("log_step_count_steps", int64_t{100});
+  job.run_config.intra_op_parallelism_threads = rc.value("intra_op_parallelism_threads", 1);
 
   const json ts = root.value("train_spec", json::object());
   if (ts.contains("max_steps")) job.train_spec.max_steps = ts["max_steps"].get<int64_t>();

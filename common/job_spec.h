@@ -39,6 +39,10 @@ struct RunConfigSpec {
   std::optional<double> save_checkpoints_secs;
   int64_t keep_checkpoint_max = 5;
   int64_t log_step_count_steps = 100;
+  // Threads for the model's matrix products (TF's session_config
+  // intra_op_parallelism_threads). 1 is fastest for small networks on 2
+  // cores (bench/RESULTS.md); more pays for wide layers and big batches.
+  int intra_op_parallelism_threads = 1;
 };
 
 struct TrainSpecSpec {

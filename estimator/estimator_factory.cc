@@ -136,7 +136,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
     dnn.mlp.dropout = est.value("dropout", 0.0f);
     dnn.mlp.batch_norm = est.value("batch_norm", false);
     dnn.mlp.logits_dimension = logits_dim;
-    dnn.num_threads = 2;
+    dnn.num_threads = job.run_config.intra_op_parallelism_threads;
     const size_t n_linear = dnn.linear_columns.size();
     ASSIGN_OR_RETURN(options.model, MakeDnnModel(std::move(dnn)));
     if (combined) {
