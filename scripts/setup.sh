@@ -9,19 +9,25 @@
 #   - `bazel build //...`.
 # Idempotent: packages already present are not reinstalled.
 #
-# Usage: scripts/setup.sh [--no-cuda] [--no-tf] [--no-build]
+# With --bench it also installs the benchmarks' peers: Debian's python3-torch
+# and OpenBLAS (bench/train_bench.py preloads it; torch's default BLAS is
+# the slow reference one).
+#
+# Usage: scripts/setup.sh [--no-cuda] [--no-tf] [--no-build] [--bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cuda=1
 tf=1
 build=1
+bench=0
 for arg in "$@"; do
   case "$arg" in
     --no-cuda) cuda=0 ;;
     --no-tf) tf=0 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --bench) bench=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -37,6 +43,7 @@ packages=(
   libssl-dev zlib1g-dev libc-ares-dev libre2-dev
   dataset-fashion-mnist
 )
+if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
