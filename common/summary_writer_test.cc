@@ -64,7 +64,9 @@ TEST(HistogramTest, EncodesLikeTensorFlow) {
   for (int i = 0; i < p.bucket_size(); ++i) {
     total += p.bucket(i);
     if (p.bucket(i) > 0) ++nonempty;
-    if (i > 0) EXPECT_LT(p.bucket_limit(i - 1), p.bucket_limit(i));
+    if (i > 0) {
+      EXPECT_LT(p.bucket_limit(i - 1), p.bucket_limit(i));
+    }
   }
   EXPECT_EQ(total, 4);
   EXPECT_EQ(nonempty, 3);
@@ -148,7 +150,9 @@ TEST(EventFileWriterTest, ConcurrentWriters) {
       threads.emplace_back([&, t] {
         for (int i = 0; i < 250; ++i) {
           EXPECT_TRUE((*w)->AddScalar(absl::StrCat("t", t), i, i).ok());
-          if (i % 50 == 0) EXPECT_TRUE((*w)->Flush().ok());
+          if (i % 50 == 0) {
+            EXPECT_TRUE((*w)->Flush().ok());
+          }
         }
       });
     }

@@ -43,7 +43,9 @@ class CoordinationServiceTest : public testing::Test {
     auto c = Client(t, incarnation);
     auto r = c->Register("127.0.0.1:1", absl::Seconds(10));
     EXPECT_TRUE(r.ok()) << r.status();
-    if (r.ok()) EXPECT_EQ(r->leader_incarnation(), 77u);
+    if (r.ok()) {
+      EXPECT_EQ(r->leader_incarnation(), 77u);
+    }
     return c;
   }
   coordination::TaskInfo Info(const TaskId& t) {

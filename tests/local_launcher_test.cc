@@ -25,7 +25,7 @@ TEST(LocalLauncherTest, FailingTaskStopsTheWholeCluster) {
   mkdir(dir.c_str(), 0755);
   for (const char* b : {"server/chief", "ps/ps", "server/evaluator"}) {
     const std::string name = std::string(b).substr(std::string(b).find('/') + 1);
-    symlink(Runfile(b).c_str(), absl::StrCat(dir, "/", name).c_str());
+    ASSERT_EQ(symlink(Runfile(b).c_str(), absl::StrCat(dir, "/", name).c_str()), 0);
   }
   const std::string worker = WriteTempFile("bin_failing_worker/worker",
                                            "#!/bin/sh\necho 'worker: error: simulated crash' >&2\nexit 3\n");

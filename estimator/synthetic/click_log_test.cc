@@ -45,7 +45,9 @@ TEST(ClickLogTest, RowsAreDeterministicAndLookLikeCriteo) {
     mean_p += ra.probability;
     missing_c23 += ra.cats[22].empty();
     for (const std::string& cat : ra.cats) {
-      if (!cat.empty()) ASSERT_EQ(cat.size(), 8u);
+      if (!cat.empty()) {
+        ASSERT_EQ(cat.size(), 8u);
+      }
     }
   }
   c.Row(0, &rc);
