@@ -13,7 +13,10 @@
 # and OpenBLAS (bench/train_bench.py preloads it; torch's default BLAS is
 # the slow reference one).
 #
-# Usage: scripts/setup.sh [--no-cuda] [--no-tf] [--no-build] [--bench]
+# It writes user.bazelrc (git-ignored) to build for this machine's CPU
+# (--config=native); --portable writes --config=x86_64_v3 instead.
+#
+# Usage: scripts/setup.sh [--no-cuda] [--no-tf] [--no-build] [--bench] [--portable]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,13 +24,15 @@ cuda=1
 tf=1
 build=1
 bench=0
+portable=0
 for arg in "$@"; do
   case "$arg" in
     --no-cuda) cuda=0 ;;
     --no-tf) tf=0 ;;
     --no-build) build=0 ;;
     --bench) bench=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --portable) portable=1 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -62,6 +67,12 @@ fi
 if [ "$tf" = 1 ]; then
   if [ ! -x .venv-tf/bin/pip ]; then python3 -m venv .venv-tf; fi
   .venv-tf/bin/pip install -q --disable-pip-version-check -r scripts/requirements-tf.txt
+fi
+
+if [ "$portable" = 1 ]; then
+  echo "build --config=x86_64_v3" > user.bazelrc
+else
+  echo "build --config=native" > user.bazelrc
 fi
 
 if [ "$build" = 1 ]; then
