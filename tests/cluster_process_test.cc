@@ -29,6 +29,13 @@ int WaitExit(Proc& p, absl::Duration timeout = kSlack) {
   return code.ok() ? *code : -1;
 }
 
+// SIGTERM to the chief ends the job: it and every other task exit 0.
+void StopChiefAndExpectCleanExits(Proc& chief, std::initializer_list<Proc*> others) {
+  chief.Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(chief), 0) << chief.Output();
+  for (Proc* p : others) EXPECT_EQ(WaitExit(*p), 0) << p->Output();
+}
+
 TEST(ClusterProcessTest, LocalClusterStartsRendezvousAndShutsDownCleanly) {
   auto p = Proc::Start({Runfile("cli/estuary"), "local", FastJob(), "--workers=2", "--ps=2",
                         "--evaluator", "--timeout=60"});
@@ -67,10 +74,7 @@ TEST(ClusterProcessTest, KilledWorkerIsDeclaredDeadWithinHeartbeatDeadline) {
   EXPECT_TRUE(w0->WaitForLine("peer worker:1 is dead", kSlack)) << w0->Output();
 
   // The rest of the cluster still shuts down cleanly.
-  chief->Signal(SIGTERM);
-  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
-  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
-  EXPECT_EQ(WaitExit(*ps), 0) << ps->Output();
+  StopChiefAndExpectCleanExits(*chief, {w0.get(), ps.get()});
 }
 
 TEST(ClusterProcessTest, KilledChiefMakesEveryTaskExitNonZero) {
@@ -127,10 +131,7 @@ TEST(ClusterProcessTest, RestartedTaskIsSeenWithNewIncarnation) {
       EXPECT_EQ(t.state(), coordination::TASK_ALIVE);
     }
   }
-  chief->Signal(SIGTERM);
-  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
-  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
-  EXPECT_EQ(WaitExit(*again), 0) << again->Output();
+  StopChiefAndExpectCleanExits(*chief, {w0.get(), again.get()});
 }
 
 TEST(ClusterProcessTest, SigtermMakesATaskLeaveCleanly) {
@@ -144,9 +145,7 @@ TEST(ClusterProcessTest, SigtermMakesATaskLeaveCleanly) {
   EXPECT_EQ(WaitExit(*ps), 0) << ps->Output();
   EXPECT_TRUE(chief->WaitForLine("task ps:0 disconnected: received signal 15", kSlack))
       << chief->Output();
-  chief->Signal(SIGTERM);
-  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
-  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+  StopChiefAndExpectCleanExits(*chief, {w0.get()});
 }
 
 TEST(ClusterProcessTest, EvaluatorOutsideTheClusterSpecJoinsAndLeaves) {
@@ -161,10 +160,7 @@ TEST(ClusterProcessTest, EvaluatorOutsideTheClusterSpecJoinsAndLeaves) {
                           {{"TF_CONFIG", cluster.TfConfig("evaluator:0")}}, "evaluator:0");
   ASSERT_TRUE(eval->WaitForLine("passed the start barrier", kSlack)) << eval->Output();
   EXPECT_TRUE(chief->HasLine("task evaluator:0 registered from 127.0.0.1:")) << chief->Output();
-  chief->Signal(SIGTERM);
-  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
-  EXPECT_EQ(WaitExit(*eval), 0) << eval->Output();
-  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+  StopChiefAndExpectCleanExits(*chief, {eval.get(), w0.get()});
   EXPECT_TRUE(chief->HasLine("task evaluator:0 disconnected")) << chief->Output();
 }
 
@@ -209,9 +205,7 @@ TEST(ClusterProcessTest, ServesHealthAndTaskStatus) {
     EXPECT_EQ(resp.pid(), w0->pid());
     EXPECT_EQ(resp.binary(), "worker");
   }
-  chief->Signal(SIGTERM);
-  EXPECT_EQ(WaitExit(*chief), 0) << chief->Output();
-  EXPECT_EQ(WaitExit(*w0), 0) << w0->Output();
+  StopChiefAndExpectCleanExits(*chief, {w0.get()});
 }
 
 TEST(ClusterProcessTest, StartBarrierTimesOutNamingTheMissingTask) {
