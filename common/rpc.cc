@@ -1,6 +1,14 @@
 #include "common/rpc.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -21,6 +29,65 @@ absl::Status AnnotateRpcError(const grpc::Status& s, absl::string_view what) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
                       absl::StrCat(what, ": ", s.error_message()));
 }
+
+// Registers a call's context with its canceller for the call's lifetime.
+class ScopedCall {
+ public:
+  ScopedCall(CallCanceller* canceller, grpc::ClientContext* ctx)
+      : canceller_(canceller), ctx_(ctx) {
+    started_ = canceller_ == nullptr || canceller_->Add(ctx_);
+  }
+  ~ScopedCall() {
+    if (canceller_ != nullptr && started_) canceller_->Remove(ctx_);
+  }
+  bool started() const { return started_; }
+
+ private:
+  CallCanceller* const canceller_;
+  grpc::ClientContext* const ctx_;
+  bool started_;
+};
+
+void CallCanceller::CancelAll() {
+  absl::MutexLock l(&mu_);
+  cancelled_ = true;
+  for (grpc::ClientContext* ctx : active_) ctx->TryCancel();
+}
+
+bool CallCanceller::cancelled() const {
+  absl::MutexLock l(&mu_);
+  return cancelled_;
+}
+
+bool CallCanceller::Add(grpc::ClientContext* ctx) {
+  absl::MutexLock l(&mu_);
+  if (cancelled_) return false;
+  active_.insert(ctx);
+  return true;
+}
+
+void CallCanceller::Remove(grpc::ClientContext* ctx) {
+  absl::MutexLock l(&mu_);
+  active_.erase(ctx);
+}
+
+namespace rpc_internal {
+
+absl::Status CallWithContext(const CallOptions& options,
+                             absl::FunctionRef<grpc::Status(grpc::ClientContext*)> invoke) {
+  grpc::ClientContext ctx;
+  if (options.deadline != absl::InfiniteFuture()) {
+    ctx.set_deadline(absl::ToChronoTime(options.deadline));
+  }
+  ctx.set_wait_for_ready(options.wait_for_ready);
+  ScopedCall call(options.canceller, &ctx);
+  if (!call.started()) {
+    return absl::CancelledError(absl::StrCat(options.what, ": cancelled (shutting down)"));
+  }
+  return AnnotateRpcError(invoke(&ctx), options.what);
+}
+
+}  // namespace rpc_internal
 
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const ChannelOptions& options) {
@@ -57,17 +124,62 @@ std::string ListenAddressFor(const std::string& cluster_address) {
   return absl::StrCat("[::]:", port);
 }
 
-void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout) {
-  if (timeout == absl::InfiniteDuration()) return;
-  ctx->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+absl::Status ProbeTcp(const std::string& address, absl::Duration timeout) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("address '", address, "' has no port"));
+  }
+  std::string host = address.substr(0, colon);
+  const std::string port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot resolve '", host, "': ", gai_strerror(rc)));
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string last_error = "no address";
+  bool connected = false;
+  for (addrinfo* ai = found; ai != nullptr && !connected; ai = ai->ai_next) {
+    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                          ai->ai_protocol);
+    if (fd < 0) {
+      last_error = std::strerror(errno);
+      continue;
+    }
+    int err = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+    if (err == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      const int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()));
+      const int ready = poll(&p, 1, static_cast<int>(std::min<int64_t>(ms, 1 << 30)));
+      socklen_t len = sizeof(err);
+      if (ready == 1) {
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      } else {
+        err = ready == 0 ? ETIMEDOUT : errno;
+      }
+    }
+    close(fd);
+    if (err == 0) {
+      connected = true;
+    } else {
+      last_error = std::strerror(err);
+    }
+  }
+  freeaddrinfo(found);
+  if (connected) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("cannot connect to ", address, ": ", last_error));
 }
 
-absl::Duration TimeLeft(const grpc::ServerContext* ctx) {
+absl::Time ServerDeadline(const grpc::ServerContext* ctx) {
   const auto deadline = ctx->deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) {
-    return absl::InfiniteDuration();
-  }
-  return absl::FromChrono(deadline) - absl::Now();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
 }
 
 }  // namespace estuary

@@ -1,12 +1,17 @@
-// gRPC helpers shared by every client and server: status conversion, channel
-// and server settings, deadlines.
+// gRPC helpers shared by every client and server: the one way to make a
+// unary call (deadline, wait-for-ready, cancellation, status conversion),
+// channel and server settings, deadlines, and a plain TCP reachability probe.
 #ifndef ESTUARY_COMMON_RPC_H_
 #define ESTUARY_COMMON_RPC_H_
 
 #include <memory>
+#include <set>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
@@ -16,12 +21,66 @@ absl::Status FromGrpcStatus(const grpc::Status& s);
 grpc::Status ToGrpcStatus(const absl::Status& s);
 
 // Prefixes an RPC failure with what was being done and to whom:
-// "RegisterTask to chief:0 at localhost:2222: UNAVAILABLE: ...".
+// "RegisterTask to chief:0 at localhost:2222: ...". Keeps the code.
 absl::Status AnnotateRpcError(const grpc::Status& s, absl::string_view what);
 
+// Calls in flight that can be cancelled together (e.g. every blocking call
+// of a client when its task receives SIGTERM). Thread-safe.
+class CallCanceller {
+ public:
+  // Cancels the calls in flight (they end with Cancelled) and makes every
+  // later call made with this canceller fail with Cancelled at once.
+  void CancelAll();
+  bool cancelled() const;
+
+ private:
+  friend class ScopedCall;
+  // False if already cancelled (the call must not start).
+  bool Add(grpc::ClientContext* ctx);
+  void Remove(grpc::ClientContext* ctx);
+
+  mutable absl::Mutex mu_;
+  std::set<grpc::ClientContext*> active_ ABSL_GUARDED_BY(mu_);
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+struct CallOptions {
+  // The RPC fails with DeadlineExceeded after this. InfiniteFuture: none.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Queue the call while the server is unreachable (until the deadline)
+  // instead of failing with Unavailable at once.
+  bool wait_for_ready = false;
+  // For error messages: "RegisterTask to chief:0 at host:port".
+  std::string what;
+  // If set, CancelAll() on it ends this call with Cancelled.
+  CallCanceller* canceller = nullptr;
+};
+
+namespace rpc_internal {
+absl::Status CallWithContext(const CallOptions& options,
+                             absl::FunctionRef<grpc::Status(grpc::ClientContext*)> invoke);
+}  // namespace rpc_internal
+
+// Makes one unary call through a generated stub:
+//   CallUnary(stub.get(), &Service::Stub::Method, request, &response, options)
+// Returns OK, or the call's gRPC status as an absl::Status (same code) with
+// the message prefixed by `options.what`: DeadlineExceeded at the
+// deadline, Unavailable when the server cannot be reached, Cancelled after
+// `options.canceller->CancelAll()`, or whatever the server returned.
+template <typename Stub, typename Request, typename Response>
+absl::Status CallUnary(Stub* stub,
+                       grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&,
+                                                    Response*),
+                       const Request& request, Response* response, const CallOptions& options) {
+  return rpc_internal::CallWithContext(options, [&](grpc::ClientContext* ctx) {
+    return (stub->*method)(ctx, request, response);
+  });
+}
+
 struct ChannelOptions {
-  // Reconnect quickly while a cluster starts (gRPC's default first backoff
-  // is 1 s, which would dominate start-up).
+  // Reconnect quickly while a cluster starts. These arguments do not govern
+  // the first connect to a server that is not up yet (gRPC 1.51 still waits
+  // ~100 ms or more): wait for the port with ProbeTcp before the first call.
   absl::Duration initial_reconnect_backoff = absl::Milliseconds(10);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   // gRPC's "min reconnect backoff" is really the shortest connect timeout.
@@ -41,12 +100,16 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder);
 // binds itself; a host name binds every interface ("[::]:port").
 std::string ListenAddressFor(const std::string& cluster_address);
 
-// Sets the context deadline `timeout` from now.
-void SetTimeout(grpc::ClientContext* ctx, absl::Duration timeout);
+// One plain TCP connect to "host:port" (host name, IPv4 or [IPv6]
+// literal), closed at once: tells whether a server listens there. Returns
+// OK if a connection was made within `timeout`; Unavailable if it was
+// refused, the host is unknown or unreachable, or `timeout` passed;
+// InvalidArgument for an address without a port. Name resolution
+// (getaddrinfo) is not bounded by `timeout`.
+absl::Status ProbeTcp(const std::string& address, absl::Duration timeout);
 
-// Time left until the server-side context's deadline (InfiniteDuration if
-// the client set none).
-absl::Duration TimeLeft(const grpc::ServerContext* ctx);
+// The deadline the client set on a call (InfiniteFuture if none).
+absl::Time ServerDeadline(const grpc::ServerContext* ctx);
 
 }  // namespace estuary
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/coordination/types.h"
 #include "common/logging.h"
 #include "common/rpc.h"
 #include "common/status_macros.h"
@@ -94,6 +95,7 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Create(TaskRuntimeOpti
   {
     absl::MutexLock l(&rt->mu_);
     rt->incarnation_ = NewIncarnation();
+    rt->coordinator_address_ = coordinator_address;
     rt->client_ = std::make_unique<CoordinationClient>(
         CreateChannel(coordinator_address), task, rt->incarnation_,
         absl::StrCat(coordinator.ToString(), " at ", coordinator_address));
@@ -101,9 +103,36 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Create(TaskRuntimeOpti
   return rt;
 }
 
+absl::Status TaskRuntime::WaitForCoordinatorPort(absl::Time deadline) {
+  // A refused connect on a LAN or loopback costs microseconds, so probing
+  // often is cheap; the interval bounds how late a task notices its chief.
+  constexpr absl::Duration kFirstInterval = absl::Milliseconds(1);
+  constexpr absl::Duration kMaxInterval = absl::Milliseconds(5);
+  constexpr absl::Duration kProbeTimeout = absl::Milliseconds(200);
+  absl::Duration interval = kFirstInterval;
+  while (!ProbeTcp(coordinator_address_, std::min(kProbeTimeout, deadline - absl::Now())).ok()) {
+    const absl::Time next = std::min(deadline, absl::Now() + interval);
+    absl::MutexLock l(&mu_);
+    // The wait is the probe's clock; Stop() ends it.
+    if (mu_.AwaitWithDeadline(absl::Condition(&stop_), next)) {
+      return absl::CancelledError(absl::StrCat("stopped while waiting for ",
+                                               client_->coordinator()));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot reach the chief ", client_->coordinator(), " within ",
+          absl::FormatDuration(options_.timing.startup_timeout),
+          " (is it running, and is the address right?)"));
+    }
+    interval = std::min(kMaxInterval, interval * 2);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status TaskRuntime::Join() {
-  ASSIGN_OR_RETURN(coordination::RegisterTaskResponse reg,
-                   client_->Register(address_, options_.timing.startup_timeout));
+  const absl::Time deadline = absl::Now() + options_.timing.startup_timeout;
+  RETURN_IF_ERROR(WaitForCoordinatorPort(deadline));
+  ASSIGN_OR_RETURN(coordination::RegisterTaskResponse reg, client_->Register(address_, deadline));
   leader_incarnation_ = reg.leader_incarnation();
   heartbeat_interval_ = absl::Milliseconds(reg.heartbeat_interval_ms());
   heartbeat_timeout_ = absl::Milliseconds(reg.heartbeat_timeout_ms());
@@ -119,7 +148,8 @@ absl::Status TaskRuntime::Join() {
 TaskRuntime::~TaskRuntime() { Leave("task runtime destroyed"); }
 
 absl::Status TaskRuntime::StartBarrier() {
-  return client_->Barrier(kStartBarrier, options_.timing.startup_timeout);
+  return client_->Barrier(kStartBarrier, /*participants=*/{},
+                          absl::Now() + options_.timing.startup_timeout);
 }
 
 bool TaskRuntime::StopLocked(absl::Status why) {
@@ -161,7 +191,7 @@ void TaskRuntime::HeartbeatLoop() {
   while (!mu_.AwaitWithTimeout(absl::Condition(&threads_done_), heartbeat_interval_)) {
     mu_.Unlock();
     absl::StatusOr<coordination::HeartbeatResponse> r =
-        client_->Heartbeat(std::max(heartbeat_interval_, absl::Milliseconds(200)));
+        client_->Heartbeat(absl::Now() + std::max(heartbeat_interval_, absl::Milliseconds(200)));
     const absl::Time now = absl::Now();
     mu_.Lock();
     if (stop_) continue;
@@ -249,7 +279,7 @@ void TaskRuntime::Leave(const std::string& reason) {
   if (heartbeat_.joinable()) heartbeat_.join();
   if (watcher_.joinable()) watcher_.join();
   if (joined && !absl::IsUnavailable(why) && !absl::IsAborted(why)) {
-    absl::Status st = client_->Disconnect(reason, absl::Seconds(2));
+    absl::Status st = client_->Disconnect(reason, absl::Now() + absl::Seconds(2));
     if (!st.ok()) spdlog::warn("could not say goodbye to the chief: {}", st.message());
   }
   // Close our connection to the chief first: when the chief is this process,

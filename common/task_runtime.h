@@ -18,7 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/cluster.h"
-#include "common/coordination_client.h"
+#include "common/coordination/coordination_client.h"
 #include "common/job_spec.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/task.grpc.pb.h"
@@ -51,9 +51,13 @@ class TaskRuntime {
   // InvalidArgument / NotFound (no coordinator in TF_CONFIG).
   static absl::StatusOr<std::unique_ptr<TaskRuntime>> Create(TaskRuntimeOptions options);
   // Registers with the chief, waiting up to `timing.startup_timeout` for it,
-  // then starts heartbeating and watching. Errors: Unavailable (the chief
-  // is unreachable), InvalidArgument / Aborted from the chief, Cancelled
-  // if Stop() was called meanwhile.
+  // then starts heartbeating and watching. Until the chief listens, its port
+  // is probed with plain TCP connects every few milliseconds, and the gRPC
+  // channel makes its first connection only once the port is open (gRPC's
+  // reconnect backoff would otherwise delay a task started before its chief
+  // by 100 ms or more). Errors: Unavailable (the chief is unreachable),
+  // InvalidArgument / Aborted from the chief, Cancelled if Stop() was
+  // called meanwhile.
   absl::Status Join();
   ~TaskRuntime();
 
@@ -62,7 +66,7 @@ class TaskRuntime {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
   uint64_t incarnation() const { return incarnation_; }
-  // Valid until Leave().
+  // Valid until Leave(). Also the task's Store.
   CoordinationClient& coordination() { return *client_; }
 
   // Waits at the start barrier (every task of the cluster spec), up to the
@@ -92,6 +96,9 @@ class TaskRuntime {
 
  private:
   TaskRuntime(TaskRuntimeOptions options, TaskId task);
+  // Waits until the coordinator's port accepts TCP connections. Errors:
+  // Unavailable at the deadline; Cancelled when Stop() is called.
+  absl::Status WaitForCoordinatorPort(absl::Time deadline);
   void HeartbeatLoop();
   void WatchLoop();
   void LogChanges(const coordination::ClusterState& state);
@@ -103,6 +110,7 @@ class TaskRuntime {
 
   const TaskRuntimeOptions options_;
   const TaskId task_;
+  std::string coordinator_address_;
   std::string address_;
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;

@@ -1,7 +1,7 @@
 // The chief binary: coordinator of a cluster (TF_CONFIG task chief:0, or the
 // legacy master:0).
+#include "common/coordination/coordinator.h"
 #include "common/role_main.h"
-#include "server/chief.h"
 
 int main(int argc, char** argv) {
   return estuary::RoleMain(
@@ -11,5 +11,5 @@ int main(int argc, char** argv) {
        "Runs the chief of an Estuary cluster: the coordination service every task "
        "registers with (heartbeats, key-value store, barriers), the start barrier, "
        "the job itself, and the clean shutdown of every task at the end."},
-      estuary::RunChief);
+      estuary::RunCoordinator);
 }

@@ -3,7 +3,7 @@
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/coordination_client.h"
+#include "common/coordination/coordination_client.h"
 #include "common/rpc.h"
 #include "gtest/gtest.h"
 #include "proto/health.grpc.pb.h"
@@ -106,7 +106,8 @@ TEST(ClusterProcessTest, RestartedTaskIsSeenWithNewIncarnation) {
   // What the chief knows before.
   const std::string chief_addr = *cluster.spec().Address({"chief", 0});
   CoordinationClient observer(CreateChannel(chief_addr), {"test", 0}, 1, chief_addr);
-  absl::StatusOr<coordination::ClusterState> before = observer.GetClusterState();
+  absl::StatusOr<coordination::ClusterState> before =
+      observer.GetClusterState(absl::Now() + kSlack);
   ASSERT_TRUE(before.ok()) << before.status();
   uint64_t old_incarnation = 0;
   for (const auto& t : before->tasks()) {
@@ -122,7 +123,7 @@ TEST(ClusterProcessTest, RestartedTaskIsSeenWithNewIncarnation) {
       << chief->Output();
   EXPECT_TRUE(w0->WaitForLine("peer worker:1 restarted", kSlack)) << w0->Output();
 
-  absl::StatusOr<coordination::ClusterState> after = observer.GetClusterState();
+  absl::StatusOr<coordination::ClusterState> after = observer.GetClusterState(absl::Now() + kSlack);
   ASSERT_TRUE(after.ok()) << after.status();
   for (const auto& t : after->tasks()) {
     if (t.task().type() == "worker" && t.task().index() == 1) {
@@ -183,28 +184,25 @@ TEST(ClusterProcessTest, ServesHealthAndTaskStatus) {
   ASSERT_TRUE(w0->WaitForLine("passed the start barrier", kSlack)) << w0->Output();
   const std::string addr = *cluster.spec().Address({"worker", 0});
   auto channel = CreateChannel(addr);
-  {
-    auto health = grpc::health::v1::Health::NewStub(channel);
-    grpc::ClientContext ctx;
-    SetTimeout(&ctx, absl::Seconds(5));
-    grpc::health::v1::HealthCheckRequest req;
-    grpc::health::v1::HealthCheckResponse resp;
-    ASSERT_TRUE(health->Check(&ctx, req, &resp).ok());
-    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING);
-  }
-  {
-    auto status = task::TaskService::NewStub(channel);
-    grpc::ClientContext ctx;
-    SetTimeout(&ctx, absl::Seconds(5));
-    task::GetTaskStatusRequest req;
-    task::TaskStatus resp;
-    ASSERT_TRUE(status->GetTaskStatus(&ctx, req, &resp).ok());
-    EXPECT_EQ(resp.type(), "worker");
-    EXPECT_EQ(resp.index(), 0);
-    EXPECT_EQ(resp.phase(), "running");
-    EXPECT_EQ(resp.pid(), w0->pid());
-    EXPECT_EQ(resp.binary(), "worker");
-  }
+  CallOptions options;
+  options.deadline = absl::Now() + kSlack;
+  grpc::health::v1::HealthCheckResponse health;
+  auto health_stub = grpc::health::v1::Health::NewStub(channel);
+  ASSERT_TRUE(CallUnary(health_stub.get(), &grpc::health::v1::Health::Stub::Check,
+                        grpc::health::v1::HealthCheckRequest(), &health, options)
+                  .ok());
+  EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  task::TaskStatus status;
+  auto status_stub = task::TaskService::NewStub(channel);
+  ASSERT_TRUE(CallUnary(status_stub.get(), &task::TaskService::Stub::GetTaskStatus,
+                        task::GetTaskStatusRequest(), &status, options)
+                  .ok());
+  EXPECT_EQ(status.type(), "worker");
+  EXPECT_EQ(status.index(), 0);
+  EXPECT_EQ(status.phase(), "running");
+  EXPECT_EQ(status.pid(), w0->pid());
+  EXPECT_EQ(status.binary(), "worker");
   StopChiefAndExpectCleanExits(*chief, {w0.get()});
 }
 

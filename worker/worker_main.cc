@@ -1,7 +1,7 @@
 // The worker binary (TF_CONFIG task worker:N). Worker 0 of a cluster without
 // a chief (or master) is the coordinator, as in TensorFlow.
+#include "common/coordination/coordinator.h"
 #include "common/role_main.h"
-#include "server/chief.h"
 
 int main(int argc, char** argv) {
   return estuary::RoleMain(
@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
        "Runs a worker of an Estuary cluster: joins the chief and trains on its shard "
        "of the input. Worker 0 coordinates the cluster when it has no chief."},
       [](const estuary::RoleContext& ctx) {
-        return ctx.tf_config.IsCoordinator() ? estuary::RunChief(ctx)
+        return ctx.tf_config.IsCoordinator() ? estuary::RunCoordinator(ctx)
                                              : estuary::RunMember(ctx);
       });
 }

@@ -1,34 +1,32 @@
-#include "server/chief.h"
+#include "common/coordination/coordinator.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "common/coordination_client.h"
+#include "common/coordination/coordination_service.h"
+#include "common/coordination/grpc_service.h"
+#include "common/coordination/types.h"
 #include "common/exit_codes.h"
 #include "common/logging.h"
-#include "server/coordination_service.h"
 
 namespace estuary {
 
-int RunChief(const RoleContext& ctx) {
+int RunCoordinator(const RoleContext& ctx) {
   const TaskId self = ctx.tf_config.task;
   CoordinationServiceOptions service_options;
   service_options.cluster_tasks = ctx.tf_config.cluster.AllTasks();
   service_options.heartbeat_interval = ctx.job.distribution.heartbeat_interval;
   service_options.heartbeat_timeout = ctx.job.distribution.heartbeat_timeout;
   service_options.leader_incarnation = NewIncarnation();
-  CoordinationServiceImpl service(service_options);
+  CoordinationService service(service_options);
+  GrpcCoordinationService grpc_service(&service);
 
   TaskRuntimeOptions options = RuntimeOptionsFor(ctx);
-  options.services.push_back(&service);
+  options.services.push_back(&grpc_service);
   int join_code = kExitOk;
   std::unique_ptr<TaskRuntime> rt = JoinCluster(ctx, options, &join_code);
   if (rt == nullptr) return join_code;
   TaskRuntime& runtime = *rt;
   spdlog::info("coordinating {} tasks: {}", service_options.cluster_tasks.size(),
-               absl::StrJoin(service_options.cluster_tasks, ", ",
-                             [](std::string* out, const TaskId& t) {
-                               absl::StrAppend(out, t.ToString());
-                             }));
+               JoinTasks(service_options.cluster_tasks));
 
   int exit_code = kExitOk;
   std::string reason;
@@ -55,15 +53,13 @@ int RunChief(const RoleContext& ctx) {
     }
   }
   ctx.signals->ClearCallbacks();
-  service.RequestShutdownLocal(reason, /*job_failed=*/exit_code != kExitOk);
+  service.RequestShutdown(reason, /*job_failed=*/exit_code != kExitOk);
   const std::vector<TaskId> stuck =
       service.WaitUntilAllLeft(self, ctx.job.distribution.shutdown_timeout);
   if (!stuck.empty()) {
     spdlog::warn("tasks still alive after {} s: {}",
                  absl::ToDoubleSeconds(ctx.job.distribution.shutdown_timeout),
-                 absl::StrJoin(stuck, ", ", [](std::string* out, const TaskId& t) {
-                   absl::StrAppend(out, t.ToString());
-                 }));
+                 JoinTasks(stuck));
   } else {
     spdlog::info("every task has left; shutting down");
   }

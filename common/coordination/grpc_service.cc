@@ -1,0 +1,118 @@
+#include "common/coordination/grpc_service.h"
+
+#include "common/coordination/types.h"
+#include "common/rpc.h"
+
+namespace estuary {
+namespace {
+
+// A request's own wait (timeout_ms > 0) as an absolute time.
+absl::Time RequestDeadline(int64_t timeout_ms) {
+  return timeout_ms > 0 ? absl::Now() + absl::Milliseconds(timeout_ms) : absl::InfiniteFuture();
+}
+
+// The RPC's deadline, tightened by the request's own timeout; the wait also
+// ends when the client cancels.
+WaitLimits Limits(grpc::ServerContext* ctx, int64_t timeout_ms) {
+  WaitLimits limits;
+  limits.deadline = std::min(ServerDeadline(ctx), RequestDeadline(timeout_ms));
+  limits.cancelled = [ctx] { return ctx->IsCancelled(); };
+  return limits;
+}
+
+// Copies an OK result into the response.
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> result, T* resp) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *resp = *std::move(result);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status GrpcCoordinationService::RegisterTask(grpc::ServerContext*,
+                                                   const coordination::RegisterTaskRequest* req,
+                                                   coordination::RegisterTaskResponse* resp) {
+  return Reply(service_->RegisterTask(FromProto(req->task()), req->incarnation(), req->address()),
+               resp);
+}
+
+grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext*,
+                                                const coordination::HeartbeatRequest* req,
+                                                coordination::HeartbeatResponse* resp) {
+  return Reply(service_->Heartbeat(FromProto(req->task()), req->incarnation()), resp);
+}
+
+grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext*,
+                                                  const coordination::KeyValueSetRequest* req,
+                                                  coordination::KeyValueSetResponse*) {
+  return ToGrpcStatus(service_->Set(req->key(), req->value(), req->allow_overwrite()));
+}
+
+grpc::Status GrpcCoordinationService::KeyValueGet(grpc::ServerContext*,
+                                                  const coordination::KeyValueGetRequest* req,
+                                                  coordination::KeyValueGetResponse* resp) {
+  absl::StatusOr<std::string> value = service_->Get(req->key());
+  if (!value.ok()) return ToGrpcStatus(value.status());
+  resp->set_value(*std::move(value));
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext*,
+                                                  const coordination::KeyValueAddRequest* req,
+                                                  coordination::KeyValueAddResponse* resp) {
+  absl::StatusOr<int64_t> value = service_->Add(req->key(), req->delta());
+  if (!value.ok()) return ToGrpcStatus(value.status());
+  resp->set_value(*value);
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcCoordinationService::WaitForKeys(grpc::ServerContext* ctx,
+                                                  const coordination::WaitForKeysRequest* req,
+                                                  coordination::WaitForKeysResponse* resp) {
+  const std::vector<std::string> keys(req->keys().begin(), req->keys().end());
+  absl::StatusOr<std::vector<std::string>> values =
+      service_->WaitForKeys(keys, Limits(ctx, req->timeout_ms()));
+  if (!values.ok()) return ToGrpcStatus(values.status());
+  for (std::string& v : *values) resp->add_values(std::move(v));
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcCoordinationService::Barrier(grpc::ServerContext* ctx,
+                                              const coordination::BarrierRequest* req,
+                                              coordination::BarrierResponse*) {
+  std::vector<TaskId> participants;
+  for (const auto& p : req->participants()) participants.push_back(FromProto(p));
+  return ToGrpcStatus(service_->Barrier(req->barrier_id(), FromProto(req->task()),
+                                        req->incarnation(), std::move(participants),
+                                        RequestDeadline(req->timeout_ms()), Limits(ctx, 0)));
+}
+
+grpc::Status GrpcCoordinationService::WatchCluster(grpc::ServerContext* ctx,
+                                                   const coordination::WatchClusterRequest* req,
+                                                   coordination::ClusterState* resp) {
+  return Reply(service_->WatchCluster(req->known_version(), Limits(ctx, req->timeout_ms())), resp);
+}
+
+grpc::Status GrpcCoordinationService::GetClusterState(grpc::ServerContext*,
+                                                      const coordination::GetClusterStateRequest*,
+                                                      coordination::ClusterState* resp) {
+  *resp = service_->State();
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcCoordinationService::RequestShutdown(
+    grpc::ServerContext*, const coordination::RequestShutdownRequest* req,
+    coordination::RequestShutdownResponse*) {
+  service_->RequestShutdown(req->reason(), req->job_failed());
+  return grpc::Status::OK;
+}
+
+grpc::Status GrpcCoordinationService::Disconnect(grpc::ServerContext*,
+                                                 const coordination::DisconnectRequest* req,
+                                                 coordination::DisconnectResponse*) {
+  return ToGrpcStatus(
+      service_->Disconnect(FromProto(req->task()), req->incarnation(), req->reason()));
+}
+
+}  // namespace estuary
