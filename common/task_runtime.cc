@@ -104,13 +104,18 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Create(TaskRuntimeOpti
 }
 
 absl::Status TaskRuntime::WaitForCoordinatorPort(absl::Time deadline) {
-  // A refused connect on a LAN or loopback costs microseconds, so probing
-  // often is cheap; the interval bounds how late a task notices its chief.
-  constexpr absl::Duration kFirstInterval = absl::Milliseconds(1);
-  constexpr absl::Duration kMaxInterval = absl::Milliseconds(5);
+  // A refused connect costs microseconds, so probing often while a cluster
+  // starts is cheap; the interval bounds how late a task notices its chief.
+  // After a while (a chief started by hand, a pod not scheduled yet) probe
+  // less often: a host name costs a resolver query per probe.
   constexpr absl::Duration kProbeTimeout = absl::Milliseconds(200);
-  absl::Duration interval = kFirstInterval;
+  constexpr absl::Duration kFastPhase = absl::Seconds(2);
+  const absl::Time start = absl::Now();
+  absl::Duration interval = absl::Milliseconds(1);
   while (!ProbeTcp(coordinator_address_, std::min(kProbeTimeout, deadline - absl::Now())).ok()) {
+    const absl::Duration cap =
+        absl::Now() - start < kFastPhase ? absl::Milliseconds(5) : absl::Milliseconds(50);
+    interval = std::min(cap, interval * 2);
     const absl::Time next = std::min(deadline, absl::Now() + interval);
     absl::MutexLock l(&mu_);
     // The wait is the probe's clock; Stop() ends it.
@@ -124,7 +129,6 @@ absl::Status TaskRuntime::WaitForCoordinatorPort(absl::Time deadline) {
           absl::FormatDuration(options_.timing.startup_timeout),
           " (is it running, and is the address right?)"));
     }
-    interval = std::min(kMaxInterval, interval * 2);
   }
   return absl::OkStatus();
 }

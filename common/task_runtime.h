@@ -51,13 +51,13 @@ class TaskRuntime {
   // InvalidArgument / NotFound (no coordinator in TF_CONFIG).
   static absl::StatusOr<std::unique_ptr<TaskRuntime>> Create(TaskRuntimeOptions options);
   // Registers with the chief, waiting up to `timing.startup_timeout` for it,
-  // then starts heartbeating and watching. Until the chief listens, its port
-  // is probed with plain TCP connects every few milliseconds, and the gRPC
-  // channel makes its first connection only once the port is open (gRPC's
-  // reconnect backoff would otherwise delay a task started before its chief
-  // by 100 ms or more). Errors: Unavailable (the chief is unreachable),
-  // InvalidArgument / Aborted from the chief, Cancelled if Stop() was
-  // called meanwhile.
+  // then starts heartbeating and watching. Until the chief listens, its
+  // port is probed with plain TCP connects (every 1-5 ms for the first 2 s,
+  // then every 50 ms), and the gRPC channel makes its first connection only
+  // once the port is open (gRPC's reconnect backoff would otherwise delay a
+  // task started before its chief by 100 ms or more). Errors: Unavailable
+  // (the chief is unreachable), InvalidArgument / Aborted from the chief,
+  // Cancelled if Stop() was called meanwhile.
   absl::Status Join();
   ~TaskRuntime();
 
