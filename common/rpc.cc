@@ -124,13 +124,13 @@ std::string ListenAddressFor(const std::string& cluster_address) {
   return absl::StrCat("[::]:", port);
 }
 
-absl::Status ProbeTcp(const std::string& address, absl::Duration timeout) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon + 1 == address.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("address '", address, "' has no port"));
+absl::Status TcpProbe::Resolve() {
+  const size_t colon = address_.rfind(':');
+  if (colon == std::string::npos || colon + 1 == address_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("address '", address_, "' has no port"));
   }
-  std::string host = address.substr(0, colon);
-  const std::string port = address.substr(colon + 1);
+  std::string host = address_.substr(0, colon);
+  const std::string port = address_.substr(colon + 1);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
@@ -139,20 +139,32 @@ absl::Status ProbeTcp(const std::string& address, absl::Duration timeout) {
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
   if (const int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve '", host, "': ", gai_strerror(rc)));
+    return absl::UnavailableError(absl::StrCat("cannot resolve '", host, "': ", gai_strerror(rc)));
+  }
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    endpoints_.push_back({ai->ai_family, ai->ai_protocol,
+                          std::string(reinterpret_cast<const char*>(ai->ai_addr), ai->ai_addrlen)});
+  }
+  freeaddrinfo(found);
+  return absl::OkStatus();
+}
+
+absl::Status TcpProbe::Probe(absl::Duration timeout) {
+  if (absl::Now() - resolved_ > absl::Seconds(1)) {
+    endpoints_.clear();
+    resolved_ = absl::Now();
+    if (absl::Status st = Resolve(); !st.ok()) return st;
   }
   const absl::Time deadline = absl::Now() + timeout;
   std::string last_error = "no address";
-  bool connected = false;
-  for (addrinfo* ai = found; ai != nullptr && !connected; ai = ai->ai_next) {
-    const int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                          ai->ai_protocol);
+  for (const Endpoint& e : endpoints_) {
+    const int fd = socket(e.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, e.protocol);
     if (fd < 0) {
       last_error = std::strerror(errno);
       continue;
     }
-    int err = connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+    const auto* addr = reinterpret_cast<const sockaddr*>(e.sockaddr.data());
+    int err = connect(fd, addr, static_cast<socklen_t>(e.sockaddr.size())) == 0 ? 0 : errno;
     if (err == EINPROGRESS) {
       pollfd p{fd, POLLOUT, 0};
       const int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(deadline - absl::Now()));
@@ -165,15 +177,10 @@ absl::Status ProbeTcp(const std::string& address, absl::Duration timeout) {
       }
     }
     close(fd);
-    if (err == 0) {
-      connected = true;
-    } else {
-      last_error = std::strerror(err);
-    }
+    if (err == 0) return absl::OkStatus();
+    last_error = std::strerror(err);
   }
-  freeaddrinfo(found);
-  if (connected) return absl::OkStatus();
-  return absl::UnavailableError(absl::StrCat("cannot connect to ", address, ": ", last_error));
+  return absl::UnavailableError(absl::StrCat("cannot connect to ", address_, ": ", last_error));
 }
 
 absl::Time ServerDeadline(const grpc::ServerContext* ctx) {

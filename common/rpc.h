@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
@@ -80,7 +81,7 @@ absl::Status CallUnary(Stub* stub,
 struct ChannelOptions {
   // Reconnect quickly while a cluster starts. These arguments do not govern
   // the first connect to a server that is not up yet (gRPC 1.51 still waits
-  // ~100 ms or more): wait for the port with ProbeTcp before the first call.
+  // ~100 ms or more): wait for the port with TcpProbe before the first call.
   absl::Duration initial_reconnect_backoff = absl::Milliseconds(10);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   // gRPC's "min reconnect backoff" is really the shortest connect timeout.
@@ -100,13 +101,33 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder);
 // binds itself; a host name binds every interface ("[::]:port").
 std::string ListenAddressFor(const std::string& cluster_address);
 
-// One plain TCP connect to "host:port" (host name, IPv4 or [IPv6]
-// literal), closed at once: tells whether a server listens there. Returns
-// OK if a connection was made within `timeout`; Unavailable if it was
-// refused, the host is unknown or unreachable, or `timeout` passed;
-// InvalidArgument for an address without a port. Name resolution
-// (getaddrinfo) is not bounded by `timeout`.
-absl::Status ProbeTcp(const std::string& address, absl::Duration timeout);
+// Plain TCP connects to "host:port" (host name, IPv4 or [IPv6] literal),
+// closed at once: tells whether a server listens there, e.g. before a
+// channel's first call. Resolves the host at most once a second (a name
+// may start resolving, or change, while a cluster starts), so probing often
+// costs only the connects. Thread-compatible.
+class TcpProbe {
+ public:
+  explicit TcpProbe(std::string address) : address_(std::move(address)) {}
+
+  // OK if a connection was made within `timeout`. Errors: Unavailable (it
+  // was refused, the host is unknown or unreachable, or `timeout` passed);
+  // InvalidArgument (no port). Name resolution (getaddrinfo) is not bounded
+  // by `timeout`.
+  absl::Status Probe(absl::Duration timeout);
+
+ private:
+  struct Endpoint {
+    int family = 0;
+    int protocol = 0;
+    std::string sockaddr;  // the raw sockaddr bytes
+  };
+  absl::Status Resolve();
+
+  const std::string address_;
+  std::vector<Endpoint> endpoints_;
+  absl::Time resolved_ = absl::InfinitePast();
+};
 
 // The deadline the client set on a call (InfiniteFuture if none).
 absl::Time ServerDeadline(const grpc::ServerContext* ctx);

@@ -94,9 +94,11 @@ TEST_F(RpcTest, CallUnaryHonoursTheDeadlineAndTheCanceller) {
   EXPECT_TRUE(canceller.cancelled());
 }
 
-TEST_F(RpcTest, ProbeTcpTellsWhetherAServerListens) {
-  EXPECT_TRUE(ProbeTcp(address_, absl::Seconds(1)).ok());
-  EXPECT_TRUE(ProbeTcp(absl::StrCat("localhost:", port_), absl::Seconds(1)).ok());
+TEST_F(RpcTest, TcpProbeTellsWhetherAServerListens) {
+  TcpProbe probe(address_);
+  EXPECT_TRUE(probe.Probe(absl::Seconds(1)).ok());
+  EXPECT_TRUE(probe.Probe(absl::Seconds(1)).ok());
+  EXPECT_TRUE(TcpProbe(absl::StrCat("localhost:", port_)).Probe(absl::Seconds(1)).ok());
   // A port bound but not listening refuses connections.
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -106,10 +108,11 @@ TEST_F(RpcTest, ProbeTcpTellsWhetherAServerListens) {
   socklen_t len = sizeof(addr);
   ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
   const absl::Status refused =
-      ProbeTcp(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port)), absl::Seconds(1));
+      TcpProbe(absl::StrCat("127.0.0.1:", ntohs(addr.sin_port))).Probe(absl::Seconds(1));
   close(fd);
   EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
-  EXPECT_EQ(ProbeTcp("127.0.0.1", absl::Seconds(1)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(TcpProbe("127.0.0.1").Probe(absl::Seconds(1)).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

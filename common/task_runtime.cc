@@ -112,7 +112,8 @@ absl::Status TaskRuntime::WaitForCoordinatorPort(absl::Time deadline) {
   constexpr absl::Duration kFastPhase = absl::Seconds(2);
   const absl::Time start = absl::Now();
   absl::Duration interval = absl::Milliseconds(1);
-  while (!ProbeTcp(coordinator_address_, std::min(kProbeTimeout, deadline - absl::Now())).ok()) {
+  TcpProbe probe(coordinator_address_);
+  while (!probe.Probe(std::min(kProbeTimeout, deadline - absl::Now())).ok()) {
     const absl::Duration cap =
         absl::Now() - start < kFastPhase ? absl::Milliseconds(5) : absl::Milliseconds(50);
     interval = std::min(cap, interval * 2);
