@@ -1,5 +1,7 @@
 #include "common/coordination/coordination_client.h"
 
+#include <algorithm>
+
 #include "common/coordination/types.h"
 #include "common/status_macros.h"
 

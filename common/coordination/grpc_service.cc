@@ -1,5 +1,7 @@
 #include "common/coordination/grpc_service.h"
 
+#include <algorithm>
+
 #include "common/coordination/types.h"
 #include "common/rpc.h"
 
