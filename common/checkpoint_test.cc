@@ -1,16 +1,12 @@
 #include "common/checkpoint.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
+#include "common/io/env.h"
 #include "common/io/fault_injecting_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -29,21 +25,13 @@ std::string NewDir(const std::string& name) {
   return dir;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string ReadFile(const std::string& path) { return *io::ReadWholeFile(io::Env::Default(), path); }
 
 void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  ASSERT_TRUE(io::WriteFileDurably(io::Env::Default(), path, data).ok());
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
+bool Exists(const std::string& path) { return io::Env::Default().FileExists(path); }
 
 Variables MakeVars(int64_t step) {
   Variables v;
@@ -247,7 +235,7 @@ TEST(CheckpointTest, ShardedWriteAndMissingShard) {
   EXPECT_TRUE(r->floats.at("ps2/emb") == c.floats.at("ps2/emb"));
 
   const std::string shard1 = dir + "/model.ckpt-77.data-00001-of-00003";
-  ASSERT_EQ(::unlink(shard1.c_str()), 0);
+  ASSERT_TRUE(io::Env::Default().DeleteFile(shard1).ok());
   absl::Status s = Restore(*prefix).status();
   EXPECT_TRUE(absl::IsNotFound(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr(shard1));
@@ -269,7 +257,7 @@ TEST(CheckpointTest, IncompleteLatestIsSkipped) {
   ASSERT_TRUE(WriteShard(dir, 3, 0, 1, MakeVars(3)).ok());
   EXPECT_EQ(*LatestStep(dir), 2);
   // The state names a checkpoint whose manifest vanished: fall back.
-  ASSERT_EQ(::unlink((dir + "/model.ckpt-2.manifest").c_str()), 0);
+  ASSERT_TRUE(io::Env::Default().DeleteFile(dir + "/model.ckpt-2.manifest").ok());
   EXPECT_EQ(*LatestStep(dir), 1);
   absl::StatusOr<RestoredCheckpoint> r = RestoreLatest(dir);
   ASSERT_TRUE(r.ok()) << r.status();

@@ -14,32 +14,16 @@ class CsvReader : public RecordReader {
       : file_(std::move(file)), in_(std::move(in)), options_(options) {}
 
   absl::StatusOr<bool> Next(std::string* record, RecordOrigin* origin) override {
-    if (!status_.ok()) return status_;
-    if (done_) return false;
     if (options_.header && !header_skipped_) {
       header_skipped_ = true;
       std::string header;
       int64_t unused;
-      absl::StatusOr<bool> got = ReadRecord(&header, &unused);
-      if (!got.ok()) {
-        status_ = got.status();
-        return status_;
-      }
-      if (!*got) {
-        done_ = true;
-        return false;
-      }
+      ASSIGN_OR_RETURN(bool got, ReadRecordSticky(&header, &unused));
+      if (!got) return false;
     }
     int64_t line = 0;
-    absl::StatusOr<bool> got = ReadRecord(record, &line);
-    if (!got.ok()) {
-      status_ = got.status();
-      return status_;
-    }
-    if (!*got) {
-      done_ = true;
-      return false;
-    }
+    ASSIGN_OR_RETURN(bool got, ReadRecordSticky(record, &line));
+    if (!got) return false;
     origin->file = file_;
     origin->line = line;
     origin->offset = -1;
@@ -48,6 +32,19 @@ class CsvReader : public RecordReader {
   }
 
  private:
+  // ReadRecord, remembering the end of the file and the first error.
+  absl::StatusOr<bool> ReadRecordSticky(std::string* record, int64_t* start_line) {
+    if (!status_.ok()) return status_;
+    if (done_) return false;
+    absl::StatusOr<bool> got = ReadRecord(record, start_line);
+    if (!got.ok()) {
+      status_ = got.status();
+    } else if (!*got) {
+      done_ = true;
+    }
+    return got;
+  }
+
   // Reads one byte; false at end of file.
   absl::StatusOr<bool> Get(char* c) {
     if (pos_ == end_) {
