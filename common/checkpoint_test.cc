@@ -363,7 +363,9 @@ TEST(CheckpointFaultTest, EveryFailedWriteFsyncOrRenameLeavesACompleteCheckpoint
       ASSERT_TRUE(latest->step == 1 || latest->step == 2) << latest->step;
       ExpectSameVars(MakeVars(latest->step), latest->vars);
       // Only a failed directory fsync can come after the commit point.
-      if (latest->step == 2) EXPECT_EQ(kind, io::FaultOp::kSyncDir);
+      if (latest->step == 2) {
+        EXPECT_EQ(kind, io::FaultOp::kSyncDir);
+      }
       EXPECT_EQ(*LatestStep(dir), latest->step);
 
       // The next save (without faults) succeeds and is the latest.
