@@ -1,17 +1,11 @@
 #include "common/checkpoint.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
+#include <memory>
 #include <set>
 #include <utility>
 
-#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/crc32c.h"
+#include "common/io/env.h"
 #include "common/io/file.h"
 #include "common/io/tfrecord.h"
 #include "common/logging.h"
@@ -36,97 +31,9 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 constexpr int kFormatVersion = 1;
 constexpr char kManifestSuffix[] = ".manifest";
 
-std::string JoinPath(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
-  return absl::StrCat(dir, "/", name);
-}
-
-std::string DirName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string BaseName(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-bool FileExists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
-absl::Status MakeDirs(const std::string& dir) {
-  if (dir.empty() || FileExists(dir)) return absl::OkStatus();
-  const std::string parent = DirName(dir);
-  if (parent != dir) RETURN_IF_ERROR(MakeDirs(parent));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return io::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FsyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return io::ErrnoToStatus(errno, absl::StrCat("open dir ", dir));
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return io::ErrnoToStatus(err, absl::StrCat("fsync dir ", dir));
-  return absl::OkStatus();
-}
-
-std::string TempName(const std::string& path) {
-  static absl::Mutex mu(absl::kConstInit);
-  static absl::BitGen* gen = nullptr;
-  uint64_t r;
-  {
-    absl::MutexLock lock(&mu);
-    if (gen == nullptr) gen = new absl::BitGen();
-    r = absl::Uniform<uint64_t>(*gen);
-  }
-  return absl::StrFormat("%s.tmp-%d-%016x", path, ::getpid(), r);
-}
-
-// rename(tmp, path) then fsync of the directory: `path` appears complete.
-absl::Status Publish(const std::string& tmp, const std::string& path) {
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return io::ErrnoToStatus(err, absl::StrCat("rename ", tmp, " to ", path));
-  }
-  return FsyncDir(DirName(path));
-}
-
-// Writes `contents` to `path` atomically and durably.
-absl::Status WriteFileDurably(const std::string& path, absl::string_view contents) {
-  const std::string tmp = TempName(path);
-  {
-    ASSIGN_OR_RETURN(auto out, io::FileOutputStream::Create(tmp, /*fsync_on_close=*/true));
-    absl::Status s = out->Append(contents);
-    if (s.ok()) s = out->Close();
-    if (!s.ok()) {
-      ::unlink(tmp.c_str());
-      return s;
-    }
-  }
-  return Publish(tmp, path);
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  ASSIGN_OR_RETURN(auto in, io::FileInputStream::Open(path));
-  std::string data;
-  char buf[65536];
-  while (true) {
-    ASSIGN_OR_RETURN(size_t n, in->Read(buf, sizeof(buf)));
-    if (n == 0) break;
-    data.append(buf, n);
-  }
-  return data;
-}
+using io::BaseName;
+using io::DirName;
+using io::JoinPath;
 
 // An OutputStream that counts and checksums what passes through it.
 class ChecksummingOutputStream : public io::OutputStream {
@@ -191,7 +98,8 @@ absl::Status CheckShardArgs(int64_t step, int shard_index, int num_shards) {
 
 absl::StatusOr<std::optional<int64_t>> ParseStepSuffix(absl::string_view name,
                                                        absl::string_view suffix) {
-  const absl::string_view head = absl::StrCat(kDefaultBasename, "-");
+  // A std::string: a string_view of the temporary StrCat would dangle.
+  const std::string head = absl::StrCat(kDefaultBasename, "-");
   if (!absl::StartsWith(name, head) || !absl::EndsWith(name, suffix)) return std::nullopt;
   absl::string_view digits = name.substr(head.size(), name.size() - head.size() - suffix.size());
   int64_t step;
@@ -205,69 +113,70 @@ std::string ResolvePath(const std::string& model_dir, const std::string& p) {
   return JoinPath(model_dir, p);
 }
 
-absl::Status DeleteCheckpointFiles(const std::string& prefix) {
+// Deletes `path`; OK if it is already gone.
+absl::Status DeleteIfExists(const io::Env& env, const std::string& path) {
+  absl::Status s = env.DeleteFile(path);
+  return absl::IsNotFound(s) ? absl::OkStatus() : s;
+}
+
+absl::Status DeleteCheckpointFiles(const io::Env& env, const std::string& prefix) {
   // The manifest first: from then on the checkpoint is incomplete.
-  const std::string manifest = ManifestFileName(prefix);
-  if (::unlink(manifest.c_str()) != 0 && errno != ENOENT) {
-    return io::ErrnoToStatus(errno, absl::StrCat("delete ", manifest));
-  }
+  RETURN_IF_ERROR(DeleteIfExists(env, ManifestFileName(prefix)));
   const std::string dir = DirName(prefix);
   const std::string base = BaseName(prefix) + ".";
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return io::ErrnoToStatus(errno, absl::StrCat("opendir ", dir));
-  std::vector<std::string> doomed;
-  while (struct dirent* e = ::readdir(d)) {
-    const absl::string_view name = e->d_name;
+  ASSIGN_OR_RETURN(std::vector<std::string> children, env.GetChildren(dir));
+  for (const std::string& child : children) {
+    const absl::string_view name = child;
     if (absl::StartsWith(name, base) &&
         (absl::StartsWith(name.substr(base.size()), "data-") ||
          absl::StartsWith(name.substr(base.size()), "manifest.tmp-"))) {
-      doomed.push_back(JoinPath(dir, std::string(name)));
-    }
-  }
-  ::closedir(d);
-  for (const std::string& f : doomed) {
-    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
-      return io::ErrnoToStatus(errno, absl::StrCat("delete ", f));
+      RETURN_IF_ERROR(DeleteIfExists(env, JoinPath(dir, child)));
     }
   }
   return absl::OkStatus();
 }
 
 // Deletes every model.ckpt-<s>.* file with s < `step` (best effort).
-void SweepOlderThan(const std::string& model_dir, int64_t step) {
-  DIR* d = ::opendir(model_dir.c_str());
-  if (d == nullptr) return;
+void SweepOlderThan(const io::Env& env, const std::string& model_dir, int64_t step) {
+  absl::StatusOr<std::vector<std::string>> children = env.GetChildren(model_dir);
+  if (!children.ok()) return;
   std::vector<std::string> doomed;
   const std::string head = absl::StrCat(kDefaultBasename, "-");
-  while (struct dirent* e = ::readdir(d)) {
-    absl::string_view name = e->d_name;
+  for (const std::string& child : *children) {
+    absl::string_view name = child;
     if (!absl::StartsWith(name, head)) continue;
     name.remove_prefix(head.size());
     const size_t dot = name.find('.');
     int64_t s;
     if (dot == absl::string_view::npos || !absl::SimpleAtoi(name.substr(0, dot), &s)) continue;
-    if (s < step) doomed.push_back(JoinPath(model_dir, e->d_name));
+    if (s < step) doomed.push_back(JoinPath(model_dir, child));
   }
-  ::closedir(d);
   // Manifests first, so that no complete-looking checkpoint loses shards.
   std::stable_partition(doomed.begin(), doomed.end(), [](const std::string& f) {
     return absl::EndsWith(f, kManifestSuffix);
   });
   for (const std::string& f : doomed) {
-    if (::unlink(f.c_str()) != 0 && errno != ENOENT) {
-      spdlog::warn("checkpoint: could not delete {}: {}", f, std::strerror(errno));
-    }
+    absl::Status s = DeleteIfExists(env, f);
+    if (!s.ok()) spdlog::warn("checkpoint: {}", s.ToString());
   }
 }
 
-absl::StatusOr<std::string> ResolveCheckpointPath(const std::string& dir_or_prefix) {
-  if (FileExists(ManifestFileName(dir_or_prefix))) return dir_or_prefix;
-  struct stat st;
-  if (::stat(dir_or_prefix.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return LatestCheckpoint(dir_or_prefix);
-  }
+absl::StatusOr<std::string> ResolveCheckpointPath(const io::Env& env,
+                                                  const std::string& dir_or_prefix) {
+  if (env.FileExists(ManifestFileName(dir_or_prefix))) return dir_or_prefix;
+  absl::StatusOr<io::FileInfo> info = env.Stat(dir_or_prefix);
+  if (info.ok() && info->is_directory) return LatestCheckpoint(dir_or_prefix, env);
   return absl::NotFoundError(
       absl::StrCat("checkpoint: ", dir_or_prefix, " is neither a checkpoint nor a directory"));
+}
+
+// The message of `status` without a leading "<path>: " (the caller names the
+// file itself).
+absl::string_view WithoutPath(const absl::Status& status, const std::string& path) {
+  absl::string_view m = status.message();
+  const std::string head = absl::StrCat(path, ": ");
+  if (absl::StartsWith(m, head)) m.remove_prefix(head.size());
+  return m;
 }
 
 }  // namespace
@@ -294,10 +203,11 @@ absl::StatusOr<int64_t> StepFromPrefix(const std::string& prefix) {
 }
 
 absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step, int shard_index,
-                                      int num_shards, const Variables& vars) {
+                                      int num_shards, const Variables& vars,
+                                      const io::Env& env) {
   RETURN_IF_ERROR(CheckShardArgs(step, shard_index, num_shards));
   RETURN_IF_ERROR(CheckNames(vars));
-  RETURN_IF_ERROR(MakeDirs(model_dir));
+  RETURN_IF_ERROR(env.MakeDirs(model_dir));
   const std::string path =
       ShardFileName(CheckpointPrefix(model_dir, step), shard_index, num_shards);
 
@@ -336,37 +246,32 @@ absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step
   *entry.mutable_tensors() = header.tensors();
   uint32_t crc = 0;
   int64_t size = 0;
-  const std::string tmp = TempName(path);
-  {
-    ASSIGN_OR_RETURN(auto file, io::FileOutputStream::Create(tmp, /*fsync_on_close=*/true));
+  const auto write_shard = [&](std::unique_ptr<io::OutputStream> file) -> absl::Status {
     ASSIGN_OR_RETURN(auto writer, io::TFRecordWriter::Create(
                                       std::make_unique<ChecksummingOutputStream>(
                                           std::move(file), &crc, &size)));
-    absl::Status s = writer->Write(header.SerializeAsString());
-    for (size_t i = 0; s.ok() && i < data.size(); ++i) {
+    RETURN_IF_ERROR(writer->Write(header.SerializeAsString()));
+    for (size_t i = 0; i < data.size(); ++i) {
       entry.mutable_tensors(i)->set_offset(writer->bytes_written());
-      s = writer->Write(data[i]);
+      RETURN_IF_ERROR(writer->Write(data[i]));
     }
-    if (s.ok()) s = writer->Close();
-    if (!s.ok()) {
-      ::unlink(tmp.c_str());
-      return s;
-    }
-  }
+    return writer->Close();
+  };
+  RETURN_IF_ERROR(io::WriteFileDurably(env, path, write_shard));
   entry.set_size_bytes(size);
   entry.set_file_crc32c(crc);
-  RETURN_IF_ERROR(Publish(tmp, path));
   return entry;
 }
 
 absl::StatusOr<ShardEntry> ReadShardEntry(const std::string& model_dir, int64_t step,
-                                          int shard_index, int num_shards) {
+                                          int shard_index, int num_shards,
+                                          const io::Env& env) {
   RETURN_IF_ERROR(CheckShardArgs(step, shard_index, num_shards));
   const std::string path =
       ShardFileName(CheckpointPrefix(model_dir, step), shard_index, num_shards);
   uint32_t crc = 0;
   int64_t size = 0;
-  ASSIGN_OR_RETURN(auto file, io::FileInputStream::Open(path));
+  ASSIGN_OR_RETURN(auto file, env.NewSequentialFile(path));
   ASSIGN_OR_RETURN(auto reader, io::TFRecordReader::Open(std::make_unique<ChecksummingInputStream>(
                                     std::move(file), &crc, &size)));
   std::string record;
@@ -426,9 +331,10 @@ std::string SerializeCheckpointState(const CheckpointState& state) {
   return text;
 }
 
-absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(const std::string& model_dir) {
+absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(const std::string& model_dir,
+                                                                  const io::Env& env) {
   const std::string path = JoinPath(model_dir, kStateFileName);
-  absl::StatusOr<std::string> text = ReadWholeFile(path);
+  absl::StatusOr<std::string> text = io::ReadWholeFile(env, path);
   if (absl::IsNotFound(text.status())) return std::nullopt;
   if (!text.ok()) return text.status();
   absl::StatusOr<CheckpointState> state = ParseCheckpointState(*text);
@@ -436,20 +342,18 @@ absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(const std::st
   return std::optional<CheckpointState>(*std::move(state));
 }
 
-absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& model_dir) {
+absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& model_dir,
+                                                            const io::Env& env) {
   std::vector<CheckpointInfo> out;
-  DIR* d = ::opendir(model_dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) return out;
-    return io::ErrnoToStatus(errno, absl::StrCat("opendir ", model_dir));
-  }
-  while (struct dirent* e = ::readdir(d)) {
-    absl::StatusOr<std::optional<int64_t>> step = ParseStepSuffix(e->d_name, kManifestSuffix);
+  absl::StatusOr<std::vector<std::string>> children = env.GetChildren(model_dir);
+  if (absl::IsNotFound(children.status())) return out;
+  if (!children.ok()) return children.status();
+  for (const std::string& name : *children) {
+    absl::StatusOr<std::optional<int64_t>> step = ParseStepSuffix(name, kManifestSuffix);
     if (step.ok() && step->has_value()) {
       out.push_back({**step, CheckpointPrefix(model_dir, **step)});
     }
   }
-  ::closedir(d);
   std::sort(out.begin(), out.end(),
             [](const CheckpointInfo& a, const CheckpointInfo& b) { return a.step < b.step; });
   return out;
@@ -458,6 +362,7 @@ absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& m
 absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64_t step,
                                              const std::vector<ShardEntry>& shards,
                                              const SaveOptions& options) {
+  const io::Env& env = *options.env;
   if (shards.empty()) return absl::InvalidArgumentError("checkpoint: no shards to commit");
   const int n = static_cast<int>(shards.size());
   const std::string prefix = CheckpointPrefix(model_dir, step);
@@ -485,14 +390,14 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
                                                      expected));
     }
     const std::string path = JoinPath(model_dir, s.file());
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("checkpoint ", prefix, ": missing shard ", path));
+    absl::StatusOr<uint64_t> size = env.GetFileSize(path);
+    if (!size.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("checkpoint ", prefix, ": missing shard ",
+                                                        path, ": ", size.status().message()));
     }
-    if (st.st_size != s.size_bytes()) {
+    if (static_cast<int64_t>(*size) != s.size_bytes()) {
       return absl::FailedPreconditionError(absl::StrCat("checkpoint ", prefix, ": shard ", path,
-                                                        " has ", st.st_size, " bytes, expected ",
+                                                        " has ", *size, " bytes, expected ",
                                                         s.size_bytes()));
     }
     for (const auto& t : s.tensors()) {
@@ -503,23 +408,16 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
     }
     *manifest.add_shards() = s;
   }
-  {
-    const std::string path = ManifestFileName(prefix);
-    const std::string tmp = TempName(path);
-    ASSIGN_OR_RETURN(auto file, io::FileOutputStream::Create(tmp, /*fsync_on_close=*/true));
+  const auto write_manifest = [&](std::unique_ptr<io::OutputStream> file) -> absl::Status {
     ASSIGN_OR_RETURN(auto writer, io::TFRecordWriter::Create(std::move(file)));
-    absl::Status s = writer->Write(manifest.SerializeAsString());
-    if (s.ok()) s = writer->Close();
-    if (!s.ok()) {
-      ::unlink(tmp.c_str());
-      return s;
-    }
-    RETURN_IF_ERROR(Publish(tmp, path));
-  }
+    RETURN_IF_ERROR(writer->Write(manifest.SerializeAsString()));
+    return writer->Close();
+  };
+  RETURN_IF_ERROR(io::WriteFileDurably(env, ManifestFileName(prefix), write_manifest));
 
   // The state: every known checkpoint (the old state's and the complete ones
   // on disk, by step), then this one.
-  absl::StatusOr<std::optional<CheckpointState>> old = ReadCheckpointState(model_dir);
+  absl::StatusOr<std::optional<CheckpointState>> old = ReadCheckpointState(model_dir, env);
   if (!old.ok()) {
     spdlog::warn("checkpoint: ignoring unreadable state file: {}", old.status().ToString());
   }
@@ -535,10 +433,10 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
         timestamps[p] = st.all_model_checkpoint_timestamps[i];
       }
       absl::StatusOr<int64_t> s = StepFromPrefix(p);
-      if (s.ok() && FileExists(ManifestFileName(p))) known.insert({*s, p});
+      if (s.ok() && env.FileExists(ManifestFileName(p))) known.insert({*s, p});
     }
   }
-  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> on_disk, ListCheckpoints(model_dir));
+  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> on_disk, ListCheckpoints(model_dir, env));
   for (const CheckpointInfo& c : on_disk) known.insert({c.step, c.prefix});
   std::vector<std::string> all;
   for (const auto& [s, p] : known) {
@@ -562,11 +460,13 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
                                                                            : it->second);
   }
   state.last_preserved_timestamp = last_preserved > 0 ? last_preserved : manifest.wall_time();
-  RETURN_IF_ERROR(
-      WriteFileDurably(JoinPath(model_dir, kStateFileName), SerializeCheckpointState(state)));
+  // The commit point: once the state file is renamed, this checkpoint is
+  // the latest.
+  RETURN_IF_ERROR(io::WriteFileDurably(env, JoinPath(model_dir, kStateFileName),
+                                       SerializeCheckpointState(state)));
 
   for (const std::string& p : doomed) {
-    absl::Status s = DeleteCheckpointFiles(p);
+    absl::Status s = DeleteCheckpointFiles(env, p);
     if (!s.ok()) spdlog::warn("checkpoint: could not delete {}: {}", p, s.ToString());
   }
   if (!doomed.empty()) {
@@ -578,42 +478,44 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
       absl::StatusOr<int64_t> s = StepFromPrefix(p);
       if (s.ok()) oldest_kept = std::min(oldest_kept, *s);
     }
-    SweepOlderThan(model_dir, oldest_kept);
+    SweepOlderThan(env, model_dir, oldest_kept);
   }
   return prefix;
 }
 
 absl::StatusOr<std::string> Save(const std::string& model_dir, int64_t step, const Variables& vars,
                                  const SaveOptions& options) {
-  ASSIGN_OR_RETURN(ShardEntry shard, WriteShard(model_dir, step, 0, 1, vars));
+  ASSIGN_OR_RETURN(ShardEntry shard, WriteShard(model_dir, step, 0, 1, vars, *options.env));
   return CommitCheckpoint(model_dir, step, {shard}, options);
 }
 
-absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir) {
-  absl::StatusOr<std::optional<CheckpointState>> state = ReadCheckpointState(model_dir);
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir, const io::Env& env) {
+  absl::StatusOr<std::optional<CheckpointState>> state = ReadCheckpointState(model_dir, env);
   if (!state.ok()) {
     spdlog::warn("checkpoint: {}; using the newest complete checkpoint",
                  state.status().ToString());
   } else if (state->has_value()) {
     const std::string p = ResolvePath(model_dir, (*state)->model_checkpoint_path);
-    if (FileExists(ManifestFileName(p))) return p;
+    if (env.FileExists(ManifestFileName(p))) return p;
     spdlog::warn("checkpoint: latest {} named by {}/checkpoint is incomplete", p, model_dir);
   }
-  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> list, ListCheckpoints(model_dir));
+  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> list, ListCheckpoints(model_dir, env));
   if (list.empty()) {
     return absl::NotFoundError(absl::StrCat("no checkpoint in ", model_dir));
   }
   return list.back().prefix;
 }
 
-absl::StatusOr<int64_t> LatestStep(const std::string& model_dir) {
-  ASSIGN_OR_RETURN(std::string prefix, LatestCheckpoint(model_dir));
+absl::StatusOr<int64_t> LatestStep(const std::string& model_dir, const io::Env& env) {
+  ASSIGN_OR_RETURN(std::string prefix, LatestCheckpoint(model_dir, env));
   return StepFromPrefix(prefix);
 }
 
-absl::StatusOr<Manifest> ReadManifest(const std::string& prefix) {
+absl::StatusOr<Manifest> ReadManifest(const std::string& prefix, const io::Env& env) {
   const std::string path = ManifestFileName(prefix);
-  absl::StatusOr<std::vector<std::string>> records = io::ReadTFRecordFile(path);
+  io::TFRecordOptions options;
+  options.env = &env;
+  absl::StatusOr<std::vector<std::string>> records = io::ReadTFRecordFile(path, options);
   if (absl::IsNotFound(records.status())) {
     return absl::NotFoundError(
         absl::StrCat("checkpoint ", prefix, ": no manifest ", path, " (incomplete checkpoint)"));
@@ -634,15 +536,15 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& prefix) {
   return manifest;
 }
 
-absl::StatusOr<Variables> Restore(const std::string& prefix) {
-  ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(prefix));
+absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env) {
+  ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(prefix, env));
   const std::string dir = DirName(prefix);
   Variables vars;
   for (const ShardEntry& shard : manifest.shards()) {
     const std::string path = JoinPath(dir, shard.file());
     uint32_t crc = 0;
     int64_t size = 0;
-    absl::StatusOr<std::unique_ptr<io::FileInputStream>> file = io::FileInputStream::Open(path);
+    absl::StatusOr<std::unique_ptr<io::InputStream>> file = env.NewSequentialFile(path);
     if (absl::IsNotFound(file.status())) {
       return absl::NotFoundError(absl::StrCat("checkpoint ", prefix, ": missing shard ",
                                               shard.shard_index(), " of ", manifest.num_shards(),
@@ -658,13 +560,16 @@ absl::StatusOr<Variables> Restore(const std::string& prefix) {
         header.step() != manifest.step() || header.shard_index() != shard.shard_index() ||
         header.num_shards() != manifest.num_shards() ||
         header.tensors_size() != shard.tensors_size()) {
-      return absl::DataLossError(absl::StrCat(
-          path, ": bad shard header", got.ok() ? "" : absl::StrCat(": ", got.status().message())));
+      return absl::DataLossError(
+          absl::StrCat(path, ": bad shard header",
+                       got.ok() ? "" : absl::StrCat(": ", WithoutPath(got.status(), path))));
     }
     for (const CheckpointTensorEntry& t : shard.tensors()) {
       const std::string what = absl::StrCat(path, ": tensor '", t.name(), "'");
       got = reader->Next(&record);
-      if (!got.ok()) return absl::DataLossError(absl::StrCat(what, ": ", got.status().message()));
+      if (!got.ok()) {
+        return absl::DataLossError(absl::StrCat(what, ": ", WithoutPath(got.status(), path)));
+      }
       if (!*got) return absl::DataLossError(absl::StrCat(what, ": missing (file truncated)"));
       if (reader->records_read() - 1 != t.record_index()) {
         return absl::DataLossError(absl::StrCat(what, ": out of order"));
@@ -703,9 +608,10 @@ absl::StatusOr<Variables> Restore(const std::string& prefix) {
   return vars;
 }
 
-absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir) {
+absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir,
+                                                 const io::Env& env) {
   std::vector<std::string> candidates;
-  absl::StatusOr<std::optional<CheckpointState>> state = ReadCheckpointState(model_dir);
+  absl::StatusOr<std::optional<CheckpointState>> state = ReadCheckpointState(model_dir, env);
   std::optional<int64_t> named_step;
   if (!state.ok()) {
     spdlog::warn("checkpoint: {}", state.status().ToString());
@@ -715,7 +621,7 @@ absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir) {
     absl::StatusOr<int64_t> s = StepFromPrefix(p);
     if (s.ok()) named_step = *s;
   }
-  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> list, ListCheckpoints(model_dir));
+  ASSIGN_OR_RETURN(std::vector<CheckpointInfo> list, ListCheckpoints(model_dir, env));
   for (auto it = list.rbegin(); it != list.rend(); ++it) {
     if (named_step && it->step >= *named_step) continue;  // only older ones
     candidates.push_back(it->prefix);
@@ -723,13 +629,13 @@ absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir) {
   if (candidates.empty()) return absl::NotFoundError(absl::StrCat("no checkpoint in ", model_dir));
   absl::Status first_error;
   for (const std::string& p : candidates) {
-    absl::StatusOr<Variables> vars = Restore(p);
+    absl::StatusOr<Variables> vars = Restore(p, env);
     if (vars.ok()) {
       ASSIGN_OR_RETURN(int64_t step, StepFromPrefix(p));
       return RestoredCheckpoint{step, p, *std::move(vars)};
     }
-    spdlog::warn("checkpoint: cannot restore {}: {}; trying an older checkpoint", p,
-                 vars.status().ToString());
+    // The error names the file.
+    spdlog::warn("checkpoint: {}; trying an older checkpoint", vars.status().ToString());
     if (first_error.ok()) first_error = vars.status();
   }
   return first_error;
@@ -737,15 +643,16 @@ absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir) {
 
 absl::StatusOr<std::vector<std::string>> WarmStart(const std::string& ckpt_dir_or_path,
                                                    Variables* vars,
-                                                   const std::string& vars_regex) {
+                                                   const std::string& vars_regex,
+                                                   const io::Env& env) {
   // TF selects with re.match: anchored at the start only.
   RE2 re("^(?:" + vars_regex + ")", RE2::Quiet);
   if (!re.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("warm start: bad regex '", vars_regex, "': ", re.error()));
   }
-  ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointPath(ckpt_dir_or_path));
-  ASSIGN_OR_RETURN(Variables from, Restore(prefix));
+  ASSIGN_OR_RETURN(std::string prefix, ResolveCheckpointPath(env, ckpt_dir_or_path));
+  ASSIGN_OR_RETURN(Variables from, Restore(prefix, env));
   std::vector<std::string> names;
   Variables updated = *vars;
   for (auto& [name, m] : updated.floats) {

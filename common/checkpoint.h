@@ -15,8 +15,11 @@
 // verifies every checksum; a mismatch is DataLoss naming the file and the
 // tensor.
 //
+// Files. Every file operation goes through an io::Env (SaveOptions::env, or
+// the last argument; io::Env::Default() unless a test injects faults).
+//
 // Crash safety. Every file is written as `<name>.tmp-<random>`, fsynced,
-// renamed to its name, and the directory fsynced. The manifest is written
+// renamed to its name, and the directory fsynced (io::PublishFile). The manifest is written
 // only after every shard is durable, and the `checkpoint` state file is
 // replaced (same protocol) only after the manifest is durable; old
 // checkpoints beyond keep_checkpoint_max are deleted (manifest first) only
@@ -48,6 +51,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/io/env.h"
 #include "common/tensor.h"
 #include "proto/checkpoint.pb.h"
 
@@ -73,6 +77,8 @@ inline constexpr char kStateFileName[] = "checkpoint";
 struct SaveOptions {
   // How many checkpoints to keep (the newest); 0 keeps all. TF's default.
   int keep_checkpoint_max = 5;
+  // Every file operation goes through it; not owned, never null.
+  const io::Env* env = &io::Env::Default();
 };
 
 // "<model_dir>/model.ckpt-<step>": a checkpoint's prefix (its "path" in TF).
@@ -94,19 +100,24 @@ absl::StatusOr<std::string> Save(const std::string& model_dir, int64_t step, con
 // when it returns). Creates model_dir if needed. Returns the entry the
 // manifest will list.
 absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step, int shard_index,
-                                      int num_shards, const Variables& vars);
+                                      int num_shards, const Variables& vars,
+                                      const io::Env& env = io::Env::Default());
 
 // Rebuilds a written shard's entry from its file (verifying its header and
 // computing its size and crc32c), for a coordinator that did not receive it.
 // NotFound naming the file if the shard is missing.
 absl::StatusOr<ShardEntry> ReadShardEntry(const std::string& model_dir, int64_t step,
-                                          int shard_index, int num_shards);
+                                          int shard_index, int num_shards,
+                                          const io::Env& env = io::Env::Default());
 
 // Writes the manifest listing `shards` (exactly one entry per index 0..n-1;
 // InvalidArgument otherwise), then the state file naming this checkpoint the
 // latest, then deletes old ones beyond keep_checkpoint_max. Every shard file
 // must exist with the recorded size (FailedPrecondition naming the missing
-// or mismatched shard otherwise). Returns the prefix.
+// or mismatched shard otherwise). Returns the prefix. I/O errors name the
+// file. The commit point is the rename of the state file: an error before it
+// leaves the previous checkpoint the latest; an error after it (fsync of the
+// directory) leaves this one the latest (deletion errors are only logged).
 absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64_t step,
                                              const std::vector<ShardEntry>& shards,
                                              const SaveOptions& options = {});
@@ -123,7 +134,8 @@ struct CheckpointState {
 absl::StatusOr<CheckpointState> ParseCheckpointState(const std::string& text);
 std::string SerializeCheckpointState(const CheckpointState& state);
 // Reads <model_dir>/checkpoint: nullopt if absent; DataLoss if unparsable.
-absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(const std::string& model_dir);
+absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(
+    const std::string& model_dir, const io::Env& env = io::Env::Default());
 
 // A complete checkpoint (its manifest exists).
 struct CheckpointInfo {
@@ -132,15 +144,18 @@ struct CheckpointInfo {
 };
 // Complete checkpoints in model_dir (by manifest presence, not verified),
 // ordered by step. Empty if model_dir does not exist.
-absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& model_dir);
+absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(
+    const std::string& model_dir, const io::Env& env = io::Env::Default());
 
 // The latest checkpoint's prefix as tf.train.latest_checkpoint would name
 // it: the state file's model_checkpoint_path (resolved against model_dir) if
 // its manifest exists; without a state file, the highest complete step.
 // NotFound if there is none. Not verified (RestoreLatest verifies).
-absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir);
+absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir,
+                                             const io::Env& env = io::Env::Default());
 // The step of LatestCheckpoint; NotFound if none.
-absl::StatusOr<int64_t> LatestStep(const std::string& model_dir);
+absl::StatusOr<int64_t> LatestStep(const std::string& model_dir,
+                                   const io::Env& env = io::Env::Default());
 // Parses "<...>/model.ckpt-1000" -> 1000. InvalidArgument otherwise.
 absl::StatusOr<int64_t> StepFromPrefix(const std::string& prefix);
 
@@ -148,7 +163,8 @@ absl::StatusOr<int64_t> StepFromPrefix(const std::string& prefix);
 // NotFound naming the manifest if it is absent (incomplete checkpoint);
 // NotFound naming a missing shard file; DataLoss "<file>: tensor '<name>':
 // ..." for a checksum mismatch or corrupt framing.
-absl::StatusOr<Variables> Restore(const std::string& prefix);
+absl::StatusOr<Variables> Restore(const std::string& prefix,
+                                  const io::Env& env = io::Env::Default());
 
 struct RestoredCheckpoint {
   int64_t step = 0;
@@ -159,11 +175,13 @@ struct RestoredCheckpoint {
 // warning and falls back to the newest complete older one that restores.
 // NotFound if model_dir has no checkpoint; if none restores, the error of
 // the latest.
-absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir);
+absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir,
+                                                 const io::Env& env = io::Env::Default());
 
 // Reads the tensor index (names, dtypes, shapes) of a checkpoint without
 // reading tensor data (for `estuary inspect`).
-absl::StatusOr<Manifest> ReadManifest(const std::string& prefix);
+absl::StatusOr<Manifest> ReadManifest(const std::string& prefix,
+                                      const io::Env& env = io::Env::Default());
 
 // tf.estimator.WarmStartSettings: initializes the variables of `*vars` whose
 // names match `vars_regex` at their start (RE2, anchored at the start like
@@ -174,7 +192,8 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& prefix);
 // error. Returns the names warm-started.
 absl::StatusOr<std::vector<std::string>> WarmStart(const std::string& ckpt_dir_or_path,
                                                    Variables* vars,
-                                                   const std::string& vars_regex = ".*");
+                                                   const std::string& vars_regex = ".*",
+                                                   const io::Env& env = io::Env::Default());
 
 }  // namespace checkpoint
 }  // namespace estuary

@@ -1,16 +1,13 @@
 #include "common/checkpoint.h"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
+#include "common/io/env.h"
+#include "common/io/fault_injecting_env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,21 +25,13 @@ std::string NewDir(const std::string& name) {
   return dir;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string ReadFile(const std::string& path) { return *io::ReadWholeFile(io::Env::Default(), path); }
 
 void WriteFile(const std::string& path, const std::string& data) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+  ASSERT_TRUE(io::WriteFileDurably(io::Env::Default(), path, data).ok());
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
+bool Exists(const std::string& path) { return io::Env::Default().FileExists(path); }
 
 Variables MakeVars(int64_t step) {
   Variables v;
@@ -163,8 +152,12 @@ TEST(CheckpointTest, CorruptByteIsDataLossNamingTensorAndFallsBack) {
   const std::string path = CorruptTensor(dir + "/model.ckpt-20", "dense/kernel");
   absl::StatusOr<Variables> r = Restore(dir + "/model.ckpt-20");
   ASSERT_TRUE(absl::IsDataLoss(r.status())) << r.status();
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr(path));
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("tensor 'dense/kernel'"));
+  // The file once, then the tensor and the problem.
+  const std::string message(r.status().message());
+  EXPECT_EQ(message.find(path), 0u) << message;
+  EXPECT_EQ(message.find("model.ckpt-20", path.size()), std::string::npos) << message;
+  EXPECT_THAT(message, HasSubstr("tensor 'dense/kernel'"));
+  EXPECT_THAT(message, HasSubstr("checksum mismatch"));
 
   absl::StatusOr<RestoredCheckpoint> latest = RestoreLatest(dir);
   ASSERT_TRUE(latest.ok()) << latest.status();
@@ -242,7 +235,7 @@ TEST(CheckpointTest, ShardedWriteAndMissingShard) {
   EXPECT_TRUE(r->floats.at("ps2/emb") == c.floats.at("ps2/emb"));
 
   const std::string shard1 = dir + "/model.ckpt-77.data-00001-of-00003";
-  ASSERT_EQ(::unlink(shard1.c_str()), 0);
+  ASSERT_TRUE(io::Env::Default().DeleteFile(shard1).ok());
   absl::Status s = Restore(*prefix).status();
   EXPECT_TRUE(absl::IsNotFound(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr(shard1));
@@ -264,7 +257,7 @@ TEST(CheckpointTest, IncompleteLatestIsSkipped) {
   ASSERT_TRUE(WriteShard(dir, 3, 0, 1, MakeVars(3)).ok());
   EXPECT_EQ(*LatestStep(dir), 2);
   // The state names a checkpoint whose manifest vanished: fall back.
-  ASSERT_EQ(::unlink((dir + "/model.ckpt-2.manifest").c_str()), 0);
+  ASSERT_TRUE(io::Env::Default().DeleteFile(dir + "/model.ckpt-2.manifest").ok());
   EXPECT_EQ(*LatestStep(dir), 1);
   absl::StatusOr<RestoredCheckpoint> r = RestoreLatest(dir);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -328,6 +321,73 @@ TEST(CheckpointTest, WarmStart) {
 
   EXPECT_TRUE(absl::IsInvalidArgument(WarmStart(from, &t, "(").status()));
   EXPECT_TRUE(absl::IsNotFound(WarmStart(from + "/nope", &t).status()));
+}
+
+// For every N, fails the N-th operation of one kind (write, fsync, rename,
+// directory fsync, create) during a Save over a previous checkpoint: Save
+// returns an error naming the file, and RestoreLatest returns a complete
+// checkpoint: the previous one, or the new one if the failure came after
+// the commit point (the rename of the state file).
+TEST(CheckpointFaultTest, EveryFailedWriteFsyncOrRenameLeavesACompleteCheckpoint) {
+  const io::FaultOp kinds[] = {io::FaultOp::kCreate, io::FaultOp::kWrite, io::FaultOp::kSync,
+                               io::FaultOp::kRename, io::FaultOp::kSyncDir};
+  for (io::FaultOp kind : kinds) {
+    // How many operations of this kind one Save does (without faults).
+    int64_t total = 0;
+    {
+      const std::string dir = NewDir("fault_count");
+      ASSERT_TRUE(Save(dir, 1, MakeVars(1)).ok());
+      io::FaultInjectingEnv env;
+      SaveOptions options;
+      options.env = &env;
+      ASSERT_TRUE(Save(dir, 2, MakeVars(2), options).ok());
+      total = env.count(kind);
+    }
+    ASSERT_GT(total, 0) << io::FaultOpName(kind);
+    for (int64_t n = 1; n <= total; ++n) {
+      SCOPED_TRACE(absl::StrCat(io::FaultOpName(kind), " #", n, " of ", total));
+      const std::string dir = NewDir("fault");
+      ASSERT_TRUE(Save(dir, 1, MakeVars(1)).ok());
+      io::FaultInjectingEnv env;
+      env.FailNth(kind, n);
+      SaveOptions options;
+      options.env = &env;
+      const absl::StatusOr<std::string> saved = Save(dir, 2, MakeVars(2), options);
+      ASSERT_FALSE(saved.ok());
+      EXPECT_TRUE(io::IsInjectedFault(saved.status())) << saved.status();
+      EXPECT_THAT(std::string(saved.status().message()), HasSubstr("'" + dir + "/"))
+          << saved.status();
+
+      const absl::StatusOr<RestoredCheckpoint> latest = RestoreLatest(dir);
+      ASSERT_TRUE(latest.ok()) << latest.status();
+      ASSERT_TRUE(latest->step == 1 || latest->step == 2) << latest->step;
+      ExpectSameVars(MakeVars(latest->step), latest->vars);
+      // Only a failed directory fsync can come after the commit point.
+      if (latest->step == 2) {
+        EXPECT_EQ(kind, io::FaultOp::kSyncDir);
+      }
+      EXPECT_EQ(*LatestStep(dir), latest->step);
+
+      // The next save (without faults) succeeds and is the latest.
+      ASSERT_TRUE(Save(dir, 3, MakeVars(3)).ok());
+      EXPECT_EQ(RestoreLatest(dir)->step, 3);
+    }
+  }
+}
+
+TEST(CheckpointFaultTest, FailedReadsFallBackOrNameTheFile) {
+  const std::string dir = NewDir("fault_read");
+  ASSERT_TRUE(Save(dir, 1, MakeVars(1)).ok());
+  ASSERT_TRUE(Save(dir, 2, MakeVars(2)).ok());
+  io::FaultInjectingEnv env;
+  const std::string shard2 = dir + "/model.ckpt-2.data-00000-of-00001";
+  env.FailIf([&](const io::FaultPoint& p) { return p.op == io::FaultOp::kRead && p.path == shard2; });
+  const absl::StatusOr<Variables> r = Restore(dir + "/model.ckpt-2", env);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr(shard2));
+  const absl::StatusOr<RestoredCheckpoint> latest = RestoreLatest(dir, env);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(latest->step, 1);
 }
 
 }  // namespace

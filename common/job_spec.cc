@@ -1,11 +1,7 @@
 #include "common/job_spec.h"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
+#include "common/io/env.h"
 #include "common/json_schema.h"
 #include "common/status_macros.h"
 
@@ -323,16 +319,13 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view s
   return job;
 }
 
-absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) {
-    const int err = errno;
-    const std::string msg = absl::StrCat("cannot read job file '", path, "': ", std::strerror(err));
-    return err == ENOENT ? absl::NotFoundError(msg) : absl::PermissionDeniedError(msg);
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path, const io::Env& env) {
+  absl::StatusOr<std::string> text = io::ReadWholeFile(env, path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("cannot read job file: ", text.status().message()));
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return ParseJobSpec(buf.str(), path);
+  return ParseJobSpec(*text, path);
 }
 
 }  // namespace estuary

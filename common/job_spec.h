@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/io/env.h"
 #include "nlohmann/json.hpp"
 
 namespace estuary {
@@ -87,9 +88,11 @@ struct JobSpec {
 // Parses and validates a job. InvalidArgument "<source>: $.path: problem".
 absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view source);
 
-// Reads and parses a job file. NotFound / PermissionDenied naming the path
-// if it cannot be read; InvalidArgument as ParseJobSpec.
-absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path);
+// Reads (through `env`) and parses a job file. NotFound / PermissionDenied
+// / ... "cannot read job file: <the Env's error naming the path>" if it
+// cannot be read; InvalidArgument as ParseJobSpec.
+absl::StatusOr<JobSpec> LoadJobSpec(const std::string& path,
+                                    const io::Env& env = io::Env::Default());
 
 }  // namespace estuary
 

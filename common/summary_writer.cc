@@ -1,32 +1,18 @@
 #include "common/summary_writer.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/histogram.h"
-#include "common/io/file.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace estuary {
 namespace {
-
-absl::Status MakeDirs(const std::string& dir) {
-  struct stat st;
-  if (dir.empty() || ::stat(dir.c_str(), &st) == 0) return absl::OkStatus();
-  const size_t slash = dir.rfind('/');
-  if (slash != std::string::npos && slash > 0) RETURN_IF_ERROR(MakeDirs(dir.substr(0, slash)));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return io::ErrnoToStatus(errno, absl::StrCat("mkdir ", dir));
-  }
-  return absl::OkStatus();
-}
 
 double NowSeconds() { return absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()); }
 
@@ -52,7 +38,8 @@ absl::Status AddHistogramImpl(EventFileWriter* w, absl::string_view tag, absl::S
 
 absl::StatusOr<std::unique_ptr<EventFileWriter>> EventFileWriter::Create(
     const std::string& dir, const EventFileWriterOptions& options) {
-  RETURN_IF_ERROR(MakeDirs(dir));
+  const io::Env& env = *options.env;
+  RETURN_IF_ERROR(env.MakeDirs(dir));
   char host[256] = {0};
   if (::gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
   const double now = NowSeconds();
@@ -60,9 +47,10 @@ absl::StatusOr<std::unique_ptr<EventFileWriter>> EventFileWriter::Create(
                                            static_cast<int64_t>(now), host,
                                            options.filename_suffix);
   std::string path = base;
-  struct stat st;
-  for (int i = 1; ::stat(path.c_str(), &st) == 0; ++i) path = absl::StrCat(base, ".", i);
-  ASSIGN_OR_RETURN(auto writer, io::TFRecordWriter::Create(path));
+  for (int i = 1; env.FileExists(path); ++i) path = absl::StrCat(base, ".", i);
+  io::TFRecordOptions record_options;
+  record_options.env = &env;
+  ASSIGN_OR_RETURN(auto writer, io::TFRecordWriter::Create(path, record_options));
   std::unique_ptr<EventFileWriter> w(new EventFileWriter(path, std::move(writer), options));
   tensorflow::Event first;
   first.set_wall_time(now);

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "common/io/env.h"
 #include "common/io/tfrecord.h"
 #include "proto/event.pb.h"
 
@@ -36,6 +37,8 @@ struct EventFileWriterOptions {
   int max_queue = 10;
   // Appended to the file name (e.g. ".v2"), as TF's filename_suffix.
   std::string filename_suffix;
+  // Creates the directory and the file; not owned, never null.
+  const io::Env* env = &io::Env::Default();
 };
 
 class EventFileWriter {

@@ -80,7 +80,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"job_malformed", "worker/worker", kTwoWorkers, "{\"model_dir\": ", nullptr,
              "invalid JSON"},
         Case{"job_missing_file", "worker/worker", kTwoWorkers, nullptr, "--job=/nonexistent.json",
-             "cannot read job file '/nonexistent.json'"},
+             "cannot read job file: cannot open '/nonexistent.json'"},
         Case{"strategy_mismatch", "worker/worker", kTwoWorkers,
              R"({"model_dir": "m", "distribution": {"strategy": "parameter_server"}})", nullptr,
              "'parameter_server' needs ps tasks"},

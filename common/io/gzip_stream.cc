@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -18,7 +19,45 @@ std::string ZlibMessage(const z_stream& zs, int code) {
   return absl::StrCat("zlib error ", code);
 }
 
+// Re-delivers bytes already read from `in` before the rest of it.
+class PrefixedInputStream : public InputStream {
+ public:
+  PrefixedInputStream(std::string prefix, std::unique_ptr<InputStream> in)
+      : prefix_(std::move(prefix)), in_(std::move(in)) {}
+  absl::StatusOr<size_t> Read(char* buf, size_t n) override {
+    if (pos_ == prefix_.size()) return in_->Read(buf, n);
+    const size_t k = std::min(n, prefix_.size() - pos_);
+    std::memcpy(buf, prefix_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+  const std::string& name() const override { return in_->name(); }
+
+ private:
+  const std::string prefix_;
+  size_t pos_ = 0;
+  std::unique_ptr<InputStream> in_;
+};
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<InputStream>> MaybeDecompressGzip(std::unique_ptr<InputStream> in) {
+  char magic[2];
+  size_t got = 0;
+  while (got < sizeof(magic)) {
+    absl::StatusOr<size_t> n = in->Read(magic + got, sizeof(magic) - got);
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    got += *n;
+  }
+  const bool gzip = got == 2 && magic[0] == '\x1f' && magic[1] == '\x8b';
+  std::unique_ptr<InputStream> whole =
+      std::make_unique<PrefixedInputStream>(std::string(magic, got), std::move(in));
+  if (!gzip) return whole;
+  absl::StatusOr<std::unique_ptr<GzipInputStream>> gz = GzipInputStream::Create(std::move(whole));
+  if (!gz.ok()) return gz.status();
+  return std::unique_ptr<InputStream>(*std::move(gz));
+}
 
 struct GzipInputStream::State {
   z_stream zs{};

@@ -79,6 +79,12 @@ class GzipOutputStream : public OutputStream {
   absl::Status status_;  // sticky
 };
 
+// `in` decompressed if it starts with the gzip magic (1f 8b), else `in`
+// itself (its first bytes re-delivered), as zlib's gzread reads both: the
+// readers of CSV and IDX files accept either. Errors of reading the first
+// two bytes.
+absl::StatusOr<std::unique_ptr<InputStream>> MaybeDecompressGzip(std::unique_ptr<InputStream> in);
+
 }  // namespace io
 }  // namespace estuary
 

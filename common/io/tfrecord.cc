@@ -59,8 +59,8 @@ const char* CompressionName(Compression c) {
 
 absl::StatusOr<std::unique_ptr<TFRecordWriter>> TFRecordWriter::Create(
     const std::string& path, const TFRecordOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<FileOutputStream> file,
-                   FileOutputStream::Create(path, options.fsync_on_close));
+  ASSIGN_OR_RETURN(std::unique_ptr<OutputStream> file,
+                   options.env->NewWritableFile(path, {options.fsync_on_close}));
   return Create(std::move(file), options);
 }
 
@@ -108,7 +108,7 @@ TFRecordReader::TFRecordReader(std::unique_ptr<InputStream> in) : in_(std::move(
 
 absl::StatusOr<std::unique_ptr<TFRecordReader>> TFRecordReader::Open(
     const std::string& path, const TFRecordOptions& options) {
-  ASSIGN_OR_RETURN(std::unique_ptr<FileInputStream> file, FileInputStream::Open(path));
+  ASSIGN_OR_RETURN(std::unique_ptr<InputStream> file, options.env->NewSequentialFile(path));
   return Open(std::move(file), options);
 }
 

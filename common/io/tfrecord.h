@@ -22,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/io/env.h"
 #include "common/io/file.h"
 
 namespace estuary {
@@ -41,6 +42,8 @@ struct TFRecordOptions {
   int gzip_level = -1;
   // Writer only: fsync the file in Close().
   bool fsync_on_close = false;
+  // Opens the file (by path); not owned, never null.
+  const Env* env = &Env::Default();
 };
 
 // Size of the framing around each record: 8 + 4 + 4 bytes.

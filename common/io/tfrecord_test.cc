@@ -1,13 +1,12 @@
 #include "common/io/tfrecord.h"
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/crc32c.h"
+#include "common/io/env.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,16 +27,10 @@ std::string TempPath(const std::string& name) {
   return absl::StrCat(::testing::TempDir(), "/", name);
 }
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string ReadBytes(const std::string& path) { return *ReadWholeFile(Env::Default(), path); }
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
+  ASSERT_TRUE(WriteFileDurably(Env::Default(), path, bytes).ok());
 }
 
 TEST(TFRecordTest, RoundTripEmptyLargeAndMany) {

@@ -1,50 +1,29 @@
 #include "estimator/data/csv_reader.h"
 
-#include <zlib.h>
-
-#include <cerrno>
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
+#include "common/io/gzip_stream.h"
 #include "common/status_macros.h"
 
 namespace estuary {
 namespace {
 
-// Buffered reader over gzFile (which also reads uncompressed files).
+// Buffered reader over a (possibly decompressing) stream.
 class CsvReader : public RecordReader {
  public:
-  CsvReader(std::string file, gzFile gz, CsvReaderOptions options)
-      : file_(std::move(file)), gz_(gz), options_(options) {}
-  ~CsvReader() override { gzclose(gz_); }
+  CsvReader(std::string file, std::unique_ptr<io::InputStream> in, CsvReaderOptions options)
+      : file_(std::move(file)), in_(std::move(in)), options_(options) {}
 
   absl::StatusOr<bool> Next(std::string* record, RecordOrigin* origin) override {
-    if (!status_.ok()) return status_;
-    if (done_) return false;
     if (options_.header && !header_skipped_) {
       header_skipped_ = true;
       std::string header;
       int64_t unused;
-      absl::StatusOr<bool> got = ReadRecord(&header, &unused);
-      if (!got.ok()) {
-        status_ = got.status();
-        return status_;
-      }
-      if (!*got) {
-        done_ = true;
-        return false;
-      }
+      ASSIGN_OR_RETURN(bool got, ReadRecordSticky(&header, &unused));
+      if (!got) return false;
     }
     int64_t line = 0;
-    absl::StatusOr<bool> got = ReadRecord(record, &line);
-    if (!got.ok()) {
-      status_ = got.status();
-      return status_;
-    }
-    if (!*got) {
-      done_ = true;
-      return false;
-    }
+    ASSIGN_OR_RETURN(bool got, ReadRecordSticky(record, &line));
+    if (!got) return false;
     origin->file = file_;
     origin->line = line;
     origin->offset = -1;
@@ -53,18 +32,26 @@ class CsvReader : public RecordReader {
   }
 
  private:
+  // ReadRecord, remembering the end of the file and the first error.
+  absl::StatusOr<bool> ReadRecordSticky(std::string* record, int64_t* start_line) {
+    if (!status_.ok()) return status_;
+    if (done_) return false;
+    absl::StatusOr<bool> got = ReadRecord(record, start_line);
+    if (!got.ok()) {
+      status_ = got.status();
+    } else if (!*got) {
+      done_ = true;
+    }
+    return got;
+  }
+
   // Reads one byte; false at end of file.
   absl::StatusOr<bool> Get(char* c) {
     if (pos_ == end_) {
-      const int n = gzread(gz_, buf_, sizeof(buf_));
-      if (n < 0) {
-        int errnum = 0;
-        const char* msg = gzerror(gz_, &errnum);
-        return absl::DataLossError(absl::StrCat(file_, ": read error: ", msg));
-      }
+      ASSIGN_OR_RETURN(size_t n, in_->Read(buf_, sizeof(buf_)));
       if (n == 0) return false;
       pos_ = 0;
-      end_ = n;
+      end_ = static_cast<int>(n);
     }
     *c = buf_[pos_++];
     return true;
@@ -118,7 +105,7 @@ class CsvReader : public RecordReader {
   }
 
   const std::string file_;
-  gzFile gz_;
+  std::unique_ptr<io::InputStream> in_;
   const CsvReaderOptions options_;
   char buf_[1 << 16];
   int pos_ = 0;
@@ -130,27 +117,20 @@ class CsvReader : public RecordReader {
   absl::Status status_;
 };
 
-absl::StatusOr<gzFile> Open(const std::string& file) {
-  gzFile gz = gzopen(file.c_str(), "rb");
-  if (gz == nullptr) {
-    const int err = errno;
-    if (err == ENOENT) return absl::NotFoundError(absl::StrCat(file, ": no such file"));
-    return absl::InvalidArgumentError(absl::StrCat(file, ": cannot open: ", strerror(err)));
-  }
-  return gz;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RecordReader>> OpenCsvReader(const std::string& file,
                                                             const CsvReaderOptions& options) {
-  ASSIGN_OR_RETURN(gzFile gz, Open(file));
-  return std::unique_ptr<RecordReader>(new CsvReader(file, gz, options));
+  ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> in, options.env->NewSequentialFile(file));
+  ASSIGN_OR_RETURN(in, io::MaybeDecompressGzip(std::move(in)));
+  return std::unique_ptr<RecordReader>(new CsvReader(file, std::move(in), options));
 }
 
-absl::StatusOr<std::string> ReadCsvHeader(const std::string& file, char field_delim) {
+absl::StatusOr<std::string> ReadCsvHeader(const std::string& file, char field_delim,
+                                          const io::Env& env) {
   CsvReaderOptions options;
   options.field_delim = field_delim;
+  options.env = &env;
   ASSIGN_OR_RETURN(std::unique_ptr<RecordReader> reader, OpenCsvReader(file, options));
   std::string header;
   RecordOrigin origin;

@@ -1,7 +1,7 @@
 // CSV record reader: splits a CSV file into records (one per line, except
 // that a quoted field may contain newlines, so a record can span lines) like
 // tf.data.experimental.CsvDataset. Reads plain or gzip-compressed files
-// (zlib detects gzip by its magic when `compression` is kAuto).
+// (gzip detected by its magic: io::MaybeDecompressGzip), through an io::Env.
 #ifndef ESTUARY_ESTIMATOR_DATA_CSV_READER_H_
 #define ESTUARY_ESTIMATOR_DATA_CSV_READER_H_
 
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/io/env.h"
 #include "estimator/data/record_reader.h"
 
 namespace estuary {
@@ -17,9 +18,11 @@ namespace estuary {
 struct CsvReaderOptions {
   bool header = false;   // skip the first record of the file
   char field_delim = ',';  // only used to track quotes at field starts
+  // Opens the file; not owned, never null.
+  const io::Env* env = &io::Env::Default();
 };
 
-// Opens `file`. The record excludes its line terminator ("\n" or "\r\n");
+// Opens `file` (NotFound if absent; the Env's errors). The record excludes its line terminator ("\n" or "\r\n");
 // its origin carries the 1-based line where it starts. A quote left open at
 // the end of the file is an InvalidArgument naming the line where the
 // record started.
@@ -28,7 +31,8 @@ absl::StatusOr<std::unique_ptr<RecordReader>> OpenCsvReader(const std::string& f
 
 // Reads the first record of `file` (the header line), without its line
 // terminator. NotFound/InvalidArgument if the file is missing or empty.
-absl::StatusOr<std::string> ReadCsvHeader(const std::string& file, char field_delim);
+absl::StatusOr<std::string> ReadCsvHeader(const std::string& file, char field_delim,
+                                          const io::Env& env = io::Env::Default());
 
 }  // namespace estuary
 

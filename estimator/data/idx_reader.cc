@@ -1,13 +1,11 @@
 #include "estimator/data/idx_reader.h"
 
-#include <zlib.h>
-
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/io/gzip_stream.h"
 #include "common/status_macros.h"
 
 namespace estuary {
@@ -16,34 +14,19 @@ namespace {
 constexpr uint32_t kLabelsMagic = 0x00000801;
 constexpr uint32_t kImagesMagic = 0x00000803;
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  gzFile gz = gzopen(path.c_str(), "rb");
-  if (gz == nullptr) {
-    const int err = errno;
-    if (err == ENOENT) return absl::NotFoundError(absl::StrCat(path, ": no such file"));
-    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot open: ", strerror(err)));
-  }
-  gzbuffer(gz, 1 << 17);
+// The file's bytes, decompressed if it is gzip. A corrupt or truncated gzip
+// stream is InvalidArgument naming the file (like the format errors).
+absl::StatusOr<std::string> ReadDecompressed(const io::Env& env, const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> in, env.NewSequentialFile(path));
+  ASSIGN_OR_RETURN(in, io::MaybeDecompressGzip(std::move(in)));
   std::string out;
   char buf[1 << 16];
   while (true) {
-    const int n = gzread(gz, buf, sizeof(buf));
-    if (n < 0) {
-      int errnum = 0;
-      std::string msg = gzerror(gz, &errnum);
-      gzclose(gz);
-      return absl::InvalidArgumentError(absl::StrCat(path, ": read error: ", msg));
-    }
-    if (n == 0) break;
-    out.append(buf, n);
-  }
-  // gzclose_r reports a truncated gzip stream (Z_BUF_ERROR).
-  const int rc = gzclose(gz);
-  if (rc == Z_BUF_ERROR) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": truncated gzip stream"));
-  }
-  if (rc != Z_OK) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": gzip error ", rc));
+    absl::StatusOr<size_t> n = in->Read(buf, sizeof(buf));
+    if (absl::IsDataLoss(n.status())) return absl::InvalidArgumentError(n.status().message());
+    if (!n.ok()) return n.status();
+    if (*n == 0) break;
+    out.append(buf, *n);
   }
   return out;
 }
@@ -86,8 +69,8 @@ int64_t IdxFile::example_size() const {
   return n;
 }
 
-absl::StatusOr<IdxFile> ReadIdxFile(const std::string& path) {
-  ASSIGN_OR_RETURN(std::string bytes, ReadWholeFile(path));
+absl::StatusOr<IdxFile> ReadIdxFile(const std::string& path, const io::Env& env) {
+  ASSIGN_OR_RETURN(std::string bytes, ReadDecompressed(env, path));
   if (bytes.size() < 4) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": not an IDX file: ", bytes.size(), " bytes, shorter than the magic"));
@@ -133,9 +116,10 @@ absl::StatusOr<IdxFile> ReadIdxFile(const std::string& path) {
 }
 
 absl::StatusOr<std::unique_ptr<RecordReader>> OpenIdxReader(const std::string& images,
-                                                            const std::string& labels) {
-  ASSIGN_OR_RETURN(IdxFile image_file, ReadIdxFile(images));
-  ASSIGN_OR_RETURN(IdxFile label_file, ReadIdxFile(labels));
+                                                            const std::string& labels,
+                                                            const io::Env& env) {
+  ASSIGN_OR_RETURN(IdxFile image_file, ReadIdxFile(images, env));
+  ASSIGN_OR_RETURN(IdxFile label_file, ReadIdxFile(labels, env));
   if (image_file.dims.size() != 3) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s: expected an images file (magic 0x%08x: [n, rows, cols]), got %d dimensions", images,

@@ -1,19 +1,16 @@
 #include "estimator/synthetic/click_log.h"
 
-#include <sys/stat.h>
-
 #include <atomic>
-#include <cerrno>
 #include <cmath>
-#include <cstdio>
-#include <cstring>
 #include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/io/env.h"
 #include "common/io/tfrecord.h"
+#include "common/status_macros.h"
 #include "estimator/data/example_builder.h"
 #include "estimator/synthetic/zipf.h"
 
@@ -66,14 +63,11 @@ void Progress(int64_t i, int64_t begin, std::atomic<int64_t>& done,
   }
 }
 
-absl::Status WriteCsvShard(const ClickLogGenerator& gen, const std::string& path, int64_t begin,
-                           int64_t end, std::atomic<int64_t>& done,
+absl::Status WriteCsvShard(const io::Env& env, const ClickLogGenerator& gen,
+                           const std::string& path, int64_t begin, int64_t end,
+                           std::atomic<int64_t>& done,
                            const std::function<void(int64_t)>& progress) {
-  FILE* out = std::fopen(path.c_str(), "w");
-  if (out == nullptr) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot write '", path, "': ", std::strerror(errno)));
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<io::OutputStream> out, env.NewWritableFile(path));
   ClickRow row;
   std::string buf = absl::StrCat(absl::StrJoin(ClickLogColumns(), ","), "\n");
   for (int64_t i = begin; i < end; ++i) {
@@ -81,23 +75,24 @@ absl::Status WriteCsvShard(const ClickLogGenerator& gen, const std::string& path
     AppendClickCsv(row, &buf);
     buf.push_back('\n');
     if (buf.size() > (1 << 20)) {
-      std::fwrite(buf.data(), 1, buf.size(), out);
+      RETURN_IF_ERROR(out->Append(buf));
       buf.clear();
     }
     Progress(i, begin, done, progress);
   }
-  std::fwrite(buf.data(), 1, buf.size(), out);
+  RETURN_IF_ERROR(out->Append(buf));
   done.fetch_add((end - begin) % kProgressEvery);
-  if (std::ferror(out) != 0 || std::fclose(out) != 0) {
-    return absl::InternalError(absl::StrCat("error writing '", path, "'"));
-  }
-  return absl::OkStatus();
+  return out->Close();
 }
 
-absl::Status WriteTFRecordShard(const ClickLogGenerator& gen, const std::string& path,
-                                int64_t begin, int64_t end, std::atomic<int64_t>& done,
+absl::Status WriteTFRecordShard(const io::Env& env, const ClickLogGenerator& gen,
+                                const std::string& path, int64_t begin, int64_t end,
+                                std::atomic<int64_t>& done,
                                 const std::function<void(int64_t)>& progress) {
-  absl::StatusOr<std::unique_ptr<io::TFRecordWriter>> writer = io::TFRecordWriter::Create(path);
+  io::TFRecordOptions options;
+  options.env = &env;
+  absl::StatusOr<std::unique_ptr<io::TFRecordWriter>> writer =
+      io::TFRecordWriter::Create(path, options);
   if (!writer.ok()) return writer.status();
   ClickRow row;
   for (int64_t i = begin; i < end; ++i) {
@@ -192,10 +187,8 @@ absl::Status WriteClickLog(const ClickLogOptions& options,
   }
   const bool tfrecord = options.format == "tfrecord";
   if (options.out_dir.empty()) return absl::InvalidArgumentError("--out is required");
-  if (mkdir(options.out_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create '", options.out_dir, "': ", std::strerror(errno)));
-  }
+  const io::Env& env = *options.env;
+  RETURN_IF_ERROR(env.MakeDirs(options.out_dir));
   const ClickLogGenerator gen(options.seed, options.model_seed);
   std::atomic<int64_t> done{0};
   std::atomic<int> next_file{0};
@@ -206,8 +199,8 @@ absl::Status WriteClickLog(const ClickLogOptions& options,
       const int64_t end = options.rows * (f + 1) / options.num_files;
       const std::string path = absl::StrFormat("%s/clicks-%05d-of-%05d.%s", options.out_dir, f,
                                                options.num_files, tfrecord ? "tfrecord" : "csv");
-      absl::Status st = tfrecord ? WriteTFRecordShard(gen, path, begin, end, done, progress)
-                                 : WriteCsvShard(gen, path, begin, end, done, progress);
+      absl::Status st = tfrecord ? WriteTFRecordShard(env, gen, path, begin, end, done, progress)
+                                 : WriteCsvShard(env, gen, path, begin, end, done, progress);
       if (!st.ok()) errors[f] = st;
     }
   };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/io/env.h"
 
 namespace estuary {
 
@@ -57,6 +58,8 @@ struct ClickLogOptions {
   std::string format = "csv";  // csv | tfrecord
   int num_files = 1;
   int threads = 2;
+  // Creates out_dir (and its parents) and the files; not owned, never null.
+  const io::Env* env = &io::Env::Default();
 };
 
 // One row as a serialized tf.train.Example: int64 "label", int64 "I1".."I13"
@@ -68,10 +71,11 @@ std::string ClickExample(const ClickRow& row);
 void AppendClickCsv(const ClickRow& row, std::string* out);
 
 // Writes `rows` rows split over `num_files` files named
-// clicks-00000-of-00004.csv (or .tfrecord: one Example per row) in out_dir (created if needed).
+// clicks-00000-of-00004.csv (or .tfrecord: one Example per row) in out_dir
+// (created with its missing parents if needed).
 // `progress(rows_done)` is called from the writing threads now and then.
-// Errors: InvalidArgument (options), Internal/PermissionDenied (I/O) naming
-// the file.
+// Errors: InvalidArgument (options); the Env's errors (NotFound,
+// PermissionDenied, ResourceExhausted, ...) naming the file.
 absl::Status WriteClickLog(const ClickLogOptions& options,
                            const std::function<void(int64_t)>& progress = nullptr);
 

@@ -88,7 +88,9 @@ TEST(ClickLogTest, WritesShardedCsvWithHeader) {
   ClickLogOptions o;
   o.rows = 1001;
   o.num_files = 3;
-  o.out_dir = std::string(std::getenv("TEST_TMPDIR")) + "/clicks";
+  // Missing parents are created (as `estuary gen-data clicks --out` on a
+  // fresh machine needs).
+  o.out_dir = std::string(std::getenv("TEST_TMPDIR")) + "/fresh/parent/clicks";
   ASSERT_TRUE(WriteClickLog(o).ok());
   int64_t rows = 0;
   for (int f = 0; f < 3; ++f) {
