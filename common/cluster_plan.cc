@@ -106,7 +106,7 @@ absl::StatusOr<std::string> ExplainConfig(const TfConfig& tf, const JobSpec* job
     }
   }
   if (job != nullptr) {
-    const DistributionSpec& d = job->distribution;
+    const DistributionConfig& d = job->distribution;
     absl::StrAppend(
         &out, "job: ", job->source, ": model_dir ", job->model_dir,
         absl::StrFormat("; heartbeat every %.2f s, a task is dead after %.2f s; start-up "
