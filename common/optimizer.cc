@@ -307,10 +307,6 @@ std::string Lower(std::string s) {
   return s;
 }
 
-absl::Status Invalid(const std::string& path, const std::string& msg) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": ", msg));
-}
-
 const OptimizerType* FindType(const std::string& lower) {
   for (const OptimizerType& t : OptimizerTypes()) {
     if (lower == t.name) return &t;
@@ -331,51 +327,50 @@ absl::StatusOr<const OptimizerType*> ParseType(const nlohmann::json& v, const Js
   return t;
 }
 
-absl::Status CheckRange(bool ok, const std::string& path, const std::string& what) {
-  return ok ? absl::OkStatus() : Invalid(path, what);
+absl::Status CheckRange(bool ok, const JsonPath& where, const std::string& what) {
+  return ok ? absl::OkStatus() : where.Error(what);
 }
 
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& c) {
-  const std::string p = "optimizer";
-  RETURN_IF_ERROR(CheckRange(c.learning_rate > 0, p + ".learning_rate", "must be > 0"));
-  RETURN_IF_ERROR(CheckRange(c.epsilon >= 0, p + ".epsilon", "must be >= 0"));
+// MakeOptimizer with errors from `p` ("$.estimator.optimizer.beta1: ...").
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizerAt(const OptimizerConfig& c,
+                                                           const JsonPath& p) {
+  RETURN_IF_ERROR(CheckRange(c.learning_rate > 0, p.Key("learning_rate"), "must be > 0"));
+  RETURN_IF_ERROR(CheckRange(c.epsilon >= 0, p.Key("epsilon"), "must be >= 0"));
   RETURN_IF_ERROR(
-      CheckRange(c.momentum >= 0 && c.momentum <= 1, p + ".momentum", "must be in [0, 1]"));
+      CheckRange(c.momentum >= 0 && c.momentum <= 1, p.Key("momentum"), "must be in [0, 1]"));
   const float lr = static_cast<float>(c.learning_rate);
   const std::string type = Lower(c.type);
   if (type == "sgd" || type == "momentum") {
     if (type == "momentum" && !(c.momentum > 0)) {
-      return Invalid(p + ".momentum", "optimizer 'momentum' needs momentum > 0");
+      return p.Key("momentum").Error("optimizer 'momentum' needs momentum > 0");
     }
     return std::unique_ptr<Optimizer>(
         new Sgd(lr, static_cast<float>(c.momentum), c.use_nesterov, type));
   }
   if (type == "adagrad") {
     RETURN_IF_ERROR(CheckRange(c.initial_accumulator_value >= 0,
-                               p + ".initial_accumulator_value", "must be >= 0"));
+                               p.Key("initial_accumulator_value"), "must be >= 0"));
     return std::unique_ptr<Optimizer>(new Adagrad(
         lr, static_cast<float>(c.initial_accumulator_value), static_cast<float>(c.epsilon)));
   }
   if (type == "adam") {
-    RETURN_IF_ERROR(CheckRange(c.beta1 >= 0 && c.beta1 < 1, p + ".beta1", "must be in [0, 1)"));
-    RETURN_IF_ERROR(CheckRange(c.beta2 >= 0 && c.beta2 < 1, p + ".beta2", "must be in [0, 1)"));
+    RETURN_IF_ERROR(CheckRange(c.beta1 >= 0 && c.beta1 < 1, p.Key("beta1"), "must be in [0, 1)"));
+    RETURN_IF_ERROR(CheckRange(c.beta2 >= 0 && c.beta2 < 1, p.Key("beta2"), "must be in [0, 1)"));
     return std::unique_ptr<Optimizer>(new Adam(lr, static_cast<float>(c.beta1),
                                                static_cast<float>(c.beta2),
                                                static_cast<float>(c.epsilon)));
   }
   if (type == "ftrl") {
-    RETURN_IF_ERROR(CheckRange(c.learning_rate_power <= 0, p + ".learning_rate_power",
+    RETURN_IF_ERROR(CheckRange(c.learning_rate_power <= 0, p.Key("learning_rate_power"),
                                "must be <= 0"));
     RETURN_IF_ERROR(CheckRange(c.initial_accumulator_value >= 0,
-                               p + ".initial_accumulator_value", "must be >= 0"));
+                               p.Key("initial_accumulator_value"), "must be >= 0"));
     RETURN_IF_ERROR(CheckRange(c.l1_regularization_strength >= 0,
-                               p + ".l1_regularization_strength", "must be >= 0"));
+                               p.Key("l1_regularization_strength"), "must be >= 0"));
     RETURN_IF_ERROR(CheckRange(c.l2_regularization_strength >= 0,
-                               p + ".l2_regularization_strength", "must be >= 0"));
+                               p.Key("l2_regularization_strength"), "must be >= 0"));
     RETURN_IF_ERROR(CheckRange(c.l2_shrinkage_regularization_strength >= 0,
-                               p + ".l2_shrinkage_regularization_strength", "must be >= 0"));
+                               p.Key("l2_shrinkage_regularization_strength"), "must be >= 0"));
     return std::unique_ptr<Optimizer>(
         new Ftrl(lr, static_cast<float>(c.learning_rate_power),
                  static_cast<float>(c.initial_accumulator_value),
@@ -384,7 +379,7 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& 
                  static_cast<float>(c.l2_shrinkage_regularization_strength)));
   }
   if (type == "rmsprop") {
-    RETURN_IF_ERROR(CheckRange(c.rho >= 0 && c.rho <= 1, p + ".rho", "must be in [0, 1]"));
+    RETURN_IF_ERROR(CheckRange(c.rho >= 0 && c.rho <= 1, p.Key("rho"), "must be in [0, 1]"));
     if (c.momentum > 0) {
       return std::unique_ptr<Optimizer>(
           new RmsPropMomentum(lr, static_cast<float>(c.rho), static_cast<float>(c.momentum),
@@ -393,7 +388,13 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& 
     return std::unique_ptr<Optimizer>(new RmsProp(lr, static_cast<float>(c.rho),
                                                   static_cast<float>(c.epsilon), c.centered));
   }
-  return Invalid(p + ".type", absl::StrCat("unknown optimizer '", c.type, "'"));
+  return p.Key("type").Error(absl::StrCat("unknown optimizer '", c.type, "'"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config) {
+  return MakeOptimizerAt(config, JsonPath("", "optimizer"));
 }
 
 const std::vector<OptimizerType>& OptimizerTypes() {
@@ -484,18 +485,7 @@ absl::StatusOr<OptimizerChoice> ParseOptimizer(const nlohmann::json& spec,
   // Range checks with a learning rate that is valid whatever the default.
   OptimizerConfig check = c;
   if (!choice.learning_rate_set) check.learning_rate = 1;
-  absl::StatusOr<std::unique_ptr<Optimizer>> made = MakeOptimizer(check);
-  if (!made.ok()) {
-    // Re-root "optimizer.<field>: ..." at `where`.
-    std::string msg(made.status().message());
-    const std::string prefix = "optimizer.";
-    if (msg.rfind(prefix, 0) == 0) {
-      const size_t colon = msg.find(": ");
-      return where.Key(msg.substr(prefix.size(), colon - prefix.size()))
-          .Error(msg.substr(colon + 2));
-    }
-    return where.Wrap(made.status());
-  }
+  RETURN_IF_ERROR(MakeOptimizerAt(check, where).status());
   return choice;
 }
 

@@ -109,8 +109,8 @@ struct OptimizerConfig {
   bool centered = false;
 };
 
-// Builds an optimizer from a validated config. InvalidArgument for an
-// unknown type or out-of-range values (e.g. learning_rate <= 0).
+// Builds an optimizer from a config. InvalidArgument "optimizer.<key>: ..."
+// for an unknown type or out-of-range values (e.g. learning_rate <= 0).
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config);
 
 // The optimizer types a job file can name, and the keys each takes besides
