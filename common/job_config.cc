@@ -510,7 +510,14 @@ absl::StatusOr<InputConfig> ParseInputConfig(const json& in, const JsonPath& whe
   c.skip_bad_records = IsSet(in, "bad_record_policy") && in["bad_record_policy"] == "skip";
   ReadJson(in, "header", &c.header);
   ReadJson(in, "column_names", &c.column_names);
-  ReadJson(in, "column_defaults", &c.column_defaults);
+  if (IsSet(in, "column_defaults")) {
+    const json& defaults = in["column_defaults"];
+    for (size_t i = 0; i < defaults.size(); ++i) {
+      ASSIGN_OR_RETURN(CsvColumnDefault d,
+                       ParseCsvColumnDefault(defaults[i], where.Key("column_defaults").Index(i)));
+      c.column_defaults.push_back(std::move(d));
+    }
+  }
   if (IsSet(in, "field_delim")) {
     const std::string d = in["field_delim"].get<std::string>();
     if (d.size() != 1 || d == "\"" || d == "\n" || d == "\r") {
@@ -526,8 +533,10 @@ absl::StatusOr<InputConfig> ParseInputConfig(const json& in, const JsonPath& whe
     if (!compression.ok()) return where.Key("compression").Error(compression.status().message());
     c.compression = *compression;
   }
-  if (IsSet(in, "features")) c.features = in["features"];
-  if (c.format == InputFormat::kTfRecord && c.features.is_null()) {
+  if (IsSet(in, "features")) {
+    ASSIGN_OR_RETURN(c.features, ParseExampleFeatures(in["features"], where.Key("features")));
+  }
+  if (c.format == InputFormat::kTfRecord && c.features.empty()) {
     return where.Key("features").Error(
         "is required for format \"tfrecord\" (the tf.train.Example features to parse: "
         "{\"key\": {\"dtype\", \"shape\", \"default\", \"var_len\"}})");
@@ -549,6 +558,145 @@ absl::StatusOr<InputConfig> ParseInputConfig(const json& in, const JsonPath& whe
     }
   }
   return c;
+}
+
+absl::StatusOr<CsvColumnDefault> ParseCsvColumnDefault(const json& value, const JsonPath& where) {
+  CsvColumnDefault c;
+  if (value.is_number_integer()) {
+    c.dtype = DType::kInt64;
+    c.int_default = value.get<int64_t>();
+  } else if (value.is_number()) {
+    c.dtype = DType::kFloat;
+    c.float_default = value.get<float>();
+  } else if (value.is_string()) {
+    c.dtype = DType::kString;
+    c.string_default = value.get<std::string>();
+  } else if (value.is_array()) {
+    if (!value.empty()) {
+      return where.Error(
+          "expected [] (a required float column); give a default as a scalar, e.g. 0.0");
+    }
+    c.dtype = DType::kFloat;
+    c.required = true;
+  } else if (value.is_object()) {
+    for (const auto& [key, unused] : value.items()) {
+      if (key != "dtype" && key != "default") {
+        return where.Error(absl::StrCat("unknown key '", key, "' (expected dtype, default)"));
+      }
+    }
+    const std::string dtype = IsSet(value, "dtype") && value["dtype"].is_string()
+                                  ? value["dtype"].get<std::string>()
+                                  : "";
+    if (dtype == "float32") {
+      c.dtype = DType::kFloat;
+    } else if (dtype == "int64") {
+      c.dtype = DType::kInt64;
+    } else if (dtype == "string") {
+      c.dtype = DType::kString;
+    } else {
+      return where.Error("expected \"dtype\": \"float32\", \"int64\" or \"string\"");
+    }
+    if (!IsSet(value, "default")) {
+      c.required = true;
+      return c;
+    }
+    const json& v = value["default"];
+    const JsonPath p = where.Key("default");
+    if (c.dtype == DType::kString) {
+      if (!v.is_string()) return p.Error("expected a string default");
+      c.string_default = v.get<std::string>();
+    } else if (c.dtype == DType::kInt64) {
+      if (!v.is_number_integer()) return p.Error("expected an integer default");
+      c.int_default = v.get<int64_t>();
+    } else {
+      if (!v.is_number()) return p.Error("expected a number default");
+      c.float_default = v.get<float>();
+    }
+  } else {
+    return where.Error(absl::StrCat(
+        "expected a default value (number, string, [] or {\"dtype\": ...}), got ", value.dump()));
+  }
+  return c;
+}
+
+absl::StatusOr<std::vector<ExampleFeatureConfig>> ParseExampleFeatures(const json& features,
+                                                                       const JsonPath& where) {
+  if (!features.is_object() || features.empty()) {
+    return where.Error(
+        "expected an object mapping feature keys to {\"dtype\", \"shape\", \"default\", "
+        "\"var_len\"}");
+  }
+  std::vector<ExampleFeatureConfig> out;
+  for (auto it = features.begin(); it != features.end(); ++it) {
+    const JsonPath p = where.Key(it.key());
+    const json& f = it.value();
+    if (!f.is_object()) return p.Error("expected an object");
+    for (auto k = f.begin(); k != f.end(); ++k) {
+      if (k.key() != "dtype" && k.key() != "shape" && k.key() != "default" &&
+          k.key() != "var_len") {
+        return p.Key(k.key()).Error("unknown key (expected dtype, shape, default, var_len)");
+      }
+    }
+    ExampleFeatureConfig c;
+    c.key = it.key();
+    if (!IsSet(f, "dtype")) return p.Key("dtype").Error("is required");
+    const json& d = f["dtype"];
+    const std::string dtype = d.is_string() ? d.get<std::string>() : "";
+    if (!d.is_string()) {
+      return p.Key("dtype").Error("expected \"float32\", \"int64\" or \"string\"");
+    }
+    if (dtype == "float32") {
+      c.dtype = DType::kFloat;
+    } else if (dtype == "int64") {
+      c.dtype = DType::kInt64;
+    } else if (dtype == "string") {
+      c.dtype = DType::kString;
+    } else {
+      return p.Key("dtype").Error(
+          absl::StrCat("'", dtype, "' is not one of float32, int64, string"));
+    }
+    if (IsSet(f, "var_len")) {
+      if (!f["var_len"].is_boolean()) return p.Key("var_len").Error("expected true or false");
+      c.var_len = f["var_len"].get<bool>();
+    }
+    if (c.var_len) {
+      out.push_back(std::move(c));
+      continue;
+    }
+    if (IsSet(f, "shape")) {
+      if (!f["shape"].is_array()) return p.Key("shape").Error("expected an array of integers");
+      for (const json& dim : f["shape"]) {
+        if (!dim.is_number_integer() || dim.get<int64_t>() < 0) {
+          return p.Key("shape").Error("expected non-negative integers");
+        }
+        c.shape.push_back(dim.get<int64_t>());
+      }
+    }
+    if (IsSet(f, "default")) {
+      const json& v = f["default"];
+      const JsonPath dp = p.Key("default");
+      const std::vector<json> values =
+          v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v};
+      Tensor t;
+      t.dtype = c.dtype;
+      t.shape = {static_cast<int64_t>(values.size())};
+      for (const json& e : values) {
+        if (c.dtype == DType::kString) {
+          if (!e.is_string()) return dp.Error("expected a string default");
+          t.strings.push_back(e.get<std::string>());
+        } else if (c.dtype == DType::kInt64) {
+          if (!e.is_number_integer()) return dp.Error("expected an integer default");
+          t.ints.push_back(e.get<int64_t>());
+        } else {
+          if (!e.is_number()) return dp.Error("expected a number default");
+          t.floats.push_back(e.get<float>());
+        }
+      }
+      c.default_value = std::move(t);
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 absl::StatusOr<RunConfig> ParseRunConfig(const json& rc, const JsonPath& where) {

@@ -170,6 +170,39 @@ absl::StatusOr<std::vector<FeatureColumnConfig>> ParseFeatureColumns(
 
 enum class InputFormat { kCsv, kTfRecord, kIdx };
 
+// A CSV column's type and default, given by its JSON default as
+// tf.io.decode_csv's record_defaults give them:
+//   0, -3      int64 with that default      1.5, 0.0   float32
+//   "x", ""    string                       []         required float32 (TF's [])
+//   {"dtype": "float32"|"int64"|"string", "default": <value>}  ("default"
+//   absent: required).
+struct CsvColumnDefault {
+  DType dtype = DType::kString;
+  bool required = false;  // no default: an empty field is an error
+  float float_default = 0;
+  int64_t int_default = 0;
+  std::string string_default;
+};
+absl::StatusOr<CsvColumnDefault> ParseCsvColumnDefault(const nlohmann::json& value,
+                                                       const JsonPath& where);
+
+// One tf.train.Example feature to parse, as tf.io.parse_example's spec:
+//   "age": {"dtype": "float32", "shape": [1], "default": 0}   FixedLenFeature
+//   "tags": {"dtype": "string", "var_len": true}              VarLenFeature
+// dtype float32 | int64 | string; shape defaults to [] (a [batch] tensor);
+// without "default" the feature is required. The example parser checks the
+// default's size against the shape when the input is built.
+struct ExampleFeatureConfig {
+  std::string key;
+  DType dtype = DType::kFloat;
+  bool var_len = false;
+  std::vector<int64_t> shape;
+  std::optional<Tensor> default_value;  // [n] values: a scalar or prod(shape)
+};
+// `features` is the object mapping feature keys to their specs.
+absl::StatusOr<std::vector<ExampleFeatureConfig>> ParseExampleFeatures(
+    const nlohmann::json& features, const JsonPath& where);
+
 // `train_input` / `eval_input`: what estimator/data/pipeline reads.
 struct InputConfig {
   JsonPath where;  // "$.train_input" in the job file
@@ -188,17 +221,13 @@ struct InputConfig {
   // csv
   bool header = false;
   std::vector<std::string> column_names;  // empty: from the header line
-  // One per column; the format is the CSV parser's (CsvColumnFromJson in
-  // estimator/data/csv_parser.h), which checks it when the input is built.
-  std::vector<nlohmann::json> column_defaults;
+  std::vector<CsvColumnDefault> column_defaults;  // one per column (required)
   char field_delim = ',';
   // idx
   bool scale_pixels = true;
-  // tfrecord of tf.train.Example: the feature spec, in the format of
-  // ExampleSpecFromJson (estimator/data/example_batch_parser.h), which
-  // checks it when the input is built.
+  // tfrecord of tf.train.Example
   io::Compression compression = io::Compression::kNone;
-  nlohmann::json features;
+  std::vector<ExampleFeatureConfig> features;  // required, in the file's key order
 };
 
 absl::StatusOr<InputConfig> ParseInputConfig(const nlohmann::json& section,

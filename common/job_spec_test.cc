@@ -132,8 +132,10 @@ TEST(JobSpecTest, CsvInputColumnDefaultsAreTypedValues) {
   })", "job.json");
   ASSERT_TRUE(job.ok()) << job.status();
   ASSERT_EQ(job->train_input->column_defaults.size(), 4u);
-  EXPECT_TRUE(job->train_input->column_defaults[0].is_number_integer());
-  EXPECT_TRUE(job->train_input->column_defaults[3].is_array());
+  EXPECT_EQ(job->train_input->column_defaults[0].dtype, DType::kInt64);
+  EXPECT_EQ(job->train_input->column_defaults[1].dtype, DType::kFloat);
+  EXPECT_EQ(job->train_input->column_defaults[2].string_default, "x");
+  EXPECT_TRUE(job->train_input->column_defaults[3].required);
   EXPECT_EQ(job->train_input->num_epochs, -1);
   EXPECT_FALSE(job->train_input->scale_pixels);
   ExpectError(R"({"model_dir": "m", "train_input": {"format": "csv", "num_epochs": -2}})",
@@ -160,6 +162,12 @@ TEST(JobSpecTest, SectionRulesAreCheckedByTheParse) {
   ExpectError(R"({"model_dir": "m", "eval_input": {"format": "tfrecord", "files": ["x"],
                   "batch_size": 1}})",
               "$.eval_input.features: is required for format \"tfrecord\"");
+  ExpectError(R"({"model_dir": "m", "train_input": {"format": "csv", "files": ["a"],
+                  "batch_size": 1, "header": true, "column_defaults": [0, {"dtype": "int32"}]}})",
+              "job.json: $.train_input.column_defaults[1]: expected \"dtype\": \"float32\"");
+  ExpectError(R"({"model_dir": "m", "train_input": {"format": "tfrecord", "files": ["a"],
+                  "batch_size": 1, "features": {"x": {"dtype": "float64"}}}})",
+              "job.json: $.train_input.features.x.dtype: 'float64' is not one of");
   ExpectError(R"({"model_dir": "m", "estimator": {"type": "dnn_classifier"}})",
               "job.json: $.estimator.hidden_units: is required for DNN estimators");
   ExpectError(R"({"model_dir": "m", "estimator": {"type": "linear_regressor", "n_classes": 3}})",

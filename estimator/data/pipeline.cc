@@ -51,15 +51,11 @@ absl::StatusOr<InputOptions> InputOptionsFromConfig(const InputConfig& c) {
   o.scale_pixels = c.scale_pixels;
   o.tfrecord.compression = c.compression;
   for (size_t i = 0; i < c.column_defaults.size(); ++i) {
-    const std::string name = i < c.column_names.size() ? c.column_names[i] : "";
-    ASSIGN_OR_RETURN(CsvColumn column,
-                     CsvColumnFromJson(name, c.column_defaults[i],
-                                       c.where.Key("column_defaults").Index(i).ToString()));
-    o.csv_columns.push_back(std::move(column));
+    o.csv_columns.push_back(CsvColumnFromDefault(
+        i < c.column_names.size() ? c.column_names[i] : "", c.column_defaults[i]));
   }
-  if (!c.features.is_null()) {
-    ASSIGN_OR_RETURN(o.example_spec,
-                     ExampleSpecFromJson(c.features, c.where.Key("features").ToString()));
+  if (!c.features.empty()) {
+    ASSIGN_OR_RETURN(o.example_spec, ExampleSpecFromConfig(c.features, c.where.Key("features")));
   }
   return o;
 }

@@ -82,11 +82,9 @@ struct InputOptions {
   JsonPath where;  // where these came from, for errors ("job.json: $.train_input")
 };
 
-// The options of a parsed train_input/eval_input section. Here the CSV
-// column defaults and the tf.train.Example feature spec, whose formats the
-// parsers own, become typed (CsvColumnFromJson, ExampleSpecFromJson);
-// InvalidArgument from the section's JsonPath on a bad one
-// ("job.json: $.train_input.column_defaults[2]: ...").
+// The options of a parsed train_input/eval_input section. InvalidArgument
+// from the section's JsonPath only for what the Example parser's spec
+// rejects ("job.json: $.train_input.features: ...").
 absl::StatusOr<InputOptions> InputOptionsFromConfig(const InputConfig& config);
 
 // For tools and tests: ParseInputConfig (`json_path` roots error paths),
