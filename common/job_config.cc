@@ -408,7 +408,7 @@ absl::StatusOr<EstimatorConfig> ParseEstimatorConfig(const json& est, const Json
   const bool combined = family == ModelFamily::kDnnLinearCombined;
   const bool has_dnn = family == ModelFamily::kDnn || combined;
 
-  if (IsSet(est, "n_classes") && !c.type.classifier) {
+  if (IsSet(est, "n_classes") && !c.type.classifier && family != ModelFamily::kCustom) {
     return where.Key("n_classes").Error("only classifiers take n_classes");
   }
   ReadJson(est, "n_classes", &c.n_classes);
