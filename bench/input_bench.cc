@@ -44,8 +44,14 @@ int Run(int argc, char** argv) {
     std::fprintf(stderr, "input_bench: error: %s\n", std::string(job.status().message()).c_str());
     return 2;
   }
-  const nlohmann::json& section = input == "eval_input" ? job->eval_input : job->train_input;
-  absl::StatusOr<InputOptions> options = InputOptionsFromJson(section, "$." + input);
+  const std::optional<InputConfig>& section =
+      input == "eval_input" ? job->eval_input : job->train_input;
+  if (!section.has_value()) {
+    std::fprintf(stderr, "input_bench: error: %s: $.%s: is required\n", job_path.c_str(),
+                 input.c_str());
+    return 2;
+  }
+  absl::StatusOr<InputOptions> options = InputOptionsFromConfig(*section);
   absl::StatusOr<FeatureColumnSet> columns = BuildFeatureColumns(*job);
   if (!options.ok() || !columns.ok()) {
     std::fprintf(stderr, "input_bench: error: %s\n",

@@ -88,7 +88,7 @@ int TrainCommand(int argc, char** argv) {
   if (!train_input.ok()) return Fail("train", train_input.status());
   absl::Status st = c.estimator->Train(*train_input, args);
   if (!st.ok()) return Fail("train", st);
-  if (evaluate && !c.job.eval_input.is_null()) {
+  if (evaluate && c.job.eval_input.has_value()) {
     absl::StatusOr<InputFn> eval_input = InputFnFromJob(c.job, "eval_input");
     if (!eval_input.ok()) return Fail("train", eval_input.status());
     absl::StatusOr<std::map<std::string, double>> m =

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/json_schema.h"
 #include "common/status_macros.h"
 
 namespace estuary {
@@ -9,26 +10,23 @@ namespace estuary {
 absl::StatusOr<std::string> ResolveStrategy(const JobSpec& job, const TfConfig& tf) {
   const std::string& s = job.distribution.strategy;
   const int ps = tf.cluster.NumTasks(kPs);
-  const std::string where = absl::StrCat(job.source, ": $.distribution.strategy");
+  const JsonPath where = JsonPath(job.source).Key("distribution").Key("strategy");
   if (s == "auto") {
     if (ps > 0) return std::string("parameter_server");
     if (tf.cluster.empty()) return std::string("one_device");
     return std::string("multi_worker_mirrored");
   }
   if (s == "parameter_server" && ps == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where, ": 'parameter_server' needs ps tasks, but TF_CONFIG's cluster has none"));
+    return where.Error("'parameter_server' needs ps tasks, but TF_CONFIG's cluster has none");
   }
   if ((s == "multi_worker_mirrored" || s == "mirrored" || s == "one_device") && ps > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": '", s, "' does not use ps tasks, but TF_CONFIG's cluster has ", ps,
-        " (use 'parameter_server' or remove them)"));
+    return where.Error(absl::StrCat("'", s, "' does not use ps tasks, but TF_CONFIG's cluster has ",
+                                    ps, " (use 'parameter_server' or remove them)"));
   }
   if ((s == "mirrored" || s == "one_device") &&
       tf.cluster.NumTasks(kWorker) + tf.cluster.NumTasks(kChief) + tf.cluster.NumTasks(kMaster) > 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": '", s, "' runs in one process, but the cluster has several training tasks "
-        "(use 'multi_worker_mirrored')"));
+    return where.Error(absl::StrCat("'", s, "' runs in one process, but the cluster has several "
+                                    "training tasks (use 'multi_worker_mirrored')"));
   }
   return s;
 }
@@ -106,7 +104,7 @@ absl::StatusOr<std::string> ExplainConfig(const TfConfig& tf, const JobSpec* job
     }
   }
   if (job != nullptr) {
-    const DistributionSpec& d = job->distribution;
+    const DistributionConfig& d = job->distribution;
     absl::StrAppend(
         &out, "job: ", job->source, ": model_dir ", job->model_dir,
         absl::StrFormat("; heartbeat every %.2f s, a task is dead after %.2f s; start-up "

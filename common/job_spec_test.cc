@@ -1,5 +1,6 @@
 #include "common/job_spec.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace estuary {
@@ -28,7 +29,22 @@ TEST(JobSpecTest, FullJobParsesWithDefaults) {
   })", "job.json");
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->model_dir, "/tmp/m");
-  EXPECT_EQ(job->estimator["type"], "dnn_classifier");
+  ASSERT_TRUE(job->estimator.has_value());
+  EXPECT_EQ(std::string(job->estimator->type.name), "dnn_classifier");
+  EXPECT_EQ(job->estimator->type.family, ModelFamily::kDnn);
+  EXPECT_EQ(job->estimator->n_classes, 10);
+  EXPECT_EQ(job->estimator->hidden_units, (std::vector<int64_t>{256, 128}));
+  EXPECT_EQ(job->estimator->optimizer.config.type, "adagrad");
+  EXPECT_DOUBLE_EQ(job->estimator->optimizer.config.learning_rate, 0.05);
+  EXPECT_TRUE(job->estimator->optimizer.learning_rate_set);
+  ASSERT_EQ(job->feature_columns.size(), 1u);
+  EXPECT_EQ(job->feature_columns[0].kind, FeatureColumnKind::kNumeric);
+  EXPECT_EQ(job->feature_columns[0].shape, (std::vector<int64_t>{784}));
+  EXPECT_EQ(job->feature_columns[0].where.ToString(), "job.json: $.feature_columns[0]");
+  ASSERT_TRUE(job->train_input.has_value());
+  EXPECT_EQ(job->train_input->format, InputFormat::kIdx);
+  EXPECT_EQ(job->train_input->batch_size, 64);
+  EXPECT_FALSE(job->eval_input.has_value());
   EXPECT_EQ(*job->run_config.save_checkpoints_steps, 500);
   EXPECT_FALSE(job->run_config.save_checkpoints_secs.has_value());
   EXPECT_EQ(job->run_config.keep_checkpoint_max, 3);
@@ -115,10 +131,100 @@ TEST(JobSpecTest, CsvInputColumnDefaultsAreTypedValues) {
                     "column_defaults": [0, 0.5, "x", []], "scale_pixels": false}
   })", "job.json");
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_TRUE(job->train_input["column_defaults"][0].is_number_integer());
-  EXPECT_TRUE(job->train_input["column_defaults"][3].is_array());
+  ASSERT_EQ(job->train_input->column_defaults.size(), 4u);
+  EXPECT_EQ(job->train_input->column_defaults[0].dtype, DType::kInt64);
+  EXPECT_EQ(job->train_input->column_defaults[1].dtype, DType::kFloat);
+  EXPECT_EQ(job->train_input->column_defaults[2].string_default, "x");
+  EXPECT_TRUE(job->train_input->column_defaults[3].required);
+  EXPECT_EQ(job->train_input->num_epochs, -1);
+  EXPECT_FALSE(job->train_input->scale_pixels);
   ExpectError(R"({"model_dir": "m", "train_input": {"format": "csv", "num_epochs": -2}})",
               "$.train_input.num_epochs: expected an integer >= -1, got -2");
+}
+
+// What the consumers used to check by hand is checked by the parse, with
+// the file and the path.
+TEST(JobSpecTest, SectionRulesAreCheckedByTheParse) {
+  const std::string csv =
+      R"("format": "csv", "files": ["a.csv"], "column_names": ["a"], "column_defaults": [0])";
+  ExpectError(R"({"model_dir": "m", "train_input": {)" + csv + "}}",
+              "job.json: $.train_input.batch_size: is required");
+  ExpectError(R"({"model_dir": "m", "train_input": {)" + csv +
+                  R"(, "batch_size": 2, "field_delim": ";;"}})",
+              "$.train_input.field_delim: expected one character (not a quote or line break), "
+              "got \";;\"");
+  ExpectError(R"({"model_dir": "m", "train_input": {)" + csv +
+                  R"(, "batch_size": 2, "num_epochs": 0}})",
+              "$.train_input.num_epochs: must be >= 1, or -1 to repeat forever");
+  ExpectError(R"({"model_dir": "m", "train_input": {"format": "idx", "images": "i",
+                  "batch_size": 1}})",
+              "$.train_input.labels: is required for format \"idx\"");
+  ExpectError(R"({"model_dir": "m", "eval_input": {"format": "tfrecord", "files": ["x"],
+                  "batch_size": 1}})",
+              "$.eval_input.features: is required for format \"tfrecord\"");
+  ExpectError(R"({"model_dir": "m", "train_input": {"format": "csv", "files": ["a"],
+                  "batch_size": 1, "header": true, "column_defaults": [0, {"dtype": "int32"}]}})",
+              "job.json: $.train_input.column_defaults[1]: expected \"dtype\": \"float32\"");
+  ExpectError(R"({"model_dir": "m", "train_input": {"format": "tfrecord", "files": ["a"],
+                  "batch_size": 1, "features": {"x": {"dtype": "float64"}}}})",
+              "job.json: $.train_input.features.x.dtype: 'float64' is not one of");
+  ExpectError(R"({"model_dir": "m", "estimator": {"type": "dnn_classifier"}})",
+              "job.json: $.estimator.hidden_units: is required for DNN estimators");
+  ExpectError(R"({"model_dir": "m", "estimator": {"type": "linear_regressor", "n_classes": 3}})",
+              "$.estimator.n_classes: only classifiers take n_classes");
+  ExpectError(R"({"model_dir": "m", "estimator": {"type": "linear_classifier",
+                  "dnn_optimizer": "Adagrad"}})",
+              "$.estimator.dnn_optimizer: only dnn_linear_combined_");
+  ExpectError(R"({"model_dir": "m", "estimator": {"type": "linear_classifier",
+                  "optimizer": {"type": "ftrl", "beta1": 0.9}}})",
+              "$.estimator.optimizer.beta1: not a parameter of optimizer 'ftrl'");
+  ExpectError(R"({"model_dir": "m", "estimator": {"type": "linear_classifier",
+                  "optimizer": {"type": "adam", "lerning_rate": 0.1}}})",
+              "$.estimator.optimizer.lerning_rate: unknown key; did you mean 'learning_rate'?");
+  ExpectError(R"({"model_dir": "m", "estimator": {"type": "linear_classifier",
+                  "optimizer": "adadelta"}})",
+              "$.estimator.optimizer: unknown optimizer 'adadelta'");
+  ExpectError(R"({"model_dir": "m", "feature_columns": [{"type": "numeric", "key": "x",
+                  "hash_bucket_size": 3}]})",
+              "$.feature_columns[0].hash_bucket_size: unknown key");
+  ExpectError(R"({"model_dir": "m", "feature_columns": [{"type": "categorical_with_hash_bucket",
+                  "key": "h"}]})",
+              "$.feature_columns[0].hash_bucket_size: is required");
+  ExpectError(R"({"model_dir": "m", "feature_columns": [{"type": "numeric", "key": "x"},
+                  {"type": "numeric", "key": "x"}]})",
+              "$.feature_columns[1].key: duplicate column name 'x' (also $.feature_columns[0])");
+  ExpectError(R"({"model_dir": "m", "feature_columns": [{"type": "nmeric", "key": "x"}]})",
+              "$.feature_columns[0].type: 'nmeric' is not allowed; did you mean 'numeric'?");
+}
+
+TEST(JobSpecTest, OptimizerDefaultsFollowTheEstimatorType) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(
+      R"({"model_dir": "m", "estimator": {"type": "dnn_linear_combined_regressor",
+          "hidden_units": [4], "dnn_optimizer": "Adam"}})",
+      "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->estimator->linear_optimizer.config.type, "ftrl");
+  EXPECT_FALSE(job->estimator->linear_optimizer.learning_rate_set);
+  EXPECT_EQ(job->estimator->dnn_optimizer.config.type, "adam");
+  job = ParseJobSpec(R"({"model_dir": "m", "estimator": {"type": "linear_classifier"}})",
+                     "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->estimator->optimizer.config.type, "ftrl");
+}
+
+TEST(JobSpecTest, TablesAreTheOnlyLists) {
+  // Every estimator and column type in the tables parses.
+  for (const EstimatorType& t : EstimatorTypes()) {
+    const std::string text = absl::StrCat(R"({"model_dir": "m", "estimator": {"type": ")",
+                                          t.name, R"(", "hidden_units": [2]}})");
+    absl::StatusOr<JobSpec> job = ParseJobSpec(text, "job.json");
+    if (t.family == ModelFamily::kDnn || t.family == ModelFamily::kDnnLinearCombined) {
+      EXPECT_TRUE(job.ok()) << t.name << ": " << job.status();
+    }
+  }
+  EXPECT_EQ(FeatureColumnTypes().size(), 10u);
+  EXPECT_STREQ(FeatureColumnTypeName(FeatureColumnKind::kHashBucket),
+               "categorical_with_hash_bucket");
 }
 
 }  // namespace

@@ -40,10 +40,6 @@ bool HasKind(const json& v, JsonKind k) {
   return false;
 }
 
-absl::Status Error(const std::string& path, absl::string_view msg) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": ", msg));
-}
-
 std::string RangeText(const JsonField& f) {
   const bool has_min = f.min != -std::numeric_limits<double>::infinity();
   const bool has_max = f.max != std::numeric_limits<double>::infinity();
@@ -54,30 +50,60 @@ std::string RangeText(const JsonField& f) {
 }
 
 absl::Status ValidateScalar(const json& v, JsonKind kind, const JsonField& f,
-                            const std::string& path) {
+                            const JsonPath& where) {
   if (!HasKind(v, kind)) {
-    return Error(path, absl::StrCat("expected ", KindName(kind), RangeText(f), ", got ",
-                                    DescribeJson(v)));
+    return where.Error(
+        absl::StrCat("expected ", KindName(kind), RangeText(f), ", got ", DescribeJson(v)));
   }
   if (v.is_number()) {
     const double d = v.get<double>();
     if (d < f.min || d > f.max) {
-      return Error(path, absl::StrCat("expected ", KindName(kind), RangeText(f), ", got ",
-                                      v.dump()));
+      return where.Error(
+          absl::StrCat("expected ", KindName(kind), RangeText(f), ", got ", v.dump()));
     }
   }
   if (v.is_string() && !f.one_of.empty() &&
       std::find(f.one_of.begin(), f.one_of.end(), v.get<std::string>()) == f.one_of.end()) {
-    return Error(path, absl::StrCat("'", v.get<std::string>(), "' is not allowed",
+    return where.Error(absl::StrCat("'", v.get<std::string>(), "' is not allowed",
                                     DidYouMean(v.get<std::string>(), f.one_of)));
   }
   if (v.is_object() && f.schema != nullptr) {
-    return ValidateJson(v, *f.schema, path);
+    return ValidateJson(v, *f.schema, where);
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+JsonPath JsonPath::Key(absl::string_view key) const {
+  return JsonPath(source_, absl::StrCat(path_, ".", key));
+}
+
+JsonPath JsonPath::Index(size_t i) const {
+  return JsonPath(source_, absl::StrCat(path_, "[", i, "]"));
+}
+
+std::string JsonPath::ToString() const {
+  return source_.empty() ? path_ : absl::StrCat(source_, ": ", path_);
+}
+
+absl::Status JsonPath::Error(absl::string_view message) const {
+  return absl::InvalidArgumentError(absl::StrCat(ToString(), ": ", message));
+}
+
+absl::Status JsonPath::Wrap(const absl::Status& status) const {
+  return absl::Status(status.code(), absl::StrCat(ToString(), ": ", status.message()));
+}
+
+bool IsSet(const json& object, const char* key) {
+  return object.is_object() && object.contains(key) && !object[key].is_null();
+}
+
+std::vector<std::string> FieldNames(const JsonSchema& schema) {
+  std::vector<std::string> names;
+  for (const JsonField& f : schema.fields) names.push_back(f.name);
+  return names;
+}
 
 std::string DescribeJson(const json& v) {
   switch (v.type()) {
@@ -91,24 +117,22 @@ std::string DescribeJson(const json& v) {
 }
 
 absl::Status ValidateJson(const json& value, const JsonSchema& schema,
-                          const std::string& path) {
+                          const JsonPath& where) {
   if (!value.is_object()) {
-    return Error(path, absl::StrCat("expected an object, got ", DescribeJson(value)));
+    return where.Error(absl::StrCat("expected an object, got ", DescribeJson(value)));
   }
-  std::vector<std::string> names;
-  for (const JsonField& f : schema.fields) names.push_back(f.name);
+  const std::vector<std::string> names = FieldNames(schema);
   for (auto it = value.begin(); it != value.end(); ++it) {
     if (std::find(names.begin(), names.end(), it.key()) == names.end()) {
-      return Error(absl::StrCat(path, ".", it.key()),
-                   absl::StrCat("unknown key", DidYouMean(it.key(), names)));
+      return where.Key(it.key()).Error(absl::StrCat("unknown key", DidYouMean(it.key(), names)));
     }
   }
   for (const JsonField& f : schema.fields) {
-    const std::string p = absl::StrCat(path, ".", f.name);
-    if (!value.contains(f.name) || value[f.name].is_null()) {
+    const JsonPath p = where.Key(f.name);
+    if (!IsSet(value, f.name.c_str())) {
       if (f.required) {
-        return Error(p, absl::StrCat("is required (", KindName(f.kind),
-                                     f.help.empty() ? "" : ": ", f.help, ")"));
+        return p.Error(absl::StrCat("is required (", KindName(f.kind),
+                                    f.help.empty() ? "" : ": ", f.help, ")"));
       }
       continue;
     }
@@ -121,10 +145,10 @@ absl::Status ValidateJson(const json& value, const JsonSchema& schema,
       const std::string of = f.element == JsonKind::kStringOrInt
                                  ? "strings or integers"
                                  : absl::StrCat(KindName(f.element).substr(2), "s");
-      return Error(p, absl::StrCat("expected an array of ", of, ", got ", DescribeJson(v)));
+      return p.Error(absl::StrCat("expected an array of ", of, ", got ", DescribeJson(v)));
     }
     for (size_t i = 0; i < v.size(); ++i) {
-      RETURN_IF_ERROR(ValidateScalar(v[i], f.element, f, absl::StrCat(p, "[", i, "]")));
+      RETURN_IF_ERROR(ValidateScalar(v[i], f.element, f, p.Index(i)));
     }
   }
   return absl::OkStatus();

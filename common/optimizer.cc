@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/did_you_mean.h"
 #include "common/status_macros.h"
 
 namespace estuary {
@@ -306,15 +307,98 @@ std::string Lower(std::string s) {
   return s;
 }
 
-const std::set<std::string>& Types() {
-  static const auto* t =
-      new std::set<std::string>{"sgd", "momentum", "adagrad", "adam", "ftrl", "rmsprop"};
-  return *t;
+const OptimizerType* FindType(const std::string& lower) {
+  for (const OptimizerType& t : OptimizerTypes()) {
+    if (lower == t.name) return &t;
+  }
+  return nullptr;
 }
 
-// Keys of the job schema that each type accepts.
-const std::set<std::string>& KeysFor(const std::string& type) {
-  static const auto* m = new std::map<std::string, std::set<std::string>>{
+absl::StatusOr<const OptimizerType*> ParseType(const nlohmann::json& v, const JsonPath& where) {
+  if (!v.is_string()) {
+    return where.Error(absl::StrCat("expected an optimizer name string, got ", DescribeJson(v)));
+  }
+  const OptimizerType* t = FindType(Lower(v.get<std::string>()));
+  if (t == nullptr) {
+    return where.Error(absl::StrCat("unknown optimizer '", v.get<std::string>(),
+                                    "'; expected one of Adagrad, Adam, Ftrl, RMSProp, SGD, "
+                                    "Momentum (case-insensitive)"));
+  }
+  return t;
+}
+
+absl::Status CheckRange(bool ok, const JsonPath& where, const std::string& what) {
+  return ok ? absl::OkStatus() : where.Error(what);
+}
+
+// MakeOptimizer with errors from `p` ("$.estimator.optimizer.beta1: ...").
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizerAt(const OptimizerConfig& c,
+                                                           const JsonPath& p) {
+  RETURN_IF_ERROR(CheckRange(c.learning_rate > 0, p.Key("learning_rate"), "must be > 0"));
+  RETURN_IF_ERROR(CheckRange(c.epsilon >= 0, p.Key("epsilon"), "must be >= 0"));
+  RETURN_IF_ERROR(
+      CheckRange(c.momentum >= 0 && c.momentum <= 1, p.Key("momentum"), "must be in [0, 1]"));
+  const float lr = static_cast<float>(c.learning_rate);
+  const std::string type = Lower(c.type);
+  if (type == "sgd" || type == "momentum") {
+    if (type == "momentum" && !(c.momentum > 0)) {
+      return p.Key("momentum").Error("optimizer 'momentum' needs momentum > 0");
+    }
+    return std::unique_ptr<Optimizer>(
+        new Sgd(lr, static_cast<float>(c.momentum), c.use_nesterov, type));
+  }
+  if (type == "adagrad") {
+    RETURN_IF_ERROR(CheckRange(c.initial_accumulator_value >= 0,
+                               p.Key("initial_accumulator_value"), "must be >= 0"));
+    return std::unique_ptr<Optimizer>(new Adagrad(
+        lr, static_cast<float>(c.initial_accumulator_value), static_cast<float>(c.epsilon)));
+  }
+  if (type == "adam") {
+    RETURN_IF_ERROR(CheckRange(c.beta1 >= 0 && c.beta1 < 1, p.Key("beta1"), "must be in [0, 1)"));
+    RETURN_IF_ERROR(CheckRange(c.beta2 >= 0 && c.beta2 < 1, p.Key("beta2"), "must be in [0, 1)"));
+    return std::unique_ptr<Optimizer>(new Adam(lr, static_cast<float>(c.beta1),
+                                               static_cast<float>(c.beta2),
+                                               static_cast<float>(c.epsilon)));
+  }
+  if (type == "ftrl") {
+    RETURN_IF_ERROR(CheckRange(c.learning_rate_power <= 0, p.Key("learning_rate_power"),
+                               "must be <= 0"));
+    RETURN_IF_ERROR(CheckRange(c.initial_accumulator_value >= 0,
+                               p.Key("initial_accumulator_value"), "must be >= 0"));
+    RETURN_IF_ERROR(CheckRange(c.l1_regularization_strength >= 0,
+                               p.Key("l1_regularization_strength"), "must be >= 0"));
+    RETURN_IF_ERROR(CheckRange(c.l2_regularization_strength >= 0,
+                               p.Key("l2_regularization_strength"), "must be >= 0"));
+    RETURN_IF_ERROR(CheckRange(c.l2_shrinkage_regularization_strength >= 0,
+                               p.Key("l2_shrinkage_regularization_strength"), "must be >= 0"));
+    return std::unique_ptr<Optimizer>(
+        new Ftrl(lr, static_cast<float>(c.learning_rate_power),
+                 static_cast<float>(c.initial_accumulator_value),
+                 static_cast<float>(c.l1_regularization_strength),
+                 static_cast<float>(c.l2_regularization_strength),
+                 static_cast<float>(c.l2_shrinkage_regularization_strength)));
+  }
+  if (type == "rmsprop") {
+    RETURN_IF_ERROR(CheckRange(c.rho >= 0 && c.rho <= 1, p.Key("rho"), "must be in [0, 1]"));
+    if (c.momentum > 0) {
+      return std::unique_ptr<Optimizer>(
+          new RmsPropMomentum(lr, static_cast<float>(c.rho), static_cast<float>(c.momentum),
+                              static_cast<float>(c.epsilon), c.centered));
+    }
+    return std::unique_ptr<Optimizer>(new RmsProp(lr, static_cast<float>(c.rho),
+                                                  static_cast<float>(c.epsilon), c.centered));
+  }
+  return p.Key("type").Error(absl::StrCat("unknown optimizer '", c.type, "'"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config) {
+  return MakeOptimizerAt(config, JsonPath("", "optimizer"));
+}
+
+const std::vector<OptimizerType>& OptimizerTypes() {
+  static const auto* types = new std::vector<OptimizerType>{
       {"sgd", {"momentum", "use_nesterov"}},
       {"momentum", {"momentum", "use_nesterov"}},
       {"adagrad", {"initial_accumulator_value", "epsilon"}},
@@ -324,125 +408,58 @@ const std::set<std::string>& KeysFor(const std::string& type) {
         "l2_regularization_strength", "l2_shrinkage_regularization_strength"}},
       {"rmsprop", {"rho", "decay", "momentum", "epsilon", "centered"}},
   };
-  return m->at(type);
+  return *types;
 }
 
-absl::Status Invalid(const std::string& path, const std::string& msg) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": ", msg));
-}
-
-absl::StatusOr<std::string> ParseType(const nlohmann::json& v, const std::string& path) {
-  if (!v.is_string()) return Invalid(path, "expected an optimizer name string");
-  std::string t = Lower(v.get<std::string>());
-  if (Types().count(t) == 0) {
-    return Invalid(path, absl::StrCat("unknown optimizer '", v.get<std::string>(),
-                                      "'; expected one of Adagrad, Adam, Ftrl, RMSProp, SGD, "
-                                      "Momentum (case-insensitive)"));
-  }
-  return t;
-}
-
-absl::Status CheckRange(bool ok, const std::string& path, const std::string& what) {
-  return ok ? absl::OkStatus() : Invalid(path, what);
-}
-
-}  // namespace
-
-absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& c) {
-  const std::string p = "optimizer";
-  RETURN_IF_ERROR(CheckRange(c.learning_rate > 0, p + ".learning_rate", "must be > 0"));
-  RETURN_IF_ERROR(CheckRange(c.epsilon >= 0, p + ".epsilon", "must be >= 0"));
-  RETURN_IF_ERROR(
-      CheckRange(c.momentum >= 0 && c.momentum <= 1, p + ".momentum", "must be in [0, 1]"));
-  const float lr = static_cast<float>(c.learning_rate);
-  const std::string type = Lower(c.type);
-  if (type == "sgd" || type == "momentum") {
-    if (type == "momentum" && !(c.momentum > 0)) {
-      return Invalid(p + ".momentum", "optimizer 'momentum' needs momentum > 0");
-    }
-    return std::unique_ptr<Optimizer>(
-        new Sgd(lr, static_cast<float>(c.momentum), c.use_nesterov, type));
-  }
-  if (type == "adagrad") {
-    RETURN_IF_ERROR(CheckRange(c.initial_accumulator_value >= 0,
-                               p + ".initial_accumulator_value", "must be >= 0"));
-    return std::unique_ptr<Optimizer>(new Adagrad(
-        lr, static_cast<float>(c.initial_accumulator_value), static_cast<float>(c.epsilon)));
-  }
-  if (type == "adam") {
-    RETURN_IF_ERROR(CheckRange(c.beta1 >= 0 && c.beta1 < 1, p + ".beta1", "must be in [0, 1)"));
-    RETURN_IF_ERROR(CheckRange(c.beta2 >= 0 && c.beta2 < 1, p + ".beta2", "must be in [0, 1)"));
-    return std::unique_ptr<Optimizer>(new Adam(lr, static_cast<float>(c.beta1),
-                                               static_cast<float>(c.beta2),
-                                               static_cast<float>(c.epsilon)));
-  }
-  if (type == "ftrl") {
-    RETURN_IF_ERROR(CheckRange(c.learning_rate_power <= 0, p + ".learning_rate_power",
-                               "must be <= 0"));
-    RETURN_IF_ERROR(CheckRange(c.initial_accumulator_value >= 0,
-                               p + ".initial_accumulator_value", "must be >= 0"));
-    RETURN_IF_ERROR(CheckRange(c.l1_regularization_strength >= 0,
-                               p + ".l1_regularization_strength", "must be >= 0"));
-    RETURN_IF_ERROR(CheckRange(c.l2_regularization_strength >= 0,
-                               p + ".l2_regularization_strength", "must be >= 0"));
-    RETURN_IF_ERROR(CheckRange(c.l2_shrinkage_regularization_strength >= 0,
-                               p + ".l2_shrinkage_regularization_strength", "must be >= 0"));
-    return std::unique_ptr<Optimizer>(
-        new Ftrl(lr, static_cast<float>(c.learning_rate_power),
-                 static_cast<float>(c.initial_accumulator_value),
-                 static_cast<float>(c.l1_regularization_strength),
-                 static_cast<float>(c.l2_regularization_strength),
-                 static_cast<float>(c.l2_shrinkage_regularization_strength)));
-  }
-  if (type == "rmsprop") {
-    RETURN_IF_ERROR(CheckRange(c.rho >= 0 && c.rho <= 1, p + ".rho", "must be in [0, 1]"));
-    if (c.momentum > 0) {
-      return std::unique_ptr<Optimizer>(
-          new RmsPropMomentum(lr, static_cast<float>(c.rho), static_cast<float>(c.momentum),
-                              static_cast<float>(c.epsilon), c.centered));
-    }
-    return std::unique_ptr<Optimizer>(new RmsProp(lr, static_cast<float>(c.rho),
-                                                  static_cast<float>(c.epsilon), c.centered));
-  }
-  return Invalid(p + ".type", absl::StrCat("unknown optimizer '", c.type, "'"));
-}
-
-absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const nlohmann::json& spec,
-                                                         const std::string& default_type,
-                                                         double default_learning_rate,
-                                                         const std::string& json_path) {
-  OptimizerConfig c;
-  c.learning_rate = default_learning_rate;
+absl::StatusOr<OptimizerChoice> ParseOptimizer(const nlohmann::json& spec,
+                                               const std::string& default_type,
+                                               const JsonPath& where) {
+  OptimizerChoice choice;
+  OptimizerConfig& c = choice.config;
+  const OptimizerType* type = nullptr;
   if (spec.is_null()) {
-    ASSIGN_OR_RETURN(c.type, ParseType(default_type, json_path));
+    ASSIGN_OR_RETURN(type, ParseType(default_type, where));
   } else if (spec.is_string()) {
-    ASSIGN_OR_RETURN(c.type, ParseType(spec, json_path));
+    ASSIGN_OR_RETURN(type, ParseType(spec, where));
   } else if (spec.is_object()) {
-    if (spec.contains("type")) {
-      ASSIGN_OR_RETURN(c.type, ParseType(spec["type"], json_path + ".type"));
+    if (IsSet(spec, "type")) {
+      ASSIGN_OR_RETURN(type, ParseType(spec["type"], where.Key("type")));
     } else {
-      ASSIGN_OR_RETURN(c.type, ParseType(default_type, json_path));
+      ASSIGN_OR_RETURN(type, ParseType(default_type, where));
     }
-    const std::set<std::string>& allowed = KeysFor(c.type);
-    bool has_rho = false;
+    // Every key any optimizer takes, for did-you-mean hints on typos.
+    std::vector<std::string> all = {"type", "learning_rate"};
+    for (const OptimizerType& t : OptimizerTypes()) {
+      for (const std::string& k : t.keys) {
+        if (std::find(all.begin(), all.end(), k) == all.end()) all.push_back(k);
+      }
+    }
+    std::vector<std::string> own = {"type", "learning_rate"};
+    own.insert(own.end(), type->keys.begin(), type->keys.end());
     for (auto it = spec.begin(); it != spec.end(); ++it) {
       const std::string& key = it.key();
-      const std::string path = json_path + "." + key;
+      const JsonPath p = where.Key(key);
       const nlohmann::json& v = it.value();
-      if (key == "type") continue;
-      if (key != "learning_rate" && allowed.count(key) == 0) {
-        return Invalid(path, absl::StrCat("not a parameter of optimizer '", c.type,
-                                          "' (it takes learning_rate, ",
-                                          absl::StrJoin(allowed, ", "), ")"));
+      if (key == "type" || v.is_null()) continue;
+      if (std::find(own.begin(), own.end(), key) == own.end()) {
+        if (std::find(all.begin(), all.end(), key) == all.end()) {
+          return p.Error(absl::StrCat("unknown key", DidYouMean(key, own)));
+        }
+        return p.Error(absl::StrCat("not a parameter of optimizer '", type->name,
+                                    "' (it takes learning_rate, ",
+                                    absl::StrJoin(type->keys, ", "), ")"));
       }
       if (key == "use_nesterov" || key == "centered") {
-        if (!v.is_boolean()) return Invalid(path, "expected a boolean");
+        if (!v.is_boolean()) return p.Error(absl::StrCat("expected a boolean, got ", DescribeJson(v)));
         (key == "centered" ? c.centered : c.use_nesterov) = v.get<bool>();
         continue;
       }
-      if (!v.is_number()) return Invalid(path, "expected a number");
+      if (!v.is_number()) return p.Error(absl::StrCat("expected a number, got ", DescribeJson(v)));
       const double d = v.get<double>();
-      if (key == "learning_rate") c.learning_rate = d;
+      if (key == "learning_rate") {
+        c.learning_rate = d;
+        choice.learning_rate_set = true;
+      }
       if (key == "momentum") c.momentum = d;
       if (key == "initial_accumulator_value") c.initial_accumulator_value = d;
       if (key == "beta1") c.beta1 = d;
@@ -454,27 +471,32 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const nlohmann::json& s
       if (key == "l2_shrinkage_regularization_strength") {
         c.l2_shrinkage_regularization_strength = d;
       }
-      if (key == "rho") {
-        c.rho = d;
-        has_rho = true;
-      }
+      if (key == "rho") c.rho = d;
       if (key == "decay") {
-        if (has_rho || spec.contains("rho")) return Invalid(path, "give rho or decay, not both");
+        if (IsSet(spec, "rho")) return p.Error("give rho or decay, not both");
         c.rho = d;
       }
     }
   } else {
-    return Invalid(json_path, "expected an optimizer name or object");
+    return where.Error(
+        absl::StrCat("expected an optimizer name or object, got ", DescribeJson(spec)));
   }
-  auto made = MakeOptimizer(c);
-  if (!made.ok()) {
-    // Re-root "optimizer.<field>: ..." at json_path.
-    std::string msg(made.status().message());
-    const std::string prefix = "optimizer";
-    if (msg.rfind(prefix, 0) == 0) msg = json_path + msg.substr(prefix.size());
-    return absl::InvalidArgumentError(msg);
-  }
-  return made;
+  c.type = type->name;
+  // Range checks with a learning rate that is valid whatever the default.
+  OptimizerConfig check = c;
+  if (!choice.learning_rate_set) check.learning_rate = 1;
+  RETURN_IF_ERROR(MakeOptimizerAt(check, where).status());
+  return choice;
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const nlohmann::json& spec,
+                                                         const std::string& default_type,
+                                                         double default_learning_rate,
+                                                         const std::string& json_path) {
+  ASSIGN_OR_RETURN(OptimizerChoice choice,
+                   ParseOptimizer(spec, default_type, JsonPath("", json_path)));
+  if (!choice.learning_rate_set) choice.config.learning_rate = default_learning_rate;
+  return MakeOptimizer(choice.config);
 }
 
 }  // namespace estuary

@@ -50,9 +50,11 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/json_schema.h"
 #include "common/tensor.h"
 #include "nlohmann/json.hpp"
 
@@ -107,23 +109,44 @@ struct OptimizerConfig {
   bool centered = false;
 };
 
-// Builds an optimizer from a validated config. InvalidArgument for an
-// unknown type or out-of-range values (e.g. learning_rate <= 0).
+// Builds an optimizer from a config. InvalidArgument "optimizer.<key>: ..."
+// for an unknown type or out-of-range values (e.g. learning_rate <= 0).
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config);
 
-// Builds an optimizer from a job-file value:
-//   null                 -> default_type with default_learning_rate
-//   "Adagrad" | "ftrl"   -> that type with default_learning_rate (TF's
-//                           get_optimizer_instance_v2 passes the estimator's
-//                           learning rate, 0.05 for DNN, to string optimizers)
-//   {"type": ..., ...}   -> type (default default_type) with the keys of
-//                           OptimizerSchema(); a missing learning_rate is
-//                           default_learning_rate.
+// The optimizer types a job file can name, and the keys each takes besides
+// "type" and "learning_rate" (TF's names). The one list of optimizers: the
+// job-file parse, its error hints and MakeOptimizer all read it.
+struct OptimizerType {
+  const char* name;  // lower case, as OptimizerConfig::type
+  std::vector<std::string> keys;
+};
+const std::vector<OptimizerType>& OptimizerTypes();
+
+// An optimizer as a job file chooses it.
+struct OptimizerChoice {
+  OptimizerConfig config;  // TF's defaults for every key not given
+  // False when the job gave no learning_rate: the estimator's default
+  // applies (config.learning_rate holds OptimizerConfig's until then).
+  bool learning_rate_set = false;
+};
+
+// Parses and validates a job-file optimizer value:
+//   null                 -> default_type
+//   "Adagrad" | "ftrl"   -> that type (TF's get_optimizer_instance_v2 gives
+//                           string optimizers the estimator's learning rate)
+//   {"type": ..., ...}   -> type (default default_type) with the keys
+//                           OptimizerTypes() lists for it.
 // Type names are case-insensitive ('Adagrad', 'Adam', 'Ftrl', 'RMSProp',
-// 'SGD' as TF spells them, or the job schema's lower case; "momentum" is SGD
-// with momentum and requires "momentum" > 0). "decay" is accepted for
-// rmsprop as tf.compat.v1's name of rho. Errors are InvalidArgument and
-// start with `json_path` (e.g. "$.estimator.optimizer.type: ...").
+// 'SGD' as TF spells them, or lower case; "momentum" is SGD with momentum
+// and requires "momentum" > 0). "decay" is accepted for rmsprop as
+// tf.compat.v1's name of rho. Null values count as absent. Errors are
+// InvalidArgument from `where` ("job.json: $.estimator.optimizer.beta1: ...").
+absl::StatusOr<OptimizerChoice> ParseOptimizer(const nlohmann::json& spec,
+                                               const std::string& default_type,
+                                               const JsonPath& where);
+
+// ParseOptimizer, then MakeOptimizer with `default_learning_rate` when the
+// value gives none. Errors start with `json_path`.
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const nlohmann::json& spec,
                                                          const std::string& default_type,
                                                          double default_learning_rate,

@@ -122,6 +122,26 @@ TEST(OptimizerTest, ErrorsCarryJsonPath) {
   EXPECT_FALSE(arr.ok());
 }
 
+TEST(OptimizerTest, OneTableOfTypesAndKeys) {
+  for (const OptimizerType& t : OptimizerTypes()) {
+    nlohmann::json spec = {{"type", t.name}};
+    if (std::string(t.name) == "momentum") spec["momentum"] = 0.9;
+    absl::StatusOr<OptimizerChoice> c = ParseOptimizer(spec, "sgd", JsonPath("job.json", "$.o"));
+    ASSERT_TRUE(c.ok()) << t.name << ": " << c.status();
+    EXPECT_EQ(c->config.type, t.name);
+    EXPECT_FALSE(c->learning_rate_set);
+    EXPECT_TRUE(MakeOptimizer(c->config).ok()) << t.name;
+  }
+  auto typo = ParseOptimizer(nlohmann::json{{"type", "adam"}, {"beta_1", 0.9}}, "sgd",
+                             JsonPath("job.json", "$.o"));
+  EXPECT_EQ(typo.status().message(), "job.json: $.o.beta_1: unknown key; did you mean 'beta1'?");
+  auto lr = ParseOptimizer(nlohmann::json{{"learning_rate", 0.5}}, "Adagrad", JsonPath());
+  ASSERT_TRUE(lr.ok()) << lr.status();
+  EXPECT_EQ(lr->config.type, "adagrad");
+  EXPECT_TRUE(lr->learning_rate_set);
+  EXPECT_DOUBLE_EQ(lr->config.learning_rate, 0.5);
+}
+
 // Adam's sparse update is not row-wise (TF's legacy Keras Adam): an
 // untouched row with non-zero m still moves.
 TEST(OptimizerTest, AdamSparseMovesUntouchedRows) {

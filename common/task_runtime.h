@@ -33,7 +33,7 @@ inline constexpr char kClusterReadyLog[] = "cluster ready:";
 
 struct TaskRuntimeOptions {
   TfConfig tf_config;
-  DistributionSpec timing;
+  DistributionConfig timing;
   // Where to listen. Default: this task's cluster address (an IP literal
   // binds itself, a host name binds every interface); for an evaluator
   // outside the cluster, "0.0.0.0:0" (any free port).

@@ -142,7 +142,7 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
   ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> input, input_fn());
   ASSIGN_OR_RETURN(std::unique_ptr<EventFileWriter> summaries,
                    EventFileWriter::Create(options_.model_dir));
-  const RunConfigSpec& rc = options_.run_config;
+  const RunConfig& rc = options_.run_config;
   std::mt19937_64 rng(rc.has_tf_random_seed ? static_cast<uint64_t>(rc.tf_random_seed) + 1 : 1);
   absl::Time last_log = absl::Now();
   int64_t last_log_step = global_step_;

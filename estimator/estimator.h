@@ -47,7 +47,7 @@ struct TrainArgs {
 
 struct EstimatorOptions {
   std::string model_dir;
-  RunConfigSpec run_config;
+  RunConfig run_config;
   std::unique_ptr<Model> model;
   std::unique_ptr<Head> head;
   // By Model::OptimizerGroup ("" for a single optimizer).

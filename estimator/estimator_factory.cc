@@ -1,8 +1,10 @@
 // EstimatorFromJob / InputFnFromJob: the premade estimators of a job file,
-// with tf.estimator's defaults.
+// with tf.estimator's defaults, built from the job's typed sections
+// (common/job_config.h; the parse has checked every key and rule that does
+// not need the columns or the model).
+#include <algorithm>
 #include <cmath>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "estimator/dnn_model.h"
@@ -13,23 +15,16 @@
 namespace estuary {
 namespace {
 
-using json = nlohmann::json;
-
-absl::Status JobError(const JobSpec& job, const std::string& path, absl::string_view msg) {
-  return absl::InvalidArgumentError(absl::StrCat(job.source, ": ", path, ": ", msg));
-}
-
-// Columns named in `names` (a JSON array at `path`), else `fallback`.
-absl::StatusOr<std::vector<ColumnPtr>> Select(const JobSpec& job, const FeatureColumnSet& set,
-                                              const json& est, const char* key,
+// The columns `names` selects (by reference name), else `fallback`.
+absl::StatusOr<std::vector<ColumnPtr>> Select(const FeatureColumnSet& set,
+                                              const std::optional<std::vector<std::string>>& names,
+                                              const JsonPath& where,
                                               std::vector<ColumnPtr> fallback) {
-  if (!est.contains(key)) return fallback;
+  if (!names.has_value()) return fallback;
   std::vector<ColumnPtr> out;
-  for (size_t i = 0; i < est[key].size(); ++i) {
-    absl::StatusOr<ColumnPtr> c = set.Find(est[key][i].get<std::string>());
-    if (!c.ok()) {
-      return JobError(job, absl::StrCat("$.estimator.", key, "[", i, "]"), c.status().message());
-    }
+  for (size_t i = 0; i < names->size(); ++i) {
+    absl::StatusOr<ColumnPtr> c = set.Find((*names)[i]);
+    if (!c.ok()) return where.Index(i).Error(c.status().message());
     out.push_back(*c);
   }
   return out;
@@ -46,127 +41,128 @@ std::vector<ColumnPtr> LinearDefault(const FeatureColumnSet& set) {
   return out;
 }
 
+// TF's linear learning rate: min(cap, 1/sqrt(number of columns)).
+double LinearLearningRate(double cap, size_t columns) {
+  return std::min(cap, 1.0 / std::sqrt(static_cast<double>(std::max<size_t>(1, columns))));
+}
+
+// The job's optimizer, with `default_learning_rate` when it gives none.
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeJobOptimizer(OptimizerChoice choice,
+                                                            double default_learning_rate) {
+  if (!choice.learning_rate_set) choice.config.learning_rate = default_learning_rate;
+  return MakeOptimizer(choice.config);
+}
+
+absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
+  HeadOptions options;
+  options.weight_column = est.weight_column;
+  options.label_vocabulary = est.label_vocabulary;
+  if (est.loss_reduction.has_value()) {
+    absl::StatusOr<LossReduction> r = ParseLossReduction(*est.loss_reduction);
+    if (!r.ok()) return est.where.Key("loss_reduction").Error(r.status().message());
+    options.loss_reduction = *r;
+  }
+  options.n_classes = static_cast<int>(est.n_classes);
+  options.label_dimension = static_cast<int>(est.label_dimension);
+  if (est.type.classifier) {
+    absl::StatusOr<std::unique_ptr<Head>> head = CreateClassifierHead(options);
+    if (!head.ok()) return est.where.Wrap(head.status());
+    return head;
+  }
+  absl::StatusOr<std::unique_ptr<RegressionHead>> head = RegressionHead::Create(options);
+  if (!head.ok()) return est.where.Wrap(head.status());
+  return std::unique_ptr<Head>(*std::move(head));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) {
-  const json& est = job.estimator;
-  if (est.is_null()) return JobError(job, "$.estimator", "is required to train, evaluate or predict");
-  const std::string type = est["type"].get<std::string>();
-  if (type == "custom") {
-    return JobError(job, "$.estimator.type",
-                    "'custom' models are built in C++ (see estimator/model.h), not from a job file");
+  if (!job.estimator.has_value()) {
+    return JsonPath(job.source).Key("estimator").Error("is required to train, evaluate or predict");
   }
-  const bool classifier = absl::EndsWith(type, "_classifier");
-  HeadOptions head_options;
-  head_options.weight_column = est.value("weight_column", "");
-  if (est.contains("label_vocabulary")) {
-    head_options.label_vocabulary = est["label_vocabulary"].get<std::vector<std::string>>();
+  const EstimatorConfig& est = *job.estimator;
+  if (est.type.family == ModelFamily::kCustom) {
+    return est.where.Key("type").Error(
+        "'custom' models are built in C++ (see estimator/model.h), not from a job file");
   }
-  if (est.contains("loss_reduction")) {
-    ASSIGN_OR_RETURN(head_options.loss_reduction,
-                     ParseLossReduction(est["loss_reduction"].get<std::string>()));
-  }
-  head_options.n_classes = est.value("n_classes", 2);
-  head_options.label_dimension = est.value("label_dimension", 1);
-  if (!classifier && est.contains("n_classes")) {
-    return JobError(job, "$.estimator.n_classes", "only classifiers take n_classes");
-  }
-  std::unique_ptr<Head> head;
-  if (classifier) {
-    ASSIGN_OR_RETURN(head, CreateClassifierHead(head_options));
-  } else {
-    ASSIGN_OR_RETURN(std::unique_ptr<RegressionHead> r, RegressionHead::Create(head_options));
-    head = std::move(r);
-  }
+  ASSIGN_OR_RETURN(std::unique_ptr<Head> head, MakeHead(est));
   const int64_t logits_dim = head->logits_dimension();
-  const bool combined_type = absl::StartsWith(type, "dnn_linear_combined_");
-  for (const char* key : {"linear_optimizer", "dnn_optimizer"}) {
-    if (!combined_type && est.contains(key)) {
-      return JobError(job, absl::StrCat("$.estimator.", key),
-                      "only dnn_linear_combined_* estimators take it (use \"optimizer\")");
-    }
-  }
-  if (combined_type && est.contains("optimizer")) {
-    return JobError(job, "$.estimator.optimizer",
-                    "dnn_linear_combined_* estimators take linear_optimizer and dnn_optimizer");
-  }
 
   EstimatorOptions options;
   options.model_dir = job.model_dir;
   options.run_config = job.run_config;
-  options.warm_start_from = est.value("warm_start_from", "");
-  FeatureColumnSet set;
-  if (!job.feature_columns.is_null()) {
-    ASSIGN_OR_RETURN(set, BuildFeatureColumns(job));
-  }
-  auto optimizer = [&](const char* key, const std::string& default_type,
-                       double default_lr) -> absl::StatusOr<std::unique_ptr<Optimizer>> {
-    return MakeOptimizer(est.contains(key) ? est[key] : json(), default_type, default_lr,
-                         absl::StrCat(job.source, ": $.estimator.", key));
-  };
-  if (absl::StartsWith(type, "baseline_")) {
-    options.model = MakeBaselineModel(logits_dim);
-    ASSIGN_OR_RETURN(options.optimizers[""], optimizer("optimizer", "ftrl", 0.3));
-  } else if (absl::StartsWith(type, "linear_")) {
-    ASSIGN_OR_RETURN(std::vector<ColumnPtr> cols,
-                     Select(job, set, est, "linear_feature_columns", LinearDefault(set)));
-    if (cols.empty()) return JobError(job, "$.feature_columns", "a linear model needs columns");
-    ASSIGN_OR_RETURN(options.model, MakeLinearModel(cols, logits_dim));
-    ASSIGN_OR_RETURN(options.optimizers[""],
-                     optimizer("optimizer", "ftrl",
-                               std::min(0.2, 1.0 / std::sqrt(static_cast<double>(cols.size())))));
-  } else {
-    const bool combined = absl::StartsWith(type, "dnn_linear_combined_");
-    DnnModelOptions dnn;
-    ASSIGN_OR_RETURN(dnn.dnn_columns,
-                     Select(job, set, est, "dnn_feature_columns", set.DenseColumns()));
-    if (combined) {
-      ASSIGN_OR_RETURN(dnn.linear_columns,
-                       Select(job, set, est, "linear_feature_columns", LinearDefault(set)));
+  options.warm_start_from = est.warm_start_from;
+  ASSIGN_OR_RETURN(FeatureColumnSet set, BuildFeatureColumns(job));
+  const JsonPath linear_where = est.where.Key("linear_feature_columns");
+  const JsonPath dnn_where = est.where.Key("dnn_feature_columns");
+  switch (est.type.family) {
+    case ModelFamily::kBaseline: {
+      options.model = MakeBaselineModel(logits_dim);
+      ASSIGN_OR_RETURN(options.optimizers[""], MakeJobOptimizer(est.optimizer, 0.3));
+      break;
     }
-    if (!est.contains("hidden_units")) {
-      return JobError(job, "$.estimator.hidden_units", "is required for DNN estimators");
+    case ModelFamily::kLinear: {
+      ASSIGN_OR_RETURN(std::vector<ColumnPtr> cols,
+                       Select(set, est.linear_feature_columns, linear_where, LinearDefault(set)));
+      if (cols.empty()) {
+        return JsonPath(job.source).Key("feature_columns").Error("a linear model needs columns");
+      }
+      ASSIGN_OR_RETURN(options.model, MakeLinearModel(cols, logits_dim));
+      ASSIGN_OR_RETURN(options.optimizers[""],
+                       MakeJobOptimizer(est.optimizer, LinearLearningRate(0.2, cols.size())));
+      break;
     }
-    dnn.mlp.hidden_units = est["hidden_units"].get<std::vector<int64_t>>();
-    if (est.contains("activation_fn")) {
-      absl::StatusOr<nn::Activation> a = nn::ParseActivation(est["activation_fn"].get<std::string>());
-      if (!a.ok()) return JobError(job, "$.estimator.activation_fn", a.status().message());
-      dnn.mlp.activation = *a;
+    case ModelFamily::kDnn:
+    case ModelFamily::kDnnLinearCombined: {
+      const bool combined = est.type.family == ModelFamily::kDnnLinearCombined;
+      DnnModelOptions dnn;
+      ASSIGN_OR_RETURN(dnn.dnn_columns,
+                       Select(set, est.dnn_feature_columns, dnn_where, set.DenseColumns()));
+      if (combined) {
+        ASSIGN_OR_RETURN(dnn.linear_columns, Select(set, est.linear_feature_columns,
+                                                    linear_where, LinearDefault(set)));
+      }
+      dnn.mlp.hidden_units = est.hidden_units;
+      if (est.activation_fn.has_value()) {
+        absl::StatusOr<nn::Activation> a = nn::ParseActivation(*est.activation_fn);
+        if (!a.ok()) return est.where.Key("activation_fn").Error(a.status().message());
+        dnn.mlp.activation = *a;
+      }
+      dnn.mlp.dropout = est.dropout;
+      dnn.mlp.batch_norm = est.batch_norm;
+      dnn.mlp.logits_dimension = logits_dim;
+      dnn.num_threads = job.run_config.intra_op_parallelism_threads;
+      const size_t n_linear = dnn.linear_columns.size();
+      ASSIGN_OR_RETURN(options.model, MakeDnnModel(std::move(dnn)));
+      if (combined) {
+        ASSIGN_OR_RETURN(options.optimizers["dnn"], MakeJobOptimizer(est.dnn_optimizer, 0.001));
+        ASSIGN_OR_RETURN(options.optimizers["linear"],
+                         MakeJobOptimizer(est.linear_optimizer, LinearLearningRate(0.005, n_linear)));
+      } else {
+        ASSIGN_OR_RETURN(options.optimizers[""], MakeJobOptimizer(est.optimizer, 0.05));
+      }
+      break;
     }
-    dnn.mlp.dropout = est.value("dropout", 0.0f);
-    dnn.mlp.batch_norm = est.value("batch_norm", false);
-    dnn.mlp.logits_dimension = logits_dim;
-    dnn.num_threads = job.run_config.intra_op_parallelism_threads;
-    const size_t n_linear = dnn.linear_columns.size();
-    ASSIGN_OR_RETURN(options.model, MakeDnnModel(std::move(dnn)));
-    if (combined) {
-      ASSIGN_OR_RETURN(options.optimizers["dnn"], optimizer("dnn_optimizer", "adagrad", 0.001));
-      ASSIGN_OR_RETURN(
-          options.optimizers["linear"],
-          optimizer("linear_optimizer", "ftrl",
-                    std::min(0.005, 1.0 / std::sqrt(static_cast<double>(std::max<size_t>(1, n_linear))))));
-    } else {
-      ASSIGN_OR_RETURN(options.optimizers[""], optimizer("optimizer", "adagrad", 0.05));
-    }
+    case ModelFamily::kCustom:
+      break;
   }
   options.head = std::move(head);
   return Estimator::Create(std::move(options));
 }
 
 absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section) {
-  const json& in = section == "eval_input" ? job.eval_input : job.train_input;
-  if (in.is_null()) {
-    return absl::InvalidArgumentError(absl::StrCat(job.source, ": $.", section, ": is required"));
+  const JsonPath where = JsonPath(job.source).Key(section);
+  if (section != "train_input" && section != "eval_input") {
+    return where.Error("not an input section (train_input or eval_input)");
   }
-  absl::StatusOr<InputOptions> options = InputOptionsFromJson(in, "$." + section);
-  if (!options.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(job.source, ": ", options.status().message()));
+  const std::optional<InputConfig>& config =
+      section == "eval_input" ? job.eval_input : job.train_input;
+  if (!config.has_value()) return where.Error("is required");
+  ASSIGN_OR_RETURN(InputOptions options, InputOptionsFromConfig(*config));
+  if (job.run_config.has_tf_random_seed && !options.seed.has_value()) {
+    options.seed = static_cast<uint64_t>(job.run_config.tf_random_seed);
   }
-  if (job.run_config.has_tf_random_seed && !options->seed.has_value()) {
-    options->seed = static_cast<uint64_t>(job.run_config.tf_random_seed);
-  }
-  InputOptions o = *std::move(options);
-  return InputFn([o]() { return Pipeline::Create(o); });
+  return InputFn([options]() { return Pipeline::Create(options); });
 }
 
 }  // namespace estuary

@@ -31,7 +31,8 @@ std::string WriteData(const std::string& name, int rows, bool with_nan = false) 
   return path;
 }
 
-JobSpec Job(const std::string& type, const std::string& data, const std::string& model_dir) {
+nlohmann::json JobJson(const std::string& type, const std::string& data,
+                       const std::string& model_dir) {
   const std::string optimizers =
       type == "dnn_linear_combined_classifier"
           ? R"("linear_optimizer": {"type": "ftrl", "learning_rate": 0.1},
@@ -50,9 +51,24 @@ JobSpec Job(const std::string& type, const std::string& data, const std::string&
       "column_defaults": [0.0, 0.0, "", 0], "label_key": "y", "batch_size": 100},
     "run_config": {"tf_random_seed": 3, "save_checkpoints_steps": 50, "keep_checkpoint_max": 2,
                    "log_step_count_steps": 1000}})");
-  absl::StatusOr<JobSpec> job = ParseJobSpec(text, "test.json");
+  return nlohmann::json::parse(text);
+}
+
+JobSpec ParseJob(const nlohmann::json& j) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(j.dump(), "test.json");
   EXPECT_TRUE(job.ok()) << job.status();
   return *job;
+}
+
+JobSpec Job(const std::string& type, const std::string& data, const std::string& model_dir) {
+  return ParseJob(JobJson(type, data, model_dir));
+}
+
+// The error of the parse, else of EstimatorFromJob.
+absl::Status JobError(const nlohmann::json& j) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(j.dump(), "test.json");
+  if (!job.ok()) return job.status();
+  return EstimatorFromJob(*job).status();
 }
 
 struct Trained {
@@ -130,8 +146,9 @@ TEST(EstimatorTest, WarmStartFromAnotherModelDir) {
   TrainArgs args;
   args.max_steps = 50;
   ASSERT_TRUE(t.est->Train(t.train, args).ok());
-  JobSpec job = Job("linear_classifier", data, TempDir() + "/warm_second");
-  job.estimator["warm_start_from"] = first;
+  nlohmann::json j = JobJson("linear_classifier", data, TempDir() + "/warm_second");
+  j["estimator"]["warm_start_from"] = first;
+  JobSpec job = ParseJob(j);
   absl::StatusOr<std::unique_ptr<Estimator>> second = EstimatorFromJob(job);
   ASSERT_TRUE(second.ok()) << second.status();
   TrainArgs one;
@@ -184,27 +201,35 @@ TEST(EstimatorTest, NanLossStopsTrainingWithAClearError) {
 }
 
 TEST(EstimatorTest, JobErrorsNameThePath) {
-  JobSpec job = Job("dnn_classifier", "x.csv", TempDir() + "/bad");
-  job.estimator.erase("hidden_units");
-  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(job);
-  ASSERT_FALSE(est.ok());
-  EXPECT_NE(est.status().message().find("$.estimator.hidden_units: is required"),
+  nlohmann::json j = JobJson("dnn_classifier", "x.csv", TempDir() + "/bad");
+  j["estimator"].erase("hidden_units");
+  absl::Status st = JobError(j);
+  EXPECT_NE(st.message().find("test.json: $.estimator.hidden_units: is required"),
             absl::string_view::npos)
-      << est.status();
-  job = Job("linear_classifier", "x.csv", TempDir() + "/bad");
-  job.estimator["dnn_optimizer"] = "Adagrad";
-  est = EstimatorFromJob(job);
-  ASSERT_FALSE(est.ok());
-  EXPECT_NE(est.status().message().find("$.estimator.dnn_optimizer: only dnn_linear_combined_"),
+      << st;
+  j = JobJson("linear_classifier", "x.csv", TempDir() + "/bad");
+  j["estimator"]["dnn_optimizer"] = "Adagrad";
+  st = JobError(j);
+  EXPECT_NE(st.message().find("test.json: $.estimator.dnn_optimizer: only dnn_linear_combined_"),
             absl::string_view::npos)
-      << est.status();
-  job = Job("linear_classifier", "x.csv", TempDir() + "/bad");
-  job.estimator["linear_feature_columns"] = {"a", "cc"};
-  est = EstimatorFromJob(job);
-  ASSERT_FALSE(est.ok());
-  EXPECT_NE(est.status().message().find("$.estimator.linear_feature_columns[1]"),
+      << st;
+  j = JobJson("linear_classifier", "x.csv", TempDir() + "/bad");
+  j["estimator"]["linear_feature_columns"] = {"a", "cc"};
+  st = JobError(j);
+  EXPECT_NE(st.message().find("test.json: $.estimator.linear_feature_columns[1]: unknown feature "
+                              "column 'cc'; did you mean 'c'?"),
             absl::string_view::npos)
-      << est.status();
+      << st;
+  j = JobJson("linear_classifier", "x.csv", TempDir() + "/bad");
+  j["estimator"]["type"] = "custom";
+  st = JobError(j);
+  EXPECT_NE(st.message().find("test.json: $.estimator.type: 'custom' models are built in C++"),
+            absl::string_view::npos)
+      << st;
+  JobSpec no_input = Job("linear_classifier", "x.csv", TempDir() + "/bad");
+  no_input.eval_input.reset();
+  EXPECT_EQ(InputFnFromJob(no_input, "eval_input").status().message(),
+            "test.json: $.eval_input: is required");
 }
 
 }  // namespace

@@ -1,8 +1,8 @@
-// Builds feature columns from a job file's `feature_columns` section (a JSON
-// array already checked by common/job_spec's FeatureColumnSchema()).
+// Builds feature columns from a job file's `feature_columns` section, as
+// common/job_config's ParseFeatureColumns typed and checked it.
 //
 // Each entry has a `type` and the fields of the matching tf.feature_column
-// function (see feature_column.h). Entries reference each other by name:
+// function (see feature_column.h and FeatureColumnTypes()). Entries reference each other by name:
 // an entry's reference name is its `name` if set, else its TF name (the key
 // for numeric and categorical columns, "<x>_indicator" etc. for derived ones).
 //   bucketized.source_column         -> a numeric column
@@ -14,8 +14,11 @@
 //                                       a string key is in TF (a column's own
 //                                       key means the raw feature too).
 // References may point forward to named or keyed entries, and backward to
-// any entry. Errors are InvalidArgument "$.feature_columns[3].hash_bucket_size:
-// ..." with did-you-mean hints for unknown references.
+// any entry. What is left to check here needs the columns themselves: a
+// reference that names no column (did-you-mean hint), one of the wrong kind,
+// a cycle, two derived columns with one name, and the column factories' own
+// rules (duplicate vocabulary entries). Errors are InvalidArgument from the
+// entry's JsonPath: "job.json: $.feature_columns[3].source_column: ...".
 //
 // Integer vocabularies: `dtype` int64 (or int32) with `vocabulary_list`
 // entries given as JSON integers or decimal strings.
@@ -53,17 +56,19 @@ class FeatureColumnSet {
   std::map<std::string, ColumnPtr, std::less<>> by_name_;
 };
 
-// `path` prefixes error paths ("$.feature_columns"); a relative
-// vocabulary_file is read relative to `base_dir` (the job file's directory)
-// when that is not empty.
+// Builds the columns of a parsed section.
+absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(
+    const std::vector<FeatureColumnConfig>& configs);
+
+// The job's feature_columns.
+absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const JobSpec& job);
+
+// For tools and tests: parses `specs` (a JSON array, or null for none) with
+// ParseFeatureColumns, then builds. `path` roots error paths; a relative
+// vocabulary_file is read relative to `base_dir` when that is not empty.
 absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const nlohmann::json& specs,
                                                      const std::string& base_dir = "",
                                                      const std::string& path = "$.feature_columns");
-
-// The job's feature_columns; errors are prefixed with the job file's name
-// ("job.json: $.feature_columns[3].hash_bucket_size: ...") and relative
-// vocabulary files are read next to the job file.
-absl::StatusOr<FeatureColumnSet> BuildFeatureColumns(const JobSpec& job);
 
 }  // namespace estuary
 

@@ -74,7 +74,7 @@ TEST(FeatureColumnBuilderTest, ErrorsCarryJsonPaths) {
   ExpectError(R"([{"type": "categorical_with_identity", "key": "i", "num_buckets": 3},
                   {"type": "embedding", "categorical_column": "i", "dimension": 2,
                    "combiner": "max"}])",
-              "$.feature_columns[1].combiner: unknown combiner 'max'");
+              "$.feature_columns[1].combiner: 'max' is not allowed; did you mean 'mean'?");
   ExpectError(R"([{"type": "numeric", "key": "x", "normalizer": {"mean": 1, "stdev": 2}}])",
               "$.feature_columns[0].normalizer.stdev: unknown key; did you mean 'stddev'?");
 }
@@ -108,7 +108,7 @@ TEST(FeatureColumnBuilderTest, Int64VocabularyAndEmptySection) {
 }
 
 TEST(FeatureColumnBuilderTest, FromAJobFile) {
-  absl::StatusOr<JobSpec> job = ParseJobSpec(R"({"model_dir": "m", "feature_columns": [
+  nlohmann::json text = json::parse(R"({"model_dir": "m", "feature_columns": [
     {"type": "numeric", "key": "age", "normalizer": {"mean": 40, "stddev": 10}},
     {"type": "bucketized", "source_column": "age", "boundaries": [18, 30.5, 65]},
     {"type": "categorical_with_vocabulary_list", "key": "n", "dtype": "int64",
@@ -119,7 +119,8 @@ TEST(FeatureColumnBuilderTest, FromAJobFile) {
     {"type": "embedding", "categorical_column": "city", "dimension": 8, "combiner": "sqrtn",
      "max_norm": 2.5, "trainable": false},
     {"type": "weighted_categorical", "categorical_column": "n", "weight_feature_key": "nw"}
-  ]})", "dir/job.json");
+  ]})");
+  absl::StatusOr<JobSpec> job = ParseJobSpec(text.dump(), "dir/job.json");
   ASSERT_TRUE(job.ok()) << job.status();
   absl::StatusOr<FeatureColumnSet> set = BuildFeatureColumns(*job);
   ASSERT_TRUE(set.ok()) << set.status();
@@ -130,11 +131,28 @@ TEST(FeatureColumnBuilderTest, FromAJobFile) {
   EXPECT_EQ(e->combiner, Combiner::kSqrtn);
   EXPECT_FALSE(e->trainable);
 
-  job->feature_columns[3].erase("hash_bucket_size");
+  // A reference error carries the file, as the parse's errors do.
+  text["feature_columns"][1]["source_column"] = "agee";
+  job = ParseJobSpec(text.dump(), "dir/job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
   absl::StatusOr<FeatureColumnSet> bad = BuildFeatureColumns(*job);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            "dir/job.json: $.feature_columns[3].hash_bucket_size: is required");
+            "dir/job.json: $.feature_columns[1].source_column: unknown feature column 'agee'; "
+            "did you mean 'age'?");
+  text["feature_columns"][3].erase("hash_bucket_size");
+  job = ParseJobSpec(text.dump(), "dir/job.json");
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().message(),
+            "dir/job.json: $.feature_columns[3].hash_bucket_size: is required (an integer)");
+}
+
+TEST(FeatureColumnBuilderTest, VocabularyFilesAreReadNextToTheJob) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(R"({"model_dir": "m", "feature_columns": [
+    {"type": "categorical_with_vocabulary_file", "key": "f", "vocabulary_file": "v.txt"}]})",
+                                             "dir/job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->feature_columns[0].vocabulary_file, "dir/v.txt");
 }
 
 }  // namespace

@@ -71,70 +71,21 @@ const char* TypeWord(DType t) {
 
 }  // namespace
 
+CsvColumn CsvColumnFromDefault(std::string name, const CsvColumnDefault& d) {
+  CsvColumn c;
+  c.name = std::move(name);
+  c.dtype = d.dtype;
+  c.required = d.required;
+  c.float_default = d.float_default;
+  c.int_default = d.int_default;
+  c.string_default = d.string_default;
+  return c;
+}
+
 absl::StatusOr<CsvColumn> CsvColumnFromJson(const std::string& name, const json& value,
                                             const std::string& path) {
-  CsvColumn c;
-  c.name = name;
-  auto bad = [&](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", what));
-  };
-  auto set_default = [&](const json& v, const std::string& p) -> absl::Status {
-    if (c.dtype == DType::kString) {
-      if (!v.is_string()) return absl::InvalidArgumentError(p + ": expected a string default");
-      c.string_default = v.get<std::string>();
-    } else if (c.dtype == DType::kInt64) {
-      if (!v.is_number_integer()) {
-        return absl::InvalidArgumentError(p + ": expected an integer default");
-      }
-      c.int_default = v.get<int64_t>();
-    } else {
-      if (!v.is_number()) return absl::InvalidArgumentError(p + ": expected a number default");
-      c.float_default = v.get<float>();
-    }
-    return absl::OkStatus();
-  };
-  if (value.is_number_integer()) {
-    c.dtype = DType::kInt64;
-    c.int_default = value.get<int64_t>();
-  } else if (value.is_number()) {
-    c.dtype = DType::kFloat;
-    c.float_default = value.get<float>();
-  } else if (value.is_string()) {
-    c.dtype = DType::kString;
-    c.string_default = value.get<std::string>();
-  } else if (value.is_array()) {
-    if (!value.empty()) {
-      return bad("expected [] (a required float column); give a default as a scalar, e.g. 0.0");
-    }
-    c.dtype = DType::kFloat;
-    c.required = true;
-  } else if (value.is_object()) {
-    for (const auto& [key, unused] : value.items()) {
-      if (key != "dtype" && key != "default") {
-        return bad(absl::StrCat("unknown key '", key, "' (expected dtype, default)"));
-      }
-    }
-    const std::string dtype = value.value("dtype", "");
-    if (dtype == "float32") {
-      c.dtype = DType::kFloat;
-    } else if (dtype == "int64") {
-      c.dtype = DType::kInt64;
-    } else if (dtype == "string") {
-      c.dtype = DType::kString;
-    } else {
-      return bad("expected \"dtype\": \"float32\", \"int64\" or \"string\"");
-    }
-    if (value.contains("default")) {
-      RETURN_IF_ERROR(set_default(value["default"], path + ".default"));
-    } else {
-      c.required = true;
-    }
-  } else {
-    return bad(absl::StrCat("expected a default value (number, string, [] or {\"dtype\": ...}), "
-                            "got ",
-                            value.dump()));
-  }
-  return c;
+  ASSIGN_OR_RETURN(CsvColumnDefault d, ParseCsvColumnDefault(value, JsonPath("", path)));
+  return CsvColumnFromDefault(name, d);
 }
 
 absl::StatusOr<std::vector<std::string>> SplitCsvRecord(absl::string_view record, char delim) {

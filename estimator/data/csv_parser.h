@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/job_config.h"
 #include "common/tensor.h"
 #include "estimator/data/batch_parser.h"
 #include "nlohmann/json.hpp"
@@ -38,11 +39,11 @@ struct CsvColumn {
   std::string string_default;
 };
 
-// A column from its JSON default (`path` is used in errors):
-//   0, -3      int64 with that default      1.5, 0.0   float32
-//   "x", ""    string                       []         required float32 (TF's [])
-//   {"dtype": "float32"|"int64"|"string", "default": <value>}  ("default"
-//   absent: required).
+// A column from its parsed default (common/job_config's CsvColumnDefault).
+CsvColumn CsvColumnFromDefault(std::string name, const CsvColumnDefault& d);
+
+// A column from its JSON default (ParseCsvColumnDefault; `path` roots the
+// errors).
 absl::StatusOr<CsvColumn> CsvColumnFromJson(const std::string& name, const nlohmann::json& value,
                                             const std::string& path);
 

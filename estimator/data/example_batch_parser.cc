@@ -29,39 +29,6 @@ class TFRecordRecordReader : public RecordReader {
   std::unique_ptr<io::TFRecordReader> reader_;
 };
 
-absl::Status Error(const std::string& path, absl::string_view msg) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": ", msg));
-}
-
-absl::StatusOr<DType> ParseDType(const json& v, const std::string& path) {
-  if (!v.is_string()) return Error(path, "expected \"float32\", \"int64\" or \"string\"");
-  const std::string s = v.get<std::string>();
-  if (s == "float32") return DType::kFloat;
-  if (s == "int64") return DType::kInt64;
-  if (s == "string") return DType::kString;
-  return Error(path, absl::StrCat("'", s, "' is not one of float32, int64, string"));
-}
-
-absl::StatusOr<Tensor> ParseDefault(const json& v, DType dtype, const std::string& path) {
-  const std::vector<json> values = v.is_array() ? v.get<std::vector<json>>() : std::vector<json>{v};
-  Tensor t;
-  t.dtype = dtype;
-  t.shape = {static_cast<int64_t>(values.size())};
-  for (const json& e : values) {
-    if (dtype == DType::kString) {
-      if (!e.is_string()) return Error(path, "expected a string default");
-      t.strings.push_back(e.get<std::string>());
-    } else if (dtype == DType::kInt64) {
-      if (!e.is_number_integer()) return Error(path, "expected an integer default");
-      t.ints.push_back(e.get<int64_t>());
-    } else {
-      if (!e.is_number()) return Error(path, "expected a number default");
-      t.floats.push_back(e.get<float>());
-    }
-  }
-  return t;
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RecordReader>> OpenTFRecordRecordReader(
@@ -71,50 +38,31 @@ absl::StatusOr<std::unique_ptr<RecordReader>> OpenTFRecordRecordReader(
   return std::unique_ptr<RecordReader>(new TFRecordRecordReader(file, std::move(reader)));
 }
 
-absl::StatusOr<data::ExampleParserSpec> ExampleSpecFromJson(const json& features,
-                                                            const std::string& path) {
-  if (!features.is_object() || features.empty()) {
-    return Error(path, "expected an object mapping feature keys to {\"dtype\", \"shape\", "
-                       "\"default\", \"var_len\"}");
-  }
+absl::StatusOr<data::ExampleParserSpec> ExampleSpecFromConfig(
+    const std::vector<ExampleFeatureConfig>& features, const JsonPath& where) {
   std::vector<data::FeatureSpec> specs;
-  for (auto it = features.begin(); it != features.end(); ++it) {
-    const std::string p = absl::StrCat(path, ".", it.key());
-    const json& f = it.value();
-    if (!f.is_object()) return Error(p, "expected an object");
-    for (auto k = f.begin(); k != f.end(); ++k) {
-      if (k.key() != "dtype" && k.key() != "shape" && k.key() != "default" &&
-          k.key() != "var_len") {
-        return Error(absl::StrCat(p, ".", k.key()),
-                     "unknown key (expected dtype, shape, default, var_len)");
-      }
-    }
-    if (!f.contains("dtype")) return Error(p + ".dtype", "is required");
-    ASSIGN_OR_RETURN(DType dtype, ParseDType(f["dtype"], p + ".dtype"));
-    if (f.value("var_len", false)) {
-      specs.push_back(data::VarLenFeature{it.key(), dtype});
+  for (const ExampleFeatureConfig& f : features) {
+    if (f.var_len) {
+      specs.push_back(data::VarLenFeature{f.key, f.dtype});
       continue;
     }
     data::FixedLenFeature fixed;
-    fixed.key = it.key();
-    fixed.dtype = dtype;
-    if (f.contains("shape")) {
-      if (!f["shape"].is_array()) return Error(p + ".shape", "expected an array of integers");
-      for (const json& d : f["shape"]) {
-        if (!d.is_number_integer() || d.get<int64_t>() < 0) {
-          return Error(p + ".shape", "expected non-negative integers");
-        }
-        fixed.shape.push_back(d.get<int64_t>());
-      }
-    }
-    if (f.contains("default")) {
-      ASSIGN_OR_RETURN(fixed.default_value, ParseDefault(f["default"], dtype, p + ".default"));
-    }
+    fixed.key = f.key;
+    fixed.dtype = f.dtype;
+    fixed.shape = f.shape;
+    fixed.default_value = f.default_value;
     specs.push_back(std::move(fixed));
   }
   absl::StatusOr<data::ExampleParserSpec> spec = data::ExampleParserSpec::Create(std::move(specs));
-  if (!spec.ok()) return Error(path, spec.status().message());
+  if (!spec.ok()) return where.Error(spec.status().message());
   return spec;
+}
+
+absl::StatusOr<data::ExampleParserSpec> ExampleSpecFromJson(const json& features,
+                                                            const std::string& path) {
+  const JsonPath where("", path);
+  ASSIGN_OR_RETURN(std::vector<ExampleFeatureConfig> parsed, ParseExampleFeatures(features, where));
+  return ExampleSpecFromConfig(parsed, where);
 }
 
 absl::StatusOr<Batch> ExampleBatchParser::Parse(const std::vector<std::string>& records,

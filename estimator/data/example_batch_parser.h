@@ -10,6 +10,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/io/tfrecord.h"
+#include "common/job_config.h"
+#include "common/json_schema.h"
 #include "estimator/data/batch_parser.h"
 #include "estimator/data/csv_parser.h"  // BadRecordPolicy
 #include "estimator/data/example_parser.h"
@@ -23,13 +25,15 @@ namespace estuary {
 absl::StatusOr<std::unique_ptr<RecordReader>> OpenTFRecordRecordReader(
     const std::string& file, const io::TFRecordOptions& options);
 
-// The feature spec of an input section's "features" object, as
-// tf.io.parse_example takes it:
-//   {"age": {"dtype": "float32", "shape": [1], "default": 0},
-//    "tags": {"dtype": "string", "var_len": true}}
-// dtype float32 | int64 | string; shape defaults to [] (a [batch] tensor);
-// without "default" the feature is required. InvalidArgument with the
-// JSON path ("$.train_input.features.age.dtype: ...").
+// The parser spec of an input section's parsed "features"
+// (common/job_config's ParseExampleFeatures). InvalidArgument from `where`
+// on what ExampleParserSpec::Create rejects (a default whose size is
+// neither 1 nor the shape's).
+absl::StatusOr<data::ExampleParserSpec> ExampleSpecFromConfig(
+    const std::vector<ExampleFeatureConfig>& features, const JsonPath& where);
+
+// ParseExampleFeatures (errors rooted at `json_path`, e.g.
+// "$.train_input.features.age.dtype: ..."), then ExampleSpecFromConfig.
 absl::StatusOr<data::ExampleParserSpec> ExampleSpecFromJson(const nlohmann::json& features,
                                                             const std::string& json_path);
 

@@ -19,10 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 
-absl::Status JsonError(const std::string& path, absl::string_view msg) {
-  return absl::InvalidArgumentError(absl::StrCat(path, ": ", msg));
-}
-
 // SplitMix64 finaliser: decorrelates (seed, epoch) pairs.
 uint64_t Mix(uint64_t x) {
   x += 0x9e3779b97f4a7c15ull;
@@ -33,99 +29,40 @@ uint64_t Mix(uint64_t x) {
 
 }  // namespace
 
-absl::StatusOr<InputOptions> InputOptionsFromJson(const json& in, const std::string& path) {
+absl::StatusOr<InputOptions> InputOptionsFromConfig(const InputConfig& c) {
   InputOptions o;
-  o.json_path = path;
-  if (!in.is_object()) return JsonError(path, "expected an object");
-  const std::string format = in.value("format", "");
-  if (format == "csv") {
-    o.format = InputFormat::kCsv;
-  } else if (format == "tfrecord") {
-    o.format = InputFormat::kTfRecord;
-  } else if (format == "idx") {
-    o.format = InputFormat::kIdx;
-  } else {
-    return JsonError(path + ".format", "expected \"csv\", \"tfrecord\" or \"idx\"");
+  o.where = c.where;
+  o.format = c.format;
+  o.files = c.files;
+  o.images = c.images;
+  o.labels = c.labels;
+  o.batch_size = c.batch_size;
+  o.shuffle_buffer_size = c.shuffle_buffer_size;
+  o.num_epochs = c.num_epochs;
+  o.seed = c.seed;
+  o.num_parallel_readers = c.num_parallel_readers;
+  o.prefetch_batches = c.prefetch_batches;
+  o.drop_remainder = c.drop_remainder;
+  o.header = c.header;
+  o.column_names = c.column_names;
+  o.field_delim = c.field_delim;
+  o.label_key = c.label_key;
+  o.bad_record_policy = c.skip_bad_records ? BadRecordPolicy::kSkip : BadRecordPolicy::kFail;
+  o.scale_pixels = c.scale_pixels;
+  o.tfrecord.compression = c.compression;
+  for (size_t i = 0; i < c.column_defaults.size(); ++i) {
+    o.csv_columns.push_back(CsvColumnFromDefault(
+        i < c.column_names.size() ? c.column_names[i] : "", c.column_defaults[i]));
   }
-  if (in.contains("files")) o.files = in["files"].get<std::vector<std::string>>();
-  o.images = in.value("images", "");
-  o.labels = in.value("labels", "");
-  if (o.format == InputFormat::kIdx) {
-    if (o.images.empty()) return JsonError(path + ".images", "is required for format \"idx\"");
-    if (o.labels.empty()) return JsonError(path + ".labels", "is required for format \"idx\"");
-  } else if (o.files.empty()) {
-    return JsonError(path + ".files", absl::StrCat("is required for format \"", format, "\""));
-  }
-  if (!in.contains("batch_size")) return JsonError(path + ".batch_size", "is required");
-  o.batch_size = in["batch_size"].get<int64_t>();
-  if (o.batch_size < 1) return JsonError(path + ".batch_size", "must be >= 1");
-  o.shuffle_buffer_size = in.value("shuffle_buffer_size", int64_t{0});
-  o.num_epochs = in.value("num_epochs", int64_t{1});
-  if (o.num_epochs == 0 || o.num_epochs < -1) {
-    return JsonError(path + ".num_epochs", "must be >= 1, or -1 to repeat forever");
-  }
-  if (in.contains("seed")) o.seed = static_cast<uint64_t>(in["seed"].get<int64_t>());
-  o.num_parallel_readers = in.value("num_parallel_readers", 1);
-  o.prefetch_batches = in.value("prefetch_batches", 2);
-  o.drop_remainder = in.value("drop_remainder", false);
-  o.header = in.value("header", false);
-  if (in.contains("column_names")) {
-    o.column_names = in["column_names"].get<std::vector<std::string>>();
-  }
-  if (in.contains("column_defaults")) {
-    for (const json& d : in["column_defaults"]) o.column_defaults.push_back(d);
-  }
-  if (in.contains("field_delim")) {
-    const std::string d = in["field_delim"].get<std::string>();
-    if (d.size() != 1 || d == "\"" || d == "\n" || d == "\r") {
-      return JsonError(path + ".field_delim",
-                       absl::StrCat("expected one character (not a quote or line break), got \"",
-                                    d, "\""));
-    }
-    o.field_delim = d[0];
-  }
-  o.label_key = in.value("label_key", "");
-  o.bad_record_policy =
-      in.value("bad_record_policy", "fail") == "skip" ? BadRecordPolicy::kSkip
-                                                      : BadRecordPolicy::kFail;
-  o.scale_pixels = in.value("scale_pixels", true);
-  if (in.contains("compression")) {
-    absl::StatusOr<io::Compression> c = io::ParseCompression(in["compression"].get<std::string>());
-    if (!c.ok()) return JsonError(path + ".compression", c.status().message());
-    o.tfrecord.compression = *c;
-  }
-  if (in.contains("features")) o.features = in["features"];
-  if (o.format == InputFormat::kTfRecord) {
-    if (o.features.is_null()) {
-      return JsonError(path + ".features",
-                       "is required for format \"tfrecord\" (the tf.train.Example features "
-                       "to parse: {\"key\": {\"dtype\", \"shape\", \"default\", \"var_len\"}})");
-    }
-    RETURN_IF_ERROR(ExampleSpecFromJson(o.features, path + ".features").status());
-  }
-  if (o.format == InputFormat::kCsv) {
-    if (o.column_defaults.empty()) {
-      return JsonError(path + ".column_defaults",
-                       "is required for format \"csv\" (one default per column; its type is "
-                       "the column's type)");
-    }
-    if (o.column_names.empty() && !o.header) {
-      return JsonError(path + ".column_names",
-                       "is required for format \"csv\" unless \"header\": true");
-    }
-    if (!o.column_names.empty() && o.column_names.size() != o.column_defaults.size()) {
-      return JsonError(path + ".column_defaults",
-                       absl::StrCat("has ", o.column_defaults.size(), " entries but column_names has ",
-                                    o.column_names.size()));
-    }
-    for (size_t i = 0; i < o.column_defaults.size(); ++i) {
-      const std::string name = i < o.column_names.size() ? o.column_names[i] : "c";
-      RETURN_IF_ERROR(CsvColumnFromJson(name, o.column_defaults[i],
-                                        absl::StrCat(path, ".column_defaults[", i, "]"))
-                          .status());
-    }
+  if (!c.features.empty()) {
+    ASSIGN_OR_RETURN(o.example_spec, ExampleSpecFromConfig(c.features, c.where.Key("features")));
   }
   return o;
+}
+
+absl::StatusOr<InputOptions> InputOptionsFromJson(const json& in, const std::string& path) {
+  ASSIGN_OR_RETURN(InputConfig config, ParseInputConfig(in, JsonPath("", path)));
+  return InputOptionsFromConfig(config);
 }
 
 absl::StatusOr<std::vector<std::string>> ExpandFilePatterns(
@@ -288,8 +225,8 @@ class Pipeline::RecordStream {
 
 absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
                                                            PipelineParts parts) {
-  const std::string& path = options.json_path;
-  if (options.batch_size < 1) return JsonError(path + ".batch_size", "must be >= 1");
+  const JsonPath& where = options.where;
+  if (options.batch_size < 1) return where.Key("batch_size").Error("must be >= 1");
   if (options.num_shards < 1 || options.shard_index < 0 ||
       options.shard_index >= options.num_shards) {
     return absl::InvalidArgumentError(absl::StrCat("shard index ", options.shard_index,
@@ -302,7 +239,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
   } else {
     absl::StatusOr<std::vector<std::string>> expanded = ExpandFilePatterns(options.files);
     if (!expanded.ok()) {
-      return JsonError(path + ".files", expanded.status().message());
+      return where.Key("files").Error(expanded.status().message());
     }
     all_files = std::move(*expanded);
   }
@@ -342,7 +279,7 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
         std::vector<std::string> names = options.column_names;
         if (names.empty()) {
           if (!options.header) {
-            return JsonError(path + ".column_names", "is required unless \"header\": true");
+            return where.Key("column_names").Error("is required unless \"header\": true");
           }
           ASSIGN_OR_RETURN(std::string header,
                            ReadCsvHeader(all_files.front(), options.field_delim));
@@ -354,23 +291,19 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
           }
           names = std::move(*fields);
         }
-        if (names.size() != options.column_defaults.size()) {
-          return JsonError(path + ".column_defaults",
-                           absl::StrCat("has ", options.column_defaults.size(),
-                                        " entries but there are ", names.size(), " columns",
-                                        options.column_names.empty()
-                                            ? absl::StrCat(" in the header of ", all_files.front())
-                                            : ""));
+        if (names.size() != options.csv_columns.size()) {
+          return where.Key("column_defaults")
+              .Error(absl::StrCat("has ", options.csv_columns.size(), " entries but there are ",
+                                  names.size(), " columns",
+                                  options.column_names.empty()
+                                      ? absl::StrCat(" in the header of ", all_files.front())
+                                      : ""));
         }
-        for (size_t i = 0; i < names.size(); ++i) {
-          ASSIGN_OR_RETURN(CsvColumn c,
-                           CsvColumnFromJson(names[i], options.column_defaults[i],
-                                             absl::StrCat(path, ".column_defaults[", i, "]")));
-          csv.columns.push_back(std::move(c));
-        }
+        csv.columns = options.csv_columns;
+        for (size_t i = 0; i < names.size(); ++i) csv.columns[i].name = names[i];
         absl::StatusOr<std::unique_ptr<CsvBatchParser>> parser =
             CsvBatchParser::Create(std::move(csv));
-        if (!parser.ok()) return JsonError(path, parser.status().message());
+        if (!parser.ok()) return where.Wrap(parser.status());
         parts.parser = std::move(*parser);
         break;
       }
@@ -381,10 +314,11 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
         break;
       }
       case InputFormat::kTfRecord: {
-        ASSIGN_OR_RETURN(data::ExampleParserSpec spec,
-                         ExampleSpecFromJson(options.features, path + ".features"));
-        parts.parser = std::make_shared<ExampleBatchParser>(std::move(spec), options.label_key,
-                                                            options.bad_record_policy);
+        if (!options.example_spec.has_value()) {
+          return where.Key("features").Error("is required for format \"tfrecord\"");
+        }
+        parts.parser = std::make_shared<ExampleBatchParser>(
+            *options.example_spec, options.label_key, options.bad_record_policy);
         break;
       }
     }

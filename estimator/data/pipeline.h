@@ -31,17 +31,19 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/io/tfrecord.h"
+#include "common/job_config.h"
+#include "common/json_schema.h"
 #include "common/tensor.h"
 #include "estimator/data/batch_parser.h"
-#include "common/io/tfrecord.h"
 #include "estimator/data/csv_parser.h"
+#include "estimator/data/example_parser.h"
 #include "estimator/data/record_reader.h"
 #include "nlohmann/json.hpp"
 
 namespace estuary {
 
-enum class InputFormat { kCsv, kTfRecord, kIdx };
-
+// InputFormat (csv | tfrecord | idx) is common/job_config.h's.
 struct InputOptions {
   InputFormat format = InputFormat::kCsv;
   std::vector<std::string> files;  // csv/tfrecord: file names or glob patterns
@@ -59,7 +61,9 @@ struct InputOptions {
   // csv
   bool header = false;
   std::vector<std::string> column_names;  // empty: from the header line
-  std::vector<nlohmann::json> column_defaults;  // see CsvColumnFromJson
+  // One per column, in order; their names come from column_names or the
+  // header (a name set here is replaced).
+  std::vector<CsvColumn> csv_columns;
   char field_delim = ',';
   std::string label_key;
   BadRecordPolicy bad_record_policy = BadRecordPolicy::kFail;
@@ -69,19 +73,22 @@ struct InputOptions {
 
   // tfrecord (of tf.train.Example)
   io::TFRecordOptions tfrecord;
-  nlohmann::json features;  // see ExampleSpecFromJson
+  std::optional<data::ExampleParserSpec> example_spec;  // required for tfrecord
 
   // Set by the distribution strategy (not from JSON).
   int64_t num_shards = 1;
   int64_t shard_index = 0;
 
-  std::string json_path = "$";  // where these came from, for errors
+  JsonPath where;  // where these came from, for errors ("job.json: $.train_input")
 };
 
-// Reads a job spec's train_input/eval_input (already schema-checked by
-// common/job_spec). InvalidArgument "<json_path>.<key>: ..." on a value the
-// schema cannot check (batch_size missing, field_delim not one character,
-// num_epochs 0, column_defaults entries, idx without images/labels).
+// The options of a parsed train_input/eval_input section. InvalidArgument
+// from the section's JsonPath only for what the Example parser's spec
+// rejects ("job.json: $.train_input.features: ...").
+absl::StatusOr<InputOptions> InputOptionsFromConfig(const InputConfig& config);
+
+// For tools and tests: ParseInputConfig (`json_path` roots error paths),
+// then InputOptionsFromConfig.
 absl::StatusOr<InputOptions> InputOptionsFromJson(const nlohmann::json& input,
                                                   const std::string& json_path);
 

@@ -34,7 +34,9 @@ InputOptions CsvOptions(const std::string& pattern, int64_t batch_size) {
   o.format = InputFormat::kCsv;
   o.files = {pattern};
   o.header = true;
-  o.column_defaults = {json(0), json(0.0)};
+  o.csv_columns.resize(2);
+  o.csv_columns[0].dtype = DType::kInt64;
+  o.csv_columns[1].dtype = DType::kFloat;
   o.batch_size = batch_size;
   o.seed = 42;
   return o;
