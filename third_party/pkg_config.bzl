@@ -97,7 +97,9 @@ def _pkg_config_impl(rctx):
                 elif tok.startswith("-D"):
                     if tok[2:] not in defines:
                         defines.append(tok[2:])
-                elif tok not in linkopts or not tok.startswith("-l"):
+                else:
+                    # As printed: pkg-config repeats a library where a later
+                    # one needs it, which static linking relies on.
                     linkopts.append(tok)
         quiet = rctx.attr.quiet_headers.get(name, [])
         if quiet:
