@@ -84,8 +84,8 @@ src="$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'abseil-*')"
 cmake -S "$src" -B "$work/build" -G Ninja \
   -DCMAKE_BUILD_TYPE=None \
   -DCMAKE_CXX_STANDARD=17 \
+  -DABSL_PROPAGATE_CXX_STD=ON \
   -DCMAKE_CXX_FLAGS="$flags" \
-  -DCMAKE_C_FLAGS="$flags" \
   -DCMAKE_POSITION_INDEPENDENT_CODE=ON \
   -DBUILD_SHARED_LIBS=OFF \
   -DBUILD_TESTING=OFF \
