@@ -16,7 +16,11 @@
 # It writes user.bazelrc (git-ignored) to build for this machine's CPU
 # (--config=native); --portable writes --config=x86_64_v3 instead.
 #
-# Usage: scripts/setup.sh [--no-cuda] [--no-tf] [--no-build] [--bench] [--portable]
+# With --tsan it also builds the dependencies of --config=tsan: Abseil from
+# Debian's source package with -fsanitize=thread, into .tsan/absl
+# (scripts/build_tsan_deps.sh; ~10 min on 2 cores, once).
+#
+# Usage: scripts/setup.sh [--no-cuda] [--no-tf] [--no-build] [--bench] [--portable] [--tsan]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +29,7 @@ tf=1
 build=1
 bench=0
 portable=0
+tsan=0
 for arg in "$@"; do
   case "$arg" in
     --no-cuda) cuda=0 ;;
@@ -32,7 +37,8 @@ for arg in "$@"; do
     --no-build) build=0 ;;
     --bench) bench=1 ;;
     --portable) portable=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --tsan) tsan=1 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +79,10 @@ if [ "$portable" = 1 ]; then
   echo "build --config=x86_64_v3" > user.bazelrc
 else
   echo "build --config=native" > user.bazelrc
+fi
+
+if [ "$tsan" = 1 ]; then
+  scripts/build_tsan_deps.sh
 fi
 
 if [ "$build" = 1 ]; then
