@@ -140,8 +140,8 @@ TEST(EstimatorTest, WarmStartFromAnotherModelDir) {
   // weights this far: they came from the first model.
   ASSERT_TRUE((*second)->Train(*InputFnFromJob(job, "train_input"), one).ok());
   EXPECT_EQ((*second)->global_step(), 1);
-  const RowMatrixXf& w1 = t.est->variables().at("linear/linear_model/a/weights");
-  const RowMatrixXf& w2 = (*second)->variables().at("linear/linear_model/a/weights");
+  const RowMatrixXf& w1 = t.est->variables().floats.at("linear/linear_model/a/weights");
+  const RowMatrixXf& w2 = (*second)->variables().floats.at("linear/linear_model/a/weights");
   EXPECT_GT(std::abs(w1(0, 0)), 0.1f);
   EXPECT_NEAR(w2(0, 0), w1(0, 0), 0.2f);
 }
