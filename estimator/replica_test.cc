@@ -25,7 +25,7 @@ namespace {
 
 constexpr int64_t kBatch = 16;
 constexpr int64_t kBuckets = 50;
-constexpr int kSteps = 40;
+constexpr int kSteps = 1000; // long enough for the threads to overlap
 
 std::vector<Batch> MakeBatches(uint64_t seed) {
   std::mt19937_64 rng(seed);
