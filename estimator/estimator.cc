@@ -1,13 +1,10 @@
 #include "estimator/estimator.h"
 
-#include <cmath>
-#include <cstdio>
+#include <algorithm>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "common/checkpoint.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/summary_writer.h"
