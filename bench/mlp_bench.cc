@@ -13,17 +13,17 @@ void BM_MlpForwardBackward(benchmark::State& state) {
   MlpConfig config;
   config.hidden_units = {256, 128};
   config.logits_dimension = 10;
-  auto mlp = *Mlp::Create(config, 784, 1);
   std::unique_ptr<ComputeContext> ctx;
-  if (state.range(0) > 1) {
-    ctx = std::make_unique<ComputeContext>(static_cast<int>(state.range(0)));
-    mlp->set_compute_context(ctx.get());
-  }
+  if (state.range(0) > 1) ctx = std::make_unique<ComputeContext>(static_cast<int>(state.range(0)));
+  auto mlp = *Mlp::Create(config, 784, ctx.get());
+  VariableMap vars;
+  mlp->InitVariables(1, &vars);
   const RowMatrixXf x = RowMatrixXf::Random(256, 784);
   const RowMatrixXf dlogits = RowMatrixXf::Random(256, 10);
+  MlpState mlp_state;
   for (auto _ : state) {
-    auto logits = mlp->Forward(x, true, nullptr);
-    auto grads = mlp->Backward(dlogits);
+    auto logits = mlp->Forward(vars, x, true, nullptr, &mlp_state);
+    auto grads = mlp->Backward(vars, mlp_state, dlogits);
     benchmark::DoNotOptimize(grads);
   }
   // 3 GEMMs per layer (forward, dW, dx), 2 flops per multiply-add.

@@ -14,9 +14,10 @@
 //   sparse: categorical_column_with_identity("ids", 2^20) fed a SparseTensor
 //           of 26 ids per example -> MakeLinearModel (sum of weight rows +
 //           bias); Adagrad(0.05); batch 256.
-// The step is the body of Estimator::Train (estimator.cc) without the input
-// pipeline, summaries and checkpoints: Model::Forward, Head::Loss,
-// Model::Backward, Optimizer::ApplyDense / ApplySparse. Estimator::Train
+// The step is Estimator::Train's, without the input pipeline, summaries and
+// checkpoints: the shared step body (ComputeGradients: Model::Forward,
+// Head::Loss, NaN check, Model::Backward) and OneDeviceStrategy's
+// ApplyGradients (Optimizer::ApplyDense / ApplySparse). Estimator::Train
 // itself pulls batches from a Pipeline (files), so it is not used here.
 // After --warmup steps, steps run until --seconds have passed; prints
 //   examples_per_sec N
@@ -39,8 +40,9 @@
 #include "estimator/feature_column.h"
 #include "estimator/head/head.h"
 #include "estimator/model.h"
+#include "estimator/one_device_strategy.h"
 #include "estimator/premade.h"
-#include "estimator/variables.h"
+#include "estimator/train_loop.h"
 
 namespace estuary {
 namespace {
@@ -166,40 +168,32 @@ int Run(int argc, char** argv) {
   OptimizerConfig oc;
   oc.type = "adagrad";
   oc.learning_rate = 0.05;
-  absl::StatusOr<std::unique_ptr<Optimizer>> opt = MakeOptimizer(oc);
-  if (!opt.ok()) return Fail(opt.status());
+  std::map<std::string, std::unique_ptr<Optimizer>> optimizers;
+  {
+    absl::StatusOr<std::unique_ptr<Optimizer>> opt = MakeOptimizer(oc);
+    if (!opt.ok()) return Fail(opt.status());
+    optimizers[""] = *std::move(opt);
+  }
 
-  Variables vars;
-  if (absl::Status s = model->InitVariables(42, &vars); !s.ok()) return Fail(s);
-  std::map<std::string, Slots> slots;
-  for (const auto& [name, v] : vars) slots[name] = (*opt)->CreateSlots(v);
+  // A fresh model_dir: Restore initialises (seed 42); nothing is saved.
+  OneDeviceStrategyOptions so;
+  so.checkpoint.model_dir = absl::StrCat(dir, "/no_model_dir");
+  so.checkpoint.seed = 42;
+  OneDeviceStrategy strategy(model.get(), &optimizers, so);
+  if (absl::Status s = strategy.Restore(); !s.ok()) return Fail(s);
 
   std::mt19937_64 rng(43);
   Gradients grads;
-  int64_t step = 0;
   double loss_value = 0;
-  // Estimator::Train's step body.
+  // Estimator::Train's step (RunTrainLoop without hooks).
   auto train_step = [&](const Batch& batch) -> absl::Status {
-    std::unique_ptr<Model::ForwardState> state;
-    absl::StatusOr<RowMatrixXf> logits = model->Forward(batch.features, vars, true, &rng, &state);
-    if (!logits.ok()) return logits.status();
-    absl::StatusOr<const Tensor*> weights = (*head)->FindWeights(batch.features);
-    if (!weights.ok()) return weights.status();
-    absl::StatusOr<HeadLoss> loss = (*head)->Loss(*logits, batch.labels, *weights);
+    absl::StatusOr<const Variables*> vars = strategy.VariablesForStep(batch.features);
+    if (!vars.ok()) return vars.status();
+    absl::StatusOr<double> loss = ComputeGradients(*model, **head, batch, **vars,
+                                                   strategy.global_step(), &rng, &grads);
     if (!loss.ok()) return loss.status();
-    if (!std::isfinite(loss->training_loss)) return absl::InvalidArgumentError("NaN loss");
-    loss_value = loss->training_loss;
-    grads.Clear();
-    if (absl::Status s = model->Backward(*state, loss->dlogits, &vars, &grads); !s.ok()) return s;
-    for (const auto& [name, g] : grads.dense) {
-      (*opt)->ApplyDense(&vars.at(name), &slots.at(name), g, step);
-    }
-    for (const auto& [name, g] : grads.sparse) {
-      if (g.rows.empty()) continue;
-      (*opt)->ApplySparse(&vars.at(name), &slots.at(name), g.rows, g.values, step);
-    }
-    ++step;
-    return absl::OkStatus();
+    loss_value = *loss;
+    return strategy.ApplyGradients(&grads);
   };
 
   const std::vector<Batch>& data = *batches;

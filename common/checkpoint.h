@@ -53,23 +53,14 @@
 #include "absl/status/statusor.h"
 #include "common/io/env.h"
 #include "common/tensor.h"
+#include "common/variables.h"
 #include "proto/checkpoint.pb.h"
 
 namespace estuary {
 namespace checkpoint {
 
-// Named variables: float matrices (a vector is a 1 x n or n x 1 matrix; the
-// shape is kept exactly) and int64 scalars such as "global_step". A name is
-// in at most one of the two maps.
-struct Variables {
-  std::map<std::string, RowMatrixXf> floats;
-  std::map<std::string, int64_t> ints;
-
-  size_t size() const { return floats.size() + ints.size(); }
-  bool Contains(const std::string& name) const {
-    return floats.count(name) > 0 || ints.count(name) > 0;
-  }
-};
+// The checkpoint stores exactly the common Variables type.
+using Variables = ::estuary::Variables;
 
 inline constexpr char kDefaultBasename[] = "model.ckpt";
 inline constexpr char kStateFileName[] = "checkpoint";

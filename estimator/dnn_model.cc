@@ -1,6 +1,8 @@
 #include "estimator/dnn_model.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "absl/strings/match.h"
@@ -32,19 +34,19 @@ class DnnModel : public Model {
  public:
   struct State : ForwardState {
     std::vector<CategoricalIds> ids;  // per dnn column (embedding columns only)
+    nn::MlpState mlp;
     LinearModel::Cache linear;
   };
 
   DnnModel(DnnModelOptions options, std::vector<ColumnPtr> sorted, int64_t input_dim,
-           std::unique_ptr<nn::Mlp> mlp, std::optional<LinearModel> linear)
+           std::unique_ptr<nn::ComputeContext> context, std::unique_ptr<nn::Mlp> mlp,
+           std::optional<LinearModel> linear)
       : options_(std::move(options)),
         columns_(std::move(sorted)),
         input_dim_(input_dim),
+        context_(std::move(context)),
         mlp_(std::move(mlp)),
-        linear_(std::move(linear)),
-        context_(options_.num_threads > 1 ? std::make_unique<nn::ComputeContext>(options_.num_threads)
-                                          : nullptr) {
-    mlp_->set_compute_context(context_.get());
+        linear_(std::move(linear)) {
     for (const ColumnPtr& c : columns_) {
       table_names_.push_back(GetEmbeddingSpec(*c) != nullptr
                                  ? absl::StrCat(kInputLayer, c->name(), "/embedding_weights")
@@ -61,19 +63,35 @@ class DnnModel : public Model {
   }
 
   absl::Status InitVariables(uint64_t seed, Variables* vars) const override {
-    ASSIGN_OR_RETURN(std::unique_ptr<nn::Mlp> fresh,
-                     nn::Mlp::Create(options_.mlp, input_dim_, seed));
-    for (const auto& [name, v] : fresh->variables()) (*vars)[name] = v;
+    mlp_->InitVariables(seed, &vars->floats);
     std::mt19937_64 rng(seed ^ 0x5eedULL);
     for (size_t i = 0; i < columns_.size(); ++i) {
       if (const EmbeddingSpec* e = GetEmbeddingSpec(*columns_[i])) {
-        (*vars)[table_names_[i]] =
+        vars->floats[table_names_[i]] =
             TruncatedNormal(e->categorical->num_buckets(), e->dimension,
                             1.0f / std::sqrt(static_cast<float>(e->dimension)), &rng);
       }
     }
     if (linear_.has_value()) linear_->InitVariables(vars);
     return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> RowsRead(
+      const FeatureMap& features) const override {
+    std::map<std::string, std::vector<int64_t>> rows;
+    if (linear_.has_value()) {
+      ASSIGN_OR_RETURN(rows, linear_->RowsRead(features));
+    }
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      const EmbeddingSpec* e = GetEmbeddingSpec(*columns_[i]);
+      if (e == nullptr) continue;
+      ASSIGN_OR_RETURN(CategoricalIds ids, e->categorical->Ids(features));
+      std::vector<int64_t>& r = rows[table_names_[i]];
+      r = std::move(ids.ids);
+      std::sort(r.begin(), r.end());
+      r.erase(std::unique(r.begin(), r.end()), r.end());
+    }
+    return rows;
   }
 
   absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars,
@@ -87,7 +105,12 @@ class DnnModel : public Model {
       const FeatureColumn& c = *columns_[i];
       if (const EmbeddingSpec* e = GetEmbeddingSpec(c)) {
         ASSIGN_OR_RETURN(state->ids[i], e->categorical->Ids(features));
-        ASSIGN_OR_RETURN(parts[i], CombineEmbeddings(vars.at(table_names_[i]), state->ids[i],
+        auto table = vars.floats.find(table_names_[i]);
+        if (table == vars.floats.end()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("dnn input: no variable '", table_names_[i], "'"));
+        }
+        ASSIGN_OR_RETURN(parts[i], CombineEmbeddings(table->second, state->ids[i],
                                                      e->combiner, e->max_norm));
       } else {
         ASSIGN_OR_RETURN(parts[i], c.Dense(features));
@@ -103,10 +126,7 @@ class DnnModel : public Model {
       x.middleCols(offset, parts[i].cols()) = parts[i];
       offset += parts[i].cols();
     }
-    // The network holds its own copy of its variables (it caches pointers
-    // into them); refresh it from the estimator's (a memcpy per variable).
-    for (auto& [name, v] : mlp_->variables()) v = vars.at(name);
-    ASSIGN_OR_RETURN(RowMatrixXf logits, mlp_->Forward(x, training, rng));
+    ASSIGN_OR_RETURN(RowMatrixXf logits, mlp_->Forward(vars.floats, x, training, rng, &state->mlp));
     if (linear_.has_value()) {
       ASSIGN_OR_RETURN(RowMatrixXf linear_logits, linear_->Forward(features, vars, &state->linear));
       logits += linear_logits;
@@ -115,17 +135,13 @@ class DnnModel : public Model {
     return logits;
   }
 
-  absl::Status Backward(const ForwardState& base, const RowMatrixXf& dlogits, Variables* vars,
-                        Gradients* grads) const override {
+  absl::Status Backward(const ForwardState& base, const RowMatrixXf& dlogits,
+                        const Variables& vars, Gradients* grads) const override {
     const State& state = static_cast<const State&>(base);
-    ASSIGN_OR_RETURN(nn::MlpGradients g, mlp_->Backward(dlogits, has_embeddings_));
+    ASSIGN_OR_RETURN(nn::MlpGradients g,
+                     mlp_->Backward(vars.floats, state.mlp, dlogits, has_embeddings_));
     for (auto& [name, grad] : g.by_name) grads->dense[name] = std::move(grad);
-    // Batch-norm moving statistics were updated by the training forward.
-    for (const auto& [name, v] : mlp_->variables()) {
-      if (absl::EndsWith(name, "/moving_mean") || absl::EndsWith(name, "/moving_variance")) {
-        (*vars)[name] = v;
-      }
-    }
+    for (auto& [name, value] : g.moving) grads->assign[name] = std::move(value);
     for (int64_t i = 0, offset = 0; i < static_cast<int64_t>(columns_.size()); ++i) {
       const FeatureColumn& c = *columns_[i];
       const int64_t width = c.dense_width();
@@ -145,9 +161,9 @@ class DnnModel : public Model {
   const DnnModelOptions options_;
   const std::vector<ColumnPtr> columns_;  // sorted by name (DenseFeatures order)
   const int64_t input_dim_;
-  std::unique_ptr<nn::Mlp> mlp_;  // mutable network state: see the class comment
-  std::optional<LinearModel> linear_;
-  std::unique_ptr<nn::ComputeContext> context_;
+  const std::unique_ptr<nn::ComputeContext> context_;  // GEMM threads; may be null
+  const std::unique_ptr<const nn::Mlp> mlp_;            // uses context_
+  const std::optional<LinearModel> linear_;
   std::vector<std::string> table_names_;
   bool has_embeddings_ = false;  // else the network's input gradient is not needed
 };
@@ -160,15 +176,19 @@ absl::StatusOr<std::unique_ptr<Model>> MakeDnnModel(DnnModelOptions options) {
   }
   ASSIGN_OR_RETURN(std::vector<ColumnPtr> sorted, SortedDenseColumns(options.dnn_columns));
   const int64_t input_dim = DenseFeaturesWidth(sorted);
-  ASSIGN_OR_RETURN(std::unique_ptr<nn::Mlp> mlp, nn::Mlp::Create(options.mlp, input_dim, 0));
+  std::unique_ptr<nn::ComputeContext> context =
+      options.num_threads > 1 ? std::make_unique<nn::ComputeContext>(options.num_threads)
+                              : nullptr;
+  ASSIGN_OR_RETURN(std::unique_ptr<nn::Mlp> mlp,
+                   nn::Mlp::Create(options.mlp, input_dim, context.get()));
   std::optional<LinearModel> linear;
   if (!options.linear_columns.empty()) {
     ASSIGN_OR_RETURN(linear, LinearModel::Create(options.linear_columns,
                                                  options.mlp.logits_dimension));
   }
   return std::unique_ptr<Model>(
-      new DnnModel(std::move(options), std::move(sorted), input_dim, std::move(mlp),
-                   std::move(linear)));
+      new DnnModel(std::move(options), std::move(sorted), input_dim, std::move(context),
+                   std::move(mlp), std::move(linear)));
 }
 
 }  // namespace estuary

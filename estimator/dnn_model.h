@@ -10,8 +10,10 @@
 //   linear/linear_model/<col>/weights, linear/linear_model/bias_weights
 // Optimizer groups: "dnn" and "linear" (combined), "" otherwise.
 //
-// Not thread-safe: the network caches its forward pass for Backward; one
-// Estimator drives it from one thread.
+// Re-entrant (see model.h): the network reads its variables from the
+// Variables passed in and keeps its activations in the ForwardState; new
+// batch-norm moving statistics come back in Gradients::assign. With
+// num_threads > 1 concurrent calls share one GEMM thread pool.
 #ifndef ESTUARY_ESTIMATOR_DNN_MODEL_H_
 #define ESTUARY_ESTIMATOR_DNN_MODEL_H_
 

@@ -4,9 +4,14 @@
 // or seconds) and TensorBoard summaries in model_dir (training) and
 // model_dir/eval[_NAME] (evaluation).
 //
+// Train is the shared training loop (train_loop.h) with hooks (hooks.h:
+// summaries, logging, checkpoints, stop at step, the caller's) around a
+// Strategy (strategy.h; today OneDeviceStrategy) that owns the variables,
+// optimizer slots and global_step. Evaluate and Predict re-read the latest
+// checkpoint, as TF does.
+//
 // Not thread-safe: one call at a time. Owns the model, head, optimizers and
-// the variables between calls (re-read from the latest checkpoint by
-// Evaluate and Predict, as TF does).
+// the strategy.
 #ifndef ESTUARY_ESTIMATOR_ESTIMATOR_H_
 #define ESTUARY_ESTIMATOR_ESTIMATOR_H_
 
@@ -23,26 +28,21 @@
 #include "common/tensor.h"
 #include "estimator/data/pipeline.h"
 #include "estimator/head/head.h"
+#include "estimator/hooks.h"
 #include "estimator/model.h"
-#include "estimator/variables.h"
+#include "estimator/strategy.h"
 
 namespace estuary {
 
 // An input_fn: a fresh pipeline of batches each time it is called.
 using InputFn = std::function<absl::StatusOr<std::unique_ptr<Pipeline>>()>;
 
-// Called after every training step (tf.train.SessionRunHook's after_run):
-// return false to stop training.
-struct StepInfo {
-  int64_t global_step = 0;
-  double loss = 0;
-};
-using TrainHook = std::function<bool(const StepInfo&)>;
-
 struct TrainArgs {
   std::optional<int64_t> steps;      // adds to the current global step
   std::optional<int64_t> max_steps;  // absolute; skipped when already reached
-  std::vector<TrainHook> hooks;
+  // The caller's hooks (tf.estimator's `hooks`), run after the Estimator's
+  // own; e.g. StepCallbackHook.
+  std::vector<std::shared_ptr<TrainingHook>> hooks;
 };
 
 struct EstimatorOptions {
@@ -82,21 +82,20 @@ class Estimator {
   absl::Status Predict(const InputFn& input_fn, const PredictionFn& emit,
                        const std::vector<std::string>& predict_keys = {});
 
+  // Of the last Train, Evaluate or Predict.
   int64_t global_step() const { return global_step_; }
-  const Variables& variables() const { return vars_; }
+  const Variables& variables() const { return *latest_; }
   const std::string& model_dir() const { return options_.model_dir; }
 
  private:
-  explicit Estimator(EstimatorOptions options) : options_(std::move(options)) {}
-  // Loads the latest checkpoint (or initialises / warm-starts when there is
-  // none and `init_if_missing`).
-  absl::Status LoadOrInit(bool init_if_missing);
-  absl::Status SaveCheckpoint();
-  const Optimizer& OptimizerFor(const std::string& variable) const;
+  explicit Estimator(EstimatorOptions options);
+  // Loads the latest checkpoint into vars_ (FailedPrecondition without one).
+  absl::Status LoadForInference();
 
   EstimatorOptions options_;
-  Variables vars_;
-  std::map<std::string, Slots> slots_;  // per variable
+  std::unique_ptr<Strategy> strategy_;
+  Variables vars_;                   // for Evaluate / Predict
+  const Variables* latest_ = &vars_;  // vars_ or the strategy's
   int64_t global_step_ = 0;
 };
 

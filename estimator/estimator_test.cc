@@ -157,8 +157,8 @@ TEST(EstimatorTest, WarmStartFromAnotherModelDir) {
   // weights this far: they came from the first model.
   ASSERT_TRUE((*second)->Train(*InputFnFromJob(job, "train_input"), one).ok());
   EXPECT_EQ((*second)->global_step(), 1);
-  const RowMatrixXf& w1 = t.est->variables().at("linear/linear_model/a/weights");
-  const RowMatrixXf& w2 = (*second)->variables().at("linear/linear_model/a/weights");
+  const RowMatrixXf& w1 = t.est->variables().floats.at("linear/linear_model/a/weights");
+  const RowMatrixXf& w2 = (*second)->variables().floats.at("linear/linear_model/a/weights");
   EXPECT_GT(std::abs(w1(0, 0)), 0.1f);
   EXPECT_NEAR(w2(0, 0), w1(0, 0), 0.2f);
 }
@@ -198,6 +198,60 @@ TEST(EstimatorTest, NanLossStopsTrainingWithAClearError) {
   absl::Status st = t.est->Train(t.train, args);
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("NaN loss during training"), absl::string_view::npos) << st;
+}
+
+// A hook that records what it is shown.
+class RecordingHook : public TrainingHook {
+ public:
+  absl::Status Begin(int64_t global_step) override {
+    calls.push_back(absl::StrCat("begin ", global_step));
+    return absl::OkStatus();
+  }
+  absl::Status BeforeStep(int64_t global_step) override {
+    ++before;
+    return absl::OkStatus();
+  }
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override {
+    steps.push_back(step.global_step);
+    EXPECT_TRUE(std::isfinite(step.loss));
+    return absl::OkStatus();
+  }
+  absl::Status End(int64_t global_step) override {
+    calls.push_back(absl::StrCat("end ", global_step));
+    return absl::OkStatus();
+  }
+  std::vector<std::string> calls;
+  std::vector<int64_t> steps;
+  int before = 0;
+};
+
+TEST(EstimatorTest, UserHooksSeeEveryStepAndCanStopTraining) {
+  const std::string data = WriteData("hooks.csv", 300);
+  const std::string dir = TempDir() + "/hooks_model";
+  Trained t = Make("dnn_classifier", data, dir);
+  auto recording = std::make_shared<RecordingHook>();
+  TrainArgs args;
+  args.max_steps = 100;
+  args.hooks.push_back(recording);
+  args.hooks.push_back(std::make_shared<StepCallbackHook>(
+      [](const StepInfo& step) { return step.global_step < 7; }));
+  ASSERT_TRUE(t.est->Train(t.train, args).ok());
+  EXPECT_EQ(t.est->global_step(), 7);
+  EXPECT_EQ(recording->calls, (std::vector<std::string>{"begin 0", "end 7"}));
+  EXPECT_EQ(recording->steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(recording->before, 7);
+  // The checkpoint hook saved the last step at the end.
+  absl::StatusOr<int64_t> latest = checkpoint::LatestStep(dir);
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  EXPECT_EQ(*latest, 7);
+  // Resuming: hooks begin at the restored step; steps count from there.
+  recording = std::make_shared<RecordingHook>();
+  TrainArgs more;
+  more.steps = 3;
+  more.hooks.push_back(recording);
+  ASSERT_TRUE(t.est->Train(t.train, more).ok());
+  EXPECT_EQ(recording->calls, (std::vector<std::string>{"begin 7", "end 10"}));
+  EXPECT_EQ(t.est->global_step(), 10);
 }
 
 TEST(EstimatorTest, JobErrorsNameThePath) {

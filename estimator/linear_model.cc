@@ -38,9 +38,23 @@ void LinearModel::InitVariables(Variables* vars) const {
   for (size_t i = 0; i < columns_.size(); ++i) {
     const FeatureColumn& c = *columns_[i];
     const int64_t rows = c.is_categorical() ? c.num_buckets() : c.dense_width();
-    (*vars)[weight_names_[i]] = RowMatrixXf::Zero(rows, logits_dimension_);
+    vars->floats[weight_names_[i]] = RowMatrixXf::Zero(rows, logits_dimension_);
   }
-  (*vars)[bias_name_] = RowMatrixXf::Zero(1, logits_dimension_);
+  vars->floats[bias_name_] = RowMatrixXf::Zero(1, logits_dimension_);
+}
+
+absl::StatusOr<std::map<std::string, std::vector<int64_t>>> LinearModel::RowsRead(
+    const FeatureMap& features) const {
+  std::map<std::string, std::vector<int64_t>> rows;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (!columns_[i]->is_categorical()) continue;
+    ASSIGN_OR_RETURN(CategoricalIds ids, columns_[i]->Ids(features));
+    std::vector<int64_t>& r = rows[weight_names_[i]];
+    r = std::move(ids.ids);
+    std::sort(r.begin(), r.end());
+    r.erase(std::unique(r.begin(), r.end()), r.end());
+  }
+  return rows;
 }
 
 absl::StatusOr<RowMatrixXf> LinearModel::Forward(const FeatureMap& features, const Variables& vars,
@@ -50,8 +64,8 @@ absl::StatusOr<RowMatrixXf> LinearModel::Forward(const FeatureMap& features, con
   RowMatrixXf logits;
   for (size_t i = 0; i < columns_.size(); ++i) {
     const FeatureColumn& c = *columns_[i];
-    auto w = vars.find(weight_names_[i]);
-    if (w == vars.end()) {
+    auto w = vars.floats.find(weight_names_[i]);
+    if (w == vars.floats.end()) {
       return absl::FailedPreconditionError(absl::StrCat("variable '", weight_names_[i], "' missing"));
     }
     RowMatrixXf part;
@@ -71,7 +85,7 @@ absl::StatusOr<RowMatrixXf> LinearModel::Forward(const FeatureMap& features, con
       logits += part;
     }
   }
-  const RowMatrixXf& bias = vars.at(bias_name_);
+  const RowMatrixXf& bias = vars.floats.at(bias_name_);
   if (logits.size() == 0) {
     return absl::InvalidArgumentError("linear model has no columns");
   }

@@ -13,13 +13,15 @@
 #ifndef ESTUARY_ESTIMATOR_LINEAR_MODEL_H_
 #define ESTUARY_ESTIMATOR_LINEAR_MODEL_H_
 
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "estimator/embedding.h"
 #include "estimator/feature_column.h"
-#include "estimator/variables.h"
+#include "common/variables.h"
 
 namespace estuary {
 
@@ -35,6 +37,12 @@ class LinearModel {
   void InitVariables(Variables* vars) const;
   const std::vector<std::string>& variable_names() const { return variable_names_; }
   int64_t logits_dimension() const { return logits_dimension_; }
+
+  // The rows of each categorical weight variable that Forward on
+  // `features` reads (distinct, ascending); dense columns' weights and the
+  // bias are read whole. InvalidArgument from the feature columns.
+  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> RowsRead(
+      const FeatureMap& features) const;
 
   // What Backward needs from the forward pass.
   struct Cache {

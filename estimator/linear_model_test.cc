@@ -40,11 +40,11 @@ TEST(LinearModelTest, VariablesAreNamedAndShapedLikeTensorFlow) {
                                       "linear/linear_model/city/weights",
                                       "linear/linear_model/tags/weights",
                                       "linear/linear_model/bias_weights"}));
-  EXPECT_EQ(vars.at("linear/linear_model/age_bucketized/weights").rows(), 3);
-  EXPECT_EQ(vars.at("linear/linear_model/city/weights").rows(), 10);
-  EXPECT_EQ(vars.at("linear/linear_model/age/weights").rows(), 1);
-  EXPECT_EQ(vars.at("linear/linear_model/bias_weights").cols(), 3);
-  EXPECT_TRUE(vars.at("linear/linear_model/city/weights").isZero());
+  EXPECT_EQ(vars.floats.at("linear/linear_model/age_bucketized/weights").rows(), 3);
+  EXPECT_EQ(vars.floats.at("linear/linear_model/city/weights").rows(), 10);
+  EXPECT_EQ(vars.floats.at("linear/linear_model/age/weights").rows(), 1);
+  EXPECT_EQ(vars.floats.at("linear/linear_model/bias_weights").cols(), 3);
+  EXPECT_TRUE(vars.floats.at("linear/linear_model/city/weights").isZero());
 }
 
 TEST(LinearModelTest, GradientsMatchFiniteDifferences) {
@@ -54,7 +54,7 @@ TEST(LinearModelTest, GradientsMatchFiniteDifferences) {
   m->InitVariables(&vars);
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0, 1);
-  for (auto& [name, v] : vars) {
+  for (auto& [name, v] : vars.floats) {
     for (Eigen::Index i = 0; i < v.size(); ++i) v.data()[i] = normal(rng);
   }
   const FeatureMap f = Inputs();
@@ -69,7 +69,7 @@ TEST(LinearModelTest, GradientsMatchFiniteDifferences) {
   ASSERT_TRUE(m->Forward(f, vars, &cache).ok());
   Gradients g;
   ASSERT_TRUE(m->Backward(cache, upstream, &g).ok());
-  for (const auto& [name, v] : vars) {
+  for (const auto& [name, v] : vars.floats) {
     RowMatrixXf analytic = RowMatrixXf::Zero(v.rows(), v.cols());
     if (g.dense.count(name)) analytic = g.dense.at(name);
     if (g.sparse.count(name)) {
@@ -78,8 +78,8 @@ TEST(LinearModelTest, GradientsMatchFiniteDifferences) {
     }
     for (Eigen::Index i = 0; i < v.size(); ++i) {
       Variables plus = vars, minus = vars;
-      plus[name].data()[i] += 1e-2f;
-      minus[name].data()[i] -= 1e-2f;
+      plus.floats[name].data()[i] += 1e-2f;
+      minus.floats[name].data()[i] -= 1e-2f;
       const double numeric = (loss(plus) - loss(minus)) / 2e-2;
       EXPECT_NEAR(analytic.data()[i], numeric, 1e-2) << name << " element " << i;
     }
@@ -99,6 +99,11 @@ TEST(LinearModelTest, TouchedRowsOnlyForCategoricalWeights) {
   EXPECT_EQ(s.rows.size(), 2u);  // oslo, paris
   EXPECT_FLOAT_EQ(s.values.sum(), 3.0f);
   EXPECT_FLOAT_EQ(g.dense.at("linear/linear_model/bias_weights")(0, 0), 3.0f);
+  // What a parameter-server strategy pulls before Forward: the same rows.
+  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> read = m->RowsRead(Inputs());
+  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ(read->at("linear/linear_model/city/weights"), s.rows);
 }
 
 }  // namespace

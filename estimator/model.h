@@ -1,22 +1,30 @@
 // What an Estimator trains: a model maps a batch of features to logits and
 // back-propagates d(loss)/d(logits) into variable gradients. Premade
 // estimators (linear, DNN, DNN+linear, baseline) and custom models (the C++
-// counterpart of a model_fn) implement it; the Estimator owns variables,
-// optimizers, the head, checkpoints and summaries.
+// counterpart of a model_fn) implement it; a Strategy (strategy.h) owns the
+// variables and optimizers, the Estimator the head, checkpoints and
+// summaries.
 //
-// Implementations are immutable after construction and thread-compatible:
-// per-batch state lives in the ForwardState a Forward call returns.
+// Re-entrant: implementations are immutable after construction and hold no
+// variables and no per-batch state. Variables are passed in by the caller
+// (read-only), per-batch state lives in the ForwardState a Forward call
+// returns, and whatever a step changes comes back in Gradients. So one
+// const Model can be driven by several threads at once, each with its own
+// Variables (or sharing one read-only), e.g. replicas of a mirrored
+// strategy.
 #ifndef ESTUARY_ESTIMATOR_MODEL_H_
 #define ESTUARY_ESTIMATOR_MODEL_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/tensor.h"
-#include "estimator/variables.h"
+#include "common/variables.h"
 
 namespace estuary {
 
@@ -32,25 +40,41 @@ class Model {
 
   virtual int64_t logits_dimension() const = 0;
 
-  // Adds the model's variables with their initial values; `seed` makes the
-  // initialisation deterministic (RunConfig's tf_random_seed).
+  // Adds the model's variables with their initial values to vars->floats;
+  // `seed` makes the initialisation deterministic (RunConfig's
+  // tf_random_seed).
   virtual absl::Status InitVariables(uint64_t seed, Variables* vars) const = 0;
 
   // The optimizer group a variable belongs to ("linear" and "dnn" for the
   // combined estimator; "" for one optimizer).
   virtual std::string OptimizerGroup(const std::string& variable) const { return ""; }
 
-  // [batch, logits_dimension]. `training` enables dropout and batch-norm
-  // statistics; `rng` drives dropout.
+  // The rows of row-sparse variables (embedding tables, a linear model's
+  // categorical weights) that Forward on `features` reads, distinct and
+  // ascending, by variable name; variables not listed are read whole. A
+  // strategy that keeps variables elsewhere (parameter servers) fetches
+  // exactly these rows before Forward. Default: none (every variable whole).
+  // InvalidArgument from the feature columns.
+  virtual absl::StatusOr<std::map<std::string, std::vector<int64_t>>> RowsRead(
+      const FeatureMap& features) const {
+    return std::map<std::string, std::vector<int64_t>>{};
+  }
+
+  // [batch, logits_dimension], reading `vars`. `training` enables dropout
+  // and batch-norm batch statistics; `rng` drives dropout. Thread-safe for
+  // distinct `rng` and `state`.
   virtual absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars,
                                               bool training, std::mt19937_64* rng,
                                               std::unique_ptr<ForwardState>* state) const = 0;
 
-  // Adds d(loss)/d(variable) for every trainable variable given
-  // d(loss)/d(logits). May update non-trainable variables (batch-norm moving
-  // averages) in `vars`.
+  // Adds d(loss)/d(variable) for every trainable variable to grads->dense
+  // or grads->sparse given d(loss)/d(logits), and the new values of
+  // non-trainable variables the training forward pass computed (batch-norm
+  // moving statistics) to grads->assign. `vars` must be the variables the
+  // Forward that made `state` read, unchanged since. Thread-safe for
+  // distinct `grads`.
   virtual absl::Status Backward(const ForwardState& state, const RowMatrixXf& dlogits,
-                                Variables* vars, Gradients* grads) const = 0;
+                                const Variables& vars, Gradients* grads) const = 0;
 };
 
 }  // namespace estuary

@@ -17,6 +17,10 @@ class LinearAsModel : public Model {
     linear_.InitVariables(vars);
     return absl::OkStatus();
   }
+  absl::StatusOr<std::map<std::string, std::vector<int64_t>>> RowsRead(
+      const FeatureMap& features) const override {
+    return linear_.RowsRead(features);
+  }
   absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars, bool,
                                       std::mt19937_64*,
                                       std::unique_ptr<ForwardState>* state) const override {
@@ -25,7 +29,7 @@ class LinearAsModel : public Model {
     *state = std::move(s);
     return logits;
   }
-  absl::Status Backward(const ForwardState& state, const RowMatrixXf& dlogits, Variables*,
+  absl::Status Backward(const ForwardState& state, const RowMatrixXf& dlogits, const Variables&,
                         Gradients* grads) const override {
     return linear_.Backward(static_cast<const State&>(state).cache, dlogits, grads);
   }
@@ -42,7 +46,7 @@ class BaselineModel : public Model {
   };
   int64_t logits_dimension() const override { return dim_; }
   absl::Status InitVariables(uint64_t, Variables* vars) const override {
-    (*vars)["baseline/bias"] = RowMatrixXf::Zero(1, dim_);
+    vars->floats["baseline/bias"] = RowMatrixXf::Zero(1, dim_);
     return absl::OkStatus();
   }
   absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars, bool,
@@ -58,9 +62,9 @@ class BaselineModel : public Model {
     auto s = std::make_unique<State>();
     s->batch = batch;
     *state = std::move(s);
-    return RowMatrixXf(vars.at("baseline/bias").replicate(batch, 1));
+    return RowMatrixXf(vars.floats.at("baseline/bias").replicate(batch, 1));
   }
-  absl::Status Backward(const ForwardState&, const RowMatrixXf& dlogits, Variables*,
+  absl::Status Backward(const ForwardState&, const RowMatrixXf& dlogits, const Variables&,
                         Gradients* grads) const override {
     grads->dense["baseline/bias"] = dlogits.colwise().sum();
     return absl::OkStatus();

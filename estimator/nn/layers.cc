@@ -93,26 +93,25 @@ RowMatrixXf DropoutBackward(const RowMatrixXf& dy, const RowMatrixXf& mask) {
   return dy.cwiseProduct(mask);
 }
 
-BatchNorm::BatchNorm(int64_t units, float momentum_in, float epsilon_in)
-    : gamma(RowMatrixXf::Ones(1, units)),
-      beta(RowMatrixXf::Zero(1, units)),
-      moving_mean(RowMatrixXf::Zero(1, units)),
-      moving_variance(RowMatrixXf::Ones(1, units)),
-      momentum(momentum_in),
-      epsilon(epsilon_in) {}
-
-RowMatrixXf BatchNorm::Forward(const RowMatrixXf& x, bool training, Cache* cache) {
+RowMatrixXf BatchNorm::Forward(const RowMatrixXf& x, const RowMatrixXf& gamma,
+                               const RowMatrixXf& beta, const RowMatrixXf& moving_mean,
+                               const RowMatrixXf& moving_variance, bool training,
+                               Cache* cache) const {
   cache->training = training;
   RowMatrixXf mean, var;
   if (training) {
     mean = x.colwise().mean();
     RowMatrixXf centered = x.rowwise() - mean.row(0);
     var = centered.array().square().colwise().mean().matrix();
-    moving_mean -= (moving_mean - mean) * (1.0f - momentum);
-    moving_variance -= (moving_variance - var) * (1.0f - momentum);
+    cache->new_moving_mean = moving_mean;
+    cache->new_moving_mean -= (moving_mean - mean) * (1.0f - momentum);
+    cache->new_moving_variance = moving_variance;
+    cache->new_moving_variance -= (moving_variance - var) * (1.0f - momentum);
   } else {
     mean = moving_mean;
     var = moving_variance;
+    cache->new_moving_mean.resize(0, 0);
+    cache->new_moving_variance.resize(0, 0);
   }
   cache->inv_std = (var.array() + epsilon).rsqrt().matrix();
   cache->x_hat = ((x.rowwise() - mean.row(0)).array().rowwise() * cache->inv_std.array().row(0))
@@ -122,8 +121,8 @@ RowMatrixXf BatchNorm::Forward(const RowMatrixXf& x, bool training, Cache* cache
   return y;
 }
 
-void BatchNorm::Backward(const Cache& cache, const RowMatrixXf& dy, RowMatrixXf* dx,
-                         RowMatrixXf* dgamma, RowMatrixXf* dbeta) const {
+void BatchNorm::Backward(const Cache& cache, const RowMatrixXf& gamma, const RowMatrixXf& dy,
+                         RowMatrixXf* dx, RowMatrixXf* dgamma, RowMatrixXf* dbeta) const {
   *dbeta = dy.colwise().sum();
   *dgamma = dy.cwiseProduct(cache.x_hat).colwise().sum();
   // dx_hat = dy * gamma

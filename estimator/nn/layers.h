@@ -9,9 +9,8 @@
 // Threading: the GEMMs go through MatMul, which uses Eigen's (single-
 // threaded, vectorised) GEMM, or, given a ComputeContext with more than one
 // thread, Eigen's tensor contraction split over that context's thread pool.
-// Everything else is single-threaded. The free functions are thread-safe;
-// BatchNorm is thread-compatible (Forward in training mutates its moving
-// statistics).
+// Everything else is single-threaded. Everything here is thread-safe (no
+// layer holds variables or per-call state).
 #ifndef ESTUARY_ESTIMATOR_NN_LAYERS_H_
 #define ESTUARY_ESTIMATOR_NN_LAYERS_H_
 
@@ -80,30 +79,34 @@ RowMatrixXf DropoutBackward(const RowMatrixXf& dy, const RowMatrixXf& mask);
 // tf.keras.layers.BatchNormalization over the batch dimension of a
 // [batch, units] input, with the estimator's momentum 0.999 and Keras'
 // epsilon 1e-3. Training normalises with the batch mean and the biased
-// batch variance and updates moving_x -= (moving_x - batch_x) * (1 -
-// momentum) with those same statistics (what TF 2.15 does for rank-2 input,
-// which is not fused); inference uses the moving statistics.
+// batch variance, and the moving statistics become moving_x -= (moving_x -
+// batch_x) * (1 - momentum) with those same statistics (what TF 2.15 does
+// for rank-2 input, which is not fused); inference uses the moving
+// statistics.
+//
+// Stateless: the variables (gamma, beta: [1, units], trainable, ones and
+// zeros at first; moving_mean, moving_variance: [1, units], zeros and ones
+// at first) are passed in, and the new moving statistics are returned, so
+// one BatchNorm serves any number of threads.
 struct BatchNorm {
-  explicit BatchNorm(int64_t units, float momentum = 0.999f, float epsilon = 1e-3f);
+  float momentum = 0.999f;
+  float epsilon = 1e-3f;
 
-  RowMatrixXf gamma;            // [1, units], ones; trainable
-  RowMatrixXf beta;             // [1, units], zeros; trainable
-  RowMatrixXf moving_mean;      // [1, units], zeros
-  RowMatrixXf moving_variance;  // [1, units], ones
-  float momentum;
-  float epsilon;
-
-  // What Backward needs from Forward.
+  // What Backward needs from Forward (and, in training, the new moving
+  // statistics).
   struct Cache {
     bool training = false;
     RowMatrixXf x_hat;    // normalised input
     RowMatrixXf inv_std;  // [1, units] 1 / sqrt(var + epsilon)
+    // Training only: moving_x after this batch.
+    RowMatrixXf new_moving_mean, new_moving_variance;
   };
-  // In training, also updates the moving statistics.
-  RowMatrixXf Forward(const RowMatrixXf& x, bool training, Cache* cache);
+  RowMatrixXf Forward(const RowMatrixXf& x, const RowMatrixXf& gamma, const RowMatrixXf& beta,
+                      const RowMatrixXf& moving_mean, const RowMatrixXf& moving_variance,
+                      bool training, Cache* cache) const;
   // dx, dgamma, dbeta for the Forward that filled `cache`.
-  void Backward(const Cache& cache, const RowMatrixXf& dy, RowMatrixXf* dx, RowMatrixXf* dgamma,
-                RowMatrixXf* dbeta) const;
+  void Backward(const Cache& cache, const RowMatrixXf& gamma, const RowMatrixXf& dy,
+                RowMatrixXf* dx, RowMatrixXf* dgamma, RowMatrixXf* dbeta) const;
 };
 
 }  // namespace estuary::nn

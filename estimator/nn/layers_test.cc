@@ -86,47 +86,49 @@ TEST(BatchNormTest, TrainingFiniteDifferences) {
   RowMatrixXf x = Random(6, 3, 9);
   x.col(1) *= 3.0f;
   const RowMatrixXf r = Random(6, 3, 10);
-  BatchNorm bn(3);
-  bn.gamma = Random(1, 3, 11).array() + 1.5f;
-  bn.beta = Random(1, 3, 12);
+  const BatchNorm bn;
+  RowMatrixXf gamma = Random(1, 3, 11).array() + 1.5f;
+  RowMatrixXf beta = Random(1, 3, 12);
+  const RowMatrixXf mean = RowMatrixXf::Zero(1, 3), var = RowMatrixXf::Ones(1, 3);
   auto loss = [&] {
-    BatchNorm copy = bn;
     BatchNorm::Cache c;
-    return Dot(copy.Forward(x, true, &c), r);
+    return Dot(bn.Forward(x, gamma, beta, mean, var, true, &c), r);
   };
   BatchNorm::Cache cache;
-  BatchNorm fwd = bn;
-  fwd.Forward(x, true, &cache);
+  bn.Forward(x, gamma, beta, mean, var, true, &cache);
   RowMatrixXf dx, dgamma, dbeta;
-  fwd.Backward(cache, r, &dx, &dgamma, &dbeta);
+  bn.Backward(cache, gamma, r, &dx, &dgamma, &dbeta);
   EXPECT_LT(MaxRelError(dx, NumericGradient(&x, loss, 1e-3f)), 5e-3);
-  EXPECT_LT(MaxRelError(dgamma, NumericGradient(&bn.gamma, loss, 1e-3f)), 5e-3);
-  EXPECT_LT(MaxRelError(dbeta, NumericGradient(&bn.beta, loss, 1e-3f)), 5e-3);
+  EXPECT_LT(MaxRelError(dgamma, NumericGradient(&gamma, loss, 1e-3f)), 5e-3);
+  EXPECT_LT(MaxRelError(dbeta, NumericGradient(&beta, loss, 1e-3f)), 5e-3);
 }
 
 TEST(BatchNormTest, MovingStatisticsAndInference) {
   RowMatrixXf x(4, 2);
   x << 1, 10, 2, 20, 3, 30, 6, 40;
-  BatchNorm bn(2);
+  const BatchNorm bn;
+  const RowMatrixXf gamma = RowMatrixXf::Ones(1, 2), beta = RowMatrixXf::Zero(1, 2);
+  const RowMatrixXf mean0 = RowMatrixXf::Zero(1, 2), var0 = RowMatrixXf::Ones(1, 2);
   BatchNorm::Cache cache;
-  const RowMatrixXf y = bn.Forward(x, true, &cache);
-  // Biased batch variance, momentum 0.999.
-  EXPECT_NEAR(bn.moving_mean(0, 0), 0.001 * 3.0, 1e-7);
-  EXPECT_NEAR(bn.moving_variance(0, 0), 0.999 + 0.001 * 3.5, 1e-6);
-  EXPECT_NEAR(bn.moving_variance(0, 1), 0.999 + 0.001 * 125.0, 1e-5);
+  const RowMatrixXf y = bn.Forward(x, gamma, beta, mean0, var0, true, &cache);
+  // Biased batch variance, momentum 0.999; the inputs are left alone.
+  const RowMatrixXf mean = cache.new_moving_mean, var = cache.new_moving_variance;
+  EXPECT_NEAR(mean(0, 0), 0.001 * 3.0, 1e-7);
+  EXPECT_NEAR(var(0, 0), 0.999 + 0.001 * 3.5, 1e-6);
+  EXPECT_NEAR(var(0, 1), 0.999 + 0.001 * 125.0, 1e-5);
+  EXPECT_TRUE(mean0.isZero());
   EXPECT_NEAR(y(0, 0), (1 - 3) / std::sqrt(3.5 + 1e-3), 1e-5);
   // Inference uses the moving statistics; backward is then a scaling.
-  const RowMatrixXf yi = bn.Forward(x, false, &cache);
-  EXPECT_NEAR(yi(0, 0), (1 - bn.moving_mean(0, 0)) / std::sqrt(bn.moving_variance(0, 0) + 1e-3),
-              1e-5);
+  const RowMatrixXf yi = bn.Forward(x, gamma, beta, mean, var, false, &cache);
+  EXPECT_EQ(cache.new_moving_mean.size(), 0);
+  EXPECT_NEAR(yi(0, 0), (1 - mean(0, 0)) / std::sqrt(var(0, 0) + 1e-3), 1e-5);
   RowMatrixXf xi = x;
   const RowMatrixXf r = Random(4, 2, 13);
   RowMatrixXf dx, dg, db;
-  bn.Backward(cache, r, &dx, &dg, &db);
-  BatchNorm frozen = bn;
+  bn.Backward(cache, gamma, r, &dx, &dg, &db);
   auto loss = [&] {
     BatchNorm::Cache c;
-    return Dot(frozen.Forward(xi, false, &c), r);
+    return Dot(bn.Forward(xi, gamma, beta, mean, var, false, &c), r);
   };
   EXPECT_LT(MaxRelError(dx, NumericGradient(&xi, loss, 1e-2f)), 1e-3);
 }

@@ -6,9 +6,26 @@
 #include "absl/strings/str_cat.h"
 
 namespace estuary::nn {
+namespace {
+
+absl::StatusOr<const RowMatrixXf*> Find(const VariableMap& vars, const std::string& name,
+                                        int64_t rows, int64_t cols) {
+  auto it = vars.find(name);
+  if (it == vars.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("mlp: no variable '", name, "'"));
+  }
+  if (it->second.rows() != rows || it->second.cols() != cols) {
+    return absl::InvalidArgumentError(absl::StrCat("mlp: variable '", name, "' is [",
+                                                   it->second.rows(), ", ", it->second.cols(),
+                                                   "], expected [", rows, ", ", cols, "]"));
+  }
+  return &it->second;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpConfig& config, int64_t input_dim,
-                                                 uint64_t seed) {
+                                                 const ComputeContext* ctx) {
   if (input_dim < 1) return absl::InvalidArgumentError("mlp: input dimension must be >= 1");
   if (config.logits_dimension < 1) {
     return absl::InvalidArgumentError("mlp: logits_dimension must be >= 1");
@@ -24,53 +41,56 @@ absl::StatusOr<std::unique_ptr<Mlp>> Mlp::Create(const MlpConfig& config, int64_
   std::unique_ptr<Mlp> m(new Mlp());
   m->config_ = config;
   m->input_dim_ = input_dim;
-  Rng rng(seed);
-  auto add = [&](const std::string& name, RowMatrixXf value, bool trainable) {
-    RowMatrixXf* p = &(m->variables_[name] = std::move(value));
-    if (trainable) m->trainable_.push_back(name);
-    return p;
+  m->ctx_ = ctx;
+  auto name = [&](std::string* field, std::string value, bool trainable) {
+    *field = std::move(value);
+    m->all_.push_back(*field);
+    if (trainable) m->trainable_.push_back(*field);
   };
-  int64_t in = input_dim;
   m->hidden_.resize(config.hidden_units.size());
   for (size_t i = 0; i < config.hidden_units.size(); ++i) {
     Layer& l = m->hidden_[i];
-    const int64_t units = config.hidden_units[i];
     l.prefix = absl::StrCat("dnn/hiddenlayer_", i);
-    l.kernel = add(l.prefix + "/kernel", GlorotUniform(in, units, &rng), true);
-    l.bias = add(l.prefix + "/bias", RowMatrixXf::Zero(1, units), true);
+    name(&l.kernel, l.prefix + "/kernel", true);
+    name(&l.bias, l.prefix + "/bias", true);
     if (config.batch_norm) {
-      l.bn = std::make_unique<BatchNorm>(units);
-      l.bn_prefix = absl::StrCat(l.prefix, "/batchnorm_", i);
-      add(l.bn_prefix + "/gamma", l.bn->gamma, true);
-      add(l.bn_prefix + "/beta", l.bn->beta, true);
-      add(l.bn_prefix + "/moving_mean", l.bn->moving_mean, false);
-      add(l.bn_prefix + "/moving_variance", l.bn->moving_variance, false);
+      l.batch_norm = true;
+      const std::string bn = absl::StrCat(l.prefix, "/batchnorm_", i);
+      name(&l.gamma, bn + "/gamma", true);
+      name(&l.beta, bn + "/beta", true);
+      name(&l.moving_mean, bn + "/moving_mean", false);
+      name(&l.moving_variance, bn + "/moving_variance", false);
     }
-    in = units;
   }
   m->logits_.prefix = "dnn/logits";
-  m->logits_.kernel = add("dnn/logits/kernel", GlorotUniform(in, config.logits_dimension, &rng),
-                          true);
-  m->logits_.bias = add("dnn/logits/bias", RowMatrixXf::Zero(1, config.logits_dimension), true);
+  name(&m->logits_.kernel, "dnn/logits/kernel", true);
+  name(&m->logits_.bias, "dnn/logits/bias", true);
   return m;
 }
 
-void Mlp::SyncBatchNorm(Layer* l, bool to_variables) {
-  const std::string& p = l->bn_prefix;
-  RowMatrixXf* fields[] = {&l->bn->gamma, &l->bn->beta, &l->bn->moving_mean,
-                           &l->bn->moving_variance};
-  const char* names[] = {"/gamma", "/beta", "/moving_mean", "/moving_variance"};
-  for (int i = 0; i < 4; ++i) {
-    RowMatrixXf& v = variables_.at(p + names[i]);
-    if (to_variables) {
-      v = *fields[i];
-    } else {
-      *fields[i] = v;
+void Mlp::InitVariables(uint64_t seed, VariableMap* vars) const {
+  Rng rng(seed);
+  int64_t in = input_dim_;
+  for (size_t i = 0; i < hidden_.size(); ++i) {
+    const Layer& l = hidden_[i];
+    const int64_t units = config_.hidden_units[i];
+    (*vars)[l.kernel] = GlorotUniform(in, units, &rng);
+    (*vars)[l.bias] = RowMatrixXf::Zero(1, units);
+    if (l.batch_norm) {
+      (*vars)[l.gamma] = RowMatrixXf::Ones(1, units);
+      (*vars)[l.beta] = RowMatrixXf::Zero(1, units);
+      (*vars)[l.moving_mean] = RowMatrixXf::Zero(1, units);
+      (*vars)[l.moving_variance] = RowMatrixXf::Ones(1, units);
     }
+    in = units;
   }
+  (*vars)[logits_.kernel] = GlorotUniform(in, config_.logits_dimension, &rng);
+  (*vars)[logits_.bias] = RowMatrixXf::Zero(1, config_.logits_dimension);
 }
 
-absl::StatusOr<RowMatrixXf> Mlp::Forward(const RowMatrixXf& x, bool training, Rng* rng) {
+absl::StatusOr<RowMatrixXf> Mlp::Forward(const VariableMap& vars, const RowMatrixXf& x,
+                                         bool training, Rng* rng, MlpState* state) const {
+  state->valid = false;
   if (x.cols() != input_dim_) {
     return absl::InvalidArgumentError(
         absl::StrCat("mlp: input has ", x.cols(), " columns, expected ", input_dim_));
@@ -79,51 +99,82 @@ absl::StatusOr<RowMatrixXf> Mlp::Forward(const RowMatrixXf& x, bool training, Rn
   if (dropout && rng == nullptr) {
     return absl::InvalidArgumentError("mlp: training with dropout needs an rng");
   }
+  state->hidden.resize(hidden_.size());
   RowMatrixXf net = x;
-  for (Layer& l : hidden_) {
-    l.input = std::move(net);
-    l.z = DenseForward(l.input, *l.kernel, *l.bias, ctx_);
-    l.a = Activate(config_.activation, l.z);
-    net = dropout ? DropoutForward(l.a, config_.dropout, rng, &l.mask) : l.a;
-    if (l.bn != nullptr) {
-      SyncBatchNorm(&l, /*to_variables=*/false);
-      net = l.bn->Forward(net, training, &l.bn_cache);
-      SyncBatchNorm(&l, /*to_variables=*/true);
+  int64_t in = input_dim_;
+  for (size_t i = 0; i < hidden_.size(); ++i) {
+    const Layer& l = hidden_[i];
+    MlpState::Layer& s = state->hidden[i];
+    const int64_t units = config_.hidden_units[i];
+    absl::StatusOr<const RowMatrixXf*> kernel = Find(vars, l.kernel, in, units);
+    if (!kernel.ok()) return kernel.status();
+    absl::StatusOr<const RowMatrixXf*> bias = Find(vars, l.bias, 1, units);
+    if (!bias.ok()) return bias.status();
+    s.input = std::move(net);
+    s.z = DenseForward(s.input, **kernel, **bias, ctx_);
+    s.a = Activate(config_.activation, s.z);
+    if (dropout) {
+      net = DropoutForward(s.a, config_.dropout, rng, &s.mask);
+    } else {
+      net = s.a;
+      s.mask.resize(0, 0);
     }
+    if (l.batch_norm) {
+      const RowMatrixXf* bn[4];
+      const std::string* names[] = {&l.gamma, &l.beta, &l.moving_mean, &l.moving_variance};
+      for (int k = 0; k < 4; ++k) {
+        absl::StatusOr<const RowMatrixXf*> v = Find(vars, *names[k], 1, units);
+        if (!v.ok()) return v.status();
+        bn[k] = *v;
+      }
+      net = bn_.Forward(net, *bn[0], *bn[1], *bn[2], *bn[3], training, &s.bn);
+    }
+    in = units;
   }
-  if (!dropout) {
-    for (Layer& l : hidden_) l.mask.resize(0, 0);
-  }
-  logits_.input = std::move(net);
-  has_forward_ = true;
-  return DenseForward(logits_.input, *logits_.kernel, *logits_.bias, ctx_);
+  absl::StatusOr<const RowMatrixXf*> kernel =
+      Find(vars, logits_.kernel, in, config_.logits_dimension);
+  if (!kernel.ok()) return kernel.status();
+  absl::StatusOr<const RowMatrixXf*> bias = Find(vars, logits_.bias, 1, config_.logits_dimension);
+  if (!bias.ok()) return bias.status();
+  state->logits_input = std::move(net);
+  state->valid = true;
+  return DenseForward(state->logits_input, **kernel, **bias, ctx_);
 }
 
-absl::StatusOr<MlpGradients> Mlp::Backward(const RowMatrixXf& dlogits, bool input_gradient) const {
-  if (!has_forward_) return absl::FailedPreconditionError("mlp: Backward before Forward");
-  if (dlogits.rows() != logits_.input.rows() || dlogits.cols() != config_.logits_dimension) {
+absl::StatusOr<MlpGradients> Mlp::Backward(const VariableMap& vars, const MlpState& state,
+                                           const RowMatrixXf& dlogits,
+                                           bool input_gradient) const {
+  if (!state.valid || state.hidden.size() != hidden_.size()) {
+    return absl::FailedPreconditionError("mlp: Backward before Forward");
+  }
+  if (dlogits.rows() != state.logits_input.rows() || dlogits.cols() != config_.logits_dimension) {
     return absl::InvalidArgumentError(absl::StrCat(
         "mlp: dlogits is [", dlogits.rows(), ", ", dlogits.cols(), "], expected [",
-        logits_.input.rows(), ", ", config_.logits_dimension, "]"));
+        state.logits_input.rows(), ", ", config_.logits_dimension, "]"));
   }
+  // Forward checked names and shapes of the same variables.
   MlpGradients g;
   RowMatrixXf d;
-  DenseBackward(logits_.input, *logits_.kernel, dlogits, &d, &g.by_name["dnn/logits/kernel"],
-                &g.by_name["dnn/logits/bias"], ctx_);
+  DenseBackward(state.logits_input, vars.at(logits_.kernel), dlogits, &d,
+                &g.by_name[logits_.kernel], &g.by_name[logits_.bias], ctx_);
   for (int i = static_cast<int>(hidden_.size()) - 1; i >= 0; --i) {
     const Layer& l = hidden_[i];
-    if (l.bn != nullptr) {
+    const MlpState::Layer& s = state.hidden[i];
+    if (l.batch_norm) {
       RowMatrixXf dbn;
-      l.bn->Backward(l.bn_cache, d, &dbn, &g.by_name[l.bn_prefix + "/gamma"],
-                     &g.by_name[l.bn_prefix + "/beta"]);
+      bn_.Backward(s.bn, vars.at(l.gamma), d, &dbn, &g.by_name[l.gamma], &g.by_name[l.beta]);
       d = std::move(dbn);
+      if (s.bn.training) {
+        g.moving[l.moving_mean] = s.bn.new_moving_mean;
+        g.moving[l.moving_variance] = s.bn.new_moving_variance;
+      }
     }
-    if (l.mask.size() > 0) d = DropoutBackward(d, l.mask);
+    if (s.mask.size() > 0) d = DropoutBackward(d, s.mask);
     RowMatrixXf dz = std::move(d);
-    ActivationBackwardInPlace(config_.activation, l.z, l.a, &dz);
+    ActivationBackwardInPlace(config_.activation, s.z, s.a, &dz);
     RowMatrixXf* dx = (i > 0 || input_gradient) ? &d : nullptr;
-    DenseBackward(l.input, *l.kernel, dz, dx, &g.by_name[l.prefix + "/kernel"],
-                  &g.by_name[l.prefix + "/bias"], ctx_);
+    DenseBackward(s.input, vars.at(l.kernel), dz, dx, &g.by_name[l.kernel], &g.by_name[l.bias],
+                  ctx_);
     if (dx == nullptr) d.resize(0, 0);
   }
   g.dx = std::move(d);

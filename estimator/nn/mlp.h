@@ -12,10 +12,12 @@
 //   dnn/logits/kernel [last, logits_dimension]  dnn/logits/bias [1, logits_dimension]
 // (TF stores biases and batch-norm vectors as rank 1; here they are [1, n].)
 //
-// Thread-compatibility: an Mlp is not thread-safe (Forward caches
-// activations for Backward and, in training with batch_norm, updates the
-// moving statistics); use one per thread or serialise. The ComputeContext
-// may be shared.
+// Re-entrant: an Mlp holds only its configuration. The variables live in
+// the caller's map (read by Forward and Backward, never copied or written)
+// and everything one batch needs between Forward and Backward lives in the
+// caller's MlpState, so one const Mlp serves any number of threads, each
+// with its own variables and state (e.g. replicas). The ComputeContext may
+// be shared.
 #ifndef ESTUARY_ESTIMATOR_NN_MLP_H_
 #define ESTUARY_ESTIMATOR_NN_MLP_H_
 
@@ -40,64 +42,81 @@ struct MlpConfig {
   int64_t logits_dimension = 1;
 };
 
+// The variables an Mlp reads, by TF name (Variables::floats).
+using VariableMap = std::map<std::string, RowMatrixXf>;
+
 struct MlpGradients {
   std::map<std::string, RowMatrixXf> by_name;  // one per trainable variable
   RowMatrixXf dx;                              // dL/dinput
+  // Training with batch_norm: the moving statistics after this batch, by
+  // name (to be assigned to the non-trainable variables).
+  std::map<std::string, RowMatrixXf> moving;
+};
+
+// What Backward needs from one Forward (activation caches). Owned by the
+// caller; one per batch in flight.
+struct MlpState {
+  struct Layer {
+    RowMatrixXf input, z, a, mask;
+    BatchNorm::Cache bn;
+  };
+  std::vector<Layer> hidden;
+  RowMatrixXf logits_input;
+  bool valid = false;  // set by a successful Forward
 };
 
 class Mlp {
  public:
-  // InvalidArgument for a bad config or input_dim < 1. Kernels are drawn
-  // from Rng(seed) in layer order (hidden layers, then logits).
+  // InvalidArgument for a bad config or input_dim < 1. GEMMs use `ctx`
+  // (may be null: single-threaded; not owned; must outlive the Mlp).
   static absl::StatusOr<std::unique_ptr<Mlp>> Create(const MlpConfig& config, int64_t input_dim,
-                                                     uint64_t seed);
+                                                     const ComputeContext* ctx = nullptr);
 
   const MlpConfig& config() const { return config_; }
-  // Every variable, trainable or not, by TF name. Values may be changed in
-  // place (e.g. by an optimizer or a checkpoint restore); shapes must not.
-  std::map<std::string, RowMatrixXf>& variables() { return variables_; }
-  const std::map<std::string, RowMatrixXf>& variables() const { return variables_; }
-  // Names of the trainable variables, in layer order.
+  int64_t input_dim() const { return input_dim_; }
+
+  // Adds every variable (trainable or not) with its initial value to
+  // `vars`. Kernels are drawn from Rng(seed) in layer order (hidden layers,
+  // then logits); biases and beta are zeros, gamma ones, moving_mean zeros,
+  // moving_variance ones.
+  void InitVariables(uint64_t seed, VariableMap* vars) const;
+  // Names of every variable, and of the trainable ones, in layer order.
+  const std::vector<std::string>& variable_names() const { return all_; }
   const std::vector<std::string>& trainable_variable_names() const { return trainable_; }
 
-  // Uses `ctx` for GEMMs (may be null; not owned; must outlive the calls).
-  void set_compute_context(const ComputeContext* ctx) { ctx_ = ctx; }
-
-  // logits [batch, logits_dimension] for x [batch, input_dim]. training
-  // enables dropout (drawing from *rng, which may be null when dropout is
-  // 0) and batch statistics (and updates the moving ones). Caches what
-  // Backward needs. InvalidArgument on a shape mismatch.
-  absl::StatusOr<RowMatrixXf> Forward(const RowMatrixXf& x, bool training, Rng* rng);
+  // logits [batch, logits_dimension] for x [batch, input_dim], reading the
+  // variables from `vars`. training enables dropout (drawing from *rng,
+  // which may be null when dropout is 0) and batch statistics. Fills
+  // *state for Backward. InvalidArgument on a shape mismatch or a missing
+  // variable.
+  absl::StatusOr<RowMatrixXf> Forward(const VariableMap& vars, const RowMatrixXf& x, bool training,
+                                      Rng* rng, MlpState* state) const;
 
   // Gradients of every trainable variable and of the input, given
-  // dlogits = dL/dlogits for the last Forward. FailedPrecondition without a
-  // preceding Forward, InvalidArgument on a shape mismatch. Without
-  // `input_gradient`, dx is left empty (saves the first layer's dy W^T GEMM
-  // when the input is not trainable).
-  absl::StatusOr<MlpGradients> Backward(const RowMatrixXf& dlogits,
+  // dlogits = dL/dlogits for the Forward that filled `state`; `vars` must
+  // be the variables that Forward read, unchanged since. FailedPrecondition
+  // without a successful Forward, InvalidArgument on a shape mismatch.
+  // Without `input_gradient`, dx is left empty (saves the first layer's
+  // dy W^T GEMM when the input is not trainable).
+  absl::StatusOr<MlpGradients> Backward(const VariableMap& vars, const MlpState& state,
+                                        const RowMatrixXf& dlogits,
                                         bool input_gradient = true) const;
 
  private:
   struct Layer {
     std::string prefix;  // "dnn/hiddenlayer_0"
-    std::string bn_prefix;
-    RowMatrixXf* kernel = nullptr;
-    RowMatrixXf* bias = nullptr;
-    std::unique_ptr<BatchNorm> bn;  // its vectors are mirrored in variables_
-    // Cache of the last Forward.
-    RowMatrixXf input, z, a, mask;
-    BatchNorm::Cache bn_cache;
+    std::string kernel, bias;
+    bool batch_norm = false;
+    std::string gamma, beta, moving_mean, moving_variance;
   };
   Mlp() = default;
-  void SyncBatchNorm(Layer* l, bool to_variables);
 
   MlpConfig config_;
   int64_t input_dim_ = 0;
-  std::map<std::string, RowMatrixXf> variables_;
-  std::vector<std::string> trainable_;
+  std::vector<std::string> all_, trainable_;
   std::vector<Layer> hidden_;
   Layer logits_;
-  bool has_forward_ = false;
+  BatchNorm bn_;
   const ComputeContext* ctx_ = nullptr;
 };
 

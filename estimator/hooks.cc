@@ -1,0 +1,73 @@
+#include "estimator/hooks.h"
+
+#include "absl/time/clock.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace estuary {
+
+absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
+  if (every_steps_ > 0 && step.global_step % every_steps_ == 0) {
+    return writer_->AddScalar("loss", step.loss, step.global_step);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LoggingHook::Begin(int64_t global_step) {
+  last_log_ = absl::Now();
+  last_log_step_ = global_step;
+  return absl::OkStatus();
+}
+
+absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
+  const int64_t g = step.global_step;
+  if (!(every_steps_ > 0 && g % every_steps_ == 0) && g != 1) return absl::OkStatus();
+  const absl::Time now = absl::Now();
+  const double secs = absl::ToDoubleSeconds(now - last_log_);
+  spdlog::info("loss = {:.7g}, step = {} ({:.3f} sec)", step.loss, g, secs);
+  if (g > last_log_step_ && secs > 0) {
+    const double rate = (g - last_log_step_) / secs;
+    if (g != 1) spdlog::info("global_step/sec: {:.4g}", rate);
+    RETURN_IF_ERROR(writer_->AddScalar("global_step/sec", rate, g));
+  }
+  last_log_ = now;
+  last_log_step_ = g;
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointSaverHook::Begin(int64_t global_step) {
+  last_save_ = absl::Now();
+  last_save_step_ = global_step;
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointSaverHook::Save() {
+  ASSIGN_OR_RETURN(std::string prefix, strategy_->SaveCheckpoint());
+  spdlog::info("saving checkpoints for {} into {}", strategy_->global_step(), prefix);
+  last_save_ = absl::Now();
+  last_save_step_ = strategy_->global_step();
+  return absl::OkStatus();
+}
+
+absl::Status CheckpointSaverHook::AfterStep(const StepInfo& step, RunContext*) {
+  const bool due = every_steps_.has_value()
+                       ? step.global_step - last_save_step_ >= *every_steps_
+                       : absl::Now() - last_save_ >= absl::Seconds(every_secs_);
+  return due ? Save() : absl::OkStatus();
+}
+
+absl::Status CheckpointSaverHook::End(int64_t global_step) {
+  return global_step != last_save_step_ ? Save() : absl::OkStatus();
+}
+
+absl::Status StopAtStepHook::AfterStep(const StepInfo& step, RunContext* run) {
+  if (step.global_step >= last_step_) run->RequestStop();
+  return absl::OkStatus();
+}
+
+absl::Status StepCallbackHook::AfterStep(const StepInfo& step, RunContext* run) {
+  if (!fn_(step)) run->RequestStop();
+  return absl::OkStatus();
+}
+
+}  // namespace estuary

@@ -1,0 +1,134 @@
+// Training hooks (tf.train.SessionRunHook's shape): everything around the
+// step body that is not the step itself — logging, summaries, checkpoint
+// timing, stop conditions, user callbacks — so every strategy reuses them.
+// RunTrainLoop (train_loop.h) calls, on the training thread:
+//   Begin(global_step)       once, before the first step
+//   BeforeStep(global_step)  before each step (a batch is in hand)
+//   AfterStep(step, run)     after each step's update; run->RequestStop()
+//                            ends training after this step (every hook
+//                            still sees it)
+//   End(global_step)         once, when training ends without error
+// in the order the hooks are given. An error from any call ends training
+// with that error (End is then not called).
+//
+// Hooks are not thread-safe; one loop drives them.
+#ifndef ESTUARY_ESTIMATOR_HOOKS_H_
+#define ESTUARY_ESTIMATOR_HOOKS_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/summary_writer.h"
+#include "estimator/strategy.h"
+
+namespace estuary {
+
+// What a step produced, as after_run sees it.
+struct StepInfo {
+  int64_t global_step = 0;  // after the step's update
+  double loss = 0;          // the head's training loss of the step's batch
+};
+
+class RunContext {
+ public:
+  void RequestStop() { stop_requested_ = true; }
+  bool stop_requested() const { return stop_requested_; }
+
+ private:
+  bool stop_requested_ = false;
+};
+
+class TrainingHook {
+ public:
+  virtual ~TrainingHook() = default;
+  virtual absl::Status Begin(int64_t global_step) { return absl::OkStatus(); }
+  virtual absl::Status BeforeStep(int64_t global_step) { return absl::OkStatus(); }
+  virtual absl::Status AfterStep(const StepInfo& step, RunContext* run) {
+    return absl::OkStatus();
+  }
+  virtual absl::Status End(int64_t global_step) { return absl::OkStatus(); }
+};
+
+// Writes the scalar summary "loss" every `every_steps` steps (<= 0: never)
+// (SummarySaverHook). `writer` is borrowed. Errors: the writer's.
+class SummarySaverHook : public TrainingHook {
+ public:
+  SummarySaverHook(EventFileWriter* writer, int64_t every_steps)
+      : writer_(writer), every_steps_(every_steps) {}
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
+
+ private:
+  EventFileWriter* const writer_;
+  const int64_t every_steps_;
+};
+
+// Every `every_steps` steps and at global step 1, logs
+//   loss = <loss>, step = <global_step> (<secs since the last> sec)
+// then (not at step 1) "global_step/sec: <rate>", and writes the summary
+// "global_step/sec" (LoggingTensorHook + StepCounterHook). `writer` is
+// borrowed. Errors: the writer's.
+class LoggingHook : public TrainingHook {
+ public:
+  LoggingHook(EventFileWriter* writer, int64_t every_steps)
+      : writer_(writer), every_steps_(every_steps) {}
+  absl::Status Begin(int64_t global_step) override;
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
+
+ private:
+  EventFileWriter* const writer_;
+  const int64_t every_steps_;
+  absl::Time last_log_;
+  int64_t last_log_step_ = 0;
+};
+
+// Saves a checkpoint through the strategy every `every_steps` steps, or,
+// without them, every `every_secs` seconds, and at the end unless the last
+// step was just saved (CheckpointSaverHook); logs "saving checkpoints for
+// <step> into <prefix>". `strategy` is borrowed. Errors: SaveCheckpoint's.
+class CheckpointSaverHook : public TrainingHook {
+ public:
+  CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs)
+      : strategy_(strategy), every_steps_(every_steps), every_secs_(every_secs) {}
+  absl::Status Begin(int64_t global_step) override;
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
+  absl::Status End(int64_t global_step) override;
+
+ private:
+  absl::Status Save();
+
+  Strategy* const strategy_;
+  const std::optional<int64_t> every_steps_;
+  const double every_secs_;
+  absl::Time last_save_;
+  int64_t last_save_step_ = 0;
+};
+
+// Requests a stop once global_step reaches `last_step` (StopAtStepHook with
+// last_step; Estimator::Train turns steps into last_step when it starts).
+class StopAtStepHook : public TrainingHook {
+ public:
+  explicit StopAtStepHook(int64_t last_step) : last_step_(last_step) {}
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
+
+ private:
+  const int64_t last_step_;
+};
+
+// Calls `fn` after every step; stops when it returns false (a user hook
+// without a class).
+class StepCallbackHook : public TrainingHook {
+ public:
+  explicit StepCallbackHook(std::function<bool(const StepInfo&)> fn) : fn_(std::move(fn)) {}
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
+
+ private:
+  std::function<bool(const StepInfo&)> fn_;
+};
+
+}  // namespace estuary
+
+#endif  // ESTUARY_ESTIMATOR_HOOKS_H_

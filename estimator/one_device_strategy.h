@@ -1,0 +1,67 @@
+// tf.distribute.OneDeviceStrategy for the Estimator: the variables and the
+// optimizer slots live in this process, in this object; a step's gradients
+// are applied at once with common/optimizer (the same code the parameter
+// servers run), assignments (batch-norm moving statistics) are copied in,
+// and global_step counts the steps. Checkpoints hold the variables, the
+// slots as "<variable>/<optimizer>/<slot>" and the int64 "global_step".
+//
+// Not thread-safe (one training thread). Borrows the model and the
+// optimizers, which must outlive it.
+#ifndef ESTUARY_ESTIMATOR_ONE_DEVICE_STRATEGY_H_
+#define ESTUARY_ESTIMATOR_ONE_DEVICE_STRATEGY_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/optimizer.h"
+#include "estimator/model.h"
+#include "estimator/strategy.h"
+
+namespace estuary {
+
+struct OneDeviceStrategyOptions {
+  // model_dir, seed, warm_start_from (init_if_missing is always true).
+  ModelCheckpointOptions checkpoint;
+  int keep_checkpoint_max = 5;  // 0 keeps all
+};
+
+class OneDeviceStrategy : public Strategy {
+ public:
+  // `optimizers` by Model::OptimizerGroup ("" for one optimizer; a group
+  // without its own optimizer uses the first); must not be empty.
+  OneDeviceStrategy(const Model* model,
+                    const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
+                    OneDeviceStrategyOptions options);
+
+  absl::Status Restore() override;
+  int64_t global_step() const override { return global_step_; }
+  // Never fails: the variables are here.
+  absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override {
+    return &vars_;
+  }
+  // InvalidArgument for a gradient of an unknown variable (nothing applied).
+  absl::Status ApplyGradients(Gradients* grads) override;
+  absl::StatusOr<std::string> SaveCheckpoint() override;
+  const Variables& variables() const override { return vars_; }
+
+ private:
+  struct Trained {
+    RowMatrixXf* var = nullptr;  // into vars_.floats
+    const Optimizer* optimizer = nullptr;
+    Slots slots;
+  };
+  const Optimizer& OptimizerFor(const std::string& variable) const;
+
+  const Model* const model_;
+  const std::map<std::string, std::unique_ptr<Optimizer>>* const optimizers_;
+  const OneDeviceStrategyOptions options_;
+  Variables vars_;
+  std::map<std::string, Trained> trained_;  // every variable, by name
+  int64_t global_step_ = 0;
+};
+
+}  // namespace estuary
+
+#endif  // ESTUARY_ESTIMATOR_ONE_DEVICE_STRATEGY_H_

@@ -1,0 +1,59 @@
+#include "estimator/strategy.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/checkpoint.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace estuary {
+
+std::string SlotName(const std::string& variable, const std::string& optimizer,
+                     const std::string& slot) {
+  return absl::StrCat(variable, "/", optimizer, "/", slot);
+}
+
+absl::StatusOr<LoadedModel> LoadModel(const Model& model, const ModelCheckpointOptions& options) {
+  LoadedModel out;
+  Variables init;
+  RETURN_IF_ERROR(model.InitVariables(options.seed, &init));
+  absl::StatusOr<checkpoint::RestoredCheckpoint> ckpt = checkpoint::RestoreLatest(options.model_dir);
+  if (!ckpt.ok() && !absl::IsNotFound(ckpt.status())) return ckpt.status();
+  if (!ckpt.ok()) {
+    if (!options.init_if_missing) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("no checkpoint in model_dir '", options.model_dir,
+                       "': train first (or point model_dir at a trained model)"));
+    }
+    out.vars.floats = std::move(init.floats);
+    if (!options.warm_start_from.empty()) {
+      ASSIGN_OR_RETURN(std::vector<std::string> names,
+                       checkpoint::WarmStart(options.warm_start_from, &out.vars));
+      spdlog::info("warm-started {} variables from {}", names.size(), options.warm_start_from);
+    }
+    return out;
+  }
+  std::map<std::string, RowMatrixXf>& saved = ckpt->vars.floats;
+  for (auto& [name, v] : init.floats) {
+    auto it = saved.find(name);
+    if (it == saved.end()) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", ckpt->prefix, " has no variable '",
+                                              name, "' (was it written by another model?)"));
+    }
+    if (it->second.rows() != v.rows() || it->second.cols() != v.cols()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint ", ckpt->prefix, ": variable '", name, "' is [", it->second.rows(), ", ",
+          it->second.cols(), "] but the model needs [", v.rows(), ", ", v.cols(), "]"));
+    }
+    out.vars.floats[name] = std::move(it->second);
+    saved.erase(it);
+  }
+  out.others = std::move(saved);
+  auto step = ckpt->vars.ints.find(kGlobalStepName);
+  out.global_step = step != ckpt->vars.ints.end() ? step->second : ckpt->step;
+  spdlog::info("restoring parameters from {} (global_step {})", ckpt->prefix, out.global_step);
+  return out;
+}
+
+}  // namespace estuary

@@ -1,0 +1,116 @@
+// The strategy seam of the training loop (tf.distribute.Strategy's role in
+// tf.estimator): a Strategy decides where variables live and how a step's
+// gradients become updates; it owns the variables, the optimizer state,
+// global_step and what a checkpoint saves and restores. The step body
+// (train_loop.h: input batch -> Model::Forward -> head loss -> NaN check ->
+// Model::Backward -> Gradients) and the hooks (hooks.h: logging,
+// summaries, checkpoint timing, stop conditions) are the same under every
+// strategy.
+//
+// One step under a strategy (RunTrainLoop):
+//   vars = strategy->VariablesForStep(batch.features)  // e.g. pull
+//   ComputeGradients(model, head, batch, *vars, ...)    // the step body
+//   strategy->ApplyGradients(&grads)                    // e.g. push / all-reduce
+//
+// Strategies: one_device_strategy.h (today). Next, without changing this
+// interface (docs/ARCHITECTURE.md, "The Estimator"):
+//   parameter_server: VariablesForStep pulls the dense variables and the
+//     rows of row-sparse ones that Model::RowsRead(features) names into a
+//     local mirror; ApplyGradients pushes Gradients to the PS tasks, which
+//     apply the optimizer (common/optimizer) and hold the slots;
+//     global_step lives on PS 0; SaveCheckpoint asks every PS to write its
+//     shard and commits them.
+//   multi_worker_mirrored: VariablesForStep returns the local replica;
+//     ApplyGradients all-reduces Gradients (dense, sparse rows, assign)
+//     with a collective Communicator, then applies them locally exactly as
+//     one_device does, so every replica stays identical.
+//
+// Not thread-safe: one training thread per Strategy object.
+#ifndef ESTUARY_ESTIMATOR_STRATEGY_H_
+#define ESTUARY_ESTIMATOR_STRATEGY_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/tensor.h"
+#include "common/variables.h"
+#include "estimator/model.h"
+
+namespace estuary {
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+
+  // Brings variables, optimizer state and global_step to where training
+  // starts: the latest checkpoint in model_dir, or initial values (and a
+  // warm start) when there is none. Called once before each training run.
+  // Errors: those of reading the checkpoint (DataLoss, NotFound, ...);
+  // DataLoss / InvalidArgument for a checkpoint of another model.
+  virtual absl::Status Restore() = 0;
+
+  // The number of updates applied so far (after Restore).
+  virtual int64_t global_step() const = 0;
+
+  // The variables the step for `features` reads (Model::Forward and
+  // Backward). The pointer stays valid, and the variables unchanged, until
+  // the next ApplyGradients or Restore. Errors: the strategy's (e.g.
+  // Unavailable / DeadlineExceeded when a remote store does not answer).
+  virtual absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) = 0;
+
+  // Turns one step's gradients (and assignments) into updates of the
+  // variables and advances global_step by one. May consume *grads. Errors:
+  // the strategy's.
+  virtual absl::Status ApplyGradients(Gradients* grads) = 0;
+
+  // Writes a checkpoint of the variables, the optimizer state and
+  // global_step at global_step() into model_dir; returns its prefix.
+  // Errors: those of checkpoint::Save.
+  virtual absl::StatusOr<std::string> SaveCheckpoint() = 0;
+
+  // The current values of the model's variables (for inspection after
+  // training).
+  virtual const Variables& variables() const = 0;
+};
+
+// What a model_dir holds for a model, as every strategy and evaluation
+// restores it.
+struct ModelCheckpointOptions {
+  std::string model_dir;
+  uint64_t seed = 0;  // for initial values (RunConfig's tf_random_seed)
+  // A checkpoint (directory or path) to initialise variables from when
+  // model_dir has none (tf.estimator.WarmStartSettings).
+  std::string warm_start_from;
+  // Without a checkpoint: initialise (training) or FailedPrecondition
+  // (evaluation, prediction).
+  bool init_if_missing = false;
+};
+
+struct LoadedModel {
+  Variables vars;  // floats: exactly the model's variables
+  // Every other float the checkpoint held (optimizer slots); empty when
+  // initialised.
+  std::map<std::string, RowMatrixXf> others;
+  int64_t global_step = 0;
+};
+
+// The model's variables from the latest checkpoint in model_dir (logging
+// "restoring parameters from ..."), or initial values (warm-started) when
+// there is none. FailedPrecondition when there is none and
+// !init_if_missing; DataLoss when the checkpoint lacks a variable,
+// InvalidArgument when a shape differs; errors of the checkpoint reader.
+absl::StatusOr<LoadedModel> LoadModel(const Model& model, const ModelCheckpointOptions& options);
+
+// The checkpoint name of an optimizer slot: "<variable>/<optimizer>/<slot>"
+// (TF1 names it "<variable>/<Optimizer>"; the slot name is added).
+std::string SlotName(const std::string& variable, const std::string& optimizer,
+                     const std::string& slot);
+
+inline constexpr char kGlobalStepName[] = "global_step";
+
+}  // namespace estuary
+
+#endif  // ESTUARY_ESTIMATOR_STRATEGY_H_
