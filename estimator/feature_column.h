@@ -24,23 +24,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/job_config.h"
 #include "common/tensor.h"
 #include "estimator/embedding.h"
 
 namespace estuary {
 
-enum class ColumnType {
-  kNumeric,
-  kBucketized,
-  kVocabularyList,
-  kVocabularyFile,
-  kHashBucket,
-  kIdentity,
-  kCrossed,
-  kIndicator,
-  kEmbedding,
-  kWeightedCategorical,
-};
+// The column kinds: the one list is the job file's (common/job_config.h).
+using ColumnType = FeatureColumnKind;
 
 // Embedding tables by embedding column name, each [num_buckets, dimension].
 using EmbeddingTables = std::map<std::string, RowMatrixXf>;

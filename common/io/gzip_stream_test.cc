@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <cstdint>
 #include <string>
 
 #include "gmock/gmock.h"
@@ -73,7 +74,7 @@ absl::StatusOr<std::string> Decompress(const std::string& compressed, size_t chu
 
 std::string Plain() {
   std::string s;
-  for (int i = 0; i < 100000; ++i) s += static_cast<char>('a' + (i * i) % 26);
+  for (int64_t i = 0; i < 100000; ++i) s += static_cast<char>('a' + (i * i) % 26);
   return s;
 }
 
