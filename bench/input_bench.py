@@ -31,6 +31,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rows", type=int, default=200000)
+    ap.add_argument("--baseline", default="",
+                    help="another build's bazel-bin/bench/input_bench, run alternately "
+                         "(before/after comparisons)")
     args = ap.parse_args()
     estuary = os.path.join(ROOT, "bazel-bin/cli/estuary")
     for fmt in ["csv", "tfrecord"]:
@@ -44,10 +47,13 @@ def main():
     print(f"rows {args.rows}")
     for fmt, section in [("csv", "train_input"), ("tfrecord", "eval_input")]:
         for threads in [1, 2]:
-            ours, theirs, tf_auto = [], [], []
+            ours, theirs, tf_auto, base = [], [], [], []
             for _ in range(args.runs):
                 ours.append(figure([ours_bin, "--job", job, "--input", section,
                                     "--threads", str(threads)]))
+                if args.baseline:
+                    base.append(figure([args.baseline, "--job", job, "--input", section,
+                                        "--threads", str(threads)]))
                 theirs.append(figure([tf_py, "bench/input_bench_tf.py", "--job", job,
                                       "--input", section, "--threads", str(threads)]))
                 if threads == 2:
@@ -57,6 +63,10 @@ def main():
             print(f"{fmt}_threads{threads}_estuary_examples_per_sec {o:.0f}")
             print(f"{fmt}_threads{threads}_tfdata_examples_per_sec {t:.0f}")
             print(f"{fmt}_threads{threads}_ratio {o / t:.2f}")
+            if base:
+                b = statistics.median(base)
+                print(f"{fmt}_threads{threads}_baseline_examples_per_sec {b:.0f}")
+                print(f"{fmt}_threads{threads}_vs_baseline {o / b:.2f}")
             if tf_auto:
                 a = statistics.median(tf_auto)
                 print(f"{fmt}_tfdata_autotune_examples_per_sec {a:.0f}")
