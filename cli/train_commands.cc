@@ -1,14 +1,16 @@
 #include "cli/train_commands.h"
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
+#include <memory>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/exit_codes.h"
 #include "common/flags.h"
+#include "common/io/env.h"
 #include "common/job_spec.h"
 #include "common/logging.h"
 #include "estimator/estimator.h"
@@ -134,12 +136,13 @@ int PredictCommand(int argc, char** argv) {
   if (!input.ok()) return Fail("predict", input.status());
   std::vector<std::string> predict_keys;
   if (!keys.empty()) predict_keys = absl::StrSplit(keys, ',');
-  std::ofstream file;
+  std::unique_ptr<io::OutputStream> file;
   if (!out_path.empty()) {
-    file.open(out_path);
-    if (!file) return Fail("predict", absl::PermissionDeniedError("cannot write " + out_path));
+    absl::StatusOr<std::unique_ptr<io::OutputStream>> f =
+        io::Env::Default().NewWritableFile(out_path);
+    if (!f.ok()) return Fail("predict", f.status());
+    file = *std::move(f);
   }
-  std::ostream& out = out_path.empty() ? std::cout : file;
   int64_t n = 0;
   absl::Status st = c.estimator->Predict(
       *input,
@@ -152,11 +155,14 @@ int PredictCommand(int argc, char** argv) {
           if (t.dtype == DType::kString) v = t.strings;
           j[k] = t.shape.empty() && v.size() == 1 ? v[0] : v;
         }
-        out << j.dump() << "\n";
         if (++n % 10000 == 0) spdlog::info("predicted {} examples", n);
+        const std::string line = j.dump() + "\n";
+        if (file != nullptr) return file->Append(line);
+        std::cout << line;
         return absl::OkStatus();
       },
       predict_keys);
+  if (file != nullptr) st.Update(file->Close());
   if (!st.ok()) return Fail("predict", st);
   spdlog::info("predicted {} examples", n);
   return kExitOk;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -10,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/io/env.h"
 #include "common/status_macros.h"
 #include "estimator/feature_hash.h"
 
@@ -674,21 +674,26 @@ absl::StatusOr<ColumnPtr> Int64VocabularyListColumn(std::string key, std::vector
 absl::StatusOr<ColumnPtr> VocabularyFileColumn(std::string key, const std::string& path,
                                                std::optional<int64_t> vocabulary_size,
                                                int64_t num_oov_buckets, int64_t default_value,
-                                               DType dtype) {
-  std::ifstream in(path);
-  if (!in) {
-    return absl::NotFoundError(
-        absl::StrCat("feature column '", key, "': cannot read vocabulary_file '", path, "'"));
+                                               DType dtype, const io::Env& env) {
+  absl::StatusOr<std::string> text = io::ReadWholeFile(env, path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(),
+                        absl::StrCat("feature column '", key, "': cannot read vocabulary_file '",
+                                     path, "': ", text.status().message()));
   }
   std::vector<std::string> lines;
-  std::string line;
-  while ((!vocabulary_size.has_value() || static_cast<int64_t>(lines.size()) < *vocabulary_size) &&
-         std::getline(in, line)) {
+  for (size_t start = 0; start < text->size() &&
+                         (!vocabulary_size.has_value() ||
+                          static_cast<int64_t>(lines.size()) < *vocabulary_size);) {
+    size_t end = text->find('\n', start);
+    if (end == std::string::npos) end = text->size();
+    std::string line = text->substr(start, end - start);
+    start = end + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) {  // TF: "Invalid content in <file>: empty line found"
       return Invalid(key, absl::StrCat(path, ":", lines.size() + 1, ": empty line in vocabulary_file"));
     }
-    lines.push_back(line);
+    lines.push_back(std::move(line));
   }
   if (vocabulary_size.has_value() && static_cast<int64_t>(lines.size()) < *vocabulary_size) {
     return Invalid(key, absl::StrCat("vocabulary_size ", *vocabulary_size, " but '", path,

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/io/env.h"
 #include "common/job_config.h"
 #include "common/tensor.h"
 #include "estimator/embedding.h"
@@ -112,7 +113,8 @@ absl::StatusOr<ColumnPtr> VocabularyFileColumn(std::string key, const std::strin
                                                std::optional<int64_t> vocabulary_size,
                                                int64_t num_oov_buckets = 0,
                                                int64_t default_value = -1,
-                                               DType dtype = DType::kString);
+                                               DType dtype = DType::kString,
+                                               const io::Env& env = io::Env::Default());
 
 // tf.feature_column.categorical_column_with_hash_bucket:
 // Fingerprint64(value) % hash_bucket_size; int64 values are hashed as their

@@ -55,6 +55,26 @@ TEST(TrainProcessTest, FashionMnistDnnReachesTheBenchmarkAccuracy) {
     }
   }
   EXPECT_GE(accuracy, 0.8833) << p->Output();
+
+  // `estuary predict --out F`: one JSON object per test image, TF's keys.
+  const std::string out = absl::StrCat(std::getenv("TEST_TMPDIR"), "/predictions.jsonl");
+  auto predict = Proc::Start({Runfile("cli/estuary"), "predict", job,
+                              "--predict_keys=class_ids,probabilities", "--out", out});
+  code = predict->Wait(absl::Minutes(5));
+  ASSERT_TRUE(code.ok()) << predict->Output();
+  ASSERT_EQ(*code, 0) << predict->Output();
+  std::ifstream lines(out);
+  int64_t n = 0;
+  for (std::string l; std::getline(lines, l); ++n) {
+    const nlohmann::json j = nlohmann::json::parse(l);
+    ASSERT_EQ(j.size(), 2u) << l;
+    ASSERT_EQ(j["probabilities"].size(), 10u) << l;
+    ASSERT_GE(j["class_ids"][0].get<int64_t>(), 0) << l;
+    ASSERT_LT(j["class_ids"][0].get<int64_t>(), 10) << l;
+  }
+  EXPECT_EQ(n, 10000);
+  EXPECT_NE(predict->Output().find("predicted 10000 examples"), std::string::npos)
+      << predict->Output();
 }
 
 TEST(TrainProcessTest, KillDuringTrainingThenResumeFromTheLastCompleteCheckpoint) {
