@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/io/env.h"
 #include "common/status_macros.h"
 
 namespace estuary {
@@ -202,7 +203,7 @@ absl::StatusOr<FeatureColumnConfig> ParseFeatureColumn(const json& s, const Json
         ReadJson(s, "vocabulary_file", &c.vocabulary_file);
         if (c.vocabulary_file.empty()) return where.Key("vocabulary_file").Error("must not be empty");
         if (!base_dir.empty() && c.vocabulary_file[0] != '/') {
-          c.vocabulary_file = absl::StrCat(base_dir, "/", c.vocabulary_file);
+          c.vocabulary_file = io::JoinPath(base_dir, c.vocabulary_file);
         }
         ReadJson(s, "vocabulary_size", &c.vocabulary_size);
         break;
@@ -700,12 +701,8 @@ absl::StatusOr<std::vector<ExampleFeatureConfig>> ParseExampleFeatures(const jso
 }
 
 absl::StatusOr<RunConfig> ParseRunConfig(const json& rc, const JsonPath& where) {
-  RunConfig c;
-  if (rc.is_null()) {
-    c.save_checkpoints_secs = 600;
-    return c;
-  }
-  RETURN_IF_ERROR(ValidateJson(rc, RunConfigSchema(), where));
+  RunConfig c;  // an absent section reads as {}: TF's defaults
+  if (!rc.is_null()) RETURN_IF_ERROR(ValidateJson(rc, RunConfigSchema(), where));
   if (IsSet(rc, "save_checkpoints_steps") && IsSet(rc, "save_checkpoints_secs")) {
     return where.Error("set save_checkpoints_steps or save_checkpoints_secs, not both");
   }
@@ -727,16 +724,14 @@ absl::StatusOr<RunConfig> ParseRunConfig(const json& rc, const JsonPath& where) 
 
 absl::StatusOr<TrainSpec> ParseTrainSpec(const json& ts, const JsonPath& where) {
   TrainSpec c;
-  if (ts.is_null()) return c;
-  RETURN_IF_ERROR(ValidateJson(ts, TrainSpecSchema(), where));
+  if (!ts.is_null()) RETURN_IF_ERROR(ValidateJson(ts, TrainSpecSchema(), where));
   ReadJson(ts, "max_steps", &c.max_steps);
   return c;
 }
 
 absl::StatusOr<EvalSpec> ParseEvalSpec(const json& es, const JsonPath& where) {
   EvalSpec c;
-  if (es.is_null()) return c;
-  RETURN_IF_ERROR(ValidateJson(es, EvalSpecSchema(), where));
+  if (!es.is_null()) RETURN_IF_ERROR(ValidateJson(es, EvalSpecSchema(), where));
   if (es.contains("steps") && es["steps"].is_null()) c.steps.reset();
   ReadJson(es, "steps", &c.steps);
   ReadJson(es, "name", &c.name);
@@ -747,8 +742,7 @@ absl::StatusOr<EvalSpec> ParseEvalSpec(const json& es, const JsonPath& where) {
 
 absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const JsonPath& where) {
   DistributionConfig c;
-  if (d.is_null()) return c;
-  RETURN_IF_ERROR(ValidateJson(d, DistributionSchema(), where));
+  if (!d.is_null()) RETURN_IF_ERROR(ValidateJson(d, DistributionSchema(), where));
   ReadJson(d, "strategy", &c.strategy);
   ReadJson(d, "communication", &c.communication);
   ReadSecs(d, "heartbeat_interval_secs", &c.heartbeat_interval);

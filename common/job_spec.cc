@@ -1,5 +1,7 @@
 #include "common/job_spec.h"
 
+#include "absl/strings/match.h"
+
 #include "absl/strings/str_cat.h"
 #include "common/io/env.h"
 #include "common/json_schema.h"
@@ -59,10 +61,10 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view s
     ASSIGN_OR_RETURN(job.estimator,
                      ParseEstimatorConfig(root["estimator"], where.Key("estimator")));
   }
-  std::string base_dir;
-  if (const size_t slash = job.source.rfind('/'); slash != std::string::npos) {
-    base_dir = job.source.substr(0, slash == 0 ? 1 : slash);
-  }
+  // Relative vocabulary files are next to the job file (as given when the
+  // source names no directory).
+  const std::string base_dir =
+      absl::StrContains(job.source, '/') ? io::DirName(job.source) : std::string();
   ASSIGN_OR_RETURN(job.feature_columns,
                    ParseFeatureColumns(Section(root, "feature_columns"),
                                        where.Key("feature_columns"), base_dir));

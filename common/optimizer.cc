@@ -495,6 +495,11 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const nlohmann::json& s
                                                          const std::string& json_path) {
   ASSIGN_OR_RETURN(OptimizerChoice choice,
                    ParseOptimizer(spec, default_type, JsonPath("", json_path)));
+  return MakeOptimizer(choice, default_learning_rate);
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(OptimizerChoice choice,
+                                                         double default_learning_rate) {
   if (!choice.learning_rate_set) choice.config.learning_rate = default_learning_rate;
   return MakeOptimizer(choice.config);
 }

@@ -145,8 +145,12 @@ absl::StatusOr<OptimizerChoice> ParseOptimizer(const nlohmann::json& spec,
                                                const std::string& default_type,
                                                const JsonPath& where);
 
-// ParseOptimizer, then MakeOptimizer with `default_learning_rate` when the
-// value gives none. Errors start with `json_path`.
+// The chosen optimizer, with `default_learning_rate` (the estimator's) when
+// the job gave none. Errors as MakeOptimizer(config).
+absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(OptimizerChoice choice,
+                                                         double default_learning_rate);
+
+// ParseOptimizer, then MakeOptimizer(choice, default_learning_rate). Errors start with `json_path`.
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const nlohmann::json& spec,
                                                          const std::string& default_type,
                                                          double default_learning_rate,

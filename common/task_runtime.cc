@@ -107,13 +107,18 @@ absl::Status TaskRuntime::WaitForCoordinatorPort(absl::Time deadline) {
   // A refused connect costs microseconds, so probing often while a cluster
   // starts is cheap; the interval bounds how late a task notices its chief.
   // After a while (a chief started by hand, a pod not scheduled yet) probe
-  // less often: a host name costs a resolver query per probe.
+  // less often.
   constexpr absl::Duration kProbeTimeout = absl::Milliseconds(200);
   constexpr absl::Duration kFastPhase = absl::Seconds(2);
   const absl::Time start = absl::Now();
   absl::Duration interval = absl::Milliseconds(1);
   TcpProbe probe(coordinator_address_);
-  while (!probe.Probe(std::min(kProbeTimeout, deadline - absl::Now())).ok()) {
+  while (true) {
+    const absl::Status st = probe.Probe(std::min(kProbeTimeout, deadline - absl::Now()));
+    if (st.ok()) return absl::OkStatus();
+    // Only "nobody listens (yet)" is worth waiting for; a malformed address
+    // stays malformed.
+    if (!absl::IsUnavailable(st)) return st;
     const absl::Duration cap =
         absl::Now() - start < kFastPhase ? absl::Milliseconds(5) : absl::Milliseconds(50);
     interval = std::min(cap, interval * 2);
@@ -125,13 +130,9 @@ absl::Status TaskRuntime::WaitForCoordinatorPort(absl::Time deadline) {
                                                client_->coordinator()));
     }
     if (absl::Now() >= deadline) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot reach the chief ", client_->coordinator(), " within ",
-          absl::FormatDuration(options_.timing.startup_timeout),
-          " (is it running, and is the address right?)"));
+      return CoordinatorUnreachableError(client_->coordinator(), absl::Now() - start);
     }
   }
-  return absl::OkStatus();
 }
 
 absl::Status TaskRuntime::Join() {

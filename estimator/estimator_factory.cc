@@ -46,13 +46,6 @@ double LinearLearningRate(double cap, size_t columns) {
   return std::min(cap, 1.0 / std::sqrt(static_cast<double>(std::max<size_t>(1, columns))));
 }
 
-// The job's optimizer, with `default_learning_rate` when it gives none.
-absl::StatusOr<std::unique_ptr<Optimizer>> MakeJobOptimizer(OptimizerChoice choice,
-                                                            double default_learning_rate) {
-  if (!choice.learning_rate_set) choice.config.learning_rate = default_learning_rate;
-  return MakeOptimizer(choice.config);
-}
-
 absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
   HeadOptions options;
   options.weight_column = est.weight_column;
@@ -98,7 +91,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
   switch (est.type.family) {
     case ModelFamily::kBaseline: {
       options.model = MakeBaselineModel(logits_dim);
-      ASSIGN_OR_RETURN(options.optimizers[""], MakeJobOptimizer(est.optimizer, 0.3));
+      ASSIGN_OR_RETURN(options.optimizers[""], MakeOptimizer(est.optimizer, 0.3));
       break;
     }
     case ModelFamily::kLinear: {
@@ -109,7 +102,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
       }
       ASSIGN_OR_RETURN(options.model, MakeLinearModel(cols, logits_dim));
       ASSIGN_OR_RETURN(options.optimizers[""],
-                       MakeJobOptimizer(est.optimizer, LinearLearningRate(0.2, cols.size())));
+                       MakeOptimizer(est.optimizer, LinearLearningRate(0.2, cols.size())));
       break;
     }
     case ModelFamily::kDnn:
@@ -135,11 +128,11 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
       const size_t n_linear = dnn.linear_columns.size();
       ASSIGN_OR_RETURN(options.model, MakeDnnModel(std::move(dnn)));
       if (combined) {
-        ASSIGN_OR_RETURN(options.optimizers["dnn"], MakeJobOptimizer(est.dnn_optimizer, 0.001));
+        ASSIGN_OR_RETURN(options.optimizers["dnn"], MakeOptimizer(est.dnn_optimizer, 0.001));
         ASSIGN_OR_RETURN(options.optimizers["linear"],
-                         MakeJobOptimizer(est.linear_optimizer, LinearLearningRate(0.005, n_linear)));
+                         MakeOptimizer(est.linear_optimizer, LinearLearningRate(0.005, n_linear)));
       } else {
-        ASSIGN_OR_RETURN(options.optimizers[""], MakeJobOptimizer(est.optimizer, 0.05));
+        ASSIGN_OR_RETURN(options.optimizers[""], MakeOptimizer(est.optimizer, 0.05));
       }
       break;
     }

@@ -38,7 +38,6 @@ absl::Status CoordinationClient::Set(const std::string& key, const std::string& 
   coordination::KeyValueSetRequest req;
   req.set_key(key);
   req.set_value(value);
-  req.set_allow_overwrite(true);
   coordination::KeyValueSetResponse resp;
   return Call(&Stub::KeyValueSet, "Set", req, &resp, deadline, Kind::kQuick);
 }
@@ -94,6 +93,13 @@ absl::Status CoordinationClient::Barrier(const std::string& id,
   return Call(&Stub::Barrier, "Barrier", req, &resp, WithMargin(deadline), Kind::kBlocking);
 }
 
+absl::Status CoordinatorUnreachableError(const std::string& coordinator, absl::Duration waited) {
+  return absl::UnavailableError(absl::StrCat(
+      "cannot reach the chief ", coordinator, " within ",
+      absl::FormatDuration(absl::Trunc(waited, absl::Milliseconds(1))),
+      " (is it running, and is the address right?)"));
+}
+
 absl::StatusOr<coordination::RegisterTaskResponse> CoordinationClient::Register(
     const std::string& own_address, absl::Time deadline) {
   coordination::RegisterTaskRequest req;
@@ -105,10 +111,7 @@ absl::StatusOr<coordination::RegisterTaskResponse> CoordinationClient::Register(
   absl::Status st = Call(&Stub::RegisterTask, "RegisterTask", req, &resp, deadline,
                          Kind::kBlockingUntilReachable);
   if (absl::IsDeadlineExceeded(st)) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot reach the chief ", coordinator_, " within ",
-        absl::FormatDuration(absl::Trunc(deadline - start, absl::Milliseconds(1))),
-        " (is it running, and is the address right?)"));
+    return CoordinatorUnreachableError(coordinator_, deadline - start);
   }
   RETURN_IF_ERROR(st);
   return resp;

@@ -27,6 +27,11 @@
 
 namespace estuary {
 
+// Unavailable "cannot reach the chief <coordinator> within <waited> (is it
+// running, and is the address right?)": how every task reports a
+// coordinator it never reached.
+absl::Status CoordinatorUnreachableError(const std::string& coordinator, absl::Duration waited);
+
 class CoordinationClient final : public Store {
  public:
   // `coordinator` names the coordinator in messages ("chief:0 at host:port").

@@ -59,7 +59,18 @@ absl::Status CoordinationService::Await(const std::function<bool()>& done,
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return done() || stopping_ || (limits.cancelled && limits.cancelled());
   };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), limits.deadline);
+  if (!limits.cancelled) {
+    mu_.AwaitWithDeadline(absl::Condition(&ready), limits.deadline);
+  } else {
+    // A cancellation nobody signals (a gRPC client that went away: the sync
+    // server offers only IsCancelled()) is noticed within one slice, so a
+    // cancelled call never holds a server thread until its deadline.
+    constexpr absl::Duration kCancelCheck = absl::Milliseconds(100);
+    while (!mu_.AwaitWithDeadline(absl::Condition(&ready),
+                                  std::min(limits.deadline, absl::Now() + kCancelCheck)) &&
+           absl::Now() < limits.deadline) {
+    }
+  }
   if (done()) return absl::OkStatus();
   if (stopping_) return absl::UnavailableError("coordination service is shutting down");
   if (limits.cancelled && limits.cancelled()) {
@@ -250,17 +261,10 @@ absl::Status CoordinationService::ReportTaskError(const TaskId& task, const std:
   return absl::OkStatus();
 }
 
-absl::Status CoordinationService::Set(const std::string& key, const std::string& value,
-                                      bool allow_overwrite) {
+absl::Status CoordinationService::Set(const std::string& key, const std::string& value) {
   if (absl::Status st = ValidateKey(key, "Set"); !st.ok()) return st;
   absl::MutexLock l(&mu_);
-  auto [it, inserted] = kv_.emplace(key, value);
-  if (!inserted) {
-    if (!allow_overwrite) {
-      return absl::AlreadyExistsError(absl::StrCat("key '", key, "' is already set"));
-    }
-    it->second = value;
-  }
+  kv_[key] = value;
   return absl::OkStatus();
 }
 

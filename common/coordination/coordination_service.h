@@ -52,8 +52,9 @@ struct WaitLimits {
   absl::Time deadline = absl::InfiniteFuture();
   // If set, the wait ends with Cancelled once it returns true (the RPC was
   // cancelled, the store shuts down). It is read under the service's lock:
-  // it must be cheap and must not call the service. Call WakeWaiters()
-  // after it turns true, or the wait notices only at its next wake-up.
+  // it must be cheap and must not call the service. The wait re-checks it
+  // at least every 100 ms; WakeWaiters() after it turns true makes the
+  // wait notice at once.
   std::function<bool()> cancelled;
 };
 
@@ -96,9 +97,8 @@ class CoordinationService {
 
   // ---- Key-value store.
 
-  // Errors: InvalidArgument (empty key); AlreadyExists (set, and not
-  // `allow_overwrite`).
-  absl::Status Set(const std::string& key, const std::string& value, bool allow_overwrite);
+  // Sets or replaces `key`. Errors: InvalidArgument (empty key).
+  absl::Status Set(const std::string& key, const std::string& value);
   // Errors: NotFound.
   absl::StatusOr<std::string> Get(const std::string& key) const;
   // Adds `delta` to the decimal int64 counter `key` (unset: 0); returns the

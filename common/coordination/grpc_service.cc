@@ -48,7 +48,7 @@ grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext*,
 grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext*,
                                                   const coordination::KeyValueSetRequest* req,
                                                   coordination::KeyValueSetResponse*) {
-  return ToGrpcStatus(service_->Set(req->key(), req->value(), req->allow_overwrite()));
+  return ToGrpcStatus(service_->Set(req->key(), req->value()));
 }
 
 grpc::Status GrpcCoordinationService::KeyValueGet(grpc::ServerContext*,

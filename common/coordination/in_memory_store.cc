@@ -66,7 +66,7 @@ void InMemoryStore::CancelBlockingCalls() {
 absl::Status InMemoryStore::Set(const std::string& key, const std::string& value,
                                 absl::Time deadline) {
   RETURN_IF_ERROR(BeforeCall("Set", deadline, /*blocking=*/false));
-  return service_->Set(key, value, /*allow_overwrite=*/true);
+  return service_->Set(key, value);
 }
 
 absl::StatusOr<std::string> InMemoryStore::Get(const std::string& key, absl::Time deadline) {

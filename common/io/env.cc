@@ -127,16 +127,20 @@ std::string BaseName(absl::string_view path) {
   return std::string(slash == absl::string_view::npos ? path : path.substr(slash + 1));
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const Env& env, const std::string& path) {
-  ASSIGN_OR_RETURN(std::unique_ptr<InputStream> in, env.NewSequentialFile(path));
+absl::StatusOr<std::string> ReadAll(InputStream& in) {
   std::string data;
   char buf[65536];
   while (true) {
-    ASSIGN_OR_RETURN(size_t n, in->Read(buf, sizeof(buf)));
+    ASSIGN_OR_RETURN(size_t n, in.Read(buf, sizeof(buf)));
     if (n == 0) break;
     data.append(buf, n);
   }
   return data;
+}
+
+absl::StatusOr<std::string> ReadWholeFile(const Env& env, const std::string& path) {
+  ASSIGN_OR_RETURN(std::unique_ptr<InputStream> in, env.NewSequentialFile(path));
+  return ReadAll(*in);
 }
 
 std::string TempFileName(const std::string& path) {

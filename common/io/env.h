@@ -92,6 +92,9 @@ std::string DirName(absl::string_view path);
 // The part after the last slash.
 std::string BaseName(absl::string_view path);
 
+// Everything left in `in`. Errors of its Read.
+absl::StatusOr<std::string> ReadAll(InputStream& in);
+
 // The whole contents of `path`. Errors of NewSequentialFile / reading.
 absl::StatusOr<std::string> ReadWholeFile(const Env& env, const std::string& path);
 

@@ -19,16 +19,9 @@ constexpr uint32_t kImagesMagic = 0x00000803;
 absl::StatusOr<std::string> ReadDecompressed(const io::Env& env, const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<io::InputStream> in, env.NewSequentialFile(path));
   ASSIGN_OR_RETURN(in, io::MaybeDecompressGzip(std::move(in)));
-  std::string out;
-  char buf[1 << 16];
-  while (true) {
-    absl::StatusOr<size_t> n = in->Read(buf, sizeof(buf));
-    if (absl::IsDataLoss(n.status())) return absl::InvalidArgumentError(n.status().message());
-    if (!n.ok()) return n.status();
-    if (*n == 0) break;
-    out.append(buf, *n);
-  }
-  return out;
+  absl::StatusOr<std::string> bytes = io::ReadAll(*in);
+  if (absl::IsDataLoss(bytes.status())) return absl::InvalidArgumentError(bytes.status().message());
+  return bytes;
 }
 
 uint32_t BigEndian32(const std::string& s, size_t pos) {
