@@ -39,11 +39,13 @@ class Proc {
 
  private:
   Proc() = default;
-  std::unique_ptr<Subprocess> process_;
   std::string label_;
   absl::Mutex mu_;
   std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> stderr_ ABSL_GUARDED_BY(mu_);
+  // Last, so it is destroyed first: ~Subprocess joins the reader threads
+  // whose on_line callback appends to lines_ (found by --config=tsan).
+  std::unique_ptr<Subprocess> process_;
 };
 
 // A cluster spec over reserved loopback ports.
