@@ -67,6 +67,24 @@ struct Slots {
   std::map<std::string, RowMatrixXf> by_name;
 };
 
+// Hyper-parameters of every optimizer type; defaults are TF's.
+struct OptimizerConfig {
+  std::string type = "sgd";  // sgd|momentum|adagrad|adam|ftrl|rmsprop
+  double learning_rate = 0.01;
+  double momentum = 0.0;
+  bool use_nesterov = false;
+  double initial_accumulator_value = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-7;
+  double learning_rate_power = -0.5;
+  double l1_regularization_strength = 0.0;
+  double l2_regularization_strength = 0.0;
+  double l2_shrinkage_regularization_strength = 0.0;
+  double rho = 0.9;
+  bool centered = false;
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -89,24 +107,14 @@ class Optimizer {
   // rows first, as TF's _deduplicate_indexed_slices does).
   virtual void ApplySparse(RowMatrixXf* var, Slots* slots, absl::Span<const int64_t> rows,
                            const RowMatrixXf& grads, int64_t step) const = 0;
-};
 
-// Hyper-parameters of every optimizer type; defaults are TF's.
-struct OptimizerConfig {
-  std::string type = "sgd";  // sgd|momentum|adagrad|adam|ftrl|rmsprop
-  double learning_rate = 0.01;
-  double momentum = 0.0;
-  bool use_nesterov = false;
-  double initial_accumulator_value = 0.1;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double epsilon = 1e-7;
-  double learning_rate_power = -0.5;
-  double l1_regularization_strength = 0.0;
-  double l2_regularization_strength = 0.0;
-  double l2_shrinkage_regularization_strength = 0.0;
-  double rho = 0.9;
-  bool centered = false;
+  // The hyper-parameters MakeOptimizer built it from (a parameter server
+  // builds the same optimizer from them); defaults for one made otherwise.
+  const OptimizerConfig& config() const { return config_; }
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config);
+  OptimizerConfig config_;
 };
 
 // Builds an optimizer from a config. InvalidArgument "optimizer.<key>: ..."

@@ -55,11 +55,20 @@ struct EstimatorOptions {
   // A checkpoint (directory or path) to initialise variables from when
   // model_dir has none (tf.estimator.WarmStartSettings).
   std::string warm_start_from;
+  // Makes the strategy Train runs under from the model and optimizers the
+  // Estimator owns (they outlive it). Default: OneDeviceStrategy.
+  using StrategyFactory = std::function<absl::StatusOr<std::unique_ptr<Strategy>>(
+      const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers)>;
+  StrategyFactory strategy_factory;
+  // False on a cluster's non-chief workers: Train then runs only the
+  // logging hook (no summaries, no checkpoints: the chief writes those).
+  bool is_chief = true;
 };
 
 class Estimator {
  public:
-  // InvalidArgument when pieces are missing or disagree (logits dimension).
+  // InvalidArgument when pieces are missing or disagree (logits dimension);
+  // errors of the strategy factory.
   static absl::StatusOr<std::unique_ptr<Estimator>> Create(EstimatorOptions options);
 
   // Trains until the input runs out, `steps` more steps, or `max_steps` in
