@@ -108,14 +108,15 @@ class Optimizer {
   virtual void ApplySparse(RowMatrixXf* var, Slots* slots, absl::Span<const int64_t> rows,
                            const RowMatrixXf& grads, int64_t step) const = 0;
 
-  // The hyper-parameters MakeOptimizer built it from (a parameter server
-  // builds the same optimizer from them); defaults for one made otherwise.
+  // The config MakeOptimizer made it from (e.g. to ship it to a parameter
+  // server, which makes its own).
   const OptimizerConfig& config() const { return config_; }
 
  private:
   friend absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config);
   OptimizerConfig config_;
 };
+
 
 // Builds an optimizer from a config. InvalidArgument "optimizer.<key>: ..."
 // for an unknown type or out-of-range values (e.g. learning_rate <= 0).
