@@ -110,8 +110,12 @@ class Estimator {
 
 // Builds the premade estimator a job file describes (estimator.type,
 // feature_columns, optimizers with TF's defaults, head options, run_config).
-// InvalidArgument with the JSON path on a bad combination.
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job);
+// InvalidArgument with the JSON path on a bad combination. A cluster's
+// trainer passes its strategy and whether it is the chief (see
+// EstimatorOptions); the defaults are one process.
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
+    const JobSpec& job, EstimatorOptions::StrategyFactory strategy_factory = {},
+    bool is_chief = true);
 
 // The input_fn for a job's train_input / eval_input section.
 absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section);
