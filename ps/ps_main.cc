@@ -9,5 +9,5 @@ int main(int argc, char** argv) {
        "Runs a parameter server of an Estuary cluster: joins the chief, holds its "
        "shard of the variables, and exits when the chief ends the job (unlike "
        "TensorFlow's, which never exit)."},
-      estuary::RunMember);
+      [](const estuary::RoleContext& ctx) { return estuary::RunMember(ctx); });
 }

@@ -11,5 +11,5 @@ int main(int argc, char** argv) {
        "Runs the chief of an Estuary cluster: the coordination service every task "
        "registers with (heartbeats, key-value store, barriers), the start barrier, "
        "the job itself, and the clean shutdown of every task at the end."},
-      estuary::RunCoordinator);
+      [](const estuary::RoleContext& ctx) { return estuary::RunCoordinator(ctx); });
 }
