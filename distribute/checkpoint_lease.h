@@ -34,11 +34,9 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/coordination/store.h"
+#include "distribute/keys.h"
 
 namespace estuary {
-
-// Every lease key starts with it.
-inline constexpr char kLeaseKeyPrefix[] = "estuary/lease/";
 
 class CheckpointLeases {
  public:
