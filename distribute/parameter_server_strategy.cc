@@ -138,8 +138,7 @@ absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
   ASSIGN_OR_RETURN(const int64_t step, StepOfShardFile(shards[0].file()));
   checkpoint::SaveOptions save;
   save.keep_checkpoint_max = options_.keep_checkpoint_max;
-  // TODO(integration): save.may_delete = options_.may_delete (helper C's
-  // SaveOptions::may_delete).
+  save.may_delete = options_.may_delete;
   ASSIGN_OR_RETURN(std::string prefix,
                    checkpoint::CommitCheckpoint(options_.checkpoint.model_dir, step, shards, save));
   if (step > global_step_) global_step_ = step;

@@ -15,6 +15,7 @@
 #include "common/ps/ps_client.h"
 #include "common/rpc.h"
 #include "common/status_macros.h"
+#include "distribute/checkpoint_lease.h"
 #include "distribute/keys.h"
 #include "distribute/parameter_server_strategy.h"
 
@@ -136,7 +137,11 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   ps.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
   ps.init_timeout = std::max(dist.startup_timeout, absl::Seconds(60));
   ps.call_timeout = std::max(dist.heartbeat_timeout * 3, absl::Seconds(30));
+  CheckpointLeases leases(&store);
   if (chief) {
+    ps.may_delete = [&leases, &ps](int64_t step) {
+      return leases.MayDelete(step, absl::Now() + ps.call_timeout);
+    };
     ASSIGN_OR_RETURN(ps.generation, NextGeneration(store, absl::Now() + ps.call_timeout));
     ps.on_initialized = [&store, &ps](uint64_t generation) {
       return store.Set(kPsGenerationKey, absl::StrCat(generation),

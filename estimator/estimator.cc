@@ -42,8 +42,9 @@ absl::StatusOr<std::unique_ptr<Estimator>> Estimator::Create(EstimatorOptions op
   return est;
 }
 
-absl::Status Estimator::LoadForInference() {
+absl::Status Estimator::LoadForInference(const std::string& checkpoint_path) {
   ModelCheckpointOptions load;
+  load.checkpoint_path = checkpoint_path;
   load.model_dir = options_.model_dir;
   load.seed = options_.run_config.has_tf_random_seed ? options_.run_config.tf_random_seed : 0;
   load.init_if_missing = false;
@@ -82,7 +83,8 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
   SummarySaverHook summary_hook(summaries.get(), rc.save_summary_steps);
   LoggingHook logging_hook(summaries.get(), rc.log_step_count_steps);
   CheckpointSaverHook checkpoint_hook(strategy_.get(), rc.save_checkpoints_steps,
-                                      rc.save_checkpoints_secs.value_or(600));
+                                      rc.save_checkpoints_secs.value_or(600),
+                                      args.saving_listeners);
   std::vector<TrainingHook*> hooks = {&logging_hook};
   if (options_.is_chief) hooks = {&summary_hook, &logging_hook, &checkpoint_hook};
   std::optional<StopAtStepHook> stop_hook;
@@ -102,8 +104,9 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
 
 absl::StatusOr<std::map<std::string, double>> Estimator::Evaluate(const InputFn& input_fn,
                                                                   std::optional<int64_t> steps,
-                                                                  const std::string& name) {
-  RETURN_IF_ERROR(LoadForInference());
+                                                                  const std::string& name,
+                                                                  const std::string& checkpoint_path) {
+  RETURN_IF_ERROR(LoadForInference(checkpoint_path));
   ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> input, input_fn());
   std::unique_ptr<EvalMetrics> metrics = options_.head->CreateEvalMetrics();
   std::mt19937_64 rng(1);

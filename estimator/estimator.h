@@ -43,6 +43,9 @@ struct TrainArgs {
   // The caller's hooks (tf.estimator's `hooks`), run after the Estimator's
   // own; e.g. StepCallbackHook.
   std::vector<std::shared_ptr<TrainingHook>> hooks;
+  // Told about every checkpoint saved (tf.estimator's saving_listeners);
+  // borrowed.
+  std::vector<CheckpointSaverListener*> saving_listeners;
 };
 
 struct EstimatorOptions {
@@ -78,11 +81,13 @@ class Estimator {
   absl::Status Train(const InputFn& input_fn, const TrainArgs& args);
 
   // Metrics with TF's keys plus "global_step", over `steps` batches or
-  // until the input runs out, from the latest checkpoint. Writes them as
+  // until the input runs out, from the latest checkpoint (or the checkpoint
+  // `checkpoint_path` names: "<dir>/model.ckpt-N"). Writes them as
   // summaries to model_dir/eval (model_dir/eval_NAME).
   absl::StatusOr<std::map<std::string, double>> Evaluate(const InputFn& input_fn,
                                                          std::optional<int64_t> steps = {},
-                                                         const std::string& name = "");
+                                                         const std::string& name = "",
+                                                         const std::string& checkpoint_path = "");
 
   // Calls `emit` once per example with TF's prediction keys (all of them,
   // or `predict_keys`), from the latest checkpoint. FailedPrecondition
@@ -98,8 +103,9 @@ class Estimator {
 
  private:
   explicit Estimator(EstimatorOptions options);
-  // Loads the latest checkpoint into vars_ (FailedPrecondition without one).
-  absl::Status LoadForInference();
+  // Loads the latest checkpoint (or `checkpoint_path`) into vars_
+  // (FailedPrecondition without one).
+  absl::Status LoadForInference(const std::string& checkpoint_path = "");
 
   EstimatorOptions options_;
   std::unique_ptr<Strategy> strategy_;

@@ -254,6 +254,50 @@ TEST(EstimatorTest, UserHooksSeeEveryStepAndCanStopTraining) {
   EXPECT_EQ(t.est->global_step(), 10);
 }
 
+class RecordingListener : public CheckpointSaverListener {
+ public:
+  absl::Status Begin(int64_t step) override {
+    calls.push_back(absl::StrCat("begin ", step));
+    return absl::OkStatus();
+  }
+  absl::Status AfterSave(int64_t step, const std::string& prefix) override {
+    calls.push_back(absl::StrCat("save ", step));
+    prefixes.push_back(prefix);
+    return absl::OkStatus();
+  }
+  absl::Status End(int64_t step) override {
+    calls.push_back(absl::StrCat("end ", step));
+    return absl::OkStatus();
+  }
+  std::vector<std::string> calls, prefixes;
+};
+
+TEST(EstimatorTest, SavingListenersAndEvaluatingAGivenCheckpoint) {
+  const std::string data = WriteData("listeners.csv", 300);
+  const std::string dir = TempDir() + "/listeners_model";
+  Trained t = Make("linear_classifier", data, dir);
+  RecordingListener listener;
+  TrainArgs args;
+  args.max_steps = 120;  // saves every 50 steps, and at the end
+  args.saving_listeners.push_back(&listener);
+  ASSERT_TRUE(t.est->Train(t.train, args).ok());
+  EXPECT_EQ(listener.calls,
+            (std::vector<std::string>{"begin 0", "save 50", "save 100", "save 120", "end 120"}));
+  ASSERT_EQ(listener.prefixes.size(), 3u);
+  EXPECT_EQ(listener.prefixes[1], dir + "/model.ckpt-100");
+  // An older, still kept checkpoint (keep_checkpoint_max 2), not the latest.
+  absl::StatusOr<std::map<std::string, double>> m =
+      t.est->Evaluate(t.eval, 1, "old", listener.prefixes[1]);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->at("global_step"), 100);
+  EXPECT_EQ(t.est->global_step(), 100);
+  // A deleted one is NotFound (no fallback to another checkpoint).
+  EXPECT_TRUE(absl::IsNotFound(t.est->Evaluate(t.eval, 1, "", listener.prefixes[0]).status()));
+  m = t.est->Evaluate(t.eval, 1);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->at("global_step"), 120);
+}
+
 TEST(EstimatorTest, JobErrorsNameThePath) {
   nlohmann::json j = JobJson("dnn_classifier", "x.csv", TempDir() + "/bad");
   j["estimator"].erase("hidden_units");

@@ -50,6 +50,7 @@ absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
 absl::Status CheckpointSaverHook::Begin(int64_t global_step) {
   last_save_ = absl::Now();
   last_save_step_ = global_step;
+  for (CheckpointSaverListener* l : listeners_) RETURN_IF_ERROR(l->Begin(global_step));
   return absl::OkStatus();
 }
 
@@ -58,6 +59,9 @@ absl::Status CheckpointSaverHook::Save() {
   spdlog::info("saving checkpoints for {} into {}", strategy_->global_step(), prefix);
   last_save_ = absl::Now();
   last_save_step_ = strategy_->global_step();
+  for (CheckpointSaverListener* l : listeners_) {
+    RETURN_IF_ERROR(l->AfterSave(last_save_step_, prefix));
+  }
   return absl::OkStatus();
 }
 
@@ -69,7 +73,9 @@ absl::Status CheckpointSaverHook::AfterStep(const StepInfo& step, RunContext*) {
 }
 
 absl::Status CheckpointSaverHook::End(int64_t global_step) {
-  return global_step != last_save_step_ ? Save() : absl::OkStatus();
+  if (global_step != last_save_step_) RETURN_IF_ERROR(Save());
+  for (CheckpointSaverListener* l : listeners_) RETURN_IF_ERROR(l->End(global_step));
+  return absl::OkStatus();
 }
 
 absl::Status StopAtStepHook::AfterStep(const StepInfo& step, RunContext* run) {

@@ -18,7 +18,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -97,14 +99,33 @@ class LoggingHook : public TrainingHook {
   int64_t last_step_ = 0;
 };
 
+// Told about the checkpoints a CheckpointSaverHook saves
+// (tf.estimator.CheckpointSaverListener; train_and_evaluate evaluates them).
+// Called on the training thread; an error ends training with it.
+class CheckpointSaverListener {
+ public:
+  virtual ~CheckpointSaverListener() = default;
+  virtual absl::Status Begin(int64_t global_step) { return absl::OkStatus(); }
+  virtual absl::Status AfterSave(int64_t global_step, const std::string& prefix) {
+    return absl::OkStatus();
+  }
+  // Once when training ends, after the final save.
+  virtual absl::Status End(int64_t global_step) { return absl::OkStatus(); }
+};
+
 // Saves a checkpoint through the strategy every `every_steps` steps, or,
 // without them, every `every_secs` seconds, and at the end unless the last
 // step was just saved (CheckpointSaverHook); logs "saving checkpoints for
-// <step> into <prefix>". `strategy` is borrowed. Errors: SaveCheckpoint's.
+// <step> into <prefix>" and tells `listeners` (borrowed). `strategy` is
+// borrowed. Errors: SaveCheckpoint's and the listeners'.
 class CheckpointSaverHook : public TrainingHook {
  public:
-  CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs)
-      : strategy_(strategy), every_steps_(every_steps), every_secs_(every_secs) {}
+  CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs,
+                      std::vector<CheckpointSaverListener*> listeners = {})
+      : strategy_(strategy),
+        every_steps_(every_steps),
+        every_secs_(every_secs),
+        listeners_(std::move(listeners)) {}
   absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
   absl::Status End(int64_t global_step) override;
@@ -115,6 +136,7 @@ class CheckpointSaverHook : public TrainingHook {
   Strategy* const strategy_;
   const std::optional<int64_t> every_steps_;
   const double every_secs_;
+  const std::vector<CheckpointSaverListener*> listeners_;
   absl::Time last_save_;
   int64_t last_save_step_ = 0;
 };

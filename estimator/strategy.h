@@ -87,6 +87,9 @@ struct ModelCheckpointOptions {
   // Without a checkpoint: initialise (training) or FailedPrecondition
   // (evaluation, prediction).
   bool init_if_missing = false;
+  // This checkpoint (a prefix, "<dir>/model.ckpt-N") instead of the latest
+  // in model_dir; its errors are returned as they are (no fallback).
+  std::string checkpoint_path;
 };
 
 struct LoadedModel {
