@@ -123,8 +123,20 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
     const JobSpec& job, EstimatorOptions::StrategyFactory strategy_factory = {},
     bool is_chief = true);
 
-// The input_fn for a job's train_input / eval_input section.
-absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section);
+// Which part of an input a task reads: shard `index` of `count` (a cluster's
+// training tasks; see TrainerShard in distribute/). The default is all of it.
+struct InputShard {
+  int index = 0;
+  int count = 1;
+};
+
+// The input_fn for a job's train_input / eval_input section, reading
+// `shard` of it (estimator/data/pipeline.h: by file, else by record) and
+// shuffling with the section's seed (else run_config.tf_random_seed) plus
+// shard.index. InvalidArgument naming the section when it is missing or
+// not an input section, or when the shard is out of range.
+absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section,
+                                       InputShard shard = {});
 
 }  // namespace estuary
 

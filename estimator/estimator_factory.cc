@@ -146,7 +146,8 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
   return Estimator::Create(std::move(options));
 }
 
-absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section) {
+absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section,
+                                       InputShard shard) {
   const JsonPath where = JsonPath(job.source).Key(section);
   if (section != "train_input" && section != "eval_input") {
     return where.Error("not an input section (train_input or eval_input)");
@@ -154,10 +155,17 @@ absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& se
   const std::optional<InputConfig>& config =
       section == "eval_input" ? job.eval_input : job.train_input;
   if (!config.has_value()) return where.Error("is required");
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
+    return where.Error(absl::StrCat("input shard ", shard.index, " out of range for ",
+                                    shard.count, " shards"));
+  }
   ASSIGN_OR_RETURN(InputOptions options, InputOptionsFromConfig(*config));
   if (job.run_config.has_tf_random_seed && !options.seed.has_value()) {
     options.seed = static_cast<uint64_t>(job.run_config.tf_random_seed);
   }
+  options.num_shards = shard.count;
+  options.shard_index = shard.index;
+  if (options.seed.has_value()) *options.seed += static_cast<uint64_t>(shard.index);
   return InputFn([options]() { return Pipeline::Create(options); });
 }
 
