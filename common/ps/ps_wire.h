@@ -23,6 +23,15 @@
 namespace estuary {
 namespace ps_wire {
 
+// The raw methods of estuary.ps.ParameterServer (proto/ps.proto).
+inline constexpr char kInitialize[] = "/estuary.ps.ParameterServer/Initialize";
+inline constexpr char kDescribe[] = "/estuary.ps.ParameterServer/Describe";
+inline constexpr char kPull[] = "/estuary.ps.ParameterServer/Pull";
+inline constexpr char kPush[] = "/estuary.ps.ParameterServer/Push";
+inline constexpr char kGlobalStep[] = "/estuary.ps.ParameterServer/GlobalStep";
+inline constexpr char kPause[] = "/estuary.ps.ParameterServer/Pause";
+inline constexpr char kSave[] = "/estuary.ps.ParameterServer/Save";
+
 class FrameWriter {
  public:
   // Adds a float matrix [rows, cols] (one copy).
