@@ -52,7 +52,7 @@ class CancelOnStop {
       : thread_([this, runtime, canceller] {
           while (!done_.HasBeenNotified()) {
             // Polls only to notice `done_`; the stop itself wakes the wait.
-            if (!absl::IsDeadlineExceeded(runtime->WaitForStop(absl::Milliseconds(200)))) {
+            if (!absl::IsDeadlineExceeded(runtime->WaitForStop(absl::Milliseconds(50)))) {
               canceller->CancelAll();
               return;
             }
