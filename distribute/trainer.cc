@@ -11,6 +11,8 @@
 #include "absl/time/clock.h"
 #include "common/checkpoint.h"
 #include "common/cluster_plan.h"
+#include "common/coordination/coordination_client.h"
+#include "common/coordination/types.h"
 #include "common/logging.h"
 #include "common/ps/ps_client.h"
 #include "common/rpc.h"
@@ -80,14 +82,43 @@ absl::StatusOr<uint64_t> NextGeneration(Store& store, absl::Time deadline) {
   return g + 1;
 }
 
-// Chief, after its own training: waits (bounded) for the workers to finish
-// theirs, so the final checkpoint holds every step.
-void WaitForWorkers(Store& store, const TfConfig& tf, absl::Duration timeout) {
-  std::vector<std::string> keys;
-  for (const TaskId& t : OtherTrainers(tf)) keys.push_back(DoneKey(t));
-  if (keys.empty()) return;
-  absl::Status st = store.Wait(keys, absl::Now() + timeout).status();
-  if (!st.ok()) spdlog::warn("not every worker finished training: {}", st.message());
+// Chief, after its own training: waits for the workers to finish theirs,
+// so the final checkpoint holds every step; a worker that is dead or gone
+// (and not back) is not waited for. Gives up after `timeout`.
+void WaitForWorkers(CoordinationClient& store, const TfConfig& tf, absl::Duration timeout) {
+  std::vector<TaskId> pending = OtherTrainers(tf);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!pending.empty()) {
+    // Wakes when the first pending worker is done, or after a second to
+    // look for dead ones.
+    (void)store.Wait({DoneKey(pending.front())},
+                     std::min(deadline, absl::Now() + absl::Seconds(1)));
+    absl::StatusOr<coordination::ClusterState> state =
+        store.GetClusterState(std::min(deadline, absl::Now() + absl::Seconds(5)));
+    std::vector<TaskId> still;
+    for (const TaskId& t : pending) {
+      if (store.Get(DoneKey(t), absl::Now() + absl::Seconds(5)).ok()) continue;
+      bool gone = false;
+      if (state.ok()) {
+        for (const coordination::TaskInfo& info : state->tasks()) {
+          if (FromProto(info.task()) == t) {
+            gone = info.state() == coordination::TASK_DEAD ||
+                   info.state() == coordination::TASK_DISCONNECTED;
+          }
+        }
+      }
+      if (gone) {
+        spdlog::warn("not waiting for {}: it is gone", t.ToString());
+      } else {
+        still.push_back(t);
+      }
+    }
+    pending = std::move(still);
+    if (!pending.empty() && absl::Now() >= deadline) {
+      spdlog::warn("not every worker finished training within {} s", absl::ToDoubleSeconds(timeout));
+      return;
+    }
+  }
 }
 
 }  // namespace
@@ -127,7 +158,7 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client,
                    PsClient::Create(ps_addresses, std::move(client_options)));
 
-  Store& store = runtime.coordination();
+  CoordinationClient& store = runtime.coordination();
   const DistributionConfig& dist = job.distribution;
   ParameterServerStrategyOptions ps;
   ps.is_chief = chief;

@@ -19,6 +19,8 @@
 // ~0.0005 log-loss. The margins (0.02 AUC, 0.01 loss) leave room for a
 // loaded machine's bigger staleness, and still fail a cluster that does
 // not train (AUC ~0.50, loss ~0.68) or applies updates wrongly.
+#include <signal.h>
+
 #include <fstream>
 #include <regex>
 #include <string>
@@ -56,7 +58,8 @@ class PsTrainingTest : public ::testing::Test {
 
   // A click-log job: the linear part on 10 hashed columns; the wide-and-deep
   // one adds a 16-8 DNN over 4-dim embeddings of 4 of them.
-  static std::string Job(const std::string& name, bool wide_and_deep, int64_t max_steps) {
+  static std::string Job(const std::string& name, bool wide_and_deep, int64_t max_steps,
+                         const std::string& file = "") {
     nlohmann::json cols = nlohmann::json::array(), linear = nlohmann::json::array(),
                    dnn = nlohmann::json::array();
     for (int i = 1; i <= 10; ++i) {
@@ -102,7 +105,10 @@ class PsTrainingTest : public ::testing::Test {
          {{"tf_random_seed", 3}, {"save_checkpoints_steps", 100}, {"log_step_count_steps", 50}}},
         {"train_spec", {{"max_steps", max_steps}}},
         {"eval_spec", {{"steps", nullptr}}}};
-    return WriteTempFile(name + ".json", job.dump(1));
+    nlohmann::json j = job;
+    // Fault tests: a dead task is noticed within 5 s.
+    j["distribution"] = {{"heartbeat_interval_secs", 0.5}, {"heartbeat_timeout_secs", 5}};
+    return WriteTempFile((file.empty() ? name : file) + ".json", j.dump(1));
   }
 
   struct Metrics {
@@ -187,6 +193,89 @@ TEST_F(PsTrainingTest, WideAndDeepMatchesOneProcess) {
   const std::string cluster_job = Job("wd_cluster", true, kSteps);
   TrainCluster(cluster_job);
   ExpectClose(Evaluate(cluster_job), one, "wide and deep");
+}
+
+// The number after the last "<prefix>" in `p`'s output, or -1.
+int64_t LastNumberAfter(Proc& p, const std::string& prefix) {
+  const std::regex re(prefix + "(\\d+)");
+  int64_t last = -1;
+  std::smatch m;
+  std::istringstream lines(p.Output());
+  for (std::string l; std::getline(lines, l);) {
+    if (std::regex_search(l, m, re)) last = std::stoll(m[1]);
+  }
+  return last;
+}
+
+std::map<std::string, std::unique_ptr<Proc>> StartAll(const TestCluster& cluster,
+                                                      const std::string& job) {
+  std::map<std::string, std::unique_ptr<Proc>> procs;
+  for (const std::string t : {"ps:0", "ps:1", "chief:0", "worker:0", "worker:1"}) {
+    procs[t] = cluster.StartTask(t, job);
+  }
+  return procs;
+}
+
+// kill -9 of a worker: a new incarnation rejoins (as `estuary local
+// --restart_failed` or Kubernetes restarts it) and trains; a worker that
+// stays dead does not stop the others, and the job ends with every live
+// task exiting 0.
+TEST_F(PsTrainingTest, KilledWorkersRejoinOrAreLeftBehind) {
+  const std::string job = Job("worker_kill", false, 1500);
+  TestCluster cluster(1, 2, 2);
+  auto procs = StartAll(cluster, job);
+  ASSERT_TRUE(procs["worker:1"]->WaitForLine("[worker:1] loss = ", absl::Minutes(1)))
+      << procs["worker:1"]->Output();
+  procs["worker:1"]->Signal(SIGKILL);
+  ASSERT_EQ(*procs["worker:1"]->Wait(absl::Seconds(30)), 128 + SIGKILL);
+
+  procs["worker:1"] = cluster.StartTask("worker:1", job);
+  ASSERT_TRUE(procs["worker:1"]->WaitForLine("ps tasks initialized", absl::Minutes(1)))
+      << procs["worker:1"]->Output();
+  ASSERT_TRUE(procs["worker:0"]->WaitForLine("[worker:0] loss = ", absl::Minutes(1)))
+      << procs["worker:0"]->Output();
+  procs["worker:0"]->Signal(SIGKILL);
+  ASSERT_EQ(*procs["worker:0"]->Wait(absl::Seconds(30)), 128 + SIGKILL);
+
+  for (const std::string t : {"chief:0", "worker:1", "ps:0", "ps:1"}) {
+    absl::StatusOr<int> code = procs[t]->Wait(absl::Minutes(2));
+    ASSERT_TRUE(code.ok()) << t << "\n" << procs[t]->Output();
+    EXPECT_EQ(*code, 0) << t << "\n" << procs[t]->Output();
+  }
+  EXPECT_GE(LastNumberAfter(*procs["chief:0"], "final checkpoint at global_step "), 1500)
+      << procs["chief:0"]->Output();
+}
+
+// kill -9 of the chief: every other task exits non-zero within its
+// heartbeat deadline; relaunching the job resumes from the last checkpoint
+// and finishes, every task exiting 0.
+TEST_F(PsTrainingTest, KilledChiefFailsEveryTaskAndARelaunchResumes) {
+  const std::string job = Job("chief_kill", false, 1000000);
+  TestCluster cluster(1, 2, 2);
+  auto procs = StartAll(cluster, job);
+  ASSERT_TRUE(procs["chief:0"]->WaitForLine("saving checkpoints for ", absl::Minutes(1)))
+      << procs["chief:0"]->Output();
+  procs["chief:0"]->Signal(SIGKILL);
+  ASSERT_EQ(*procs["chief:0"]->Wait(absl::Seconds(30)), 128 + SIGKILL);
+  for (const std::string t : {"worker:0", "worker:1", "ps:0", "ps:1"}) {
+    absl::StatusOr<int> code = procs[t]->Wait(absl::Seconds(60));
+    ASSERT_TRUE(code.ok()) << t << "\n" << procs[t]->Output();
+    EXPECT_EQ(*code, 1) << t << "\n" << procs[t]->Output();
+  }
+  const int64_t saved = LastNumberAfter(*procs["chief:0"], "saving checkpoints for ");
+  ASSERT_GT(saved, 0);
+
+  const std::string relaunch = Job("chief_kill", false, saved + 300, "chief_kill_relaunch");
+  procs = StartAll(cluster, relaunch);
+  for (const std::string t : {"chief:0", "worker:0", "worker:1", "ps:0", "ps:1"}) {
+    absl::StatusOr<int> code = procs[t]->Wait(absl::Minutes(2));
+    ASSERT_TRUE(code.ok()) << t << "\n" << procs[t]->Output();
+    EXPECT_EQ(*code, 0) << t << "\n" << procs[t]->Output();
+  }
+  Proc& chief = *procs["chief:0"];
+  EXPECT_GE(LastNumberAfter(chief, "\\(global_step "), saved) << chief.Output();
+  EXPECT_GE(LastNumberAfter(chief, "final checkpoint at global_step "), saved + 300)
+      << chief.Output();
 }
 
 }  // namespace
