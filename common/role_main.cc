@@ -140,9 +140,11 @@ std::unique_ptr<TaskRuntime> JoinCluster(const RoleContext& ctx, TaskRuntimeOpti
   return nullptr;
 }
 
-int RunMember(const RoleContext& ctx) {
+int RunMember(const RoleContext& ctx, const RoleJob& job, RoleServices extra) {
   int exit_code = kExitOk;
-  std::unique_ptr<TaskRuntime> rt = JoinCluster(ctx, RuntimeOptionsFor(ctx), &exit_code);
+  TaskRuntimeOptions options = RuntimeOptionsFor(ctx);
+  for (grpc::Service* service : extra.services) options.services.push_back(service);
+  std::unique_ptr<TaskRuntime> rt = JoinCluster(ctx, std::move(options), &exit_code);
   if (rt == nullptr) return exit_code;
   TaskRuntime& runtime = *rt;
   absl::Status st = runtime.StartBarrier();
@@ -154,7 +156,19 @@ int RunMember(const RoleContext& ctx) {
   }
   if (st.ok()) {
     runtime.SetPhase("running");
-    spdlog::info("passed the start barrier; waiting for work from the chief");
+    if (!job) {
+      spdlog::info("passed the start barrier; waiting for work from the chief");
+    } else {
+      absl::Status done = job(ctx, runtime);
+      if (!done.ok() && !runtime.stopped()) {
+        spdlog::error("failed: {}", done.message());
+        PrintError(ctx.binary, done.message());
+        ctx.signals->ClearCallbacks();
+        runtime.Leave(std::string(done.message()));
+        return kExitFailure;
+      }
+      if (done.ok()) spdlog::info("work done; waiting for the chief to end the job");
+    }
   }
   // Returns at once if the task was stopped during start-up.
   absl::Status why = runtime.WaitForStop();

@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/cluster.h"
 #include "common/job_spec.h"
 #include "common/signals.h"
 #include "common/task_runtime.h"
+#include "grpcpp/grpcpp.h"
 
 namespace estuary {
 
@@ -51,9 +53,22 @@ TaskRuntimeOptions RuntimeOptionsFor(const RoleContext& ctx);
 std::unique_ptr<TaskRuntime> JoinCluster(const RoleContext& ctx, TaskRuntimeOptions options,
                                          int* exit_code);
 
-// A non-coordinator member's life until its role gets work: join, pass the
-// start barrier, stay until the chief ends the job (or SIGTERM), leave.
-int RunMember(const RoleContext& ctx);
+// What a role does between the start barrier and the end of the job.
+// Returns OK when its work is done (a member then waits for the chief's
+// shutdown; the coordinator then shuts the cluster down), an error to fail
+// the task (exit 1) / the job (coordinator: job_failed). A job watches
+// `runtime.stopped()` (SIGTERM, a lost chief) and returns soon after it.
+using RoleJob = std::function<absl::Status(const RoleContext&, TaskRuntime&)>;
+
+// Extra gRPC services served on the task's port (a PS's variable store).
+struct RoleServices {
+  std::vector<grpc::Service*> services;
+};
+
+// A non-coordinator member's life: join (serving `extra`), pass the start
+// barrier, run `job` if any, stay until the chief ends the job (or SIGTERM),
+// leave. Returns the process exit code.
+int RunMember(const RoleContext& ctx, const RoleJob& job = {}, RoleServices extra = {});
 
 // Prints "<binary>: error: <message>" to stderr (and the log).
 void PrintError(const std::string& binary, absl::string_view message);

@@ -9,5 +9,5 @@ int main(int argc, char** argv) {
        {"evaluator"},
        "Runs the evaluator of an Estuary cluster: joins the chief, then evaluates "
        "checkpoints as training writes them and exits when training is done."},
-      estuary::RunMember);
+      [](const estuary::RoleContext& ctx) { return estuary::RunMember(ctx); });
 }
