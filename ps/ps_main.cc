@@ -20,6 +20,7 @@ int RunPs(const RoleContext& ctx) {
 }  // namespace estuary
 
 int main(int argc, char** argv) {
+  estuary::TuneMallocForBulkTransfers();
   return estuary::RoleMain(
       argc, argv,
       {"ps",

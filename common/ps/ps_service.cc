@@ -1,5 +1,7 @@
 #include "common/ps/ps_service.h"
 
+#include <malloc.h>
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -28,6 +30,11 @@ PsPartition FromProto(const ps::RowPartitionProto& p) {
 }
 
 }  // namespace
+
+void TuneMallocForBulkTransfers() {
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
 
 void ToProto(const OptimizerConfig& c, ps::OptimizerConfigProto* p) {
   p->set_type(c.type);

@@ -35,6 +35,12 @@ class PsGrpcService : public grpc::Service {
   PsShard* const shard_;
 };
 
+// Raises glibc malloc's mmap and trim thresholds (mallopt) so the buffers
+// of large messages are reused instead of being mmapped and unmapped per
+// message (DESIGN.md, performance notes; bench/RESULTS.md, "Parameter
+// server"). For a process's main, before any threads start.
+void TuneMallocForBulkTransfers();
+
 // OptimizerConfig <-> its proto (shared with the client).
 void ToProto(const OptimizerConfig& c, ps::OptimizerConfigProto* p);
 OptimizerConfig FromProto(const ps::OptimizerConfigProto& p);
