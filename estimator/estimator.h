@@ -104,8 +104,22 @@ class Estimator {
 // InvalidArgument with the JSON path on a bad combination.
 absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job);
 
-// The input_fn for a job's train_input / eval_input section.
-absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section);
+// Which part of an input a task reads: shard `index` of `count` (a cluster's
+// training tasks; see TrainerShard in distribute/). The default is all of it.
+struct InputShard {
+  int index = 0;
+  int count = 1;
+};
+
+// The input_fn for a job's train_input / eval_input section, reading
+// `shard` of it as the section's "shard" policy says (estimator/data/
+// pipeline.h: by file or by record under "auto", everything under "off")
+// and shuffling with the section's seed (else run_config.tf_random_seed)
+// plus shard.index. Each pipeline it makes logs its share when count > 1.
+// InvalidArgument naming the section when it is missing or not an input
+// section, or when the shard is out of range.
+absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section,
+                                       InputShard shard = {});
 
 }  // namespace estuary
 
