@@ -239,9 +239,9 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
       result = kExitTimeout;
       break;
     }
-    poll(fds.data(), fds.size(),
-         static_cast<int>(absl::ToInt64Milliseconds(std::max(wake_at - now, absl::ZeroDuration()))) +
-             1);
+    const int64_t wait_ms = std::min<int64_t>(
+        absl::ToInt64Milliseconds(std::max(wake_at - now, absl::ZeroDuration())) + 1, 1 << 30);
+    poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
     {
       uint64_t drained;
       (void)!read(wake_fd, &drained, sizeof(drained));
@@ -267,9 +267,11 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
         continue;
       }
       if (code != 0 && options.restart_failed) {
-        log.Say(absl::StrCat(c.task.ToString(), " failed ", c.restarts + 1,
-                             " times; not restarting it again (--max_restarts=",
-                             options.max_restarts, ")"));
+        log.Say(absl::StrCat(c.task.ToString(), " failed ",
+                             c.restarts == 0 ? std::string("once")
+                                             : absl::StrCat(c.restarts + 1, " times"),
+                             "; not restarting it again (--max_restarts=", options.max_restarts,
+                             ")"));
       }
       if (c.task == *coordinator) {
         result = code;
