@@ -131,10 +131,12 @@ struct InputShard {
 };
 
 // The input_fn for a job's train_input / eval_input section, reading
-// `shard` of it (estimator/data/pipeline.h: by file, else by record) and
-// shuffling with the section's seed (else run_config.tf_random_seed) plus
-// shard.index. InvalidArgument naming the section when it is missing or
-// not an input section, or when the shard is out of range.
+// `shard` of it as the section's "shard" policy says (estimator/data/
+// pipeline.h: by file or by record under "auto", everything under "off")
+// and shuffling with the section's seed (else run_config.tf_random_seed)
+// plus shard.index. Each pipeline it makes logs its share when count > 1.
+// InvalidArgument naming the section when it is missing or not an input
+// section, or when the shard is out of range.
 absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section,
                                        InputShard shard = {});
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "estimator/dnn_model.h"
 #include "estimator/estimator.h"
@@ -165,8 +166,13 @@ absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& se
   }
   options.num_shards = shard.count;
   options.shard_index = shard.index;
-  if (options.seed.has_value()) *options.seed += static_cast<uint64_t>(shard.index);
-  return InputFn([options]() { return Pipeline::Create(options); });
+  return InputFn([options, section]() -> absl::StatusOr<std::unique_ptr<Pipeline>> {
+    ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline, Pipeline::Create(options));
+    if (!pipeline->shard_description().empty()) {
+      spdlog::info("{}: {}", section, pipeline->shard_description());
+    }
+    return pipeline;
+  });
 }
 
 }  // namespace estuary
