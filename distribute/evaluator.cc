@@ -137,6 +137,11 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::Run() {
 
 absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime) {
   const JobSpec& job = ctx.job;
+  if (!job.estimator.has_value()) {
+    // A job of the cluster runtime alone (no model): nothing to evaluate.
+    spdlog::info("the job has no estimator: nothing to evaluate");
+    return absl::OkStatus();
+  }
   if (!job.eval_input.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat(job.source, ": the evaluator needs an eval_input section"));

@@ -113,7 +113,9 @@ class Evaluator {
 
 // The evaluator role (a RoleJob for RunMember): builds the job's estimator
 // and eval_input, and runs an Evaluator over the task's coordination Store.
-// Errors: InvalidArgument for a job without eval_input; Run's.
+// A job without an estimator section (the cluster runtime alone) has
+// nothing to evaluate: OK at once. Errors: InvalidArgument for a job with an
+// estimator but no eval_input, or one EstimatorFromJob refuses; Run's.
 absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime);
 
 // train_and_evaluate in one process (TF's _NewCheckpointListenerForEvaluate):
