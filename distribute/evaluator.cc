@@ -172,7 +172,7 @@ LocalEvaluationListener::LocalEvaluationListener(double throttle_secs,
       now_(std::move(now)) {}
 
 absl::Status LocalEvaluationListener::Begin(int64_t global_step) {
-  last_start_ = now_();
+  last_start_ = absl::InfinitePast();  // the first checkpoint is evaluated
   return absl::OkStatus();
 }
 

@@ -120,9 +120,10 @@ absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime);
 
 // train_and_evaluate in one process (TF's _NewCheckpointListenerForEvaluate):
 // pass it as a saving listener to Estimator::Train. Evaluates the first
-// checkpoint saved at least throttle_secs after training began, then each
-// one saved at least throttle_secs after the last evaluation began, and at
-// the end the final one (unless just evaluated). `now` is the clock (tests).
+// checkpoint saved, then each one saved at least throttle_secs after the
+// last evaluation began, and at the end the final one (unless just
+// evaluated). (TF also skips the checkpoint its saver writes before the
+// first step, which Estuary does not write.) `now` is the clock (tests).
 class LocalEvaluationListener : public CheckpointSaverListener {
  public:
   LocalEvaluationListener(double throttle_secs, EvaluateCheckpointFn evaluate,
