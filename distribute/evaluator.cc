@@ -139,9 +139,11 @@ absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime) {
   const JobSpec& job = ctx.job;
   if (!job.estimator.has_value()) {
     // A job of the cluster runtime alone (no model): nothing to evaluate.
-    spdlog::info("the job has no estimator: nothing to evaluate");
+    spdlog::info("passed the start barrier; the job has no estimator: nothing to evaluate");
     return absl::OkStatus();
   }
+  spdlog::info("passed the start barrier; evaluating checkpoints in {} as training writes them",
+               job.model_dir);
   if (!job.eval_input.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat(job.source, ": the evaluator needs an eval_input section"));
