@@ -205,8 +205,25 @@ absl::StatusOr<int64_t> StepFromPrefix(const std::string& prefix) {
 absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step, int shard_index,
                                       int num_shards, const Variables& vars,
                                       const io::Env& env) {
+  return WriteShard(model_dir, step, shard_index, num_shards, vars, {}, env);
+}
+
+absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step, int shard_index,
+                                      int num_shards, const Variables& vars,
+                                      const std::map<std::string, RowPartition>& partitions,
+                                      const io::Env& env) {
   RETURN_IF_ERROR(CheckShardArgs(step, shard_index, num_shards));
   RETURN_IF_ERROR(CheckNames(vars));
+  for (const auto& [name, p] : partitions) {
+    auto it = vars.floats.find(name);
+    if (it == vars.floats.end() || p.count < 1 || p.index < 0 || p.index >= p.count ||
+        p.full_rows < 0 ||
+        it->second.rows() != (p.full_rows > p.index ? (p.full_rows - p.index + p.count - 1) / p.count : 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint: partition ", p.index, " of ", p.count, " of '", name,
+          "' does not match a float variable of those rows of ", p.full_rows));
+    }
+  }
   RETURN_IF_ERROR(env.MakeDirs(model_dir));
   const std::string path =
       ShardFileName(CheckpointPrefix(model_dir, step), shard_index, num_shards);
@@ -225,6 +242,11 @@ absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step
     t->set_dtype(CHECKPOINT_DTYPE_FLOAT);
     t->add_shape(m.rows());
     t->add_shape(m.cols());
+    if (auto p = partitions.find(name); p != partitions.end()) {
+      t->set_partition_full_rows(p->second.full_rows);
+      t->set_partition_index(p->second.index);
+      t->set_partition_count(p->second.count);
+    }
     t->set_record_index(record++);
     data.emplace_back(reinterpret_cast<const char*>(m.data()), m.size() * sizeof(float));
   }
@@ -401,7 +423,8 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
                                                         s.size_bytes()));
     }
     for (const auto& t : s.tensors()) {
-      if (!names.insert(t.name()).second) {
+      const std::string key = t.partition_count() > 0 ? absl::StrCat(t.name(), "\n", t.partition_index()) : t.name();
+      if (!names.insert(key).second) {
         return absl::InvalidArgumentError(absl::StrCat("checkpoint ", prefix, ": variable '",
                                                        t.name(), "' is in two shards"));
       }
@@ -542,10 +565,52 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& prefix, const io::Env& 
   return manifest;
 }
 
+namespace {
+
+// Copies a row partition's record into the whole variable being assembled.
+template <typename Assembly>
+absl::Status AddPartition(const CheckpointTensorEntry& t, const std::string& record,
+                          const std::string& what, Assembly* a) {
+  const int64_t full = t.partition_full_rows();
+  const int count = t.partition_count(), index = t.partition_index();
+  const int64_t local = full > index ? (full - index + count - 1) / count : -1;
+  if (t.dtype() != CHECKPOINT_DTYPE_FLOAT || t.shape_size() != 2 || index < 0 || index >= count ||
+      t.shape(0) != std::max<int64_t>(local, 0) || t.shape(1) < 0 ||
+      static_cast<int64_t>(record.size()) !=
+          t.shape(0) * t.shape(1) * static_cast<int64_t>(sizeof(float))) {
+    return absl::DataLossError(absl::StrCat(what, ": bad row partition ", index, " of ", count));
+  }
+  if (a->count == 0) {
+    a->count = count;
+    a->whole.resize(full, t.shape(1));
+  } else if (a->count != count || a->whole.rows() != full || a->whole.cols() != t.shape(1)) {
+    return absl::DataLossError(absl::StrCat(what, ": row partition ", index, " of ", count,
+                                            " does not match the other partitions"));
+  }
+  if (!a->parts.insert(index).second) {
+    return absl::DataLossError(absl::StrCat(what, ": duplicate row partition ", index));
+  }
+  const int64_t cols = t.shape(1);
+  const float* src = reinterpret_cast<const float*>(record.data());
+  for (int64_t r = 0; r < t.shape(0); ++r) {
+    std::memcpy(a->whole.data() + (r * count + index) * cols, src + r * cols, cols * sizeof(float));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env) {
   ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(prefix, env));
   const std::string dir = DirName(prefix);
   Variables vars;
+  // Row-partitioned variables being reassembled, with the parts seen.
+  struct Assembly {
+    RowMatrixXf whole;
+    int count = 0;
+    std::set<int> parts;
+  };
+  std::map<std::string, Assembly> assemblies;
   for (const ShardEntry& shard : manifest.shards()) {
     const std::string path = JoinPath(dir, shard.file());
     uint32_t crc = 0;
@@ -585,8 +650,13 @@ absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env)
         return absl::DataLossError(absl::StrFormat("%s: checksum mismatch (crc32c %08x, expected %08x)",
                                                    what, actual, t.crc32c()));
       }
-      if (vars.Contains(t.name())) {
+      if (vars.Contains(t.name()) ||
+          (t.partition_count() == 0 && assemblies.count(t.name()) > 0)) {
         return absl::DataLossError(absl::StrCat(what, ": duplicate variable"));
+      }
+      if (t.partition_count() > 0) {
+        RETURN_IF_ERROR(AddPartition(t, record, what, &assemblies[t.name()]));
+        continue;
       }
       if (t.dtype() == CHECKPOINT_DTYPE_FLOAT && t.shape_size() == 2 && t.shape(0) >= 0 &&
           t.shape(1) >= 0 &&
@@ -610,6 +680,14 @@ absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env)
       return absl::DataLossError(absl::StrCat(path, ": file checksum/size mismatch (", size,
                                               " bytes, expected ", shard.size_bytes(), ")"));
     }
+  }
+  for (auto& [name, a] : assemblies) {
+    if (static_cast<int>(a.parts.size()) != a.count) {
+      return absl::DataLossError(absl::StrCat("checkpoint ", prefix, ": variable '", name,
+                                              "' has ", a.parts.size(), " of its ", a.count,
+                                              " row partitions"));
+    }
+    vars.floats.emplace(name, std::move(a.whole));
   }
   return vars;
 }

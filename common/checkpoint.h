@@ -103,6 +103,24 @@ absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step
                                       int num_shards, const Variables& vars,
                                       const io::Env& env = io::Env::Default());
 
+// A part of a float variable partitioned by row (a parameter server's part
+// of an embedding table): global row r of the variable (full_rows rows) is
+// local row r / count of partition r % count = index.
+struct RowPartition {
+  int64_t full_rows = 0;
+  int index = 0;
+  int count = 1;
+};
+// WriteShard where the floats named in `partitions` are row partitions
+// (their matrices hold the local rows). Restore reassembles every
+// partitioned variable whole once all its `count` parts are in the
+// checkpoint's shards (DataLoss otherwise). InvalidArgument for a
+// partition that is not a float or whose rows do not match.
+absl::StatusOr<ShardEntry> WriteShard(const std::string& model_dir, int64_t step, int shard_index,
+                                      int num_shards, const Variables& vars,
+                                      const std::map<std::string, RowPartition>& partitions,
+                                      const io::Env& env = io::Env::Default());
+
 // Rebuilds a written shard's entry from its file (verifying its header and
 // computing its size and crc32c), for a coordinator that did not receive it.
 // NotFound naming the file if the shard is missing.

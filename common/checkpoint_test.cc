@@ -433,5 +433,47 @@ TEST(CheckpointFaultTest, FailedReadsFallBackOrNameTheFile) {
   EXPECT_EQ(latest->step, 1);
 }
 
+// Parameter servers write their row partitions of a table; one process
+// restores the table whole.
+TEST(CheckpointTest, RowPartitionsRestoreWhole) {
+  const std::string dir = NewDir("partitions");
+  RowMatrixXf table(7, 3);
+  for (int i = 0; i < table.size(); ++i) table.data()[i] = 0.5f * i - 3;
+  std::vector<ShardEntry> shards;
+  for (int ps = 0; ps < 3; ++ps) {
+    Variables part;
+    RowMatrixXf local((7 - ps + 2) / 3, 3);
+    for (int r = 0; r < local.rows(); ++r) local.row(r) = table.row(r * 3 + ps);
+    part.floats["emb"] = local;
+    if (ps == 1) part.floats["dense"] = RowMatrixXf::Constant(2, 2, 1.5f);
+    if (ps == 0) part.ints["global_step"] = 9;
+    absl::StatusOr<ShardEntry> e = WriteShard(dir, 9, ps, 3, part, {{"emb", {7, ps, 3}}});
+    ASSERT_TRUE(e.ok()) << e.status();
+    shards.push_back(*e);
+  }
+  ASSERT_TRUE(CommitCheckpoint(dir, 9, shards).ok());
+  absl::StatusOr<RestoredCheckpoint> back = RestoreLatest(dir);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->vars.floats.count("emb"));
+  EXPECT_TRUE(back->vars.floats.at("emb") == table);
+  EXPECT_EQ(back->vars.floats.at("dense")(1, 1), 1.5f);
+  EXPECT_EQ(back->vars.ints.at("global_step"), 9);
+
+  // A missing partition is DataLoss naming the variable.
+  ASSERT_TRUE(CommitCheckpoint(dir, 10, {}).status().code() == absl::StatusCode::kInvalidArgument);
+  Variables p0;
+  p0.floats["emb"] = RowMatrixXf::Zero(3, 3);
+  absl::StatusOr<ShardEntry> only = WriteShard(dir, 10, 0, 1, p0, {{"emb", {7, 0, 3}}});
+  ASSERT_TRUE(only.ok());
+  ASSERT_TRUE(CommitCheckpoint(dir, 10, {*only}).ok());
+  absl::StatusOr<Variables> bad = Restore(CheckpointPrefix(dir, 10));
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("'emb' has 1 of its 3 row partitions"));
+
+  // A partition whose rows do not match is refused when written.
+  EXPECT_EQ(WriteShard(dir, 11, 0, 1, p0, {{"emb", {7, 1, 3}}}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace estuary::checkpoint

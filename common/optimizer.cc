@@ -394,7 +394,10 @@ absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizerAt(const OptimizerConfig
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config) {
-  return MakeOptimizerAt(config, JsonPath("", "optimizer"));
+  ASSIGN_OR_RETURN(std::unique_ptr<Optimizer> optimizer,
+                   MakeOptimizerAt(config, JsonPath("", "optimizer")));
+  optimizer->config_ = config;
+  return optimizer;
 }
 
 const std::vector<OptimizerType>& OptimizerTypes() {

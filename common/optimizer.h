@@ -67,6 +67,24 @@ struct Slots {
   std::map<std::string, RowMatrixXf> by_name;
 };
 
+// Hyper-parameters of every optimizer type; defaults are TF's.
+struct OptimizerConfig {
+  std::string type = "sgd";  // sgd|momentum|adagrad|adam|ftrl|rmsprop
+  double learning_rate = 0.01;
+  double momentum = 0.0;
+  bool use_nesterov = false;
+  double initial_accumulator_value = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-7;
+  double learning_rate_power = -0.5;
+  double l1_regularization_strength = 0.0;
+  double l2_regularization_strength = 0.0;
+  double l2_shrinkage_regularization_strength = 0.0;
+  double rho = 0.9;
+  bool centered = false;
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -89,25 +107,16 @@ class Optimizer {
   // rows first, as TF's _deduplicate_indexed_slices does).
   virtual void ApplySparse(RowMatrixXf* var, Slots* slots, absl::Span<const int64_t> rows,
                            const RowMatrixXf& grads, int64_t step) const = 0;
+
+  // The config MakeOptimizer made it from (e.g. to ship it to a parameter
+  // server, which makes its own).
+  const OptimizerConfig& config() const { return config_; }
+
+ private:
+  friend absl::StatusOr<std::unique_ptr<Optimizer>> MakeOptimizer(const OptimizerConfig& config);
+  OptimizerConfig config_;
 };
 
-// Hyper-parameters of every optimizer type; defaults are TF's.
-struct OptimizerConfig {
-  std::string type = "sgd";  // sgd|momentum|adagrad|adam|ftrl|rmsprop
-  double learning_rate = 0.01;
-  double momentum = 0.0;
-  bool use_nesterov = false;
-  double initial_accumulator_value = 0.1;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double epsilon = 1e-7;
-  double learning_rate_power = -0.5;
-  double l1_regularization_strength = 0.0;
-  double l2_regularization_strength = 0.0;
-  double l2_shrinkage_regularization_strength = 0.0;
-  double rho = 0.9;
-  bool centered = false;
-};
 
 // Builds an optimizer from a config. InvalidArgument "optimizer.<key>: ..."
 // for an unknown type or out-of-range values (e.g. learning_rate <= 0).

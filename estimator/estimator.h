@@ -58,11 +58,20 @@ struct EstimatorOptions {
   // A checkpoint (directory or path) to initialise variables from when
   // model_dir has none (tf.estimator.WarmStartSettings).
   std::string warm_start_from;
+  // Makes the strategy Train runs under from the model and optimizers the
+  // Estimator owns (they outlive it). Default: OneDeviceStrategy.
+  using StrategyFactory = std::function<absl::StatusOr<std::unique_ptr<Strategy>>(
+      const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers)>;
+  StrategyFactory strategy_factory;
+  // False on a cluster's non-chief workers: Train then runs only the
+  // logging hook (no summaries, no checkpoints: the chief writes those).
+  bool is_chief = true;
 };
 
 class Estimator {
  public:
-  // InvalidArgument when pieces are missing or disagree (logits dimension).
+  // InvalidArgument when pieces are missing or disagree (logits dimension);
+  // errors of the strategy factory.
   static absl::StatusOr<std::unique_ptr<Estimator>> Create(EstimatorOptions options);
 
   // Trains until the input runs out, `steps` more steps, or `max_steps` in
@@ -107,11 +116,27 @@ class Estimator {
 
 // Builds the premade estimator a job file describes (estimator.type,
 // feature_columns, optimizers with TF's defaults, head options, run_config).
-// InvalidArgument with the JSON path on a bad combination.
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job);
+// InvalidArgument with the JSON path on a bad combination. A cluster's
+// trainer passes its strategy and whether it is the chief (see
+// EstimatorOptions); the defaults are one process.
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
+    const JobSpec& job, EstimatorOptions::StrategyFactory strategy_factory = {},
+    bool is_chief = true);
 
-// The input_fn for a job's train_input / eval_input section.
-absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section);
+// Which part of an input a task reads: shard `index` of `count` (a cluster's
+// training tasks; see TrainerShard in distribute/). The default is all of it.
+struct InputShard {
+  int index = 0;
+  int count = 1;
+};
+
+// The input_fn for a job's train_input / eval_input section, reading
+// `shard` of it (estimator/data/pipeline.h: by file, else by record) and
+// shuffling with the section's seed (else run_config.tf_random_seed) plus
+// shard.index. InvalidArgument naming the section when it is missing or
+// not an input section, or when the shard is out of range.
+absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section,
+                                       InputShard shard = {});
 
 }  // namespace estuary
 

@@ -6,8 +6,15 @@
 
 namespace estuary {
 
+absl::Status SummarySaverHook::Begin(int64_t global_step) {
+  last_step_ = global_step;
+  return absl::OkStatus();
+}
+
 absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
-  if (every_steps_ > 0 && step.global_step % every_steps_ == 0) {
+  const int64_t before = last_step_;
+  last_step_ = step.global_step;
+  if (every_steps_ > 0 && CrossedMultiple(before, step.global_step, every_steps_)) {
     return writer_->AddScalar("loss", step.loss, step.global_step);
   }
   return absl::OkStatus();
@@ -16,19 +23,24 @@ absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
 absl::Status LoggingHook::Begin(int64_t global_step) {
   last_log_ = absl::Now();
   last_log_step_ = global_step;
+  last_step_ = global_step;
   return absl::OkStatus();
 }
 
 absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
   const int64_t g = step.global_step;
-  if (!(every_steps_ > 0 && g % every_steps_ == 0) && g != 1) return absl::OkStatus();
+  const int64_t before = last_step_;
+  last_step_ = g;
+  if (!(every_steps_ > 0 && CrossedMultiple(before, g, every_steps_)) && g != 1) {
+    return absl::OkStatus();
+  }
   const absl::Time now = absl::Now();
   const double secs = absl::ToDoubleSeconds(now - last_log_);
   spdlog::info("loss = {:.7g}, step = {} ({:.3f} sec)", step.loss, g, secs);
   if (g > last_log_step_ && secs > 0) {
     const double rate = (g - last_log_step_) / secs;
     if (g != 1) spdlog::info("global_step/sec: {:.4g}", rate);
-    RETURN_IF_ERROR(writer_->AddScalar("global_step/sec", rate, g));
+    if (writer_ != nullptr) RETURN_IF_ERROR(writer_->AddScalar("global_step/sec", rate, g));
   }
   last_log_ = now;
   last_log_step_ = g;

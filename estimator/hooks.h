@@ -55,24 +55,35 @@ class TrainingHook {
   virtual absl::Status End(int64_t global_step) { return absl::OkStatus(); }
 };
 
+// True when a step moved global_step from `before` past a multiple of
+// `every` (> 0). In one process global_step advances by one per step, so
+// this is "after % every == 0"; under asynchronous training other workers'
+// steps advance it too, and a hook still fires once per multiple crossed.
+inline bool CrossedMultiple(int64_t before, int64_t after, int64_t every) {
+  return after / every > before / every;
+}
+
 // Writes the scalar summary "loss" every `every_steps` steps (<= 0: never)
 // (SummarySaverHook). `writer` is borrowed. Errors: the writer's.
 class SummarySaverHook : public TrainingHook {
  public:
   SummarySaverHook(EventFileWriter* writer, int64_t every_steps)
       : writer_(writer), every_steps_(every_steps) {}
+  absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
 
  private:
   EventFileWriter* const writer_;
   const int64_t every_steps_;
+  int64_t last_step_ = 0;
 };
 
 // Every `every_steps` steps and at global step 1, logs
 //   loss = <loss>, step = <global_step> (<secs since the last> sec)
 // then (not at step 1) "global_step/sec: <rate>", and writes the summary
 // "global_step/sec" (LoggingTensorHook + StepCounterHook). `writer` is
-// borrowed. Errors: the writer's.
+// borrowed; null: log only (a cluster's non-chief workers). Errors: the
+// writer's.
 class LoggingHook : public TrainingHook {
  public:
   LoggingHook(EventFileWriter* writer, int64_t every_steps)
@@ -85,6 +96,7 @@ class LoggingHook : public TrainingHook {
   const int64_t every_steps_;
   absl::Time last_log_;
   int64_t last_log_step_ = 0;
+  int64_t last_step_ = 0;
 };
 
 // Told about the checkpoints a CheckpointSaverHook saves

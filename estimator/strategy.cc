@@ -66,6 +66,9 @@ absl::StatusOr<LoadedModel> LoadModel(const Model& model, const ModelCheckpointO
   out.others = std::move(saved);
   auto step = ckpt->vars.ints.find(kGlobalStepName);
   out.global_step = step != ckpt->vars.ints.end() ? step->second : ckpt->step;
+  for (const auto& [name, value] : ckpt->vars.ints) {
+    if (name != kGlobalStepName) out.other_ints[name] = value;
+  }
   spdlog::info("restoring parameters from {} (global_step {})", ckpt->prefix, out.global_step);
   return out;
 }

@@ -97,6 +97,9 @@ struct LoadedModel {
   // Every other float the checkpoint held (optimizer slots); empty when
   // initialised.
   std::map<std::string, RowMatrixXf> others;
+  // Every int64 the checkpoint held besides global_step (a cluster's
+  // per-variable optimizer update counters).
+  std::map<std::string, int64_t> other_ints;
   int64_t global_step = 0;
 };
 

@@ -1,0 +1,256 @@
+#include "common/ps/ps_service.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/ps/ps_wire.h"
+#include "common/rpc.h"
+#include "grpcpp/impl/rpc_service_method.h"
+#include "grpcpp/support/method_handler.h"
+#include "proto/ps.pb.h"
+
+namespace estuary {
+namespace {
+
+using ps_wire::FrameReader;
+using ps_wire::FrameWriter;
+
+// Decodes a request frame; a corrupt one is InvalidArgument to the caller.
+template <typename Header>
+absl::Status ParseRequest(const grpc::ByteBuffer& in, Header* header, FrameReader* reader) {
+  absl::Status s = reader->Parse(in, header);
+  if (!s.ok()) return absl::InvalidArgumentError(s.message());
+  return s;
+}
+
+PsPartition FromProto(const ps::RowPartitionProto& p) {
+  return {p.full_rows(), p.index(), p.count() > 0 ? p.count() : 1};
+}
+
+}  // namespace
+
+void ToProto(const OptimizerConfig& c, ps::OptimizerConfigProto* p) {
+  p->set_type(c.type);
+  p->set_learning_rate(c.learning_rate);
+  p->set_momentum(c.momentum);
+  p->set_use_nesterov(c.use_nesterov);
+  p->set_initial_accumulator_value(c.initial_accumulator_value);
+  p->set_beta1(c.beta1);
+  p->set_beta2(c.beta2);
+  p->set_epsilon(c.epsilon);
+  p->set_learning_rate_power(c.learning_rate_power);
+  p->set_l1_regularization_strength(c.l1_regularization_strength);
+  p->set_l2_regularization_strength(c.l2_regularization_strength);
+  p->set_l2_shrinkage_regularization_strength(c.l2_shrinkage_regularization_strength);
+  p->set_rho(c.rho);
+  p->set_centered(c.centered);
+}
+
+OptimizerConfig FromProto(const ps::OptimizerConfigProto& p) {
+  OptimizerConfig c;
+  c.type = p.type();
+  c.learning_rate = p.learning_rate();
+  c.momentum = p.momentum();
+  c.use_nesterov = p.use_nesterov();
+  c.initial_accumulator_value = p.initial_accumulator_value();
+  c.beta1 = p.beta1();
+  c.beta2 = p.beta2();
+  c.epsilon = p.epsilon();
+  c.learning_rate_power = p.learning_rate_power();
+  c.l1_regularization_strength = p.l1_regularization_strength();
+  c.l2_regularization_strength = p.l2_regularization_strength();
+  c.l2_shrinkage_regularization_strength = p.l2_shrinkage_regularization_strength();
+  c.rho = p.rho();
+  c.centered = p.centered();
+  return c;
+}
+
+PsGrpcService::PsGrpcService(PsShard* shard) : shard_(shard) {
+  AddRawMethod(ps_wire::kInitialize, &PsGrpcService::Initialize);
+  AddRawMethod(ps_wire::kDescribe, &PsGrpcService::Describe);
+  AddRawMethod(ps_wire::kPull, &PsGrpcService::Pull);
+  AddRawMethod(ps_wire::kPush, &PsGrpcService::Push);
+  AddRawMethod(ps_wire::kGlobalStep, &PsGrpcService::GlobalStep);
+  AddRawMethod(ps_wire::kPause, &PsGrpcService::Pause);
+  AddRawMethod(ps_wire::kSave, &PsGrpcService::Save);
+}
+
+void PsGrpcService::AddRawMethod(const char* name, Handler handler) {
+  AddMethod(new grpc::internal::RpcServiceMethod(
+      name, grpc::internal::RpcMethod::NORMAL_RPC,
+      new grpc::internal::RpcMethodHandler<PsGrpcService, grpc::ByteBuffer, grpc::ByteBuffer>(
+          [handler](PsGrpcService* service, grpc::ServerContext* ctx, const grpc::ByteBuffer* in,
+                    grpc::ByteBuffer* out) { return (service->*handler)(ctx, *in, out); },
+          this)));
+}
+
+grpc::Status PsGrpcService::Initialize(grpc::ServerContext*, const grpc::ByteBuffer& in,
+                                       grpc::ByteBuffer* out) {
+  ps::InitializeRequest req;
+  FrameReader reader;
+  if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
+  std::vector<PsVariablePart> parts;
+  parts.reserve(req.variables_size());
+  for (const ps::VariableMeta& m : req.variables()) {
+    PsVariablePart p;
+    p.name = m.name();
+    p.partition = FromProto(m.partition());
+    p.row_sparse = m.row_sparse();
+    p.trainable = m.trainable();
+    p.optimizer = FromProto(m.optimizer());
+    p.updates = m.updates();
+    absl::StatusOr<RowMatrixXf> value = reader.NextMatrix();
+    if (!value.ok()) return ToGrpcStatus(value.status());
+    p.value = *std::move(value);
+    for (const std::string& slot : m.slots()) {
+      absl::StatusOr<RowMatrixXf> v = reader.NextMatrix();
+      if (!v.ok()) return ToGrpcStatus(v.status());
+      p.slots[slot] = *std::move(v);
+    }
+    parts.push_back(std::move(p));
+  }
+  std::optional<int64_t> step;
+  if (req.has_global_step()) step = req.global_step();
+  absl::Status s =
+      shard_->Initialize(req.generation(), req.ps_index(), req.num_ps(), std::move(parts), step);
+  if (!s.ok()) return ToGrpcStatus(s);
+  ps::InitializeResponse resp;
+  *out = FrameWriter().Build(resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status PsGrpcService::Describe(grpc::ServerContext* ctx, const grpc::ByteBuffer& in,
+                                     grpc::ByteBuffer* out) {
+  ps::DescribeRequest req;
+  FrameReader reader;
+  if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
+  // Answer a little before the caller's deadline so it gets the reason.
+  absl::Time deadline = ServerDeadline(ctx);
+  deadline = std::min(deadline - absl::Milliseconds(100), absl::Now() + absl::Seconds(30));
+  absl::StatusOr<PsLayout> layout = shard_->Describe(req.min_generation(), deadline);
+  ps::DescribeResponse resp;
+  if (layout.ok()) {
+    resp.set_initialized(true);
+    resp.set_generation(layout->generation);
+    resp.set_ps_index(layout->ps_index);
+    resp.set_num_ps(layout->num_ps);
+    resp.set_has_global_step(layout->has_global_step);
+    for (const PsVariableInfo& v : layout->variables) {
+      ps::VariableMeta* m = resp.add_variables();
+      m->set_name(v.name);
+      m->set_cols(v.cols);
+      m->set_row_sparse(v.row_sparse);
+      m->mutable_partition()->set_full_rows(v.partition.full_rows);
+      m->mutable_partition()->set_index(v.partition.index);
+      m->mutable_partition()->set_count(v.partition.count);
+    }
+  } else if (!absl::IsDeadlineExceeded(layout.status())) {
+    return ToGrpcStatus(layout.status());
+  }
+  *out = FrameWriter().Build(resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& in,
+                                 grpc::ByteBuffer* out) {
+  ps::PullRequest req;
+  FrameReader reader;
+  if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
+  std::vector<PsPullItem> items(req.variables_size());
+  for (int i = 0; i < req.variables_size(); ++i) {
+    items[i].name = req.variables(i).name();
+    items[i].by_rows = req.variables(i).rows();
+    if (items[i].by_rows) {
+      absl::StatusOr<std::vector<int64_t>> rows = reader.NextInts();
+      if (!rows.ok()) return ToGrpcStatus(rows.status());
+      items[i].rows = *std::move(rows);
+    }
+  }
+  absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), items);
+  if (!values.ok()) return ToGrpcStatus(values.status());
+  FrameWriter writer;
+  for (Tensor& t : *values) {
+    if (absl::Status s = writer.AddTensor(std::move(t)); !s.ok()) return ToGrpcStatus(s);
+  }
+  ps::PullResponse resp;
+  *out = writer.Finish(&resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffer& in,
+                                 grpc::ByteBuffer* out) {
+  ps::PushRequest req;
+  FrameReader reader;
+  if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
+  std::vector<PsPushItem> items(req.variables_size());
+  for (int i = 0; i < req.variables_size(); ++i) {
+    const ps::PushVariable& v = req.variables(i);
+    PsPushItem& item = items[i];
+    item.name = v.name();
+    item.any_rows = v.any_rows();
+    switch (v.kind()) {
+      case ps::PushVariable::SPARSE: {
+        item.kind = PsPushItem::kSparse;
+        absl::StatusOr<std::vector<int64_t>> rows = reader.NextInts();
+        if (!rows.ok()) return ToGrpcStatus(rows.status());
+        item.rows = *std::move(rows);
+        break;
+      }
+      case ps::PushVariable::ASSIGN: item.kind = PsPushItem::kAssign; break;
+      default: item.kind = PsPushItem::kDense; break;
+    }
+    absl::StatusOr<RowMatrixXf> values = reader.NextMatrix();
+    if (!values.ok()) return ToGrpcStatus(absl::InvalidArgumentError(values.status().message()));
+    item.values = *std::move(values);
+  }
+  absl::StatusOr<int64_t> step = shard_->Push(req.generation(), std::move(items),
+                                              req.advance_global_step(), ServerDeadline(ctx));
+  if (!step.ok()) return ToGrpcStatus(step.status());
+  ps::PushResponse resp;
+  resp.set_global_step(*step);
+  *out = FrameWriter().Build(resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status PsGrpcService::GlobalStep(grpc::ServerContext*, const grpc::ByteBuffer& in,
+                                       grpc::ByteBuffer* out) {
+  ps::GlobalStepRequest req;
+  FrameReader reader;
+  if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<int64_t> step = shard_->GlobalStep(req.generation());
+  if (!step.ok()) return ToGrpcStatus(step.status());
+  ps::GlobalStepResponse resp;
+  resp.set_global_step(*step);
+  *out = FrameWriter().Build(resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status PsGrpcService::Pause(grpc::ServerContext*, const grpc::ByteBuffer& in,
+                                  grpc::ByteBuffer* out) {
+  ps::PauseRequest req;
+  FrameReader reader;
+  if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<int64_t> step = shard_->Pause(
+      req.generation(), req.pause_id(), absl::FromUnixMicros(req.expires_unix_micros()));
+  if (!step.ok()) return ToGrpcStatus(step.status());
+  ps::PauseResponse resp;
+  resp.set_global_step(*step);
+  *out = FrameWriter().Build(resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status PsGrpcService::Save(grpc::ServerContext*, const grpc::ByteBuffer& in,
+                                 grpc::ByteBuffer* out) {
+  ps::SaveRequest req;
+  FrameReader reader;
+  if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
+  absl::StatusOr<ShardEntry> entry = shard_->Save(req.generation(), req.pause_id(),
+                                                  req.model_dir(), req.step(), req.num_shards());
+  if (!entry.ok()) return ToGrpcStatus(entry.status());
+  ps::SaveResponse resp;
+  *resp.mutable_shard() = *std::move(entry);
+  *out = FrameWriter().Build(resp);
+  return grpc::Status::OK;
+}
+
+}  // namespace estuary
