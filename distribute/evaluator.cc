@@ -51,10 +51,14 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::EvaluateLeased(int64_t 
   RETURN_IF_ERROR(leases.Acquire(step, absl::Now() + options_.store_timeout));
   const std::string prefix = checkpoint::CheckpointPrefix(options_.model_dir, step);
   absl::StatusOr<std::map<std::string, double>> metrics = evaluate_(prefix);
-  if (absl::IsNotFound(metrics.status()) &&
-      options_.env->FileExists(checkpoint::ManifestFileName(prefix))) {
-    // Not the checkpoint that is missing (e.g. an input file): a real error.
-    metrics = absl::FailedPreconditionError(metrics.status().message());
+  if (absl::IsNotFound(metrics.status())) {
+    if (options_.env->FileExists(checkpoint::ManifestFileName(prefix))) {
+      // Not the checkpoint that is missing (e.g. an input file): a real error.
+      metrics = absl::FailedPreconditionError(metrics.status().message());
+    } else {
+      spdlog::warn("checkpoint {} vanished while leased (does the chief consult the leases?)",
+                   step);
+    }
   }
   absl::Status released = leases.Release(step, absl::Now() + options_.store_timeout);
   if (!released.ok()) {

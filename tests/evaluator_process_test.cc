@@ -131,5 +131,41 @@ TEST(EvaluatorProcessTest, EvaluatesLeasedCheckpointsAndEndsOnTheFinalStep) {
   EXPECT_EQ(*eval->Wait(kSlack), 0) << eval->Output();
 }
 
+// A real cluster (chief, 2 workers, 1 PS, evaluator) trains with
+// keep_checkpoint_max 1 and a checkpoint every 100 steps while the
+// evaluator reads each newest checkpoint (a long evaluation, so that the
+// chief's cleanup often wants to delete the one being read): the evaluator
+// never finds its leased checkpoint gone, evaluates the final one, and
+// every task exits 0.
+TEST(EvaluatorProcessTest, ClusterEvaluatorNeverReadsADeletedCheckpoint) {
+  const std::string model_dir = std::string(std::getenv("TEST_TMPDIR")) + "/cluster_model";
+  nlohmann::json job = TinyJob(model_dir);
+  job["eval_input"]["num_epochs"] = 100;  // 30000 rows per evaluation
+  job["run_config"] = {{"save_checkpoints_steps", 100}, {"keep_checkpoint_max", 1},
+                       {"log_step_count_steps", 5000}};
+  job["train_spec"] = {{"max_steps", 20000}};
+  auto p = Proc::Start({Runfile("cli/estuary"), "local",
+                        WriteTempFile("cluster.json", job.dump()), "--workers=2", "--ps=1",
+                        "--evaluator", "--timeout=240"});
+  ASSERT_EQ(*p->Wait(absl::Seconds(270)), 0) << p->Output();
+  EXPECT_TRUE(p->HasLine("5 of 5 tasks exited 0")) << p->Output();
+  EXPECT_FALSE(p->HasLine("vanished while leased")) << p->Output();
+  EXPECT_TRUE(p->HasLine("[evaluator:0] exiting evaluation, global_step=")) << p->Output();
+  int evaluations = 0, kept = 0;
+  const std::string out = p->Output();
+  for (size_t at = 0; (at = out.find("saving dict for global step", at)) != std::string::npos;
+       ++at) {
+    ++evaluations;
+  }
+  for (size_t at = 0; (at = out.find("for now (in use)", at)) != std::string::npos; ++at) ++kept;
+  EXPECT_GE(evaluations, 2);
+  // An evaluation (30000 rows) lasts several checkpoint intervals (100
+  // steps of 2 workers), so the chief's cleanup met a leased checkpoint:
+  // proof that it consulted the leases (the read itself is too quick for a
+  // deletion to hit it reliably; checkpoint_lease_test forces that case).
+  EXPECT_GE(kept, 1) << out;
+  std::printf("evaluations %d, checkpoints kept for a lease %d\n", evaluations, kept);
+}
+
 }  // namespace
 }  // namespace estuary::testing
