@@ -27,6 +27,9 @@ constexpr char kTopUsage[] =
     "Commands:\n"
     "  train JOB.json [--steps N | --max_steps N]\n"
     "                  Train the job's estimator in this process (then evaluate).\n"
+    "  train_and_evaluate JOB.json\n"
+    "                  Train in this process, evaluating each new checkpoint (at most\n"
+    "                  every eval_spec.throttle_secs) and the final one.\n"
     "  evaluate JOB.json [--steps N] [--name NAME]\n"
     "                  Evaluate the latest checkpoint on eval_input.\n"
     "  predict JOB.json [--predict_keys k,..] [--out FILE]\n"
@@ -192,6 +195,7 @@ int main(int argc, char** argv) {
   if (cmd == "local") return estuary::Local(argc, argv, signals->get());
   if (cmd == "explain-config") return estuary::ExplainConfigCommand(argc, argv);
   if (cmd == "train") return estuary::TrainCommand(argc, argv);
+  if (cmd == "train_and_evaluate") return estuary::TrainAndEvaluateCommand(argc, argv);
   if (cmd == "evaluate") return estuary::EvaluateCommand(argc, argv);
   if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "gen-data") {

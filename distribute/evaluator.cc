@@ -51,10 +51,14 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::EvaluateLeased(int64_t 
   RETURN_IF_ERROR(leases.Acquire(step, absl::Now() + options_.store_timeout));
   const std::string prefix = checkpoint::CheckpointPrefix(options_.model_dir, step);
   absl::StatusOr<std::map<std::string, double>> metrics = evaluate_(prefix);
-  if (absl::IsNotFound(metrics.status()) &&
-      options_.env->FileExists(checkpoint::ManifestFileName(prefix))) {
-    // Not the checkpoint that is missing (e.g. an input file): a real error.
-    metrics = absl::FailedPreconditionError(metrics.status().message());
+  if (absl::IsNotFound(metrics.status())) {
+    if (options_.env->FileExists(checkpoint::ManifestFileName(prefix))) {
+      // Not the checkpoint that is missing (e.g. an input file): a real error.
+      metrics = absl::FailedPreconditionError(metrics.status().message());
+    } else {
+      spdlog::warn("checkpoint {} vanished while leased (does the chief consult the leases?)",
+                   step);
+    }
   }
   absl::Status released = leases.Release(step, absl::Now() + options_.store_timeout);
   if (!released.ok()) {
@@ -137,6 +141,13 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::Run() {
 
 absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime) {
   const JobSpec& job = ctx.job;
+  if (!job.estimator.has_value()) {
+    // A job of the cluster runtime alone (no model): nothing to evaluate.
+    spdlog::info("passed the start barrier; the job has no estimator: nothing to evaluate");
+    return absl::OkStatus();
+  }
+  spdlog::info("passed the start barrier; evaluating checkpoints in {} as training writes them",
+               job.model_dir);
   if (!job.eval_input.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat(job.source, ": the evaluator needs an eval_input section"));
@@ -167,7 +178,7 @@ LocalEvaluationListener::LocalEvaluationListener(double throttle_secs,
       now_(std::move(now)) {}
 
 absl::Status LocalEvaluationListener::Begin(int64_t global_step) {
-  last_start_ = now_();
+  last_start_ = absl::InfinitePast();  // the first checkpoint is evaluated
   return absl::OkStatus();
 }
 

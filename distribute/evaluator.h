@@ -113,14 +113,17 @@ class Evaluator {
 
 // The evaluator role (a RoleJob for RunMember): builds the job's estimator
 // and eval_input, and runs an Evaluator over the task's coordination Store.
-// Errors: InvalidArgument for a job without eval_input; Run's.
+// A job without an estimator section (the cluster runtime alone) has
+// nothing to evaluate: OK at once. Errors: InvalidArgument for a job with an
+// estimator but no eval_input, or one EstimatorFromJob refuses; Run's.
 absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime);
 
 // train_and_evaluate in one process (TF's _NewCheckpointListenerForEvaluate):
 // pass it as a saving listener to Estimator::Train. Evaluates the first
-// checkpoint saved at least throttle_secs after training began, then each
-// one saved at least throttle_secs after the last evaluation began, and at
-// the end the final one (unless just evaluated). `now` is the clock (tests).
+// checkpoint saved, then each one saved at least throttle_secs after the
+// last evaluation began, and at the end the final one (unless just
+// evaluated). (TF also skips the checkpoint its saver writes before the
+// first step, which Estuary does not write.) `now` is the clock (tests).
 class LocalEvaluationListener : public CheckpointSaverListener {
  public:
   LocalEvaluationListener(double throttle_secs, EvaluateCheckpointFn evaluate,

@@ -206,19 +206,21 @@ TEST(LocalEvaluationListenerTest, EvaluatesAtMostEveryThrottleSecsAndTheFinalChe
   const auto at = [&](double secs) { now = absl::UnixEpoch() + absl::Seconds(secs); };
   ASSERT_TRUE(listener.Begin(0).ok());
   at(5);
-  ASSERT_TRUE(listener.AfterSave(100, "ckpt-100").ok());  // throttled
+  ASSERT_TRUE(listener.AfterSave(100, "ckpt-100").ok());  // the first one
   at(12);
-  ASSERT_TRUE(listener.AfterSave(200, "ckpt-200").ok());
-  at(15);
-  ASSERT_TRUE(listener.AfterSave(300, "ckpt-300").ok());  // throttled
-  ASSERT_TRUE(listener.End(300).ok());                    // the final one, always
-  EXPECT_THAT(prefixes, ElementsAre("ckpt-200", "ckpt-300"));
-  EXPECT_THAT(listener.evaluated(), ElementsAre(200, 300));
+  ASSERT_TRUE(listener.AfterSave(200, "ckpt-200").ok());  // throttled
+  at(16);
+  ASSERT_TRUE(listener.AfterSave(300, "ckpt-300").ok());
+  at(20);
+  ASSERT_TRUE(listener.AfterSave(400, "ckpt-400").ok());  // throttled
+  ASSERT_TRUE(listener.End(400).ok());                    // the final one, always
+  EXPECT_THAT(prefixes, ElementsAre("ckpt-100", "ckpt-300", "ckpt-400"));
+  EXPECT_THAT(listener.evaluated(), ElementsAre(100, 300, 400));
   // Just evaluated at the end: not twice.
   at(40);
-  ASSERT_TRUE(listener.AfterSave(400, "ckpt-400").ok());
-  ASSERT_TRUE(listener.End(400).ok());
-  EXPECT_THAT(listener.evaluated(), ElementsAre(200, 300, 400));
+  ASSERT_TRUE(listener.AfterSave(500, "ckpt-500").ok());
+  ASSERT_TRUE(listener.End(500).ok());
+  EXPECT_THAT(listener.evaluated(), ElementsAre(100, 300, 400, 500));
 }
 
 }  // namespace
