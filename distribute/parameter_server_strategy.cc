@@ -177,9 +177,17 @@ absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
   if (!options_.is_chief) {
     return absl::FailedPreconditionError("only the chief saves checkpoints");
   }
-  ASSIGN_OR_RETURN(std::vector<ShardEntry> shards,
-                   client_->SaveShards(options_.checkpoint.model_dir,
-                                       absl::Now() + options_.init_timeout));
+  absl::StatusOr<std::vector<ShardEntry>> saved;
+  for (int recoveries = 0;; ++recoveries) {
+    saved = client_->SaveShards(options_.checkpoint.model_dir,
+                                absl::Now() + options_.init_timeout);
+    if (saved.ok() || recoveries == options_.max_recoveries_per_step) break;
+    // A PS died while saving: recover (from the latest checkpoint), then
+    // save what the PS tasks hold now.
+    RETURN_IF_ERROR(Recover(saved.status()));
+  }
+  RETURN_IF_ERROR(saved.status());
+  std::vector<ShardEntry>& shards = *saved;
   if (shards.empty()) return absl::InternalError("SaveShards returned no shard");
   ASSIGN_OR_RETURN(const int64_t step, StepOfShardFile(shards[0].file()));
   checkpoint::SaveOptions save;

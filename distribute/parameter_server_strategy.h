@@ -98,8 +98,9 @@ class ParameterServerStrategy : public Strategy {
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override;
   // Errors: Push's (InvalidArgument for an unknown variable, nothing sent).
   absl::Status ApplyGradients(Gradients* grads) override;
-  // Chief only (FailedPrecondition on a worker). Errors: SaveShards',
-  // CommitCheckpoint's.
+  // Chief only (FailedPrecondition on a worker). A PS failure while saving
+  // is recovered from (as above) and the save retried. Errors:
+  // SaveShards', CommitCheckpoint's.
   absl::StatusOr<std::string> SaveCheckpoint() override;
   // The mirror: the dense variables of the last pull, and of row-sparse
   // ones the rows pulled so far.
