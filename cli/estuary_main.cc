@@ -27,11 +27,14 @@ constexpr char kTopUsage[] =
     "Commands:\n"
     "  train JOB.json [--steps N | --max_steps N]\n"
     "                  Train the job's estimator in this process (then evaluate).\n"
+    "  train_and_evaluate JOB.json\n"
+    "                  Train in this process, evaluating each new checkpoint (at most\n"
+    "                  every eval_spec.throttle_secs) and the final one.\n"
     "  evaluate JOB.json [--steps N] [--name NAME]\n"
     "                  Evaluate the latest checkpoint on eval_input.\n"
     "  predict JOB.json [--predict_keys k,..] [--out FILE]\n"
     "                  Predict with the latest checkpoint (JSON lines).\n"
-    "  local JOB.json [--workers N --ps M --evaluator]\n"
+    "  local JOB.json [--workers N --ps M --evaluator --restart_failed]\n"
     "                  Run the job on a real multi-process cluster on this machine.\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
@@ -56,8 +59,9 @@ int Local(int argc, char** argv, SignalWatcher* signals) {
                 "Starts a real cluster on loopback: each task is its own process (the chief, "
                 "worker, ps and evaluator binaries) with its own TF_CONFIG and a free port. "
                 "Streams their logs prefixed by task, prints the start-up time, and stops "
-                "every process on Ctrl-C, when a task fails, or at --timeout. Exits with the "
-                "chief's exit code (124 at the timeout, 130 when interrupted).");
+                "every process on Ctrl-C, when a task fails (past its restarts under "
+                "--restart_failed), or at --timeout. Exits with the chief's exit code (124 at "
+                "the timeout, 130 when interrupted).");
   flags.Int("workers", &o.workers, "Number of worker tasks.");
   flags.Int("ps", &o.ps, "Number of parameter-server tasks.");
   flags.Bool("evaluator", &o.evaluator,
@@ -69,6 +73,15 @@ int Local(int argc, char** argv, SignalWatcher* signals) {
                "Keep the cluster up this long after start-up (until training lands, the "
                "job has no work of its own).");
   flags.String("bin_dir", &o.bin_dir, "Directory holding the chief/worker/ps/evaluator binaries.");
+  flags.Bool("restart_failed", &o.restart_failed,
+             "Restart a task that fails (exits non-zero or is killed) with the same TF_CONFIG, "
+             "as Kubernetes' restartPolicy: OnFailure does.");
+  flags.Int("max_restarts", &o.max_restarts,
+            "With --restart_failed: restarts per task before its failure fails the cluster.");
+  double backoff_secs = absl::ToDoubleSeconds(o.restart_backoff);
+  flags.Double("restart_backoff_secs", &backoff_secs,
+               "With --restart_failed: delay before a task's first restart; doubles with each "
+               "further restart (at most 30 s).");
   absl::Status st = flags.Parse(argc, argv, 2);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -80,6 +93,9 @@ int Local(int argc, char** argv, SignalWatcher* signals) {
   if (!st.ok()) return Error("local", absl::StrCat(st.message(), " (see --help)"));
   o.job_path = flags.positional()[0];
   o.timeout = absl::Seconds(timeout_secs);
+  if (o.max_restarts < 0) return Error("local", "--max_restarts must be >= 0");
+  if (!(backoff_secs >= 0)) return Error("local", "--restart_backoff_secs must be >= 0");
+  o.restart_backoff = absl::Seconds(backoff_secs);
   return RunLocalCluster(o, argv[0]);
 }
 
@@ -179,6 +195,7 @@ int main(int argc, char** argv) {
   if (cmd == "local") return estuary::Local(argc, argv, signals->get());
   if (cmd == "explain-config") return estuary::ExplainConfigCommand(argc, argv);
   if (cmd == "train") return estuary::TrainCommand(argc, argv);
+  if (cmd == "train_and_evaluate") return estuary::TrainAndEvaluateCommand(argc, argv);
   if (cmd == "evaluate") return estuary::EvaluateCommand(argc, argv);
   if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "gen-data") {

@@ -65,9 +65,14 @@ class LogMux {
 
 struct Child {
   TaskId task;
+  SubprocessOptions start;  // how to (re)start it
   std::unique_ptr<Subprocess> process;
-  std::optional<int> exit_code;
+  std::optional<int> exit_code;  // of its latest run, once that ended
+  int restarts = 0;
+  std::optional<absl::Time> restart_at;  // a restart is due then
 };
+
+constexpr absl::Duration kMaxRestartBackoff = absl::Seconds(30);
 
 }  // namespace
 
@@ -177,6 +182,16 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
                           options.job_path));
   const absl::Time launch = absl::Now();
   std::vector<Child> children;
+  // Starts (or restarts) a child; logs its pid.
+  auto start = [&log](Child& c) -> absl::Status {
+    absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(c.start);
+    if (!p.ok()) return p.status();
+    c.process = *std::move(p);
+    c.exit_code.reset();
+    c.restart_at.reset();
+    log.Say(absl::StrCat("started ", c.task.ToString(), " (pid ", c.process->pid(), ")"));
+    return absl::OkStatus();
+  };
   for (const TaskId& t : tasks) {
     TfConfig task_tf = tf;
     task_tf.task = t;
@@ -198,12 +213,13 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
                                 num_tasks, absl::ToDoubleMilliseconds(absl::Now() - launch)));
       }
     };
-    absl::StatusOr<std::unique_ptr<Subprocess>> p = Subprocess::Start(std::move(so));
-    if (!p.ok()) {
-      for (Child& c : children) c.process->Signal(SIGKILL);
-      return fail(kExitFailure, std::string(p.status().message()));
+    children.push_back({t, std::move(so), nullptr, std::nullopt});
+    if (absl::Status started = start(children.back()); !started.ok()) {
+      for (Child& c : children) {
+        if (c.process != nullptr) c.process->Signal(SIGKILL);
+      }
+      return fail(kExitFailure, std::string(started.message()));
     }
-    children.push_back({t, *std::move(p), std::nullopt});
   }
 
   const absl::Time deadline = launch + options.timeout;
@@ -212,16 +228,20 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
   while (result < 0) {
     std::vector<pollfd> fds;
     fds.push_back({wake_fd, POLLIN, 0});
+    absl::Time wake_at = deadline;
     for (Child& c : children) {
       if (!c.exit_code) fds.push_back({c.process->exit_fd(), POLLIN, 0});
+      if (c.restart_at) wake_at = std::min(wake_at, *c.restart_at);
     }
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) {
+    const absl::Time now = absl::Now();
+    if (deadline <= now) {
       stop_reason = absl::StrCat("timed out after ", absl::FormatDuration(options.timeout));
       result = kExitTimeout;
       break;
     }
-    poll(fds.data(), fds.size(), static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    const int64_t wait_ms = std::min<int64_t>(
+        absl::ToInt64Milliseconds(std::max(wake_at - now, absl::ZeroDuration())) + 1, 1 << 30);
+    poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
     {
       uint64_t drained;
       (void)!read(wake_fd, &drained, sizeof(drained));
@@ -239,11 +259,37 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
       const int code = *c.exit_code;
       (void)c.process->Wait();  // drain its output
       log.Say(absl::StrCat(c.task.ToString(), " exited with code ", code));
+      if (code != 0 && options.restart_failed && c.restarts < options.max_restarts) {
+        const absl::Duration backoff =
+            std::min(options.restart_backoff * (int64_t{1} << std::min(c.restarts, 30)),
+                     kMaxRestartBackoff);
+        c.restart_at = absl::Now() + backoff;
+        continue;
+      }
+      if (code != 0 && options.restart_failed) {
+        log.Say(absl::StrCat(c.task.ToString(), " failed ",
+                             c.restarts == 0 ? std::string("once")
+                                             : absl::StrCat(c.restarts + 1, " times"),
+                             "; not restarting it again (--max_restarts=", options.max_restarts,
+                             ")"));
+      }
       if (c.task == *coordinator) {
         result = code;
       } else if (code != 0 && result < 0) {
         stop_reason = absl::StrCat("task ", c.task.ToString(), " failed (exit code ", code, ")");
         result = kExitFailure;
+      }
+    }
+    if (result >= 0) break;
+    for (Child& c : children) {
+      if (!c.restart_at || *c.restart_at > absl::Now()) continue;
+      ++c.restarts;
+      log.Say(absl::StrCat("restarting ", c.task.ToString(), " (exit code ", *c.exit_code,
+                           ", restart ", c.restarts, " of ", options.max_restarts, ")"));
+      if (absl::Status started = start(c); !started.ok()) {
+        stop_reason = absl::StrCat("cannot restart ", c.task.ToString(), ": ", started.message());
+        result = kExitFailure;
+        break;
       }
     }
   }

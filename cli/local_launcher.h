@@ -3,6 +3,14 @@
 // process, streams their logs with a task prefix, reports the start-up
 // time, and stops every child on Ctrl-C/SIGTERM, on a task's failure, or at
 // the timeout. Returns the chief's exit code.
+//
+// With restart_failed, a task that fails (exits non-zero, or is killed by a
+// signal) is started again with the same TF_CONFIG, as Kubernetes'
+// restartPolicy: OnFailure would: at most max_restarts times per task, the
+// n-th restart restart_backoff * 2^(n-1) after the failure (capped at 30 s).
+// The coordination service sees the new incarnation and counts a restart.
+// A task that exits 0 stays down; one that fails past max_restarts fails
+// the cluster as without the option.
 #ifndef ESTUARY_CLI_LOCAL_LAUNCHER_H_
 #define ESTUARY_CLI_LOCAL_LAUNCHER_H_
 
@@ -23,14 +31,21 @@ struct LocalClusterOptions {
   absl::Duration timeout = absl::Minutes(30);
   // Passed to the coordinator (--hold_secs).
   double hold_secs = 0;
+  // Restart failed tasks (see above).
+  bool restart_failed = false;
+  int max_restarts = 3;
+  absl::Duration restart_backoff = absl::Seconds(1);
   // Where the role binaries are (default: found next to this program or in
   // its Bazel runfiles).
   std::string bin_dir;
   SignalWatcher* signals = nullptr;
 };
 
-// Exit codes: the chief's; 1 if another task failed first; 2 for bad
-// input; 124 at the timeout; 130 when interrupted.
+// Logs "started worker:1 (pid N)" for every start, "restarting worker:1
+// (exit code 137, restart 1 of 3)" for every restart.
+// Exit codes: the chief's (coordinator's); 1 if another task failed first
+// (past its restarts); 2 for bad input; 124 at the timeout; 130 when
+// interrupted.
 int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0);
 
 // Finds a role binary ("chief", "worker", "ps", "evaluator"). Looks in

@@ -13,6 +13,7 @@
 #include "common/io/env.h"
 #include "common/job_spec.h"
 #include "common/logging.h"
+#include "distribute/evaluator.h"
 #include "estimator/estimator.h"
 #include "nlohmann/json.hpp"
 
@@ -98,6 +99,57 @@ int TrainCommand(int argc, char** argv) {
     if (!m.ok()) return Fail("train", m.status());
     std::printf("%s\n", Describe(*m).c_str());
   }
+  return kExitOk;
+}
+
+int TrainAndEvaluateCommand(int argc, char** argv) {
+  FlagSet flags("estuary train_and_evaluate JOB.json",
+                "tf.estimator.train_and_evaluate in this process (TF's local mode): trains on "
+                "train_input up to train_spec.max_steps (else until the input runs out), "
+                "evaluating on eval_input each checkpoint saved at least eval_spec.throttle_secs "
+                "after the last evaluation began, and the final one; prints the final metrics. "
+                "Checkpoints follow run_config (save_checkpoints_steps / _secs).");
+  Common c;
+  if (int code = Prepare("train_and_evaluate", &flags, argc, argv, &c); code >= 0) return code;
+  const char* verb = "train_and_evaluate";
+  if (!c.job.eval_input.has_value()) {
+    return Fail(verb, absl::InvalidArgumentError(
+                          absl::StrCat(c.job.source, ": $.eval_input: required by ", verb)));
+  }
+  absl::StatusOr<InputFn> train_input = InputFnFromJob(c.job, "train_input");
+  if (!train_input.ok()) return Fail(verb, train_input.status());
+  absl::StatusOr<InputFn> eval_input = InputFnFromJob(c.job, "eval_input");
+  if (!eval_input.ok()) return Fail(verb, eval_input.status());
+  // Evaluation has its own Estimator: it runs inside training (a saving
+  // listener), and an Estimator does one call at a time.
+  absl::StatusOr<std::unique_ptr<Estimator>> evaluator = EstimatorFromJob(c.job);
+  if (!evaluator.ok()) return Fail(verb, evaluator.status());
+  const EvalSpec& spec = c.job.eval_spec;
+  LocalEvaluationListener listener(spec.throttle_secs, [&](const std::string& prefix) {
+    return (*evaluator)->Evaluate(*eval_input, spec.steps, spec.name, prefix);
+  });
+  const RunConfig& rc = c.job.run_config;
+  spdlog::info(
+      "start train and evaluate loop. the evaluate will happen after every checkpoint. "
+      "checkpoint frequency is determined based on run_config arguments: "
+      "save_checkpoints_steps {} or save_checkpoints_secs {}.",
+      rc.save_checkpoints_steps.has_value() ? absl::StrCat(*rc.save_checkpoints_steps) : "None",
+      rc.save_checkpoints_steps.has_value() ? "None"
+                                            : absl::StrCat(rc.save_checkpoints_secs.value_or(600)));
+  TrainArgs args;
+  args.max_steps = c.job.train_spec.max_steps;
+  args.saving_listeners.push_back(&listener);
+  absl::Status st = c.estimator->Train(*train_input, args);
+  if (!st.ok()) return Fail(verb, st);
+  std::map<std::string, double> metrics = listener.last_metrics();
+  if (listener.evaluated().empty()) {
+    // Training was skipped (max_steps already reached): evaluate what is there.
+    absl::StatusOr<std::map<std::string, double>> m =
+        (*evaluator)->Evaluate(*eval_input, spec.steps, spec.name);
+    if (!m.ok()) return Fail(verb, m.status());
+    metrics = *std::move(m);
+  }
+  std::printf("%s\n", Describe(metrics).c_str());
   return kExitOk;
 }
 

@@ -488,15 +488,21 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
   RETURN_IF_ERROR(io::WriteFileDurably(env, JoinPath(model_dir, kStateFileName),
                                        SerializeCheckpointState(state)));
 
+  int64_t oldest_kept = step;
   for (const std::string& p : doomed) {
-    absl::Status s = DeleteCheckpointFiles(env, p);
-    if (!s.ok()) spdlog::warn("checkpoint: could not delete {}: {}", p, s.ToString());
+    absl::StatusOr<int64_t> s = StepFromPrefix(p);
+    if (s.ok() && options.may_delete && !options.may_delete(*s)) {
+      spdlog::info("checkpoint: keeping {} for now (in use)", p);
+      oldest_kept = std::min(oldest_kept, *s);
+      continue;
+    }
+    absl::Status st = DeleteCheckpointFiles(env, p);
+    if (!st.ok()) spdlog::warn("checkpoint: could not delete {}: {}", p, st.ToString());
   }
   if (!doomed.empty()) {
     // Leftovers of crashes (shards never committed, deletions cut short,
     // temporary files) of steps older than every kept checkpoint: no writer
     // can still be working on those.
-    int64_t oldest_kept = step;
     for (const std::string& p : all) {
       absl::StatusOr<int64_t> s = StepFromPrefix(p);
       if (s.ok()) oldest_kept = std::min(oldest_kept, *s);

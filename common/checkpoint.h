@@ -44,6 +44,7 @@
 #define ESTUARY_COMMON_CHECKPOINT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -70,6 +71,14 @@ struct SaveOptions {
   int keep_checkpoint_max = 5;
   // Every file operation goes through it; not owned, never null.
   const io::Env* env = &io::Env::Default();
+  // Asked, after the commit point, before each checkpoint beyond
+  // keep_checkpoint_max is deleted (oldest first); false keeps that one on
+  // disk for now (e.g. an evaluator leases it: distribute/checkpoint_lease):
+  // it leaves the state file's list but stays complete, and a later commit
+  // asks again and deletes it once allowed. Checkpoints within
+  // keep_checkpoint_max are never asked about nor deleted because of a kept
+  // one. Empty: every one may be deleted. Called on the committing thread.
+  std::function<bool(int64_t step)> may_delete;
 };
 
 // "<model_dir>/model.ckpt-<step>": a checkpoint's prefix (its "path" in TF).
@@ -121,7 +130,8 @@ absl::StatusOr<ShardEntry> ReadShardEntry(const std::string& model_dir, int64_t 
 
 // Writes the manifest listing `shards` (exactly one entry per index 0..n-1;
 // InvalidArgument otherwise), then the state file naming this checkpoint the
-// latest, then deletes old ones beyond keep_checkpoint_max. Every shard file
+// latest, then deletes old ones beyond keep_checkpoint_max (those
+// options.may_delete allows). Every shard file
 // must exist with the recorded size (FailedPrecondition naming the missing
 // or mismatched shard otherwise). Returns the prefix. I/O errors name the
 // file. The commit point is the rename of the state file: an error before it

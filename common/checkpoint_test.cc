@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -119,6 +120,48 @@ TEST(CheckpointTest, KeepMaxDeletesOldest) {
   EXPECT_EQ((*state)->model_checkpoint_path, "model.ckpt-400");
   EXPECT_THAT((*state)->all_model_checkpoint_paths, ElementsAre("model.ckpt-300", "model.ckpt-400"));
   EXPECT_EQ((*state)->all_model_checkpoint_timestamps.size(), 2u);
+}
+
+TEST(CheckpointTest, MayDeleteKeepsACheckpointUntilALaterCommit) {
+  const std::string dir = NewDir("may_delete");
+  std::set<int64_t> in_use;
+  std::vector<int64_t> asked;
+  SaveOptions options{.keep_checkpoint_max = 1};
+  options.may_delete = [&](int64_t step) {
+    asked.push_back(step);
+    return in_use.count(step) == 0;
+  };
+  const auto steps_on_disk = [&] {
+    std::vector<int64_t> steps;
+    const std::vector<CheckpointInfo> list = *ListCheckpoints(dir);
+    for (const CheckpointInfo& c : list) steps.push_back(c.step);
+    return steps;
+  };
+  ASSERT_TRUE(Save(dir, 100, MakeVars(100), options).ok());
+  EXPECT_TRUE(asked.empty());
+  in_use = {100};
+  ASSERT_TRUE(Save(dir, 200, MakeVars(200), options).ok());
+  EXPECT_THAT(asked, ElementsAre(100));
+  EXPECT_THAT(steps_on_disk(), ElementsAre(100, 200));
+  // The kept one stays complete and readable; the state lists the newest.
+  EXPECT_TRUE(Restore(dir + "/model.ckpt-100").ok());
+  EXPECT_THAT((*ReadCheckpointState(dir))->all_model_checkpoint_paths,
+              ElementsAre("model.ckpt-200"));
+  // Still in use: kept again; 200 (free) goes; a kept one never costs a newer one.
+  asked.clear();
+  ASSERT_TRUE(Save(dir, 300, MakeVars(300), options).ok());
+  EXPECT_THAT(asked, ElementsAre(100, 200));
+  EXPECT_THAT(steps_on_disk(), ElementsAre(100, 300));
+  EXPECT_TRUE(Exists(dir + "/model.ckpt-100.data-00000-of-00001"));
+  // Free again: the next commit deletes it.
+  in_use.clear();
+  asked.clear();
+  ASSERT_TRUE(Save(dir, 400, MakeVars(400), options).ok());
+  EXPECT_THAT(asked, ElementsAre(100, 300));
+  EXPECT_THAT(steps_on_disk(), ElementsAre(400));
+  EXPECT_FALSE(Exists(dir + "/model.ckpt-100.data-00000-of-00001"));
+  EXPECT_THAT((*ReadCheckpointState(dir))->all_model_checkpoint_paths,
+              ElementsAre("model.ckpt-400"));
 }
 
 TEST(CheckpointTest, KeepMaxZeroKeepsAll) {

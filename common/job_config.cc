@@ -279,6 +279,7 @@ const JsonSchema& InputSchema() {
       F("shuffle_buffer_size", K::kInt, 0),
       F("num_epochs", K::kInt, -1),  // -1: repeat forever (tf.data repeat(-1))
       F("seed", K::kInt, 0),
+      Enum("shard", {"auto", "off"}),
       F("num_parallel_readers", K::kInt, 1, 256),
       F("prefetch_batches", K::kInt, 0),
       F("drop_remainder", K::kBool),
@@ -504,6 +505,7 @@ absl::StatusOr<InputConfig> ParseInputConfig(const json& in, const JsonPath& whe
     return where.Key("num_epochs").Error("must be >= 1, or -1 to repeat forever");
   }
   if (IsSet(in, "seed")) c.seed = static_cast<uint64_t>(in["seed"].get<int64_t>());
+  if (IsSet(in, "shard") && in["shard"] == "off") c.shard = InputShardPolicy::kOff;
   ReadJson(in, "num_parallel_readers", &c.num_parallel_readers);
   ReadJson(in, "prefetch_batches", &c.prefetch_batches);
   ReadJson(in, "drop_remainder", &c.drop_remainder);

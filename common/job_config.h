@@ -170,6 +170,12 @@ absl::StatusOr<std::vector<FeatureColumnConfig>> ParseFeatureColumns(
 
 enum class InputFormat { kCsv, kTfRecord, kIdx };
 
+// How a cluster's training tasks share an input ("shard"). kAuto: by file
+// when there are at least as many files as shards (tf.data's FILE
+// auto-shard), else by record (its DATA fallback); kOff: every task reads
+// all the data (only the shuffle order differs, by the per-shard seed).
+enum class InputShardPolicy { kAuto, kOff };
+
 // A CSV column's type and default, given by its JSON default as
 // tf.io.decode_csv's record_defaults give them:
 //   0, -3      int64 with that default      1.5, 0.0   float32
@@ -213,6 +219,7 @@ struct InputConfig {
   int64_t shuffle_buffer_size = 0;
   int64_t num_epochs = 1;  // -1: repeat forever
   std::optional<uint64_t> seed;
+  InputShardPolicy shard = InputShardPolicy::kAuto;
   int num_parallel_readers = 1;
   int prefetch_batches = 2;
   bool drop_remainder = false;

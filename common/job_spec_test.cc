@@ -138,8 +138,23 @@ TEST(JobSpecTest, CsvInputColumnDefaultsAreTypedValues) {
   EXPECT_TRUE(job->train_input->column_defaults[3].required);
   EXPECT_EQ(job->train_input->num_epochs, -1);
   EXPECT_FALSE(job->train_input->scale_pixels);
+  EXPECT_EQ(job->train_input->shard, InputShardPolicy::kAuto);
   ExpectError(R"({"model_dir": "m", "train_input": {"format": "csv", "num_epochs": -2}})",
               "$.train_input.num_epochs: expected an integer >= -1, got -2");
+}
+
+TEST(JobSpecTest, InputShardIsAutoOrOff) {
+  const std::string input =
+      R"("format": "idx", "images": "i", "labels": "l", "batch_size": 1, "shard": )";
+  absl::StatusOr<JobSpec> job =
+      ParseJobSpec(R"({"model_dir": "m", "train_input": {)" + input + R"("off"}})", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->train_input->shard, InputShardPolicy::kOff);
+  job = ParseJobSpec(R"({"model_dir": "m", "train_input": {)" + input + R"("auto"}})", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->train_input->shard, InputShardPolicy::kAuto);
+  ExpectError(R"({"model_dir": "m", "train_input": {)" + input + R"("file"}})",
+              "job.json: $.train_input.shard: 'file' is not allowed; expected one of: auto, off");
 }
 
 // What the consumers used to check by hand is checked by the parse, with

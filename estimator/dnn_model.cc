@@ -94,6 +94,15 @@ class DnnModel : public Model {
     return rows;
   }
 
+  std::vector<std::string> RowSparseVariables() const override {
+    std::vector<std::string> names;
+    if (linear_.has_value()) names = linear_->RowSparseVariables();
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      if (GetEmbeddingSpec(*columns_[i]) != nullptr) names.push_back(table_names_[i]);
+    }
+    return names;
+  }
+
   absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars,
                                       bool training, std::mt19937_64* rng,
                                       std::unique_ptr<ForwardState>* out_state) const override {

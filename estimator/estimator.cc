@@ -13,16 +13,7 @@
 
 namespace estuary {
 
-Estimator::Estimator(EstimatorOptions options) : options_(std::move(options)) {
-  OneDeviceStrategyOptions one;
-  one.checkpoint.model_dir = options_.model_dir;
-  one.checkpoint.seed =
-      options_.run_config.has_tf_random_seed ? options_.run_config.tf_random_seed : 0;
-  one.checkpoint.warm_start_from = options_.warm_start_from;
-  one.keep_checkpoint_max = static_cast<int>(options_.run_config.keep_checkpoint_max);
-  strategy_ = std::make_unique<OneDeviceStrategy>(options_.model.get(), &options_.optimizers,
-                                                  std::move(one));
-}
+Estimator::Estimator(EstimatorOptions options) : options_(std::move(options)) {}
 
 absl::StatusOr<std::unique_ptr<Estimator>> Estimator::Create(EstimatorOptions options) {
   if (options.model_dir.empty()) return absl::InvalidArgumentError("model_dir is required");
@@ -35,11 +26,25 @@ absl::StatusOr<std::unique_ptr<Estimator>> Estimator::Create(EstimatorOptions op
                      options.head->logits_dimension()));
   }
   if (options.optimizers.empty()) return absl::InvalidArgumentError("an optimizer is required");
-  return std::unique_ptr<Estimator>(new Estimator(std::move(options)));
+  std::unique_ptr<Estimator> est(new Estimator(std::move(options)));
+  const EstimatorOptions& o = est->options_;
+  if (o.strategy_factory) {
+    ASSIGN_OR_RETURN(est->strategy_, o.strategy_factory(o.model.get(), &o.optimizers));
+  } else {
+    OneDeviceStrategyOptions one;
+    one.checkpoint.model_dir = o.model_dir;
+    one.checkpoint.seed = o.run_config.has_tf_random_seed ? o.run_config.tf_random_seed : 0;
+    one.checkpoint.warm_start_from = o.warm_start_from;
+    one.keep_checkpoint_max = static_cast<int>(o.run_config.keep_checkpoint_max);
+    est->strategy_ =
+        std::make_unique<OneDeviceStrategy>(o.model.get(), &o.optimizers, std::move(one));
+  }
+  return est;
 }
 
-absl::Status Estimator::LoadForInference() {
+absl::Status Estimator::LoadForInference(const std::string& checkpoint_path) {
   ModelCheckpointOptions load;
+  load.checkpoint_path = checkpoint_path;
   load.model_dir = options_.model_dir;
   load.seed = options_.run_config.has_tf_random_seed ? options_.run_config.tf_random_seed : 0;
   load.init_if_missing = false;
@@ -70,14 +75,18 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> input, input_fn());
-  ASSIGN_OR_RETURN(std::unique_ptr<EventFileWriter> summaries,
-                   EventFileWriter::Create(options_.model_dir));
+  std::unique_ptr<EventFileWriter> summaries;
+  if (options_.is_chief) {
+    ASSIGN_OR_RETURN(summaries, EventFileWriter::Create(options_.model_dir));
+  }
   const RunConfig& rc = options_.run_config;
   SummarySaverHook summary_hook(summaries.get(), rc.save_summary_steps);
   LoggingHook logging_hook(summaries.get(), rc.log_step_count_steps);
   CheckpointSaverHook checkpoint_hook(strategy_.get(), rc.save_checkpoints_steps,
-                                      rc.save_checkpoints_secs.value_or(600));
-  std::vector<TrainingHook*> hooks = {&summary_hook, &logging_hook, &checkpoint_hook};
+                                      rc.save_checkpoints_secs.value_or(600),
+                                      args.saving_listeners);
+  std::vector<TrainingHook*> hooks = {&logging_hook};
+  if (options_.is_chief) hooks = {&summary_hook, &logging_hook, &checkpoint_hook};
   std::optional<StopAtStepHook> stop_hook;
   if (args.max_steps.has_value() || args.steps.has_value()) {
     stop_hook.emplace(args.max_steps.has_value() ? *args.max_steps : global_step_ + *args.steps);
@@ -90,13 +99,14 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
   global_step_ = strategy_->global_step();
   RETURN_IF_ERROR(st);
   spdlog::info("loss for final step: global_step = {}", global_step_);
-  return summaries->Close();
+  return summaries != nullptr ? summaries->Close() : absl::OkStatus();
 }
 
 absl::StatusOr<std::map<std::string, double>> Estimator::Evaluate(const InputFn& input_fn,
                                                                   std::optional<int64_t> steps,
-                                                                  const std::string& name) {
-  RETURN_IF_ERROR(LoadForInference());
+                                                                  const std::string& name,
+                                                                  const std::string& checkpoint_path) {
+  RETURN_IF_ERROR(LoadForInference(checkpoint_path));
   ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> input, input_fn());
   std::unique_ptr<EvalMetrics> metrics = options_.head->CreateEvalMetrics();
   std::mt19937_64 rng(1);

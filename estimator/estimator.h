@@ -43,6 +43,9 @@ struct TrainArgs {
   // The caller's hooks (tf.estimator's `hooks`), run after the Estimator's
   // own; e.g. StepCallbackHook.
   std::vector<std::shared_ptr<TrainingHook>> hooks;
+  // Told about every checkpoint saved (tf.estimator's saving_listeners);
+  // borrowed.
+  std::vector<CheckpointSaverListener*> saving_listeners;
 };
 
 struct EstimatorOptions {
@@ -55,11 +58,20 @@ struct EstimatorOptions {
   // A checkpoint (directory or path) to initialise variables from when
   // model_dir has none (tf.estimator.WarmStartSettings).
   std::string warm_start_from;
+  // Makes the strategy Train runs under from the model and optimizers the
+  // Estimator owns (they outlive it). Default: OneDeviceStrategy.
+  using StrategyFactory = std::function<absl::StatusOr<std::unique_ptr<Strategy>>(
+      const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers)>;
+  StrategyFactory strategy_factory;
+  // False on a cluster's non-chief workers: Train then runs only the
+  // logging hook (no summaries, no checkpoints: the chief writes those).
+  bool is_chief = true;
 };
 
 class Estimator {
  public:
-  // InvalidArgument when pieces are missing or disagree (logits dimension).
+  // InvalidArgument when pieces are missing or disagree (logits dimension);
+  // errors of the strategy factory.
   static absl::StatusOr<std::unique_ptr<Estimator>> Create(EstimatorOptions options);
 
   // Trains until the input runs out, `steps` more steps, or `max_steps` in
@@ -69,11 +81,13 @@ class Estimator {
   absl::Status Train(const InputFn& input_fn, const TrainArgs& args);
 
   // Metrics with TF's keys plus "global_step", over `steps` batches or
-  // until the input runs out, from the latest checkpoint. Writes them as
+  // until the input runs out, from the latest checkpoint (or the checkpoint
+  // `checkpoint_path` names: "<dir>/model.ckpt-N"). Writes them as
   // summaries to model_dir/eval (model_dir/eval_NAME).
   absl::StatusOr<std::map<std::string, double>> Evaluate(const InputFn& input_fn,
                                                          std::optional<int64_t> steps = {},
-                                                         const std::string& name = "");
+                                                         const std::string& name = "",
+                                                         const std::string& checkpoint_path = "");
 
   // Calls `emit` once per example with TF's prediction keys (all of them,
   // or `predict_keys`), from the latest checkpoint. FailedPrecondition
@@ -89,8 +103,9 @@ class Estimator {
 
  private:
   explicit Estimator(EstimatorOptions options);
-  // Loads the latest checkpoint into vars_ (FailedPrecondition without one).
-  absl::Status LoadForInference();
+  // Loads the latest checkpoint (or `checkpoint_path`) into vars_
+  // (FailedPrecondition without one).
+  absl::Status LoadForInference(const std::string& checkpoint_path = "");
 
   EstimatorOptions options_;
   std::unique_ptr<Strategy> strategy_;
@@ -101,11 +116,29 @@ class Estimator {
 
 // Builds the premade estimator a job file describes (estimator.type,
 // feature_columns, optimizers with TF's defaults, head options, run_config).
-// InvalidArgument with the JSON path on a bad combination.
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job);
+// InvalidArgument with the JSON path on a bad combination. A cluster's
+// trainer passes its strategy and whether it is the chief (see
+// EstimatorOptions); the defaults are one process.
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
+    const JobSpec& job, EstimatorOptions::StrategyFactory strategy_factory = {},
+    bool is_chief = true);
 
-// The input_fn for a job's train_input / eval_input section.
-absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section);
+// Which part of an input a task reads: shard `index` of `count` (a cluster's
+// training tasks; see TrainerShard in distribute/). The default is all of it.
+struct InputShard {
+  int index = 0;
+  int count = 1;
+};
+
+// The input_fn for a job's train_input / eval_input section, reading
+// `shard` of it as the section's "shard" policy says (estimator/data/
+// pipeline.h: by file or by record under "auto", everything under "off")
+// and shuffling with the section's seed (else run_config.tf_random_seed)
+// plus shard.index. Each pipeline it makes logs its share when count > 1.
+// InvalidArgument naming the section when it is missing or not an input
+// section, or when the shard is out of range.
+absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section,
+                                       InputShard shard = {});
 
 }  // namespace estuary
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "estimator/dnn_model.h"
 #include "estimator/estimator.h"
@@ -69,7 +70,8 @@ absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) {
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
+    const JobSpec& job, EstimatorOptions::StrategyFactory strategy_factory, bool is_chief) {
   if (!job.estimator.has_value()) {
     return JsonPath(job.source).Key("estimator").Error("is required to train, evaluate or predict");
   }
@@ -85,6 +87,8 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
   options.model_dir = job.model_dir;
   options.run_config = job.run_config;
   options.warm_start_from = est.warm_start_from;
+  options.strategy_factory = std::move(strategy_factory);
+  options.is_chief = is_chief;
   ASSIGN_OR_RETURN(FeatureColumnSet set, BuildFeatureColumns(job));
   const JsonPath linear_where = est.where.Key("linear_feature_columns");
   const JsonPath dnn_where = est.where.Key("dnn_feature_columns");
@@ -143,7 +147,8 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
   return Estimator::Create(std::move(options));
 }
 
-absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section) {
+absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section,
+                                       InputShard shard) {
   const JsonPath where = JsonPath(job.source).Key(section);
   if (section != "train_input" && section != "eval_input") {
     return where.Error("not an input section (train_input or eval_input)");
@@ -151,11 +156,23 @@ absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& se
   const std::optional<InputConfig>& config =
       section == "eval_input" ? job.eval_input : job.train_input;
   if (!config.has_value()) return where.Error("is required");
+  if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count) {
+    return where.Error(absl::StrCat("input shard ", shard.index, " out of range for ",
+                                    shard.count, " shards"));
+  }
   ASSIGN_OR_RETURN(InputOptions options, InputOptionsFromConfig(*config));
   if (job.run_config.has_tf_random_seed && !options.seed.has_value()) {
     options.seed = static_cast<uint64_t>(job.run_config.tf_random_seed);
   }
-  return InputFn([options]() { return Pipeline::Create(options); });
+  options.num_shards = shard.count;
+  options.shard_index = shard.index;
+  return InputFn([options, section]() -> absl::StatusOr<std::unique_ptr<Pipeline>> {
+    ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> pipeline, Pipeline::Create(options));
+    if (!pipeline->shard_description().empty()) {
+      spdlog::info("{}: {}", section, pipeline->shard_description());
+    }
+    return pipeline;
+  });
 }
 
 }  // namespace estuary

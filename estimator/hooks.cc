@@ -6,8 +6,15 @@
 
 namespace estuary {
 
+absl::Status SummarySaverHook::Begin(int64_t global_step) {
+  last_step_ = global_step;
+  return absl::OkStatus();
+}
+
 absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
-  if (every_steps_ > 0 && step.global_step % every_steps_ == 0) {
+  const int64_t before = last_step_;
+  last_step_ = step.global_step;
+  if (every_steps_ > 0 && CrossedMultiple(before, step.global_step, every_steps_)) {
     return writer_->AddScalar("loss", step.loss, step.global_step);
   }
   return absl::OkStatus();
@@ -16,19 +23,24 @@ absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
 absl::Status LoggingHook::Begin(int64_t global_step) {
   last_log_ = absl::Now();
   last_log_step_ = global_step;
+  last_step_ = global_step;
   return absl::OkStatus();
 }
 
 absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
   const int64_t g = step.global_step;
-  if (!(every_steps_ > 0 && g % every_steps_ == 0) && g != 1) return absl::OkStatus();
+  const int64_t before = last_step_;
+  last_step_ = g;
+  if (!(every_steps_ > 0 && CrossedMultiple(before, g, every_steps_)) && g != 1) {
+    return absl::OkStatus();
+  }
   const absl::Time now = absl::Now();
   const double secs = absl::ToDoubleSeconds(now - last_log_);
   spdlog::info("loss = {:.7g}, step = {} ({:.3f} sec)", step.loss, g, secs);
   if (g > last_log_step_ && secs > 0) {
     const double rate = (g - last_log_step_) / secs;
     if (g != 1) spdlog::info("global_step/sec: {:.4g}", rate);
-    RETURN_IF_ERROR(writer_->AddScalar("global_step/sec", rate, g));
+    if (writer_ != nullptr) RETURN_IF_ERROR(writer_->AddScalar("global_step/sec", rate, g));
   }
   last_log_ = now;
   last_log_step_ = g;
@@ -38,6 +50,7 @@ absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
 absl::Status CheckpointSaverHook::Begin(int64_t global_step) {
   last_save_ = absl::Now();
   last_save_step_ = global_step;
+  for (CheckpointSaverListener* l : listeners_) RETURN_IF_ERROR(l->Begin(global_step));
   return absl::OkStatus();
 }
 
@@ -46,6 +59,9 @@ absl::Status CheckpointSaverHook::Save() {
   spdlog::info("saving checkpoints for {} into {}", strategy_->global_step(), prefix);
   last_save_ = absl::Now();
   last_save_step_ = strategy_->global_step();
+  for (CheckpointSaverListener* l : listeners_) {
+    RETURN_IF_ERROR(l->AfterSave(last_save_step_, prefix));
+  }
   return absl::OkStatus();
 }
 
@@ -57,7 +73,9 @@ absl::Status CheckpointSaverHook::AfterStep(const StepInfo& step, RunContext*) {
 }
 
 absl::Status CheckpointSaverHook::End(int64_t global_step) {
-  return global_step != last_save_step_ ? Save() : absl::OkStatus();
+  if (global_step != last_save_step_) RETURN_IF_ERROR(Save());
+  for (CheckpointSaverListener* l : listeners_) RETURN_IF_ERROR(l->End(global_step));
+  return absl::OkStatus();
 }
 
 absl::Status StopAtStepHook::AfterStep(const StepInfo& step, RunContext* run) {

@@ -18,7 +18,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -53,24 +55,35 @@ class TrainingHook {
   virtual absl::Status End(int64_t global_step) { return absl::OkStatus(); }
 };
 
+// True when a step moved global_step from `before` past a multiple of
+// `every` (> 0). In one process global_step advances by one per step, so
+// this is "after % every == 0"; under asynchronous training other workers'
+// steps advance it too, and a hook still fires once per multiple crossed.
+inline bool CrossedMultiple(int64_t before, int64_t after, int64_t every) {
+  return after / every > before / every;
+}
+
 // Writes the scalar summary "loss" every `every_steps` steps (<= 0: never)
 // (SummarySaverHook). `writer` is borrowed. Errors: the writer's.
 class SummarySaverHook : public TrainingHook {
  public:
   SummarySaverHook(EventFileWriter* writer, int64_t every_steps)
       : writer_(writer), every_steps_(every_steps) {}
+  absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
 
  private:
   EventFileWriter* const writer_;
   const int64_t every_steps_;
+  int64_t last_step_ = 0;
 };
 
 // Every `every_steps` steps and at global step 1, logs
 //   loss = <loss>, step = <global_step> (<secs since the last> sec)
 // then (not at step 1) "global_step/sec: <rate>", and writes the summary
 // "global_step/sec" (LoggingTensorHook + StepCounterHook). `writer` is
-// borrowed. Errors: the writer's.
+// borrowed; null: log only (a cluster's non-chief workers). Errors: the
+// writer's.
 class LoggingHook : public TrainingHook {
  public:
   LoggingHook(EventFileWriter* writer, int64_t every_steps)
@@ -83,16 +96,36 @@ class LoggingHook : public TrainingHook {
   const int64_t every_steps_;
   absl::Time last_log_;
   int64_t last_log_step_ = 0;
+  int64_t last_step_ = 0;
+};
+
+// Told about the checkpoints a CheckpointSaverHook saves
+// (tf.estimator.CheckpointSaverListener; train_and_evaluate evaluates them).
+// Called on the training thread; an error ends training with it.
+class CheckpointSaverListener {
+ public:
+  virtual ~CheckpointSaverListener() = default;
+  virtual absl::Status Begin(int64_t global_step) { return absl::OkStatus(); }
+  virtual absl::Status AfterSave(int64_t global_step, const std::string& prefix) {
+    return absl::OkStatus();
+  }
+  // Once when training ends, after the final save.
+  virtual absl::Status End(int64_t global_step) { return absl::OkStatus(); }
 };
 
 // Saves a checkpoint through the strategy every `every_steps` steps, or,
 // without them, every `every_secs` seconds, and at the end unless the last
 // step was just saved (CheckpointSaverHook); logs "saving checkpoints for
-// <step> into <prefix>". `strategy` is borrowed. Errors: SaveCheckpoint's.
+// <step> into <prefix>" and tells `listeners` (borrowed). `strategy` is
+// borrowed. Errors: SaveCheckpoint's and the listeners'.
 class CheckpointSaverHook : public TrainingHook {
  public:
-  CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs)
-      : strategy_(strategy), every_steps_(every_steps), every_secs_(every_secs) {}
+  CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs,
+                      std::vector<CheckpointSaverListener*> listeners = {})
+      : strategy_(strategy),
+        every_steps_(every_steps),
+        every_secs_(every_secs),
+        listeners_(std::move(listeners)) {}
   absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
   absl::Status End(int64_t global_step) override;
@@ -103,6 +136,7 @@ class CheckpointSaverHook : public TrainingHook {
   Strategy* const strategy_;
   const std::optional<int64_t> every_steps_;
   const double every_secs_;
+  const std::vector<CheckpointSaverListener*> listeners_;
   absl::Time last_save_;
   int64_t last_save_step_ = 0;
 };

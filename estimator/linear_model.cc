@@ -57,6 +57,14 @@ absl::StatusOr<std::map<std::string, std::vector<int64_t>>> LinearModel::RowsRea
   return rows;
 }
 
+std::vector<std::string> LinearModel::RowSparseVariables() const {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (columns_[i]->is_categorical()) names.push_back(weight_names_[i]);
+  }
+  return names;
+}
+
 absl::StatusOr<RowMatrixXf> LinearModel::Forward(const FeatureMap& features, const Variables& vars,
                                                  Cache* cache) const {
   cache->ids.assign(columns_.size(), {});

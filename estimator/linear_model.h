@@ -43,6 +43,8 @@ class LinearModel {
   // bias are read whole. InvalidArgument from the feature columns.
   absl::StatusOr<std::map<std::string, std::vector<int64_t>>> RowsRead(
       const FeatureMap& features) const;
+  // The categorical weight variables (those RowsRead names).
+  std::vector<std::string> RowSparseVariables() const;
 
   // What Backward needs from the forward pass.
   struct Cache {

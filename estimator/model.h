@@ -60,6 +60,10 @@ class Model {
     return std::map<std::string, std::vector<int64_t>>{};
   }
 
+  // The variables RowsRead may name (read and updated by rows), so a
+  // strategy can place them before it sees a batch. Default: none.
+  virtual std::vector<std::string> RowSparseVariables() const { return {}; }
+
   // [batch, logits_dimension], reading `vars`. `training` enables dropout
   // and batch-norm batch statistics; `rng` drives dropout. Thread-safe for
   // distinct `rng` and `state`.

@@ -21,6 +21,9 @@ class LinearAsModel : public Model {
       const FeatureMap& features) const override {
     return linear_.RowsRead(features);
   }
+  std::vector<std::string> RowSparseVariables() const override {
+    return linear_.RowSparseVariables();
+  }
   absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars, bool,
                                       std::mt19937_64*,
                                       std::unique_ptr<ForwardState>* state) const override {

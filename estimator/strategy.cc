@@ -14,12 +14,26 @@ std::string SlotName(const std::string& variable, const std::string& optimizer,
   return absl::StrCat(variable, "/", optimizer, "/", slot);
 }
 
+namespace {
+
+absl::StatusOr<checkpoint::RestoredCheckpoint> RestoreAt(const std::string& prefix) {
+  ASSIGN_OR_RETURN(int64_t step, checkpoint::StepFromPrefix(prefix));
+  ASSIGN_OR_RETURN(Variables vars, checkpoint::Restore(prefix));
+  return checkpoint::RestoredCheckpoint{step, prefix, std::move(vars)};
+}
+
+}  // namespace
+
 absl::StatusOr<LoadedModel> LoadModel(const Model& model, const ModelCheckpointOptions& options) {
   LoadedModel out;
   Variables init;
   RETURN_IF_ERROR(model.InitVariables(options.seed, &init));
-  absl::StatusOr<checkpoint::RestoredCheckpoint> ckpt = checkpoint::RestoreLatest(options.model_dir);
-  if (!ckpt.ok() && !absl::IsNotFound(ckpt.status())) return ckpt.status();
+  absl::StatusOr<checkpoint::RestoredCheckpoint> ckpt =
+      options.checkpoint_path.empty() ? checkpoint::RestoreLatest(options.model_dir)
+                                      : RestoreAt(options.checkpoint_path);
+  if (!ckpt.ok() && (!absl::IsNotFound(ckpt.status()) || !options.checkpoint_path.empty())) {
+    return ckpt.status();
+  }
   if (!ckpt.ok()) {
     if (!options.init_if_missing) {
       return absl::FailedPreconditionError(
@@ -52,6 +66,9 @@ absl::StatusOr<LoadedModel> LoadModel(const Model& model, const ModelCheckpointO
   out.others = std::move(saved);
   auto step = ckpt->vars.ints.find(kGlobalStepName);
   out.global_step = step != ckpt->vars.ints.end() ? step->second : ckpt->step;
+  for (const auto& [name, value] : ckpt->vars.ints) {
+    if (name != kGlobalStepName) out.other_ints[name] = value;
+  }
   spdlog::info("restoring parameters from {} (global_step {})", ckpt->prefix, out.global_step);
   return out;
 }

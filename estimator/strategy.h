@@ -87,6 +87,9 @@ struct ModelCheckpointOptions {
   // Without a checkpoint: initialise (training) or FailedPrecondition
   // (evaluation, prediction).
   bool init_if_missing = false;
+  // This checkpoint (a prefix, "<dir>/model.ckpt-N") instead of the latest
+  // in model_dir; its errors are returned as they are (no fallback).
+  std::string checkpoint_path;
 };
 
 struct LoadedModel {
@@ -94,6 +97,9 @@ struct LoadedModel {
   // Every other float the checkpoint held (optimizer slots); empty when
   // initialised.
   std::map<std::string, RowMatrixXf> others;
+  // Every int64 the checkpoint held besides global_step (a cluster's
+  // per-variable optimizer update counters).
+  std::map<std::string, int64_t> other_ints;
   int64_t global_step = 0;
 };
 

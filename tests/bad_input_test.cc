@@ -98,7 +98,8 @@ TEST(UnreachableChiefTest, GivesUpAfterStartupTimeoutWithExit2) {
   absl::StatusOr<int> code = w->Wait(kBound);
   ASSERT_TRUE(code.ok()) << "hung: " << w->Output();
   EXPECT_EQ(*code, 2) << w->Output();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  // It waited the start-up timeout out (kBound caught a hang above).
+  EXPECT_GE(absl::Now() - start, absl::Seconds(1));
   std::vector<std::string> err = w->StderrLines();
   ASSERT_FALSE(err.empty());
   EXPECT_NE(err.back().find(absl::StrCat("worker: error: cannot reach the chief chief:0 at ",

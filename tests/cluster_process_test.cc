@@ -13,13 +13,16 @@
 namespace estuary::testing {
 namespace {
 
-constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(1);
+// Heartbeats a loaded 2-core machine keeps up with: a live task is never
+// declared dead because a heartbeat came a few seconds late.
+constexpr absl::Duration kHeartbeatInterval = absl::Milliseconds(500);
+constexpr absl::Duration kHeartbeatTimeout = absl::Seconds(5);
 // Generous bound for a 2-core machine running several processes.
 constexpr absl::Duration kSlack = absl::Seconds(10);
 
 std::string FastJob() {
   return WriteTempFile("job.json", R"({"model_dir": "/tmp/estuary-test-model",
-    "distribution": {"heartbeat_interval_secs": 0.1, "heartbeat_timeout_secs": 1,
+    "distribution": {"heartbeat_interval_secs": 0.5, "heartbeat_timeout_secs": 5,
                      "startup_timeout_secs": 30, "shutdown_timeout_secs": 10}})");
 }
 
@@ -67,10 +70,15 @@ TEST(ClusterProcessTest, KilledWorkerIsDeclaredDeadWithinHeartbeatDeadline) {
 
   const absl::Time killed = absl::Now();
   w1->Signal(SIGKILL);
-  ASSERT_TRUE(chief->WaitForLine("task worker:1 declared dead: no heartbeat", kSlack))
+  ASSERT_TRUE(chief->WaitForLine("task worker:1 declared dead: no heartbeat",
+                                 kHeartbeatTimeout + kSlack))
       << chief->Output();
+  // The detector waits out the heartbeat timeout from the last heartbeat
+  // (at most an interval before the kill, two on a slow machine), and then
+  // notices within its check period; a loaded machine only adds delay.
   const absl::Duration detect = absl::Now() - killed;
-  EXPECT_LT(detect, kHeartbeatTimeout + absl::Seconds(3)) << "detected after " << detect;
+  EXPECT_GE(detect, kHeartbeatTimeout - 2 * kHeartbeatInterval) << "detected after " << detect;
+  EXPECT_LT(detect, kHeartbeatTimeout + kSlack) << "detected after " << detect;
   EXPECT_TRUE(w0->WaitForLine("peer worker:1 is dead", kSlack)) << w0->Output();
 
   // The rest of the cluster still shuts down cleanly.
@@ -85,13 +93,13 @@ TEST(ClusterProcessTest, KilledChiefMakesEveryTaskExitNonZero) {
   for (const char* t : {"worker:0", "worker:1", "ps:0"}) others.push_back(cluster.StartTask(t, job));
   for (auto& o : others) ASSERT_TRUE(o->WaitForLine("passed the start barrier", kSlack)) << o->Output();
 
-  const absl::Time killed = absl::Now();
   chief->Signal(SIGKILL);
+  // Each task gives up within its heartbeat deadline (plus slack for the
+  // machine), never hangs.
   for (auto& o : others) {
-    EXPECT_EQ(WaitExit(*o, kHeartbeatTimeout + absl::Seconds(5)), 1) << o->Output();
+    EXPECT_EQ(WaitExit(*o, kHeartbeatTimeout + kSlack), 1) << o->Output();
     EXPECT_TRUE(o->HasLine("lost the chief chief:0")) << o->Output();
   }
-  EXPECT_LT(absl::Now() - killed, kHeartbeatTimeout + absl::Seconds(5));
 }
 
 TEST(ClusterProcessTest, RestartedTaskIsSeenWithNewIncarnation) {
@@ -167,12 +175,15 @@ TEST(ClusterProcessTest, EvaluatorOutsideTheClusterSpecJoinsAndLeaves) {
 
 TEST(ClusterProcessTest, SigtermWhileWaitingForTheChiefExitsPromptly) {
   TestCluster cluster(1, 2, 0);
-  auto w1 = cluster.StartTask("worker:1", FastJob());  // no chief: waits up to 30 s
+  const std::string job = WriteTempFile("long_startup.json", R"({"model_dir": "/tmp/m",
+    "distribution": {"heartbeat_interval_secs": 0.5, "heartbeat_timeout_secs": 5,
+                     "startup_timeout_secs": 600}})");
+  auto w1 = cluster.StartTask("worker:1", job);  // no chief: would wait 600 s
   ASSERT_TRUE(w1->WaitForLine("serving gRPC", kSlack)) << w1->Output();
-  const absl::Time start = absl::Now();
   w1->Signal(SIGTERM);
-  EXPECT_EQ(WaitExit(*w1), 0) << w1->Output();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // The signal, not the start-up timeout, ends the wait: exit 0 with this
+  // line, long before 600 s.
+  EXPECT_EQ(WaitExit(*w1, kSlack), 0) << w1->Output();
   EXPECT_TRUE(w1->HasLine("leaving before joining: received signal 15")) << w1->Output();
 }
 
@@ -209,11 +220,11 @@ TEST(ClusterProcessTest, ServesHealthAndTaskStatus) {
 TEST(ClusterProcessTest, StartBarrierTimesOutNamingTheMissingTask) {
   TestCluster cluster(1, 2, 0);
   const std::string job = WriteTempFile("short_startup.json", R"({"model_dir": "/tmp/m",
-    "distribution": {"heartbeat_interval_secs": 0.1, "heartbeat_timeout_secs": 1,
-                     "startup_timeout_secs": 1}})");
+    "distribution": {"heartbeat_interval_secs": 0.5, "heartbeat_timeout_secs": 5,
+                     "startup_timeout_secs": 5}})");
   auto chief = cluster.StartTask("chief:0", job);
   auto w0 = cluster.StartTask("worker:0", job);
-  EXPECT_EQ(WaitExit(*chief), 1) << chief->Output();
+  EXPECT_EQ(WaitExit(*chief, absl::Seconds(5) + kSlack), 1) << chief->Output();
   EXPECT_TRUE(chief->HasLine("still waiting for worker:1 (never registered)")) << chief->Output();
   EXPECT_EQ(WaitExit(*w0), 1) << w0->Output();
 }

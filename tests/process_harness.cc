@@ -56,6 +56,25 @@ bool Proc::WaitForLine(const std::string& text, absl::Duration timeout) {
 
 bool Proc::HasLine(const std::string& text) { return WaitForLine(text, absl::ZeroDuration()); }
 
+bool Proc::WaitForLines(const std::string& text, int count, absl::Duration timeout) {
+  absl::MutexLock l(&mu_);
+  size_t checked = 0;
+  int seen = 0;
+  auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    for (; checked < lines_.size(); ++checked) seen += absl::StrContains(lines_[checked], text);
+    return seen >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+}
+
+std::string Proc::FindLine(const std::string& text) {
+  absl::MutexLock l(&mu_);
+  for (const std::string& line : lines_) {
+    if (absl::StrContains(line, text)) return line;
+  }
+  return "";
+}
+
 std::string Proc::Output() {
   absl::MutexLock l(&mu_);
   return absl::StrCat("---- ", label_, " ----\n", absl::StrJoin(lines_, "\n"), "\n");

@@ -31,6 +31,10 @@ class Proc {
   // Waits until an output line (stdout or stderr) contains `text`.
   bool WaitForLine(const std::string& text, absl::Duration timeout);
   bool HasLine(const std::string& text);
+  // Waits until `count` output lines contain `text`.
+  bool WaitForLines(const std::string& text, int count, absl::Duration timeout);
+  // The first output line containing `text`, or "".
+  std::string FindLine(const std::string& text);
   std::string Output();  // everything so far, for failure messages
   std::vector<std::string> StderrLines();
   absl::StatusOr<int> Wait(absl::Duration timeout) { return process_->Wait(timeout); }

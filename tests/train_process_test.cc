@@ -4,6 +4,7 @@
 // complete checkpoint.
 #include <signal.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -112,6 +113,87 @@ TEST(TrainProcessTest, KillDuringTrainingThenResumeFromTheLastCompleteCheckpoint
   EXPECT_LE(restored, last_saved + 40) << p->Output();
   EXPECT_TRUE(p->HasLine(absl::StrCat("loss for final step: global_step = ", last_saved + 80)))
       << p->Output();
+}
+
+// A small CSV of a learnable binary problem (y = [2a - b + (c == x) > 0.5]).
+std::string WriteTinyData(const std::string& name, int rows) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::string text = "a,b,c,y\n";
+  for (int i = 0; i < rows; ++i) {
+    const float a = u(rng), b = u(rng);
+    const bool x = i % 3 == 0;
+    absl::StrAppend(&text, a, ",", b, ",", x ? "x" : "y", ",", 2 * a - b + x > 0.5f ? 1 : 0, "\n");
+  }
+  return WriteTempFile(name, text);
+}
+
+std::string TinyJob(const std::string& name, const std::string& model_dir, double throttle_secs) {
+  const std::string data = WriteTinyData(name + ".csv", 400);
+  nlohmann::json input = {{"format", "csv"},          {"files", {data}},
+                          {"header", true},           {"column_defaults", {0.0, 0.0, "", 0}},
+                          {"label_key", "y"},         {"batch_size", 32}};
+  nlohmann::json train = input;
+  train["num_epochs"] = -1;
+  train["shuffle_buffer_size"] = 100;
+  train["seed"] = 1;
+  nlohmann::json job = {
+      {"model_dir", model_dir},
+      {"estimator", {{"type", "linear_classifier"}}},
+      {"feature_columns",
+       {{{"type", "numeric"}, {"key", "a"}},
+        {{"type", "numeric"}, {"key", "b"}},
+        {{"type", "categorical_with_vocabulary_list"}, {"key", "c"},
+         {"vocabulary_list", {"x", "y"}}}}},
+      {"train_input", train},
+      {"eval_input", input},
+      {"run_config",
+       {{"save_checkpoints_steps", 50}, {"keep_checkpoint_max", 1}, {"tf_random_seed", 3}}},
+      {"train_spec", {{"max_steps", 200}}},
+      {"eval_spec", {{"steps", nullptr}, {"name", "tiny"}, {"throttle_secs", throttle_secs}}}};
+  return WriteTempFile(name + ".json", job.dump(2));
+}
+
+TEST(TrainProcessTest, TrainAndEvaluateEvaluatesEachCheckpointAndTheFinalOne) {
+  const std::string model_dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/tae_model");
+  auto p = Proc::Start({Runfile("cli/estuary"), "train_and_evaluate",
+                        TinyJob("tae", model_dir, /*throttle_secs=*/0)});
+  ASSERT_EQ(*p->Wait(absl::Minutes(2)), 0) << p->Output();
+  EXPECT_TRUE(p->HasLine("start train and evaluate loop")) << p->Output();
+  for (int step : {50, 100, 150, 200}) {
+    EXPECT_TRUE(p->HasLine(absl::StrCat("saving dict for global step ", step, ": accuracy = ")))
+        << step << "\n" << p->Output();
+  }
+  EXPECT_TRUE(p->HasLine("loss for final step: global_step = 200")) << p->Output();
+  // The final metrics (printed, and logged); the model learned the rule.
+  const std::regex accuracy("accuracy = ([0-9.e+-]+), .*global_step = 200");
+  std::smatch m;
+  const std::string output = p->Output();
+  ASSERT_TRUE(std::regex_search(output, m, accuracy)) << output;
+  EXPECT_GT(std::stod(m[1]), 0.8) << output;
+  // Eval summaries in model_dir/eval_tiny.
+  bool events = false;
+  for (const auto& e : std::filesystem::directory_iterator(model_dir + "/eval_tiny")) {
+    events |= e.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  }
+  EXPECT_TRUE(events);
+}
+
+TEST(TrainProcessTest, TrainAndEvaluateThrottlesEvaluations) {
+  const std::string model_dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/tae_throttled");
+  auto p = Proc::Start({Runfile("cli/estuary"), "train_and_evaluate",
+                        TinyJob("throttled", model_dir, /*throttle_secs=*/600)});
+  ASSERT_EQ(*p->Wait(absl::Minutes(2)), 0) << p->Output();
+  EXPECT_TRUE(p->HasLine("skip the current checkpoint eval due to throttle secs (600 secs)"))
+      << p->Output();
+  EXPECT_TRUE(p->HasLine("saving dict for global step 50: ")) << p->Output();  // the first
+  EXPECT_FALSE(p->HasLine("saving dict for global step 100:")) << p->Output();
+  EXPECT_TRUE(p->HasLine("saving dict for global step 200: accuracy = ")) << p->Output();
+  // Again: max_steps already reached, so it only evaluates what is there.
+  auto again = Proc::Start({Runfile("cli/estuary"), "train_and_evaluate",
+                            TinyJob("throttled", model_dir, 600)});
+  ASSERT_EQ(*again->Wait(absl::Minutes(2)), 0) << again->Output();
+  EXPECT_TRUE(again->HasLine("saving dict for global step 200: ")) << again->Output();
 }
 
 }  // namespace

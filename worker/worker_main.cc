@@ -1,7 +1,9 @@
-// The worker binary (TF_CONFIG task worker:N). Worker 0 of a cluster without
-// a chief (or master) is the coordinator, as in TensorFlow.
+// The worker binary (TF_CONFIG task worker:N): trains its shard of the input
+// (distribute/trainer.h) when the job has a train_input. Worker 0 of a
+// cluster without a chief (or master) is the coordinator, as in TensorFlow.
 #include "common/coordination/coordinator.h"
 #include "common/role_main.h"
+#include "distribute/trainer.h"
 
 int main(int argc, char** argv) {
   return estuary::RoleMain(
@@ -11,7 +13,10 @@ int main(int argc, char** argv) {
        "Runs a worker of an Estuary cluster: joins the chief and trains on its shard "
        "of the input. Worker 0 coordinates the cluster when it has no chief."},
       [](const estuary::RoleContext& ctx) {
-        return ctx.tf_config.IsCoordinator() ? estuary::RunCoordinator(ctx)
-                                             : estuary::RunMember(ctx);
+        const estuary::RoleJob job = estuary::HasTraining(ctx.job)
+                                         ? estuary::RoleJob(estuary::RunTrainer)
+                                         : estuary::RoleJob();
+        return ctx.tf_config.IsCoordinator() ? estuary::RunCoordinator(ctx, job)
+                                             : estuary::RunMember(ctx, job);
       });
 }

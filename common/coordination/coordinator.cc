@@ -9,7 +9,7 @@
 
 namespace estuary {
 
-int RunCoordinator(const RoleContext& ctx) {
+int RunCoordinator(const RoleContext& ctx, const RoleJob& job) {
   const TaskId self = ctx.tf_config.task;
   CoordinationServiceOptions service_options;
   service_options.cluster_tasks = ctx.tf_config.cluster.AllTasks();
@@ -42,14 +42,29 @@ int RunCoordinator(const RoleContext& ctx) {
     const int64_t ms = absl::ToInt64Milliseconds(absl::Now() - ctx.process_start);
     spdlog::info("{} {} tasks passed the start barrier {} ms after the chief started",
                  kClusterReadyLog, service_options.cluster_tasks.size(), ms);
-    // The job's work runs here; until the training loop lands the job is to
-    // hold the cluster up for --hold_secs.
-    absl::Status why = runtime.WaitForStop(ctx.hold);
-    if (absl::IsDeadlineExceeded(why) || why.ok()) {
-      reason = why.ok() ? "shutdown requested" : "job finished";
+    if (job) {
+      absl::Status done = job(ctx, runtime);
+      if (runtime.stopped()) {
+        absl::Status why = runtime.WaitForStop(absl::ZeroDuration());
+        reason = why.ok() ? "shutdown requested" : std::string(why.message());
+        if (!why.ok() && !absl::IsCancelled(why)) exit_code = kExitFailure;
+      } else if (done.ok()) {
+        reason = "job finished";
+      } else {
+        reason = absl::StrCat("job failed: ", done.message());
+        spdlog::error("{}", reason);
+        exit_code = kExitFailure;
+      }
     } else {
-      reason = std::string(why.message());
-      if (!absl::IsCancelled(why)) exit_code = kExitFailure;
+      // No work (a job without train_input): hold the cluster up for
+      // --hold_secs.
+      absl::Status why = runtime.WaitForStop(ctx.hold);
+      if (absl::IsDeadlineExceeded(why) || why.ok()) {
+        reason = why.ok() ? "shutdown requested" : "job finished";
+      } else {
+        reason = std::string(why.message());
+        if (!absl::IsCancelled(why)) exit_code = kExitFailure;
+      }
     }
   }
   ctx.signals->ClearCallbacks();

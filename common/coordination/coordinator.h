@@ -11,8 +11,11 @@
 
 namespace estuary {
 
-// Returns the process exit code (see common/role_main.h).
-int RunCoordinator(const RoleContext& ctx);
+// Runs `job` after the start barrier (no job: holds the cluster up for
+// ctx.hold, as the chief did before training landed), then shuts the
+// cluster down (job_failed when the job returned an error). Returns the
+// process exit code (see common/role_main.h).
+int RunCoordinator(const RoleContext& ctx, const RoleJob& job = {});
 
 }  // namespace estuary
 

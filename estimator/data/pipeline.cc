@@ -27,6 +27,17 @@ uint64_t Mix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// "st", "nd", "rd" or "th" after n.
+const char* OrdinalSuffix(int64_t n) {
+  if (n % 100 >= 11 && n % 100 <= 13) return "th";
+  switch (n % 10) {
+    case 1: return "st";
+    case 2: return "nd";
+    case 3: return "rd";
+    default: return "th";
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<InputOptions> InputOptionsFromConfig(const InputConfig& c) {
@@ -40,6 +51,7 @@ absl::StatusOr<InputOptions> InputOptionsFromConfig(const InputConfig& c) {
   o.shuffle_buffer_size = c.shuffle_buffer_size;
   o.num_epochs = c.num_epochs;
   o.seed = c.seed;
+  o.shard_policy = c.shard;
   o.num_parallel_readers = c.num_parallel_readers;
   o.prefetch_batches = c.prefetch_batches;
   o.drop_remainder = c.drop_remainder;
@@ -326,28 +338,45 @@ absl::StatusOr<std::unique_ptr<Pipeline>> Pipeline::Create(InputOptions options,
 
   // File sharding when every shard gets a file, else record sharding.
   std::vector<std::string> files;
-  const bool shard_records =
-      options.num_shards > 1 && static_cast<int64_t>(all_files.size()) < options.num_shards;
-  if (shard_records || options.num_shards == 1) {
-    files = std::move(all_files);
-  } else {
-    for (size_t i = options.shard_index; i < all_files.size(); i += options.num_shards) {
-      files.push_back(all_files[i]);
-    }
+  const int64_t n = options.num_shards;
+  const int64_t num_files = static_cast<int64_t>(all_files.size());
+  const bool sharded = n > 1 && options.shard_policy == InputShardPolicy::kAuto;
+  const bool shard_records = sharded && num_files < n;
+  std::string description;
+  if (n > 1) {
+    description = absl::StrCat("shard ", options.shard_index, " of ", n, " ");
   }
-  const uint64_t seed = options.seed.has_value() ? *options.seed : absl::BitGen()();
+  if (!sharded || shard_records) {
+    files = std::move(all_files);
+    if (shard_records) {
+      absl::StrAppend(&description, "by record (every ", n, OrdinalSuffix(n), " record of ",
+                      num_files, num_files == 1 ? " file)" : " files)");
+    } else if (n > 1) {
+      absl::StrAppend(&description, "unsharded (all ", num_files,
+                      num_files == 1 ? " file)" : " files)");
+    }
+  } else {
+    for (int64_t i = options.shard_index; i < num_files; i += n) files.push_back(all_files[i]);
+    absl::StrAppend(&description, "by file (", files.size(), " of ", num_files, " files)");
+  }
+  // Shard i shuffles with seed + i: tasks never share a shuffle order.
+  const uint64_t seed = (options.seed.has_value() ? *options.seed : absl::BitGen()()) +
+                        static_cast<uint64_t>(options.shard_index);
   auto stream = std::make_unique<RecordStream>(options, files, shard_records,
                                                std::move(parts.reader_factory), seed);
-  std::unique_ptr<Pipeline> p(new Pipeline(std::move(options), std::move(files), std::move(stream),
+  std::unique_ptr<Pipeline> p(new Pipeline(std::move(options), std::move(files),
+                                           std::move(description), std::move(stream),
                                            std::move(parts.parser)));
   p->Start();
   return p;
 }
 
 Pipeline::Pipeline(InputOptions options, std::vector<std::string> files,
-                   std::unique_ptr<RecordStream> stream, std::shared_ptr<BatchParser> parser)
+                   std::string shard_description, std::unique_ptr<RecordStream> stream,
+                   std::shared_ptr<BatchParser> parser)
     : options_(std::move(options)),
       files_(std::move(files)),
+      shard_description_(std::move(shard_description)),
       stream_(std::move(stream)),
       parser_(std::move(parser)) {}
 

@@ -5,16 +5,19 @@
 //   (buffer, seed) -> repeat (num_epochs, reshuffled each epoch) -> batch
 //   (batch_size, drop_remainder) -> parse (BatchParser) -> prefetch.
 //
-// Sharding: with at least as many files as shards, shard i reads files
-// i, i+n, i+2n, ... (tf.data's FILE auto-shard); with fewer, every shard
-// reads all files and keeps records i, i+n, ... of the interleaved stream
-// (its DATA fallback). Either way the shards partition the data exactly.
+// Sharding (shard_policy kAuto): with at least as many files as shards,
+// shard i reads files i, i+n, i+2n, ... (tf.data's FILE auto-shard); with
+// fewer, every shard reads all files and keeps records i, i+n, ... of the
+// interleaved stream (its DATA fallback). Either way the shards partition
+// the data exactly. kOff: every shard reads all the data.
 //
 // Determinism: for a given seed the output (order and batches) is the same
-// on every run, whatever the thread count. Each epoch shuffles with a seed
-// derived from (seed, epoch). Without a seed, one is drawn at random. The
-// shuffle is tf.data's algorithm (a buffer, a uniform pick, refill) but not
-// its random stream, so orders differ from TensorFlow's.
+// on every run, whatever the thread count. Shard i shuffles with seed + i
+// (so tasks reading the same data, shard_policy kOff, see different orders;
+// shard 0 is the one-process order), each epoch with a seed derived from
+// (that seed, epoch). Without a seed, one is drawn at random. The shuffle is
+// tf.data's algorithm (a buffer, a uniform pick, refill) but not its random
+// stream, so orders differ from TensorFlow's.
 #ifndef ESTUARY_ESTIMATOR_DATA_PIPELINE_H_
 #define ESTUARY_ESTIMATOR_DATA_PIPELINE_H_
 
@@ -75,9 +78,11 @@ struct InputOptions {
   io::TFRecordOptions tfrecord;
   std::optional<data::ExampleParserSpec> example_spec;  // required for tfrecord
 
-  // Set by the distribution strategy (not from JSON).
+  // This task's share of the input: set by the distribution strategy (not
+  // from JSON); 0 <= shard_index < num_shards.
   int64_t num_shards = 1;
   int64_t shard_index = 0;
+  InputShardPolicy shard_policy = InputShardPolicy::kAuto;  // JSON "shard"
 
   JsonPath where;  // where these came from, for errors ("job.json: $.train_input")
 };
@@ -131,6 +136,10 @@ class Pipeline {
   int64_t skipped_records() const { return parser_->skipped_records(); }
   // The files this shard reads (after expansion and file sharding).
   const std::vector<std::string>& files() const { return files_; }
+  // How this shard shares the input, for logs: "shard 1 of 3 by file (2 of
+  // 5 files)", "shard 1 of 3 by record (every 3rd record of 2 files)",
+  // "shard 1 of 3 unsharded (all 2 files)"; "" with one shard.
+  const std::string& shard_description() const { return shard_description_; }
 
   class RecordStream;  // read -> shuffle -> repeat -> batch (pipeline.cc)
 
@@ -140,7 +149,7 @@ class Pipeline {
     std::vector<RecordOrigin> origins;
   };
 
-  Pipeline(InputOptions options, std::vector<std::string> files,
+  Pipeline(InputOptions options, std::vector<std::string> files, std::string shard_description,
            std::unique_ptr<RecordStream> stream, std::shared_ptr<BatchParser> parser);
   void Start();
   void ReaderLoop();
@@ -149,6 +158,7 @@ class Pipeline {
 
   const InputOptions options_;
   const std::vector<std::string> files_;
+  const std::string shard_description_;
   std::unique_ptr<RecordStream> stream_;  // used by the reader thread only (or Next inline)
   const std::shared_ptr<BatchParser> parser_;
 

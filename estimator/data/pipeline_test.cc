@@ -6,6 +6,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/io/tfrecord.h"
 #include "estimator/data/example_builder.h"
 #include "estimator/data/test_files.h"
@@ -140,6 +142,72 @@ TEST(PipelineTest, RecordShardsWhenFewerFilesThanShards) {
   EXPECT_FALSE(Pipeline::Create(bad).ok());
 }
 
+TEST(PipelineTest, ShardDescriptionSaysHowTheInputIsShared) {
+  const std::string pat = WriteIdFiles("describe", 5, 2);
+  InputOptions o = CsvOptions(pat, 4);
+  auto p = Pipeline::Create(o);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->shard_description(), "");
+  o.num_shards = 2;
+  o.shard_index = 1;
+  p = Pipeline::Create(o);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->shard_description(), "shard 1 of 2 by file (2 of 5 files)");
+  o.num_shards = 6;
+  o.shard_index = 5;
+  p = Pipeline::Create(o);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->shard_description(), "shard 5 of 6 by record (every 6th record of 5 files)");
+  o.shard_policy = InputShardPolicy::kOff;
+  p = Pipeline::Create(o);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->shard_description(), "shard 5 of 6 unsharded (all 5 files)");
+  EXPECT_EQ((*p)->files().size(), 5u);
+}
+
+// shard "off": every shard reads all the data, each in its own order
+// (seed + shard index); shard 0's order is the one-process order.
+TEST(PipelineTest, ShardOffReadsEverythingInAnOrderPerShard) {
+  const std::string pat = WriteIdFiles("off", 3, 20);
+  InputOptions o = CsvOptions(pat, 5);
+  o.shuffle_buffer_size = 60;
+  const std::vector<int64_t> one_process = Drain(o);
+  ASSERT_EQ(Sorted(one_process), AllIds(3, 20));
+  o.shard_policy = InputShardPolicy::kOff;
+  o.num_shards = 2;
+  std::vector<std::vector<int64_t>> orders;
+  for (int i = 0; i < 2; ++i) {
+    o.shard_index = i;
+    orders.push_back(Drain(o));
+    EXPECT_EQ(Sorted(orders.back()), AllIds(3, 20)) << "shard " << i;
+  }
+  EXPECT_EQ(orders[0], one_process);
+  EXPECT_NE(orders[1], orders[0]);
+  // Shard 1 of seed 42 shuffles as one process with seed 43.
+  InputOptions seed43 = CsvOptions(pat, 5);
+  seed43.shuffle_buffer_size = 60;
+  seed43.seed = 43;
+  EXPECT_EQ(orders[1], Drain(seed43));
+}
+
+// Record shards are disjoint and complete, and each is shuffled with its
+// own seed: shard 1 is not shard 0's order shifted by one record.
+TEST(PipelineTest, ShuffledRecordShardsPartitionTheData) {
+  const std::string pat = WriteIdFiles("rshuf", 1, 40);
+  std::vector<int64_t> all;
+  for (int i = 0; i < 2; ++i) {
+    InputOptions o = CsvOptions(pat, 4);
+    o.num_shards = 2;
+    o.shard_index = i;
+    o.shuffle_buffer_size = 20;
+    std::vector<int64_t> ids = Drain(o);
+    ASSERT_EQ(ids.size(), 20u);
+    for (int64_t id : ids) EXPECT_EQ(id % 2, i) << "record " << id << " in shard " << i;
+    all.insert(all.end(), ids.begin(), ids.end());
+  }
+  EXPECT_EQ(Sorted(all), AllIds(1, 40));
+}
+
 TEST(PipelineTest, DropRemainderAndEndOfInput) {
   const std::string pat = WriteIdFiles("drop", 1, 10);
   InputOptions o = CsvOptions(pat, 4);
@@ -182,15 +250,57 @@ TEST(PipelineTest, RepeatForeverUntilCancelled) {
   EXPECT_EQ((*p)->Next().status().code(), absl::StatusCode::kCancelled);
 }
 
-TEST(PipelineTest, DestroyWhileThreadsAreBlocked) {
-  const std::string pat = WriteIdFiles("destroy", 1, 100);
-  InputOptions o = CsvOptions(pat, 1);
+// An endless source of records "<n>,0" that counts what it hands out and
+// notifies when the count reaches `notify_at`.
+struct CountingSource {
+  absl::Mutex mu;
+  int64_t read ABSL_GUARDED_BY(mu) = 0;
+  int64_t notify_at = 0;
+  absl::Notification reached;
+  bool reader_destroyed = false;  // written by the reader's destructor
+};
+
+class CountingReader : public RecordReader {
+ public:
+  explicit CountingReader(std::shared_ptr<CountingSource> source) : source_(std::move(source)) {}
+  ~CountingReader() override { source_->reader_destroyed = true; }
+  absl::StatusOr<bool> Next(std::string* record, RecordOrigin* origin) override {
+    absl::MutexLock lock(&source_->mu);
+    *record = absl::StrCat(source_->read, ",0");
+    origin->file = "counting";
+    if (++source_->read == source_->notify_at) source_->reached.Notify();
+    return true;
+  }
+
+ private:
+  std::shared_ptr<CountingSource> source_;
+};
+
+// The reader fills exactly the prefetch buffer and blocks there (it reads
+// no further however long it waits), and destroying the pipeline then
+// wakes and joins it.
+TEST(PipelineTest, ReaderBlocksOnAFullPrefetchBufferAndDestroyJoinsIt) {
+  const std::string path = WriteTestFile("destroy.csv", "id,x\n");
+  InputOptions o = CsvOptions(path, 1);
   o.num_epochs = -1;
   o.prefetch_batches = 2;
-  auto p = Pipeline::Create(o);
-  ASSERT_TRUE(p.ok());
-  ASSERT_TRUE((*p)->Next().ok());
-  p->reset();  // the reader is blocked on a full prefetch buffer: must join
+  auto source = std::make_shared<CountingSource>();
+  // One batch taken by Next() plus prefetch_batches waiting: 3 records.
+  source->notify_at = 3;
+  PipelineParts parts;
+  parts.reader_factory = [source](const std::string&) -> absl::StatusOr<std::unique_ptr<RecordReader>> {
+    return std::make_unique<CountingReader>(source);
+  };
+  auto p = Pipeline::Create(o, parts);
+  ASSERT_TRUE(p.ok()) << p.status();
+  auto first = (*p)->Next();
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ(std::get<Tensor>((**first).features.at("id")).ints, (std::vector<int64_t>{0}));
+  ASSERT_TRUE(source->reached.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  p->reset();
+  absl::MutexLock lock(&source->mu);
+  EXPECT_EQ(source->read, 3);  // blocked at the bound: nothing read past it
+  EXPECT_TRUE(source->reader_destroyed);
 }
 
 TEST(PipelineTest, ForeverOnEmptyInputEnds) {

@@ -1,0 +1,148 @@
+#include "distribute/parameter_server_strategy.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/checkpoint.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+
+namespace estuary {
+
+const Optimizer& OptimizerFor(const Model& model,
+                              const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
+                              const std::string& variable) {
+  auto it = optimizers.find(model.OptimizerGroup(variable));
+  return it != optimizers.end() ? *it->second : *optimizers.begin()->second;
+}
+
+absl::StatusOr<int64_t> StepOfShardFile(const std::string& file) {
+  const size_t data = file.rfind(".data-");
+  if (data == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint shard file '", file, "' is not named <prefix>.data-i-of-n"));
+  }
+  return checkpoint::StepFromPrefix(file.substr(0, data));
+}
+
+ParameterServerStrategy::ParameterServerStrategy(
+    const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
+    PsClient* client, ParameterServerStrategyOptions options)
+    : model_(model), optimizers_(optimizers), client_(client), options_(std::move(options)) {}
+
+std::vector<PsVariableInit> ParameterServerStrategy::InitsFromLoaded(
+    const Model& model, const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
+    LoadedModel loaded) {
+  std::set<std::string> row_sparse;
+  for (std::string& name : model.RowSparseVariables()) row_sparse.insert(std::move(name));
+  std::vector<PsVariableInit> inits;
+  inits.reserve(loaded.vars.floats.size());
+  for (auto& [name, value] : loaded.vars.floats) {
+    const Optimizer& optimizer = OptimizerFor(model, optimizers, name);
+    PsVariableInit init;
+    init.name = name;
+    init.value = std::move(value);
+    init.row_sparse = row_sparse.count(name) > 0;
+    init.optimizer = optimizer.config();
+    // Slots saved as "<variable>/<optimizer>/<slot>" (one process or a
+    // cluster); none: the PS creates them.
+    const std::string prefix = SlotName(name, optimizer.name(), "");
+    for (auto it = loaded.others.lower_bound(prefix);
+         it != loaded.others.end() && absl::StartsWith(it->first, prefix);) {
+      init.slots[it->first.substr(prefix.size())] = std::move(it->second);
+      it = loaded.others.erase(it);
+    }
+    // A cluster's checkpoint counts each variable's updates; one process
+    // applies every variable at every step (updates = global_step).
+    auto updates = loaded.other_ints.find(SlotName(name, optimizer.name(), "updates"));
+    init.updates =
+        updates != loaded.other_ints.end() ? updates->second : loaded.global_step;
+    inits.push_back(std::move(init));
+  }
+  return inits;
+}
+
+void ParameterServerStrategy::LearnVariables() {
+  const Placement placement = client_->placement();
+  row_sparse_.clear();
+  dense_.clear();
+  std::set<std::string> sparse_names;
+  for (std::string& name : model_->RowSparseVariables()) sparse_names.insert(std::move(name));
+  std::set<std::string> all(placement.row_partitioned);
+  for (const auto& [name, ps] : placement.dense_ps) all.insert(name);
+  for (const std::string& name : all) {
+    if (name == kGlobalStepName) continue;
+    if (sparse_names.count(name) > 0) {
+      row_sparse_.insert(name);
+    } else {
+      dense_.push_back(name);
+    }
+  }
+}
+
+absl::Status ParameterServerStrategy::Restore() {
+  mirror_ = Variables();
+  if (options_.is_chief) {
+    ModelCheckpointOptions load = options_.checkpoint;
+    load.init_if_missing = true;
+    ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(*model_, load));
+    const int64_t step = loaded.global_step;
+    std::vector<PsVariableInit> inits = InitsFromLoaded(*model_, *optimizers_, std::move(loaded));
+    const absl::Time start = absl::Now();
+    RETURN_IF_ERROR(client_->Initialize(options_.generation, inits, step,
+                                        absl::Now() + options_.init_timeout));
+    spdlog::info("initialized {} ps tasks with {} variables at global_step {} (generation {}, "
+                 "{:.3f} sec)",
+                 client_->num_ps(), inits.size(), step, options_.generation,
+                 absl::ToDoubleSeconds(absl::Now() - start));
+    global_step_ = step;
+    if (options_.on_initialized) RETURN_IF_ERROR(options_.on_initialized(options_.generation));
+  } else {
+    const absl::Time start = absl::Now();
+    ASSIGN_OR_RETURN(uint64_t generation,
+                     client_->WaitInitialized(options_.generation,
+                                              absl::Now() + options_.init_timeout));
+    ASSIGN_OR_RETURN(global_step_, client_->GlobalStep(absl::Now() + options_.call_timeout));
+    spdlog::info("ps tasks initialized (generation {}, global_step {}) after {:.3f} sec",
+                 generation, global_step_, absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  LearnVariables();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
+    const FeatureMap& features) {
+  ASSIGN_OR_RETURN(auto rows, model_->RowsRead(features));
+  // Every row-sparse variable is in the mirror, with no rows if this batch
+  // reads none (Forward looks every variable up).
+  for (const std::string& name : row_sparse_) rows[name];
+  RETURN_IF_ERROR(client_->Pull(dense_, rows, &mirror_, absl::Now() + options_.call_timeout));
+  return &mirror_;
+}
+
+absl::Status ParameterServerStrategy::ApplyGradients(Gradients* grads) {
+  ASSIGN_OR_RETURN(global_step_, client_->Push(*grads, absl::Now() + options_.call_timeout));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
+  if (!options_.is_chief) {
+    return absl::FailedPreconditionError("only the chief saves checkpoints");
+  }
+  ASSIGN_OR_RETURN(std::vector<ShardEntry> shards,
+                   client_->SaveShards(options_.checkpoint.model_dir,
+                                       absl::Now() + options_.init_timeout));
+  if (shards.empty()) return absl::InternalError("SaveShards returned no shard");
+  ASSIGN_OR_RETURN(const int64_t step, StepOfShardFile(shards[0].file()));
+  checkpoint::SaveOptions save;
+  save.keep_checkpoint_max = options_.keep_checkpoint_max;
+  save.may_delete = options_.may_delete;
+  ASSIGN_OR_RETURN(std::string prefix,
+                   checkpoint::CommitCheckpoint(options_.checkpoint.model_dir, step, shards, save));
+  if (step > global_step_) global_step_ = step;
+  return prefix;
+}
+
+}  // namespace estuary

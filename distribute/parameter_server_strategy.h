@@ -1,0 +1,126 @@
+// tf.distribute's ParameterServerStrategy for the Estimator (asynchronous
+// training, TF1 style): the variables, their optimizer slots and
+// global_step live on the PS tasks (common/ps); every worker, the chief
+// included, runs the one training loop (estimator/train_loop.h) over a
+// local mirror:
+//   VariablesForStep  Model::RowsRead(features) names the rows of the
+//                     row-sparse variables the batch reads; one Pull
+//                     fetches the dense variables whole and exactly those
+//                     rows (the mirror's other rows are never read);
+//   ApplyGradients    one Push of the step's Gradients (touched rows only);
+//                     each PS applies common/optimizer, PS 0 advances
+//                     global_step and the push returns it;
+//   Restore           chief: LoadModel (the latest checkpoint, else initial
+//                     values and a warm start; slots and update counters
+//                     from the checkpoint) then Initialize every PS with a
+//                     new generation; worker: WaitInitialized (blocks on the
+//                     PS tasks, no sleeps) and reads global_step;
+//   SaveCheckpoint    chief: every PS writes its shard at one agreed step
+//                     (PsClient::SaveShards), then checkpoint::
+//                     CommitCheckpoint (keep_checkpoint_max, may_delete).
+// Workers read variables that other workers are updating: a step's
+// gradients apply to variables a few updates newer than the ones it read
+// (asynchronous staleness, as in TF).
+//
+// Not thread-safe (one training thread). Borrows the model, optimizers and
+// client, which must outlive it.
+#ifndef ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
+#define ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/optimizer.h"
+#include "common/ps/ps_client.h"
+#include "estimator/model.h"
+#include "estimator/strategy.h"
+
+namespace estuary {
+
+struct ParameterServerStrategyOptions {
+  // The chief initialises the PS tasks and writes checkpoints; other
+  // workers wait for the PS tasks and never save.
+  bool is_chief = false;
+  // model_dir, seed, warm_start_from (init_if_missing is always true).
+  ModelCheckpointOptions checkpoint;
+  int keep_checkpoint_max = 5;  // 0 keeps all
+  // Consulted before keep_checkpoint_max deletes checkpoint `step`; false
+  // keeps it for now (the evaluator holds a lease on it). Empty: delete.
+  std::function<bool(int64_t step)> may_delete;
+  // Chief: the generation to tag the PS tasks with at Restore (a new one
+  // per Initialize); workers: the least generation they accept.
+  uint64_t generation = 1;
+  // Chief: called after every PS holds `generation` (publishes it in the
+  // coordination store). Its error fails Restore.
+  std::function<absl::Status(uint64_t generation)> on_initialized;
+  // Deadline of each Pull, Push, GlobalStep and Initialize.
+  absl::Duration call_timeout = absl::Seconds(60);
+  // How long a worker's Restore waits for the chief to initialise the PS
+  // tasks, and the deadline of a checkpoint's SaveShards.
+  absl::Duration init_timeout = absl::Seconds(120);
+};
+
+class ParameterServerStrategy : public Strategy {
+ public:
+  // `optimizers` by Model::OptimizerGroup ("" for one optimizer; a group
+  // without its own optimizer uses the first); must not be empty.
+  ParameterServerStrategy(const Model* model,
+                          const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
+                          PsClient* client, ParameterServerStrategyOptions options);
+
+  // Errors: LoadModel's (chief), PsClient's (Unavailable / DeadlineExceeded
+  // naming the PS task, InvalidArgument), on_initialized's.
+  absl::Status Restore() override;
+  int64_t global_step() const override { return global_step_; }
+  // Errors: RowsRead's (InvalidArgument), Pull's (Unavailable /
+  // DeadlineExceeded naming the PS, Aborted after a PS restart).
+  absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override;
+  // Errors: Push's (InvalidArgument for an unknown variable, nothing sent).
+  absl::Status ApplyGradients(Gradients* grads) override;
+  // Chief only (FailedPrecondition on a worker). Errors: SaveShards',
+  // CommitCheckpoint's.
+  absl::StatusOr<std::string> SaveCheckpoint() override;
+  // The mirror: the dense variables of the last pull, and of row-sparse
+  // ones the rows pulled so far.
+  const Variables& variables() const override { return mirror_; }
+
+  // The PsVariableInit list the chief initialises the PS tasks with, from
+  // a loaded model (slots and update counters from its checkpoint, else
+  // empty slots and `updates` = global_step as in one process).
+  static std::vector<PsVariableInit> InitsFromLoaded(
+      const Model& model, const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
+      LoadedModel loaded);
+
+ private:
+  // The variables by kind, from the placement the client learned.
+  void LearnVariables();
+
+  const Model* const model_;
+  const std::map<std::string, std::unique_ptr<Optimizer>>* const optimizers_;
+  PsClient* const client_;
+  const ParameterServerStrategyOptions options_;
+  std::vector<std::string> dense_;   // pulled whole every step
+  std::set<std::string> row_sparse_;  // pulled by rows
+  Variables mirror_;
+  int64_t global_step_ = 0;
+};
+
+// The optimizer of `variable`: its group's, else the first.
+const Optimizer& OptimizerFor(const Model& model,
+                              const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
+                              const std::string& variable);
+
+// "model.ckpt-123.data-00000-of-00002" -> 123. InvalidArgument otherwise.
+absl::StatusOr<int64_t> StepOfShardFile(const std::string& file);
+
+}  // namespace estuary
+
+#endif  // ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
