@@ -259,7 +259,8 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
     // Some PS is not there yet, or the chief is reinitialising: ask again
     // for the newest generation seen (each Describe waits on the PS).
     min_generation = std::max(min_generation, highest);
-    if (absl::Now() >= deadline) {
+    // (A PS answers "not yet" 100 ms before the deadline.)
+    if (absl::Now() + absl::Milliseconds(100) >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
           "PsClient: the parameter servers were not initialised to one generation >= ",
           min_generation, " by the deadline"));

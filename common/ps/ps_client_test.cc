@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint.h"
@@ -181,6 +182,20 @@ TEST_F(PsClientTest, FailedPreconditionBeforeInitialize) {
   Variables mirror;
   EXPECT_EQ(worker_->Pull({"kernel"}, {}, &mirror, Deadline()).code(),
             absl::StatusCode::kFailedPrecondition);
+  // Waiting for an initialisation that does not come ends at the deadline.
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(worker_->WaitInitialized(1, start + absl::Seconds(1)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST_F(PsClientTest, WorkersWaitForTheChiefsInitialize) {
+  absl::StatusOr<uint64_t> gen;
+  std::thread waiter([&] { gen = worker_->WaitInitialized(3, Deadline()); });
+  ASSERT_TRUE(chief_->Initialize(3, vars_, 0, Deadline()).ok());
+  waiter.join();
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  EXPECT_EQ(*gen, 3u);
 }
 
 TEST_F(PsClientTest, StoppedPsIsUnavailableNamingIt) {
