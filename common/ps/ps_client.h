@@ -38,6 +38,7 @@
 #include "common/rpc.h"
 #include "common/tensor.h"
 #include "common/variables.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "proto/checkpoint.pb.h"
 
 namespace estuary {
@@ -128,6 +129,9 @@ class PsClient {
   struct Layout;  // generation, placement and per-variable routes
   PsClient(std::vector<std::unique_ptr<Ps>> ps, PsClientOptions options);
   absl::StatusOr<std::shared_ptr<const Layout>> CurrentLayout() const;
+  // One raw call to PS `ps`; errors say "<what> to ps:N at host:port: ...".
+  absl::Status Call(int ps, const char* what, const char* method, const grpc::ByteBuffer& request,
+                    grpc::ByteBuffer* response, absl::Time deadline, bool wait_for_ready) const;
 
   const PsClientOptions options_;
   std::vector<std::unique_ptr<Ps>> ps_;
