@@ -487,7 +487,8 @@ absl::StatusOr<int64_t> PsClient::GlobalStep(absl::Time deadline) {
 }
 
 absl::StatusOr<std::vector<ShardEntry>> PsClient::SaveShards(const std::string& model_dir,
-                                                             absl::Time deadline) {
+                                                             absl::Time deadline,
+                                                             int64_t* saved_step) {
   ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
   const int n = num_ps();
   uint64_t pause_id;
@@ -527,6 +528,7 @@ absl::StatusOr<std::vector<ShardEntry>> PsClient::SaveShards(const std::string& 
     entries[p] = std::move(*resp.mutable_shard());
     return absl::OkStatus();
   }));
+  if (saved_step != nullptr) *saved_step = step;
   return entries;
 }
 

@@ -114,9 +114,11 @@ class PsClient {
   // (row-partitioned variables as row partitions, so a one-process
   // checkpoint::Restore sees them whole); returns the entries when every
   // shard is durable, for checkpoint::CommitCheckpoint(model_dir, S, ...).
-  // Errors: those above; the write's I/O errors.
+  // S is also stored in *step when `step` is not null. Errors: those
+  // above; the write's I/O errors.
   absl::StatusOr<std::vector<ShardEntry>> SaveShards(const std::string& model_dir,
-                                                     absl::Time deadline);
+                                                     absl::Time deadline,
+                                                     int64_t* step = nullptr);
 
   // The generation of the last Initialize / WaitInitialized (0 before).
   uint64_t generation() const;

@@ -126,8 +126,10 @@ TEST_F(PsClientTest, InitializePullPushGlobalStepAndCheckpoint) {
 
   // A cluster checkpoint restores whole, bit-identically, in one process.
   const std::string dir = NewDir("cluster_ckpt");
-  absl::StatusOr<std::vector<ShardEntry>> shards = chief_->SaveShards(dir, Deadline());
+  int64_t saved_step = -1;
+  absl::StatusOr<std::vector<ShardEntry>> shards = chief_->SaveShards(dir, Deadline(), &saved_step);
   ASSERT_TRUE(shards.ok()) << shards.status();
+  EXPECT_EQ(saved_step, 42);
   ASSERT_EQ(shards->size(), 2u);
   ASSERT_TRUE(checkpoint::CommitCheckpoint(dir, 42, *shards).ok());
   absl::StatusOr<checkpoint::RestoredCheckpoint> back = checkpoint::RestoreLatest(dir);
