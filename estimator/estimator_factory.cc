@@ -46,6 +46,23 @@ double LinearLearningRate(double cap, size_t columns) {
   return std::min(cap, 1.0 / std::sqrt(static_cast<double>(std::max<size_t>(1, columns))));
 }
 
+// The learning rate tf.keras.optimizers.legacy.<type>() takes by default.
+double KerasDefaultLearningRate(const std::string& type) {
+  return type == "sgd" || type == "momentum" ? 0.01 : 0.001;
+}
+
+// TF 2.15's premade V2 estimators, when the job gives no learning rate:
+//   linear      no optimizer: FTRL min(0.2, 1/sqrt(columns));
+//               a named one: 0.2 (get_optimizer_instance_v2(name, 0.2))
+//   DNN         the Keras optimizer's own default (Adagrad: 0.001):
+//               _dnn_model_fn_v2 calls get_optimizer_instance_v2(name)
+//               without a rate, so dnn.py's _LEARNING_RATE = 0.05 is unused
+//   combined    DNN part 0.001; linear part min(0.005, 1/sqrt(columns))
+//   baseline    0.3
+double LinearModelLearningRate(const OptimizerChoice& choice, size_t columns) {
+  return choice.named ? 0.2 : LinearLearningRate(0.2, columns);
+}
+
 absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
   HeadOptions options;
   options.weight_column = est.weight_column;
@@ -102,7 +119,8 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
       }
       ASSIGN_OR_RETURN(options.model, MakeLinearModel(cols, logits_dim));
       ASSIGN_OR_RETURN(options.optimizers[""],
-                       MakeOptimizer(est.optimizer, LinearLearningRate(0.2, cols.size())));
+                       MakeOptimizer(est.optimizer,
+                                     LinearModelLearningRate(est.optimizer, cols.size())));
       break;
     }
     case ModelFamily::kDnn:
@@ -132,7 +150,9 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
         ASSIGN_OR_RETURN(options.optimizers["linear"],
                          MakeOptimizer(est.linear_optimizer, LinearLearningRate(0.005, n_linear)));
       } else {
-        ASSIGN_OR_RETURN(options.optimizers[""], MakeOptimizer(est.optimizer, 0.05));
+        ASSIGN_OR_RETURN(options.optimizers[""],
+                         MakeOptimizer(est.optimizer,
+                                       KerasDefaultLearningRate(est.optimizer.config.type)));
       }
       break;
     }
