@@ -74,9 +74,9 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
                    EventFileWriter::Create(options_.model_dir));
   const RunConfig& rc = options_.run_config;
   SummarySaverHook summary_hook(summaries.get(), rc.save_summary_steps);
-  LoggingHook logging_hook(summaries.get(), rc.log_step_count_steps);
+  LoggingHook logging_hook(summaries.get(), rc.log_step_count_steps, options_.now);
   CheckpointSaverHook checkpoint_hook(strategy_.get(), rc.save_checkpoints_steps,
-                                      rc.save_checkpoints_secs.value_or(600));
+                                      rc.save_checkpoints_secs.value_or(600), options_.now);
   std::vector<TrainingHook*> hooks = {&summary_hook, &logging_hook, &checkpoint_hook};
   std::optional<StopAtStepHook> stop_hook;
   if (args.max_steps.has_value() || args.steps.has_value()) {

@@ -55,6 +55,9 @@ struct EstimatorOptions {
   // A checkpoint (directory or path) to initialise variables from when
   // model_dir has none (tf.estimator.WarmStartSettings).
   std::string warm_start_from;
+  // The training hooks' time source (save_checkpoints_secs, steps/sec);
+  // tests inject a fake one.
+  Clock now = RealNow;
 };
 
 class Estimator {
@@ -101,8 +104,10 @@ class Estimator {
 
 // Builds the premade estimator a job file describes (estimator.type,
 // feature_columns, optimizers with TF's defaults, head options, run_config).
-// InvalidArgument with the JSON path on a bad combination.
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job);
+// InvalidArgument with the JSON path on a bad combination. `now`: the
+// training hooks' clock (EstimatorOptions::now).
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job,
+                                                            Clock now = RealNow);
 
 // The input_fn for a job's train_input / eval_input section.
 absl::StatusOr<InputFn> InputFnFromJob(const JobSpec& job, const std::string& section);

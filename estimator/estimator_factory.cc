@@ -86,7 +86,7 @@ absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) {
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job, Clock now) {
   if (!job.estimator.has_value()) {
     return JsonPath(job.source).Key("estimator").Error("is required to train, evaluate or predict");
   }
@@ -102,6 +102,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job) 
   options.model_dir = job.model_dir;
   options.run_config = job.run_config;
   options.warm_start_from = est.warm_start_from;
+  options.now = std::move(now);
   ASSIGN_OR_RETURN(FeatureColumnSet set, BuildFeatureColumns(job));
   const JsonPath linear_where = est.where.Key("linear_feature_columns");
   const JsonPath dnn_where = est.where.Key("dnn_feature_columns");

@@ -3,7 +3,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint.h"
@@ -161,6 +164,45 @@ TEST(EstimatorTest, WarmStartFromAnotherModelDir) {
   const RowMatrixXf& w2 = (*second)->variables().floats.at("linear/linear_model/a/weights");
   EXPECT_GT(std::abs(w1(0, 0)), 0.1f);
   EXPECT_NEAR(w2(0, 0), w1(0, 0), 0.2f);
+}
+
+// save_checkpoints_secs (and TF's default of 600 s when neither it nor
+// save_checkpoints_steps is given) on a fake clock that a user hook moves
+// 1 s after every step: the checkpoint hook (run before the user's) sees
+// t = step - 1 s after step `step`, so it saves at steps 11, 21, 31 and at
+// the end. The default: 60 s per step saves every 11th step.
+TEST(EstimatorTest, SaveCheckpointsSecsOnAFakeClock) {
+  const std::string data = WriteData("secs.csv", 64);
+  for (const auto& [secs, tick, want] :
+       std::vector<std::tuple<std::optional<double>, int, std::vector<int64_t>>>{
+           {10.0, 1, {11, 21, 31, 35}}, {std::nullopt, 60, {11, 21, 31, 35}},
+           {2.5, 1, {4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 35}}}) {
+    const std::string dir =
+        absl::StrCat(TempDir(), "/secs_model_", secs.has_value() ? *secs : 0, "_", tick);
+    nlohmann::json j = JobJson("linear_classifier", data, dir);
+    j["run_config"].erase("save_checkpoints_steps");
+    if (secs.has_value()) j["run_config"]["save_checkpoints_secs"] = *secs;
+    j["run_config"]["keep_checkpoint_max"] = 0;  // keep all
+    JobSpec job = ParseJob(j);
+    absl::Time t = absl::UnixEpoch();
+    absl::StatusOr<std::unique_ptr<Estimator>> est =
+        EstimatorFromJob(job, [&t] { return t; });
+    ASSERT_TRUE(est.ok()) << est.status();
+    TrainArgs args;
+    args.max_steps = 35;
+    args.hooks.push_back(std::make_shared<StepCallbackHook>([&t, tick = tick](const StepInfo&) {
+      t += absl::Seconds(tick);
+      return true;
+    }));
+    ASSERT_TRUE((*est)->Train(*InputFnFromJob(job, "train_input"), args).ok());
+    absl::StatusOr<std::vector<checkpoint::CheckpointInfo>> list =
+        checkpoint::ListCheckpoints(dir);
+    ASSERT_TRUE(list.ok()) << list.status();
+    std::vector<int64_t> steps;
+    for (const checkpoint::CheckpointInfo& c : *list) steps.push_back(c.step);
+    EXPECT_EQ(steps, want) << "save_checkpoints_secs "
+                           << (secs.has_value() ? absl::StrCat(*secs) : "unset");
+  }
 }
 
 TEST(EstimatorTest, PredictGivesTensorFlowKeysAndFilters) {

@@ -14,7 +14,7 @@ absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
 }
 
 absl::Status LoggingHook::Begin(int64_t global_step) {
-  last_log_ = absl::Now();
+  last_log_ = now_();
   last_log_step_ = global_step;
   return absl::OkStatus();
 }
@@ -22,7 +22,7 @@ absl::Status LoggingHook::Begin(int64_t global_step) {
 absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
   const int64_t g = step.global_step;
   if (!(every_steps_ > 0 && g % every_steps_ == 0) && g != 1) return absl::OkStatus();
-  const absl::Time now = absl::Now();
+  const absl::Time now = now_();
   const double secs = absl::ToDoubleSeconds(now - last_log_);
   spdlog::info("loss = {:.7g}, step = {} ({:.3f} sec)", step.loss, g, secs);
   if (g > last_log_step_ && secs > 0) {
@@ -36,7 +36,7 @@ absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
 }
 
 absl::Status CheckpointSaverHook::Begin(int64_t global_step) {
-  last_save_ = absl::Now();
+  last_save_ = now_();
   last_save_step_ = global_step;
   return absl::OkStatus();
 }
@@ -44,7 +44,7 @@ absl::Status CheckpointSaverHook::Begin(int64_t global_step) {
 absl::Status CheckpointSaverHook::Save() {
   ASSIGN_OR_RETURN(std::string prefix, strategy_->SaveCheckpoint());
   spdlog::info("saving checkpoints for {} into {}", strategy_->global_step(), prefix);
-  last_save_ = absl::Now();
+  last_save_ = now_();
   last_save_step_ = strategy_->global_step();
   return absl::OkStatus();
 }
@@ -52,7 +52,7 @@ absl::Status CheckpointSaverHook::Save() {
 absl::Status CheckpointSaverHook::AfterStep(const StepInfo& step, RunContext*) {
   const bool due = every_steps_.has_value()
                        ? step.global_step - last_save_step_ >= *every_steps_
-                       : absl::Now() - last_save_ >= absl::Seconds(every_secs_);
+                       : now_() - last_save_ >= absl::Seconds(every_secs_);
   return due ? Save() : absl::OkStatus();
 }
 

@@ -27,6 +27,11 @@
 
 namespace estuary {
 
+// The time source of the hooks that act on time (checkpoints every N
+// seconds, steps per second); tests pass a fake one.
+using Clock = std::function<absl::Time()>;
+inline absl::Time RealNow() { return absl::Now(); }
+
 // What a step produced, as after_run sees it.
 struct StepInfo {
   int64_t global_step = 0;  // after the step's update
@@ -73,14 +78,15 @@ class SummarySaverHook : public TrainingHook {
 // borrowed. Errors: the writer's.
 class LoggingHook : public TrainingHook {
  public:
-  LoggingHook(EventFileWriter* writer, int64_t every_steps)
-      : writer_(writer), every_steps_(every_steps) {}
+  LoggingHook(EventFileWriter* writer, int64_t every_steps, Clock now = RealNow)
+      : writer_(writer), every_steps_(every_steps), now_(std::move(now)) {}
   absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
 
  private:
   EventFileWriter* const writer_;
   const int64_t every_steps_;
+  const Clock now_;
   absl::Time last_log_;
   int64_t last_log_step_ = 0;
 };
@@ -88,11 +94,16 @@ class LoggingHook : public TrainingHook {
 // Saves a checkpoint through the strategy every `every_steps` steps, or,
 // without them, every `every_secs` seconds, and at the end unless the last
 // step was just saved (CheckpointSaverHook); logs "saving checkpoints for
-// <step> into <prefix>". `strategy` is borrowed. Errors: SaveCheckpoint's.
+// <step> into <prefix>". Seconds are counted by `now` from Begin and from
+// each save. `strategy` is borrowed. Errors: SaveCheckpoint's.
 class CheckpointSaverHook : public TrainingHook {
  public:
-  CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs)
-      : strategy_(strategy), every_steps_(every_steps), every_secs_(every_secs) {}
+  CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs,
+                      Clock now = RealNow)
+      : strategy_(strategy),
+        every_steps_(every_steps),
+        every_secs_(every_secs),
+        now_(std::move(now)) {}
   absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
   absl::Status End(int64_t global_step) override;
@@ -103,6 +114,7 @@ class CheckpointSaverHook : public TrainingHook {
   Strategy* const strategy_;
   const std::optional<int64_t> every_steps_;
   const double every_secs_;
+  const Clock now_;
   absl::Time last_save_;
   int64_t last_save_step_ = 0;
 };
