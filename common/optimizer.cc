@@ -482,7 +482,6 @@ absl::StatusOr<OptimizerChoice> ParseOptimizer(const nlohmann::json& spec,
         absl::StrCat("expected an optimizer name or object, got ", DescribeJson(spec)));
   }
   c.type = type->name;
-  choice.named = !spec.is_null();
   // Range checks with a learning rate that is valid whatever the default.
   OptimizerConfig check = c;
   if (!choice.learning_rate_set) check.learning_rate = 1;

@@ -128,10 +128,6 @@ struct OptimizerChoice {
   // False when the job gave no learning_rate: the estimator's default
   // applies (config.learning_rate holds OptimizerConfig's until then).
   bool learning_rate_set = false;
-  // True when the job named the optimizer (a string or an object) rather
-  // than leaving it to the estimator: TF's estimators pick different
-  // learning rates for the two (estimator_factory.cc).
-  bool named = false;
 };
 
 // Parses and validates a job-file optimizer value:

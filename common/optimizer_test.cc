@@ -165,16 +165,6 @@ TEST(OptimizerTest, OneTableOfTypesAndKeys) {
   EXPECT_EQ(lr->config.type, "adagrad");
   EXPECT_TRUE(lr->learning_rate_set);
   EXPECT_DOUBLE_EQ(lr->config.learning_rate, 0.5);
-  // Named (string or object) or left to the estimator: TF's estimators
-  // choose different default rates for the two.
-  EXPECT_TRUE(lr->named);
-  auto by_name = ParseOptimizer("Ftrl", "adagrad", JsonPath());
-  ASSERT_TRUE(by_name.ok()) << by_name.status();
-  EXPECT_TRUE(by_name->named);
-  auto left = ParseOptimizer(nlohmann::json(), "ftrl", JsonPath());
-  ASSERT_TRUE(left.ok()) << left.status();
-  EXPECT_FALSE(left->named);
-  EXPECT_EQ(left->config.type, "ftrl");
 }
 
 // Adam's sparse update is not row-wise (TF's legacy Keras Adam): an

@@ -51,17 +51,18 @@ double KerasDefaultLearningRate(const std::string& type) {
   return type == "sgd" || type == "momentum" ? 0.01 : 0.001;
 }
 
-// TF 2.15's premade V2 estimators, when the job gives no learning rate:
-//   linear      no optimizer: FTRL min(0.2, 1/sqrt(columns));
-//               a named one: 0.2 (get_optimizer_instance_v2(name, 0.2))
+// TF 2.15's premade V2 estimators, when the job gives no learning rate
+// (their optimizer arguments default to the strings 'Ftrl' / 'Adagrad', and
+// get_optimizer_instance_v2(name, rate) gives a string that rate):
+//   linear      0.2 (linear.py's min(0.2, 1/sqrt(columns)) default
+//               optimizer is dead code in V2: `optimizer or default` never
+//               reaches it)
 //   DNN         the Keras optimizer's own default (Adagrad: 0.001):
 //               _dnn_model_fn_v2 calls get_optimizer_instance_v2(name)
 //               without a rate, so dnn.py's _LEARNING_RATE = 0.05 is unused
 //   combined    DNN part 0.001; linear part min(0.005, 1/sqrt(columns))
 //   baseline    0.3
-double LinearModelLearningRate(const OptimizerChoice& choice, size_t columns) {
-  return choice.named ? 0.2 : LinearLearningRate(0.2, columns);
-}
+constexpr double kLinearLearningRate = 0.2;
 
 absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
   HeadOptions options;
@@ -120,8 +121,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job, 
       }
       ASSIGN_OR_RETURN(options.model, MakeLinearModel(cols, logits_dim));
       ASSIGN_OR_RETURN(options.optimizers[""],
-                       MakeOptimizer(est.optimizer,
-                                     LinearModelLearningRate(est.optimizer, cols.size())));
+                       MakeOptimizer(est.optimizer, kLinearLearningRate));
       break;
     }
     case ModelFamily::kDnn:

@@ -59,9 +59,13 @@ SEED = 42
 LOSS_RTOL = 1e-4  # per-step training loss
 VALUE_RTOL, VALUE_ATOL = 1e-4, 1e-5  # eval metrics and predicted values
 
+# x0..x19: made-up numeric features, for a linear model with more than 25
+# columns (where TF's default FTRL rate min(0.2, 1/sqrt(n)) drops below 0.2).
+N_EXTRA = 20
+EXTRA = [f"x{k}" for k in range(N_EXTRA)]
 COLUMNS = ["survived", "pclass", "sex", "age", "sibsp", "parch", "fare", "embarked",
-           "weight", "pclass_id", "pclass_name"]
-DEFAULTS = [0, 0, "", 0.0, 0, 0, 0.0, "", 0.0, 0, ""]
+           "weight", "pclass_id", "pclass_name"] + EXTRA
+DEFAULTS = [0, 0, "", 0.0, 0, 0, 0.0, "", 0.0, 0, ""] + [0.0] * N_EXTRA
 PCLASS_NAMES = ["first", "second", "third"]
 AGE_NORM = {"mean": 29.5, "stddev": 13.0}
 FARE_NORM = {"mean": 32.0, "stddev": 50.0}
@@ -86,6 +90,7 @@ PCLASS_EMBEDDING = {"type": "embedding", "categorical_column": "pclass", "dimens
                     "combiner": "sqrtn"}
 
 LINEAR_COLUMNS = [FARE, AGE, AGE_BUCKETS, SEX, EMBARKED, PCLASS, SEX_X_AGE]
+WIDE_COLUMNS = [{"type": "numeric", "key": k} for k in EXTRA]
 DNN_COLUMNS = [AGE, FARE, SIBSP, SEX, EMBARKED, SEX_INDICATOR, EMBARKED_EMBEDDING]
 
 # name -> case. "estimator" is the job's section (default optimizers unless
@@ -107,12 +112,33 @@ CASES = {
                    "label_vocabulary": PCLASS_NAMES},
         columns=[FARE, AGE, AGE_BUCKETS, SEX, EMBARKED, SEX_X_AGE], label="pclass_name",
         linear=["fare", "age", "age_bucketized", "sex", "embarked", "age_bucketized_X_sex"]),
+    # 27 columns: linear.py's min(0.2, 1/sqrt(27)) = 0.192 would apply if
+    # TF 2.15's V2 estimators used it, but their optimizer argument defaults
+    # to the string 'Ftrl', which gets 0.2; the named optimizer too.
+    "linear_classifier_wide": dict(
+        estimator={"type": "linear_classifier"},
+        columns=LINEAR_COLUMNS + WIDE_COLUMNS, label="survived",
+        linear=["fare", "age", "age_bucketized", "sex", "embarked", "pclass",
+                "age_bucketized_X_sex"] + EXTRA),
+    "linear_classifier_wide_named_ftrl": dict(
+        estimator={"type": "linear_classifier", "optimizer": "Ftrl"},
+        columns=LINEAR_COLUMNS + WIDE_COLUMNS, label="survived",
+        linear=["fare", "age", "age_bucketized", "sex", "embarked", "pclass",
+                "age_bucketized_X_sex"] + EXTRA),
     "linear_regressor": dict(
-        estimator={"type": "linear_regressor", "weight_column": "weight"},
+        estimator={"type": "linear_regressor", "weight_column": "weight",
+                   "loss_reduction": "sum"},
         columns=[FARE, SIBSP, SEX, EMBARKED, PCLASS], label="age",
         linear=["fare", "sibsp", "sex", "embarked", "pclass"]),
     "dnn_classifier": dict(
         estimator={"type": "dnn_classifier", "hidden_units": [16, 8]},
+        columns=DNN_COLUMNS + [PCLASS, PCLASS_EMBEDDING], label="survived",
+        dnn=["age", "fare", "sibsp", "sex_indicator", "embarked_embedding",
+             "pclass_embedding"]),
+    # Adam's sparse update is not row-wise (untouched embedding rows move).
+    "dnn_classifier_adam": dict(
+        estimator={"type": "dnn_classifier", "hidden_units": [16, 8],
+                   "optimizer": {"type": "adam", "learning_rate": 0.01}},
         columns=DNN_COLUMNS + [PCLASS, PCLASS_EMBEDDING], label="survived",
         dnn=["age", "fare", "sibsp", "sex_indicator", "embarked_embedding",
              "pclass_embedding"]),
@@ -161,7 +187,7 @@ CHANGED_DEFAULTS = {
         "dnn_classifier", {"optimizer": {"type": "adagrad", "learning_rate": 0.0011}}),
     "adagrad_initial_accumulator": (
         "dnn_classifier", {"optimizer": {"type": "adagrad", "initial_accumulator_value": 0.11}}),
-    # 7 columns: TF's default rate is min(0.2, 1/sqrt(7)) = 0.2.
+    # TF's default rate is 0.2.
     "ftrl_learning_rate": (
         "linear_classifier", {"optimizer": {"type": "ftrl", "learning_rate": 0.22}}),
 }
@@ -182,7 +208,7 @@ def write_csvs(out_dir):
             int(r["Survived"]), pclass, r["Sex"], float(r["Age"]) if r["Age"] else 28.0,
             int(r["SibSp"]), int(r["Parch"]), float(r["Fare"]), r["Embarked"] or "S",
             0.5 + 0.25 * (i % 4), pclass - 1, PCLASS_NAMES[pclass - 1],
-        ])
+        ] + [((i * (k + 3)) % 7 - 3) / 3.0 for k in range(N_EXTRA)])
     paths = {}
     for split, part in (("train", clean[:N_TRAIN]), ("eval", clean[N_TRAIN:]),
                         ("one_batch", clean[:BATCH])):
@@ -219,7 +245,9 @@ def tf_columns(case):
 
 
 def tf_optimizer(spec):
-    cls = {"adagrad": "Adagrad", "ftrl": "Ftrl", "sgd": "SGD"}[spec["type"]]
+    if isinstance(spec, str):
+        return spec  # the estimator picks the learning rate
+    cls = {"adagrad": "Adagrad", "adam": "Adam", "ftrl": "Ftrl", "sgd": "SGD"}[spec["type"]]
     return getattr(tf.keras.optimizers.legacy, cls)(learning_rate=spec["learning_rate"])
 
 
@@ -234,6 +262,8 @@ def tf_estimator(case, model_dir):
         head["n_classes"] = est.get("n_classes", 2)
         head["label_vocabulary"] = est.get("label_vocabulary")
     head["weight_column"] = est.get("weight_column")
+    if est.get("loss_reduction") == "sum":
+        head["loss_reduction"] = tf.losses.Reduction.SUM
     if "optimizer" in est:
         head["optimizer"] = tf_optimizer(est["optimizer"])
     linear = [cols[k] for k in case.get("linear", [])]
