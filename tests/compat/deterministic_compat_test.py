@@ -90,6 +90,11 @@ PCLASS_EMBEDDING = {"type": "embedding", "categorical_column": "pclass", "dimens
                     "combiner": "sqrtn"}
 
 LINEAR_COLUMNS = [FARE, AGE, AGE_BUCKETS, SEX, EMBARKED, PCLASS, SEX_X_AGE]
+TAGS = {"type": "categorical_with_vocabulary_list", "key": "tags",
+        "vocabulary_list": ["male", "female", "C", "Q", "S", "vip"]}
+TAGS_INDICATOR = {"type": "indicator", "categorical_column": "tags"}
+TAGS_EMBEDDING = {"type": "embedding", "categorical_column": "tags", "dimension": 3,
+                  "combiner": "sum"}
 WIDE_COLUMNS = [{"type": "numeric", "key": k} for k in EXTRA]
 DNN_COLUMNS = [AGE, FARE, SIBSP, SEX, EMBARKED, SEX_INDICATOR, EMBARKED_EMBEDDING]
 
@@ -171,6 +176,17 @@ CASES = {
     "baseline_regressor": dict(
         estimator={"type": "baseline_regressor", "weight_column": "weight"},
         columns=[FARE], label="age", tf_features=["weight"]),
+    # TFRecord input; "tags" is multivalent and repeats ids within examples
+    # (linear: summed weights; indicator: counts; embedding: sum combiner).
+    "dnn_linear_combined_classifier_multivalent": dict(
+        estimator={"type": "dnn_linear_combined_classifier", "hidden_units": [8]},
+        columns=[AGE, FARE, SEX, TAGS, TAGS_INDICATOR, TAGS_EMBEDDING], label="survived",
+        linear=["sex", "tags"], dnn=["age", "fare", "tags_indicator", "tags_embedding"],
+        train="train_tfrecord", eval="eval_tfrecord"),
+    "linear_regressor_multivalent": dict(
+        estimator={"type": "linear_regressor"},
+        columns=[FARE, TAGS], label="age", linear=["fare", "tags"],
+        train="train_tfrecord", eval="eval_tfrecord"),
     # Dropout: one batch over and over at a negligible learning rate.
     "dnn_classifier_dropout": dict(
         estimator={"type": "dnn_classifier", "hidden_units": [32, 16], "dropout": 0.3,
@@ -217,7 +233,43 @@ def write_csvs(out_dir):
             w = csv.writer(f, lineterminator="\n")
             w.writerow(COLUMNS)
             w.writerows(part)
+    # The same rows as tf.train.Examples, with a multivalent "tags" feature
+    # whose ids repeat within an example.
+    for split, part in (("train", clean[:N_TRAIN]), ("eval", clean[N_TRAIN:])):
+        paths[split + "_tfrecord"] = os.path.join(out_dir, f"{split}.tfrecord")
+        with tf.io.TFRecordWriter(paths[split + "_tfrecord"]) as w:
+            for i, row in enumerate(part):
+                w.write(to_example(dict(zip(COLUMNS, row)), i).SerializeToString())
     return paths
+
+
+def tags(row, i):
+    """3 to 5 tags, one repeated (twice or three times)."""
+    out = [row["sex"], row["embarked"], row["sex"] if i % 2 else row["embarked"]]
+    if row["fare"] > 50:
+        out.append("vip")
+    if i % 5 == 0:
+        out.append(out[0])
+    return out
+
+
+def to_example(row, i):
+    f = {}
+    for k, v in row.items():
+        if isinstance(v, str):
+            f[k] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode()]))
+        elif isinstance(v, int):
+            f[k] = tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+        else:
+            f[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[v]))
+    f["tags"] = tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[t.encode() for t in tags(row, i)]))
+    return tf.train.Example(features=tf.train.Features(feature=f))
+
+
+def example_dtype(default):
+    return "string" if isinstance(default, str) else (
+        "int64" if isinstance(default, int) else "float32")
 
 
 def scalars(directory, tag):
@@ -292,14 +344,22 @@ def tf_estimator(case, model_dir):
 
 
 def tf_input_fn(path, label, batch, train, keep=None):
+    tfrecord = path.endswith(".tfrecord")
+    spec = {k: tf.io.FixedLenFeature([], tf.as_dtype(example_dtype(d)))
+            for k, d in zip(COLUMNS, DEFAULTS)}
+    spec["tags"] = tf.io.VarLenFeature(tf.string)
+
     def input_fn():
-        ds = tf.data.TextLineDataset(path).skip(1)
+        ds = tf.data.TFRecordDataset(path) if tfrecord else tf.data.TextLineDataset(path).skip(1)
         if train:
             ds = ds.repeat()
         ds = ds.batch(batch)
 
         def parse(lines):
-            features = dict(zip(COLUMNS, tf.io.decode_csv(lines, record_defaults=DEFAULTS)))
+            if tfrecord:
+                features = tf.io.parse_example(lines, spec)
+            else:
+                features = dict(zip(COLUMNS, tf.io.decode_csv(lines, record_defaults=DEFAULTS)))
             labels = features.pop(label)
             if keep:
                 features = {k: v for k, v in features.items() if k in keep}
@@ -324,7 +384,8 @@ def run_tf(name, case, work, paths):
     steps = case.get("steps", STEPS)
     keep = case.get("tf_features")
     est.train(tf_input_fn(train, case["label"], BATCH, True, keep), max_steps=steps)
-    eval_input = tf_input_fn(paths["eval"], case["label"], EVAL_BATCH, False, keep)
+    eval_input = tf_input_fn(paths[case.get("eval", "eval")], case["label"], EVAL_BATCH, False,
+                             keep)
     est.evaluate(eval_input, steps=None)
     predictions = [{k: plain(v) for k, v in p.items()} for p in est.predict(eval_input)]
     return {"model_dir": model_dir, "predictions": predictions,
@@ -355,15 +416,21 @@ def estuary_job(case, model_dir, paths, init_dir, changes):
     if "dnn" in case:
         est["dnn_feature_columns"] = case["dnn"]
     est.update(changes)
-    common = {"format": "csv", "header": True, "column_defaults": DEFAULTS,
-              "label_key": case["label"]}
+    if case.get("train", "train").endswith("tfrecord"):
+        features = {k: {"dtype": example_dtype(d)} for k, d in zip(COLUMNS, DEFAULTS)}
+        features["tags"] = {"dtype": "string", "var_len": True}
+        common = {"format": "tfrecord", "features": features, "label_key": case["label"]}
+    else:
+        common = {"format": "csv", "header": True, "column_defaults": DEFAULTS,
+                  "label_key": case["label"]}
     return {
         "model_dir": model_dir,
         "estimator": est,
         "feature_columns": case["columns"],
         "train_input": dict(common, files=[paths[case.get("train", "train")]],
                             batch_size=BATCH, num_epochs=-1),
-        "eval_input": dict(common, files=[paths["eval"]], batch_size=EVAL_BATCH),
+        "eval_input": dict(common, files=[paths[case.get("eval", "eval")]],
+                           batch_size=EVAL_BATCH),
         "run_config": {"tf_random_seed": SEED, "save_summary_steps": 1,
                        "log_step_count_steps": 1000},
         "eval_spec": {"steps": None},
@@ -446,14 +513,14 @@ def setUpModule():
                                                    r["init"], changes)
         for tag, f in futures.items():
             RESULTS[("estuary", tag)] = f.result()
-    report = ["", f"{'run':40s} {'steps':>5s} {'max |rel| loss diff':>20s}  (tolerance {LOSS_RTOL})"]
+    report = ["", f"{'run':44s} {'steps':>5s} {'max |rel| loss diff':>20s}  (tolerance {LOSS_RTOL})"]
     for tag in list(CASES) + list(CHANGED_DEFAULTS):
         base = CHANGED_DEFAULTS[tag][0] if tag in CHANGED_DEFAULTS else tag
         theirs = dict(scalars(RESULTS[("tf", base)]["model_dir"], "loss"))
         ours = dict(scalars(RESULTS[("estuary", tag)]["model_dir"], "loss"))
         diff = max((abs(ours[s] - v) / abs(v) for s, v in theirs.items() if s in ours),
                    default=float("nan"))
-        report.append(f"{tag:40s} {len(theirs):5d} {diff:20.2e}")
+        report.append(f"{tag:44s} {len(theirs):5d} {diff:20.2e}")
     print("\n".join(report), file=sys.stderr)
 
 
