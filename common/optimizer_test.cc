@@ -72,8 +72,9 @@ TEST(OptimizerGoldenTest, MatchesTensorFlow) {
         } else if (kind == "sparse_dup") {
           // Repeated rows: summed first (as the models' backward passes do),
           // then one update, which is what TF does with duplicate indices.
-          auto [rows, grads] = SumDuplicateRows(g["sparse_dup_rows"][step].get<std::vector<int64_t>>(),
-                                                FromJson(g["sparse_dup_grads"][step]));
+          auto [rows, grads] =
+              SumDuplicateRows(g["sparse_dup_rows"][step].get<std::vector<int64_t>>(),
+                               FromJson(g["sparse_dup_grads"][step]));
           (*opt)->ApplySparse(&var, &slots, rows, grads, step);
         } else {
           (*opt)->ApplyDense(&var, &slots, FromJson(g["dense_grads"][step]), step);
