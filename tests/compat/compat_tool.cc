@@ -22,6 +22,9 @@
 //     (a TF checkpoint's variables, for estimator.warm_start_from; shape []
 //      or [n] is a 1 x n matrix, [r, c] is r x c)
 //     -> {"prefix": "<D>/model.ckpt-<S>"}
+//   {"op": "read_checkpoint", "model_dir": D}
+//     -> {"step": S, "floats": {name: {"shape": [rows, cols], "values": [..]}}}
+//     (the latest checkpoint of D)
 #include <iostream>
 #include <iterator>
 #include <string>
@@ -181,6 +184,18 @@ absl::StatusOr<json> RunWriteCheckpoint(const json& req) {
   return json{{"prefix", *prefix}};
 }
 
+absl::StatusOr<json> RunReadCheckpoint(const json& req) {
+  absl::StatusOr<checkpoint::RestoredCheckpoint> ckpt =
+      checkpoint::RestoreLatest(req.at("model_dir").get<std::string>());
+  if (!ckpt.ok()) return ckpt.status();
+  json floats = json::object();
+  for (const auto& [name, m] : ckpt->vars.floats) {
+    floats[name] = {{"shape", {m.rows(), m.cols()}},
+                    {"values", std::vector<float>(m.data(), m.data() + m.size())}};
+  }
+  return json{{"step", ckpt->step}, {"floats", floats}};
+}
+
 absl::StatusOr<json> Run(const json& req) {
   const std::string op = req.at("op").get<std::string>();
   io::TFRecordOptions options;
@@ -219,6 +234,7 @@ absl::StatusOr<json> Run(const json& req) {
   }
   if (op == "feature_columns") return RunFeatureColumns(req);
   if (op == "write_checkpoint") return RunWriteCheckpoint(req);
+  if (op == "read_checkpoint") return RunReadCheckpoint(req);
   return absl::InvalidArgumentError("unknown op " + op);
 }
 

@@ -9,6 +9,8 @@ regressor; baseline classifier and regressor) on the Titanic passenger list
 weight_column, n_classes = 3, label_vocabulary, batch norm and categorical
 columns whose ids repeat within every batch (sparse updates with repeated
 rows: linear weights, embeddings):
+- Estuary's own initial variables (a run without warm start) have TF's
+  names and shapes, TF's constants and TF's initializers' distributions;
 - TF trains first; its model.ckpt-0 (the initial weights, saved before the
   first step) is written into an Estuary checkpoint (compat_tool
   write_checkpoint) that Estuary's job warm-starts from
@@ -411,14 +413,13 @@ def write_initial_checkpoint(tf_prefix, out_dir):
         if dtype == tf.float32:
             v = reader.get_tensor(name)
             floats[name] = {"shape": list(v.shape), "values": v.reshape(-1).tolist()}
-    request = {"op": "write_checkpoint", "model_dir": out_dir, "step": 0, "floats": floats}
-    p = subprocess.run([COMPAT_TOOL], input=json.dumps(request), capture_output=True, text=True)
-    if p.returncode != 0:
-        raise AssertionError(f"compat_tool write_checkpoint failed: {p.stdout}{p.stderr}")
+    compat_tool({"op": "write_checkpoint", "model_dir": out_dir, "step": 0, "floats": floats})
 
 
 def estuary_job(case, model_dir, paths, init_dir, changes):
-    est = dict(case["estimator"], warm_start_from=init_dir)
+    est = dict(case["estimator"])
+    if init_dir:
+        est["warm_start_from"] = init_dir
     if "linear" in case:
         est["linear_feature_columns"] = case["linear"]
     if "dnn" in case:
@@ -465,7 +466,78 @@ def run_estuary(tag, case, work, paths, init_prefix, changes=None):
     return {"model_dir": model_dir, "predictions": predictions}
 
 
+def run_estuary_init(tag, case, work, paths):
+    """Estuary's own initial variables: one step at SGD 1e-9, no warm start."""
+    model_dir = os.path.join(work, f"estuary_init_{tag}")
+    sgd = {"type": "sgd", "learning_rate": 1e-9}
+    kind = case["estimator"]["type"]
+    changes = ({"linear_optimizer": sgd, "dnn_optimizer": sgd}
+               if kind.startswith("dnn_linear_combined_") else {"optimizer": sgd})
+    job_path = model_dir + ".json"
+    with open(job_path, "w") as f:
+        json.dump(estuary_job(case, model_dir, paths, None, changes), f, indent=1)
+    p = subprocess.run([ESTUARY, "train", job_path, "--max_steps", "1", "--evaluate=false"],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(f"estuary train {job_path} failed ({p.returncode}):\n"
+                             f"{p.stdout}\n{p.stderr}")
+    return compat_tool({"op": "read_checkpoint", "model_dir": model_dir})["floats"]
+
+
+def compat_tool(request):
+    p = subprocess.run([COMPAT_TOOL], input=json.dumps(request), capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(f"compat_tool {request['op']} failed: {p.stdout}{p.stderr}")
+    return json.loads(p.stdout)
+
+
 # ----------------------------------------------------------- comparing
+
+
+def init_mismatches(tf_prefix, ours):
+    """How Estuary's initial model variables differ from TF's model.ckpt-0:
+    names and shapes exactly; constants (zeros, ones) to 1e-4 (moving
+    statistics, which the one step moves, to 0.05); random ones
+    drawn from TF's initializer (glorot_uniform kernels, truncated normal
+    embeddings with stddev 1/sqrt(dimension)): within its bound, and with
+    its standard deviation (within a factor 1.35) when there are >= 60."""
+    reader = tf.train.load_checkpoint(tf_prefix)
+    theirs = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map()
+              if not n.startswith("training/") and n != "global_step"}
+    bad = []
+    if set(ours) != set(theirs):
+        return [f"variables only in TF: {sorted(set(theirs) - set(ours))}, "
+                f"only in Estuary: {sorted(set(ours) - set(theirs))}"]
+    for name, t in sorted(theirs.items()):
+        o = np.array(ours[name]["values"], dtype=np.float32)
+        rows, cols = ours[name]["shape"]
+        want = list(t.shape) if t.ndim == 2 else [1, max(1, t.size)]
+        if [rows, cols] != want:
+            bad.append(f"{name}: shape TF {list(t.shape)}, Estuary [{rows}, {cols}]")
+            continue
+        t = t.reshape(-1)
+        if np.all(t == t[0]):
+            # The 1e-9 step moves Estuary's by up to ~1e-6 (a summed
+            # regression loss); batch norm's moving statistics by 0.001 x a
+            # batch statistic.
+            tol = 0.05 if "/moving_" in name else 1e-4
+            if not np.all(np.abs(o - t[0]) <= tol):
+                bad.append(f"{name}: TF all {t[0]}, Estuary from {o.min()} to {o.max()}")
+            continue
+        if name.endswith("/kernel"):
+            bound = math.sqrt(6.0 / (rows + cols))  # glorot_uniform
+            std = bound / math.sqrt(3.0)
+        elif name.endswith("/embedding_weights"):
+            std = 1.0 / math.sqrt(cols)  # truncated at 2 stddevs
+            bound, std = 2 * std, 0.8796 * std
+        else:
+            bad.append(f"{name}: TF initialises it randomly; no rule here")
+            continue
+        if not (np.abs(o).max() <= bound * (1 + 1e-6) and o.std() > 0):
+            bad.append(f"{name}: Estuary's values reach {np.abs(o).max():.4f}, bound {bound:.4f}")
+        if o.size >= 60 and not abs(math.log(o.std() / std)) < math.log(1.35):
+            bad.append(f"{name}: Estuary's std {o.std():.4f}, TF's initializer {std:.4f}")
+    return bad
 
 
 def loss_mismatches(tf_dir, our_dir, steps):
@@ -539,6 +611,7 @@ def setUpModule():
             print(f"TF: {name}", file=sys.stderr)
             RESULTS[("tf", name)] = r = run_tf(name, case, work, paths)
             futures[name] = pool.submit(run_estuary, name, case, work, paths, r["init"])
+            futures["init/" + name] = pool.submit(run_estuary_init, name, case, work, paths)
             for changed, (base, changes) in CHANGED_DEFAULTS.items():
                 if base == name:
                     futures[changed] = pool.submit(run_estuary, changed, case, work, paths,
@@ -549,6 +622,8 @@ def setUpModule():
               f"  (tolerance {LOSS_RTOL})"]
     for tag in list(CASES) + list(CHANGED_DEFAULTS):
         base = CHANGED_DEFAULTS[tag][0] if tag in CHANGED_DEFAULTS else tag
+        if tag == "dropout_rate":
+            continue
         theirs = dict(scalars(RESULTS[("tf", base)]["model_dir"], "loss"))
         ours = dict(scalars(RESULTS[("estuary", tag)]["model_dir"], "loss"))
         diff = max((abs(ours[s] - v) / abs(v) for s, v in theirs.items() if s in ours),
@@ -570,6 +645,10 @@ class DeterministicCompatTest(unittest.TestCase):
         self.assertEqual(set(ours), set(theirs))
         bad = [f"{k}: TF {theirs[k]}, Estuary {ours[k]}" for k in theirs
                if not close(theirs[k], ours[k])]
+        self.assertEqual(bad, [])
+
+    def check_initial_variables(self, name):
+        bad = init_mismatches(RESULTS[("tf", name)]["init"], RESULTS[("estuary", "init/" + name)])
         self.assertEqual(bad, [])
 
     def check_predictions(self, name):
@@ -598,11 +677,13 @@ class DeterministicCompatTest(unittest.TestCase):
         self.check_predictions("dnn_classifier_dropout")
 
 
+CHECKS = ("losses", "eval_metrics", "predictions", "initial_variables")
+
+
 def add_tests():
     for name in CASES:
         # With dropout: test_dropout_* instead of losses and predictions.
-        checks = ("eval_metrics",) if "dropout" in name else (
-            "losses", "eval_metrics", "predictions")
+        checks = ("eval_metrics", "initial_variables") if "dropout" in name else CHECKS
         for check in checks:
             def test(self, name=name, check=check):
                 getattr(self, "check_" + check)(name)
@@ -633,7 +714,8 @@ if __name__ == "__main__":
         CHANGED_DEFAULTS = {k: v for k, v in CHANGED_DEFAULTS.items() if v[0] in keep}
         for attr in list(vars(DeterministicCompatTest)):
             dropout = attr.startswith("test_dropout") and "dnn_classifier_dropout" in keep
-            if attr.startswith("test_") and not dropout and not any(k in attr for k in keep):
+            if attr.startswith("test_") and not dropout and not any(
+                    attr.startswith(f"test_{k}_") and attr[len(k) + 6:] in CHECKS for k in keep):
                 delattr(DeterministicCompatTest, attr)
     ESTUARY = os.path.abspath(args.tool)
     COMPAT_TOOL = os.path.abspath(args.compat_tool)
