@@ -170,7 +170,7 @@ TEST(EstimatorTest, WarmStartFromAnotherModelDir) {
 // save_checkpoints_steps is given) on a fake clock that a user hook moves
 // 1 s after every step: the checkpoint hook (run before the user's) sees
 // t = step - 1 s after step `step`, so it saves at steps 11, 21, 31 and at
-// the end. The default: 60 s per step saves every 11th step.
+// the end (35). The default 600 s at 60 s per step saves at the same steps.
 TEST(EstimatorTest, SaveCheckpointsSecsOnAFakeClock) {
   const std::string data = WriteData("secs.csv", 64);
   for (const auto& [secs, tick, want] :

@@ -67,7 +67,8 @@ LOSS_RTOL = 1e-4  # per-step training loss
 VALUE_RTOL, VALUE_ATOL = 1e-4, 1e-5  # eval metrics and predicted values
 
 # x0..x19: made-up numeric features, for a linear model with more than 25
-# columns (where TF's default FTRL rate min(0.2, 1/sqrt(n)) drops below 0.2).
+# columns (where linear.py's min(0.2, 1/sqrt(n)) would drop below 0.2, had
+# TF 2.15's V2 estimators used it).
 N_EXTRA = 20
 EXTRA = [f"x{k}" for k in range(N_EXTRA)]
 COLUMNS = ["survived", "pclass", "sex", "age", "sibsp", "parch", "fare", "embarked",
