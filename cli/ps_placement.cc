@@ -24,7 +24,9 @@ absl::StatusOr<std::vector<VariableSpec>> ModelVariableSpecs(const JobSpec& job)
     }
     return absl::CancelledError("placement only");
   };
-  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(job, factory);
+  EstimatorJobOptions extra;
+  extra.strategy_factory = factory;
+  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(job, extra);
   if (!seen.ok()) return est.ok() ? seen : est.status();
   return specs;
 }

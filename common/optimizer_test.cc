@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
+#include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -31,6 +33,23 @@ void ExpectNear(const RowMatrixXf& got, const nlohmann::json& want, const std::s
   }
 }
 
+// Distinct rows, ascending, with the gradient rows of each summed.
+std::pair<std::vector<int64_t>, RowMatrixXf> SumDuplicateRows(const std::vector<int64_t>& rows,
+                                                             const RowMatrixXf& grads) {
+  std::map<int64_t, RowMatrixXf> sums;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto [it, inserted] = sums.try_emplace(rows[i], grads.row(i));
+    if (!inserted) it->second += grads.row(i);
+  }
+  std::vector<int64_t> distinct;
+  RowMatrixXf out(static_cast<int64_t>(sums.size()), grads.cols());
+  for (const auto& [row, g] : sums) {
+    out.row(static_cast<int64_t>(distinct.size())) = g;
+    distinct.push_back(row);
+  }
+  return {distinct, out};
+}
+
 // Goldens from TF 2.15 (testdata/make_optimizer_goldens.py).
 TEST(OptimizerGoldenTest, MatchesTensorFlow) {
   std::ifstream in("common/testdata/optimizer_goldens.json");
@@ -41,19 +60,26 @@ TEST(OptimizerGoldenTest, MatchesTensorFlow) {
     const std::string name = tc["name"];
     auto opt = MakeOptimizer(tc["spec"], "sgd", 0.05, "$.optimizer");
     ASSERT_TRUE(opt.ok()) << name << ": " << opt.status();
-    for (bool sparse : {false, true}) {
+    for (const std::string kind : {"dense", "sparse", "sparse_dup"}) {
       RowMatrixXf var = FromJson(g["var0"]);
       Slots slots = (*opt)->CreateSlots(var);
-      const auto& steps = tc[sparse ? "sparse" : "dense"];
+      const auto& steps = tc[kind];
+      ASSERT_EQ(steps.size(), 3u) << name << " " << kind;
       for (int step = 0; step < static_cast<int>(steps.size()); ++step) {
-        if (sparse) {
+        if (kind == "sparse") {
           std::vector<int64_t> rows = g["sparse_rows"][step].get<std::vector<int64_t>>();
           (*opt)->ApplySparse(&var, &slots, rows, FromJson(g["sparse_grads"][step]), step);
+        } else if (kind == "sparse_dup") {
+          // Repeated rows: summed first (as the models' backward passes do),
+          // then one update, which is what TF does with duplicate indices.
+          auto [rows, grads] =
+              SumDuplicateRows(g["sparse_dup_rows"][step].get<std::vector<int64_t>>(),
+                               FromJson(g["sparse_dup_grads"][step]));
+          (*opt)->ApplySparse(&var, &slots, rows, grads, step);
         } else {
           (*opt)->ApplyDense(&var, &slots, FromJson(g["dense_grads"][step]), step);
         }
-        const std::string what =
-            name + (sparse ? " sparse" : " dense") + " step " + std::to_string(step);
+        const std::string what = name + " " + kind + " step " + std::to_string(step);
         ExpectNear(var, steps[step]["var"], what + " var");
         ASSERT_EQ(slots.by_name.size(), steps[step]["slots"].size()) << what;
         for (const auto& [slot, value] : steps[step]["slots"].items()) {

@@ -187,7 +187,10 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
     strategy = s.get();
     return std::unique_ptr<Strategy>(std::move(s));
   };
-  ASSIGN_OR_RETURN(std::unique_ptr<Estimator> estimator, EstimatorFromJob(job, factory, chief));
+  EstimatorJobOptions extra;
+  extra.strategy_factory = factory;
+  extra.is_chief = chief;
+  ASSIGN_OR_RETURN(std::unique_ptr<Estimator> estimator, EstimatorFromJob(job, extra));
   const InputShard shard = TrainerShard(tf);
   ASSIGN_OR_RETURN(InputFn input_fn, InputFnFromJob(job, "train_input", shard));
   spdlog::info("training as {} on input shard {} of {} with {} ps tasks",

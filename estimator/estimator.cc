@@ -81,10 +81,10 @@ absl::Status Estimator::Train(const InputFn& input_fn, const TrainArgs& args) {
   }
   const RunConfig& rc = options_.run_config;
   SummarySaverHook summary_hook(summaries.get(), rc.save_summary_steps);
-  LoggingHook logging_hook(summaries.get(), rc.log_step_count_steps);
+  LoggingHook logging_hook(summaries.get(), rc.log_step_count_steps, options_.now);
   CheckpointSaverHook checkpoint_hook(strategy_.get(), rc.save_checkpoints_steps,
                                       rc.save_checkpoints_secs.value_or(600),
-                                      args.saving_listeners);
+                                      args.saving_listeners, options_.now);
   std::vector<TrainingHook*> hooks = {&logging_hook};
   if (options_.is_chief) hooks = {&summary_hook, &logging_hook, &checkpoint_hook};
   std::optional<StopAtStepHook> stop_hook;

@@ -66,6 +66,9 @@ struct EstimatorOptions {
   // False on a cluster's non-chief workers: Train then runs only the
   // logging hook (no summaries, no checkpoints: the chief writes those).
   bool is_chief = true;
+  // The training hooks' time source (save_checkpoints_secs, steps/sec);
+  // tests inject a fake one.
+  Clock now = RealNow;
 };
 
 class Estimator {
@@ -116,12 +119,17 @@ class Estimator {
 
 // Builds the premade estimator a job file describes (estimator.type,
 // feature_columns, optimizers with TF's defaults, head options, run_config).
-// InvalidArgument with the JSON path on a bad combination. A cluster's
-// trainer passes its strategy and whether it is the chief (see
-// EstimatorOptions); the defaults are one process.
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
-    const JobSpec& job, EstimatorOptions::StrategyFactory strategy_factory = {},
-    bool is_chief = true);
+// InvalidArgument with the JSON path on a bad combination. `extra` is what
+// a caller sets beyond the job (a cluster's trainer: its strategy and
+// whether it is the chief; tests: the hooks' clock); the defaults are one
+// process on the real clock.
+struct EstimatorJobOptions {
+  EstimatorOptions::StrategyFactory strategy_factory;  // see EstimatorOptions
+  bool is_chief = true;
+  Clock now = RealNow;
+};
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job,
+                                                            EstimatorJobOptions extra = {});
 
 // Which part of an input a task reads: shard `index` of `count` (a cluster's
 // training tasks; see TrainerShard in distribute/). The default is all of it.

@@ -47,6 +47,24 @@ double LinearLearningRate(double cap, size_t columns) {
   return std::min(cap, 1.0 / std::sqrt(static_cast<double>(std::max<size_t>(1, columns))));
 }
 
+// The learning rate tf.keras.optimizers.legacy.<type>() takes by default.
+double KerasDefaultLearningRate(const std::string& type) {
+  return type == "sgd" || type == "momentum" ? 0.01 : 0.001;
+}
+
+// TF 2.15's premade V2 estimators, when the job gives no learning rate
+// (their optimizer arguments default to the strings 'Ftrl' / 'Adagrad', and
+// get_optimizer_instance_v2(name, rate) gives a string that rate):
+//   linear      0.2 (linear.py's min(0.2, 1/sqrt(columns)) default
+//               optimizer is dead code in V2: `optimizer or default` never
+//               reaches it)
+//   DNN         the Keras optimizer's own default (Adagrad: 0.001):
+//               _dnn_model_fn_v2 calls get_optimizer_instance_v2(name)
+//               without a rate, so dnn.py's _LEARNING_RATE = 0.05 is unused
+//   combined    DNN part 0.001; linear part min(0.005, 1/sqrt(columns))
+//   baseline    0.3
+constexpr double kLinearLearningRate = 0.2;
+
 absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
   HeadOptions options;
   options.weight_column = est.weight_column;
@@ -70,8 +88,8 @@ absl::StatusOr<std::unique_ptr<Head>> MakeHead(const EstimatorConfig& est) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
-    const JobSpec& job, EstimatorOptions::StrategyFactory strategy_factory, bool is_chief) {
+absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job,
+                                                            EstimatorJobOptions extra) {
   if (!job.estimator.has_value()) {
     return JsonPath(job.source).Key("estimator").Error("is required to train, evaluate or predict");
   }
@@ -87,8 +105,9 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
   options.model_dir = job.model_dir;
   options.run_config = job.run_config;
   options.warm_start_from = est.warm_start_from;
-  options.strategy_factory = std::move(strategy_factory);
-  options.is_chief = is_chief;
+  options.strategy_factory = std::move(extra.strategy_factory);
+  options.is_chief = extra.is_chief;
+  options.now = std::move(extra.now);
   ASSIGN_OR_RETURN(FeatureColumnSet set, BuildFeatureColumns(job));
   const JsonPath linear_where = est.where.Key("linear_feature_columns");
   const JsonPath dnn_where = est.where.Key("dnn_feature_columns");
@@ -106,7 +125,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
       }
       ASSIGN_OR_RETURN(options.model, MakeLinearModel(cols, logits_dim));
       ASSIGN_OR_RETURN(options.optimizers[""],
-                       MakeOptimizer(est.optimizer, LinearLearningRate(0.2, cols.size())));
+                       MakeOptimizer(est.optimizer, kLinearLearningRate));
       break;
     }
     case ModelFamily::kDnn:
@@ -136,7 +155,9 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(
         ASSIGN_OR_RETURN(options.optimizers["linear"],
                          MakeOptimizer(est.linear_optimizer, LinearLearningRate(0.005, n_linear)));
       } else {
-        ASSIGN_OR_RETURN(options.optimizers[""], MakeOptimizer(est.optimizer, 0.05));
+        ASSIGN_OR_RETURN(options.optimizers[""],
+                         MakeOptimizer(est.optimizer,
+                                       KerasDefaultLearningRate(est.optimizer.config.type)));
       }
       break;
     }

@@ -4,7 +4,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <random>
+#include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint.h"
@@ -208,6 +211,46 @@ TEST(EstimatorTest, InputFnFromJobReadsItsShard) {
             "test.json: $.train_input: input shard 2 out of range for 2 shards");
   EXPECT_EQ(InputFnFromJob(job, "train_input", {0, 0}).status().message(),
             "test.json: $.train_input: input shard 0 out of range for 0 shards");
+}
+
+// save_checkpoints_secs (and TF's default of 600 s when neither it nor
+// save_checkpoints_steps is given) on a fake clock that a user hook moves
+// 1 s after every step: the checkpoint hook (run before the user's) sees
+// t = step - 1 s after step `step`, so it saves at steps 11, 21, 31 and at
+// the end (35). The default 600 s at 60 s per step saves at the same steps.
+TEST(EstimatorTest, SaveCheckpointsSecsOnAFakeClock) {
+  const std::string data = WriteData("secs.csv", 64);
+  for (const auto& [secs, tick, want] :
+       std::vector<std::tuple<std::optional<double>, int, std::vector<int64_t>>>{
+           {10.0, 1, {11, 21, 31, 35}}, {std::nullopt, 60, {11, 21, 31, 35}},
+           {2.5, 1, {4, 7, 10, 13, 16, 19, 22, 25, 28, 31, 34, 35}}}) {
+    const std::string dir =
+        absl::StrCat(TempDir(), "/secs_model_", secs.has_value() ? *secs : 0, "_", tick);
+    nlohmann::json j = JobJson("linear_classifier", data, dir);
+    j["run_config"].erase("save_checkpoints_steps");
+    if (secs.has_value()) j["run_config"]["save_checkpoints_secs"] = *secs;
+    j["run_config"]["keep_checkpoint_max"] = 0;  // keep all
+    JobSpec job = ParseJob(j);
+    absl::Time t = absl::UnixEpoch();
+    EstimatorJobOptions extra;
+    extra.now = [&t] { return t; };
+    absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(job, extra);
+    ASSERT_TRUE(est.ok()) << est.status();
+    TrainArgs args;
+    args.max_steps = 35;
+    args.hooks.push_back(std::make_shared<StepCallbackHook>([&t, tick = tick](const StepInfo&) {
+      t += absl::Seconds(tick);
+      return true;
+    }));
+    ASSERT_TRUE((*est)->Train(*InputFnFromJob(job, "train_input"), args).ok());
+    absl::StatusOr<std::vector<checkpoint::CheckpointInfo>> list =
+        checkpoint::ListCheckpoints(dir);
+    ASSERT_TRUE(list.ok()) << list.status();
+    std::vector<int64_t> steps;
+    for (const checkpoint::CheckpointInfo& c : *list) steps.push_back(c.step);
+    EXPECT_EQ(steps, want) << "save_checkpoints_secs "
+                           << (secs.has_value() ? absl::StrCat(*secs) : "unset");
+  }
 }
 
 TEST(EstimatorTest, PredictGivesTensorFlowKeysAndFilters) {

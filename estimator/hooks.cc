@@ -21,7 +21,7 @@ absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
 }
 
 absl::Status LoggingHook::Begin(int64_t global_step) {
-  last_log_ = absl::Now();
+  last_log_ = now_();
   last_log_step_ = global_step;
   last_step_ = global_step;
   return absl::OkStatus();
@@ -34,7 +34,7 @@ absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
   if (!(every_steps_ > 0 && CrossedMultiple(before, g, every_steps_)) && g != 1) {
     return absl::OkStatus();
   }
-  const absl::Time now = absl::Now();
+  const absl::Time now = now_();
   const double secs = absl::ToDoubleSeconds(now - last_log_);
   spdlog::info("loss = {:.7g}, step = {} ({:.3f} sec)", step.loss, g, secs);
   if (g > last_log_step_ && secs > 0) {
@@ -48,7 +48,7 @@ absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
 }
 
 absl::Status CheckpointSaverHook::Begin(int64_t global_step) {
-  last_save_ = absl::Now();
+  last_save_ = now_();
   last_save_step_ = global_step;
   for (CheckpointSaverListener* l : listeners_) RETURN_IF_ERROR(l->Begin(global_step));
   return absl::OkStatus();
@@ -57,7 +57,7 @@ absl::Status CheckpointSaverHook::Begin(int64_t global_step) {
 absl::Status CheckpointSaverHook::Save() {
   ASSIGN_OR_RETURN(std::string prefix, strategy_->SaveCheckpoint());
   spdlog::info("saving checkpoints for {} into {}", strategy_->global_step(), prefix);
-  last_save_ = absl::Now();
+  last_save_ = now_();
   last_save_step_ = strategy_->global_step();
   for (CheckpointSaverListener* l : listeners_) {
     RETURN_IF_ERROR(l->AfterSave(last_save_step_, prefix));
@@ -68,7 +68,7 @@ absl::Status CheckpointSaverHook::Save() {
 absl::Status CheckpointSaverHook::AfterStep(const StepInfo& step, RunContext*) {
   const bool due = every_steps_.has_value()
                        ? step.global_step - last_save_step_ >= *every_steps_
-                       : absl::Now() - last_save_ >= absl::Seconds(every_secs_);
+                       : now_() - last_save_ >= absl::Seconds(every_secs_);
   return due ? Save() : absl::OkStatus();
 }
 

@@ -23,11 +23,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/summary_writer.h"
 #include "estimator/strategy.h"
 
 namespace estuary {
+
+// The time source of the hooks that act on time (checkpoints every N
+// seconds, steps per second); tests pass a fake one.
+using Clock = std::function<absl::Time()>;
+inline absl::Time RealNow() { return absl::Now(); }
 
 // What a step produced, as after_run sees it.
 struct StepInfo {
@@ -86,14 +92,15 @@ class SummarySaverHook : public TrainingHook {
 // writer's.
 class LoggingHook : public TrainingHook {
  public:
-  LoggingHook(EventFileWriter* writer, int64_t every_steps)
-      : writer_(writer), every_steps_(every_steps) {}
+  LoggingHook(EventFileWriter* writer, int64_t every_steps, Clock now = RealNow)
+      : writer_(writer), every_steps_(every_steps), now_(std::move(now)) {}
   absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
 
  private:
   EventFileWriter* const writer_;
   const int64_t every_steps_;
+  const Clock now_;
   absl::Time last_log_;
   int64_t last_log_step_ = 0;
   int64_t last_step_ = 0;
@@ -116,16 +123,18 @@ class CheckpointSaverListener {
 // Saves a checkpoint through the strategy every `every_steps` steps, or,
 // without them, every `every_secs` seconds, and at the end unless the last
 // step was just saved (CheckpointSaverHook); logs "saving checkpoints for
-// <step> into <prefix>" and tells `listeners` (borrowed). `strategy` is
-// borrowed. Errors: SaveCheckpoint's and the listeners'.
+// <step> into <prefix>" and tells `listeners` (borrowed). Seconds are
+// counted by `now` from Begin and from each save. `strategy` is borrowed.
+// Errors: SaveCheckpoint's and the listeners'.
 class CheckpointSaverHook : public TrainingHook {
  public:
   CheckpointSaverHook(Strategy* strategy, std::optional<int64_t> every_steps, double every_secs,
-                      std::vector<CheckpointSaverListener*> listeners = {})
+                      std::vector<CheckpointSaverListener*> listeners = {}, Clock now = RealNow)
       : strategy_(strategy),
         every_steps_(every_steps),
         every_secs_(every_secs),
-        listeners_(std::move(listeners)) {}
+        listeners_(std::move(listeners)),
+        now_(std::move(now)) {}
   absl::Status Begin(int64_t global_step) override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
   absl::Status End(int64_t global_step) override;
@@ -137,6 +146,7 @@ class CheckpointSaverHook : public TrainingHook {
   const std::optional<int64_t> every_steps_;
   const double every_secs_;
   const std::vector<CheckpointSaverListener*> listeners_;
+  const Clock now_;
   absl::Time last_save_;
   int64_t last_save_step_ = 0;
 };

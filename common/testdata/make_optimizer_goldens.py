@@ -1,6 +1,8 @@
 """Writes optimizer_goldens.json: TF 2.15 legacy Keras optimizers (the ones
 tf.estimator's premade estimators build from 'Adagrad', 'Adam', 'Ftrl',
-'RMSProp', 'SGD') applied densely and sparsely (IndexedSlices) for 3 steps.
+'RMSProp', 'SGD') applied densely and sparsely (IndexedSlices) for 3 steps,
+and sparsely with repeated indices ("sparse_dup": TF sums the duplicates
+first, _deduplicate_indexed_slices, and applies once).
 
 Run: /work/main/.venv-tf/bin/python common/testdata/make_optimizer_goldens.py
 """
@@ -53,15 +55,19 @@ VAR0 = rng.uniform(-1, 1, size=(4, 3)).astype(np.float32)
 DENSE_GRADS = [rng.uniform(-1, 1, size=(4, 3)).astype(np.float32) for _ in range(3)]
 SPARSE_ROWS = [[2, 0], [3], [0, 1, 2]]
 SPARSE_GRADS = [rng.uniform(-1, 1, size=(len(r), 3)).astype(np.float32) for r in SPARSE_ROWS]
+# Repeated rows, as a batch's ids repeat (drawn after the above so their
+# values stay as they were).
+DUP_ROWS = [[2, 0, 2], [3, 3, 3], [1, 0, 1, 2, 0]]
+DUP_GRADS = [rng.uniform(-1, 1, size=(len(r), 3)).astype(np.float32) for r in DUP_ROWS]
 
 
-def run(make, sparse):
+def run(make, sparse, rows=SPARSE_ROWS, grads=SPARSE_GRADS):
   opt = make()
   var = tf.Variable(VAR0)
   steps = []
   for i in range(3):
     if sparse:
-      g = tf.IndexedSlices(tf.constant(SPARSE_GRADS[i]), tf.constant(SPARSE_ROWS[i], tf.int64),
+      g = tf.IndexedSlices(tf.constant(grads[i]), tf.constant(rows[i], tf.int64),
                            tf.constant([4, 3], tf.int64))
     else:
       g = tf.constant(DENSE_GRADS[i])
@@ -76,12 +82,15 @@ out = {
     "dense_grads": [g.tolist() for g in DENSE_GRADS],
     "sparse_rows": SPARSE_ROWS,
     "sparse_grads": [g.tolist() for g in SPARSE_GRADS],
+    "sparse_dup_rows": DUP_ROWS,
+    "sparse_dup_grads": [g.tolist() for g in DUP_GRADS],
     "cases": [],
     "defaults": {},
 }
 for name, spec, make in CASES:
   out["cases"].append({"name": name, "spec": spec, "dense": run(make, False),
-                       "sparse": run(make, True)})
+                       "sparse": run(make, True),
+                       "sparse_dup": run(make, True, DUP_ROWS, DUP_GRADS)})
 for cls in ["SGD", "Adagrad", "Adam", "Ftrl", "RMSprop"]:
   cfg = getattr(L, cls)().get_config()
   out["defaults"][cls] = {k: (float(v) if isinstance(v, (np.floating, float)) else v)

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Runs compat_test.py with TensorFlow 2.15 from the oracle venv.
-# Args: PYTHON_WRAPPER COMPAT_TEST_PY TOOL
+# Runs a compat test script with TensorFlow 2.15 from the oracle venv.
+# Args: PYTHON_WRAPPER COMPAT_TEST_PY TOOL [more args for the script]
 set -eu
-exec "$1" "$2" --tool "$3"
+python="$1" script="$2" tool="$3"
+shift 3
+exec "$python" "$script" --tool "$tool" "$@"

@@ -17,10 +17,19 @@
 //    "tables": {embedding column name: [[..], ..]}}
 //     -> {"ids": {name: {"rows": [..], "ids": [..], "weights": [..]}},
 //         "dense": {name: [[..], ..]}, "dense_features": [[..], ..]}
+//   {"op": "write_checkpoint", "model_dir": D, "step": S,
+//    "floats": {name: {"shape": [..], "values": [..]}}}
+//     (a TF checkpoint's variables, for estimator.warm_start_from; shape []
+//      or [n] is a 1 x n matrix, [r, c] is r x c)
+//     -> {"prefix": "<D>/model.ckpt-<S>"}
+//   {"op": "read_checkpoint", "model_dir": D}
+//     -> {"step": S, "floats": {name: {"shape": [rows, cols], "values": [..]}}}
+//     (the latest checkpoint of D)
 #include <iostream>
 #include <iterator>
 #include <string>
 
+#include "common/checkpoint.h"
 #include "common/io/tfrecord.h"
 #include "common/tensor.h"
 #include "estimator/data/example_batch_parser.h"
@@ -152,6 +161,41 @@ absl::StatusOr<json> RunFeatureColumns(const json& req) {
   return json{{"ids", ids}, {"dense", dense}, {"dense_features", MatrixToJson(*all)}};
 }
 
+absl::StatusOr<json> RunWriteCheckpoint(const json& req) {
+  Variables vars;
+  const json& floats = req.at("floats");
+  for (auto it = floats.begin(); it != floats.end(); ++it) {
+    const std::vector<int64_t> shape = it.value().at("shape").get<std::vector<int64_t>>();
+    const std::vector<float> values = it.value().at("values").get<std::vector<float>>();
+    if (shape.size() > 2) {
+      return absl::InvalidArgumentError("write_checkpoint: '" + it.key() + "' has rank > 2");
+    }
+    const int64_t rows = shape.size() == 2 ? shape[0] : 1;
+    const int64_t cols = shape.empty() ? 1 : shape.back();
+    if (rows * cols != static_cast<int64_t>(values.size())) {
+      return absl::InvalidArgumentError("write_checkpoint: '" + it.key() +
+                                        "': values do not fill the shape");
+    }
+    vars.floats[it.key()] = Eigen::Map<const RowMatrixXf>(values.data(), rows, cols);
+  }
+  absl::StatusOr<std::string> prefix = checkpoint::Save(
+      req.at("model_dir").get<std::string>(), req.at("step").get<int64_t>(), vars);
+  if (!prefix.ok()) return prefix.status();
+  return json{{"prefix", *prefix}};
+}
+
+absl::StatusOr<json> RunReadCheckpoint(const json& req) {
+  absl::StatusOr<checkpoint::RestoredCheckpoint> ckpt =
+      checkpoint::RestoreLatest(req.at("model_dir").get<std::string>());
+  if (!ckpt.ok()) return ckpt.status();
+  json floats = json::object();
+  for (const auto& [name, m] : ckpt->vars.floats) {
+    floats[name] = {{"shape", {m.rows(), m.cols()}},
+                    {"values", std::vector<float>(m.data(), m.data() + m.size())}};
+  }
+  return json{{"step", ckpt->step}, {"floats", floats}};
+}
+
 absl::StatusOr<json> Run(const json& req) {
   const std::string op = req.at("op").get<std::string>();
   io::TFRecordOptions options;
@@ -189,6 +233,8 @@ absl::StatusOr<json> Run(const json& req) {
     return json{{"records", records->size()}, {"features", features}};
   }
   if (op == "feature_columns") return RunFeatureColumns(req);
+  if (op == "write_checkpoint") return RunWriteCheckpoint(req);
+  if (op == "read_checkpoint") return RunReadCheckpoint(req);
   return absl::InvalidArgumentError("unknown op " + op);
 }
 

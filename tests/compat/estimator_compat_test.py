@@ -59,7 +59,7 @@ FARE_NORM = {"mean": 32.0, "stddev": 50.0}
 # name -> (estimator section, feature_columns): one configuration, two runtimes.
 CONFIGS = {
     "linear_classifier": (
-        {"type": "linear_classifier"},  # default optimizer: FTRL, lr min(0.2, 1/sqrt(n))
+        {"type": "linear_classifier"},  # default optimizer: FTRL, lr 0.2
         [
             {"type": "numeric", "key": "fare", "normalizer": FARE_NORM},
             {"type": "numeric", "key": "age", "normalizer": AGE_NORM},
@@ -76,7 +76,7 @@ CONFIGS = {
         ],
     ),
     "dnn_classifier": (
-        # Adam: with TF's default (Adagrad 0.05) a few hundred steps leave
+        # Adam: with TF's default (Adagrad 0.001) a few hundred steps leave
         # this DNN near its random start, and the result depends on the seed.
         {"type": "dnn_classifier", "hidden_units": [16, 8],
          "optimizer": {"type": "adam", "learning_rate": 0.01}},
