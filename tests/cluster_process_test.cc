@@ -168,7 +168,8 @@ TEST(ClusterProcessTest, EvaluatorOutsideTheClusterSpecJoinsAndLeaves) {
                            "--listen=127.0.0.1:0"},
                           {{"TF_CONFIG", cluster.TfConfig("evaluator:0")}}, "evaluator:0");
   ASSERT_TRUE(eval->WaitForLine("passed the start barrier", kSlack)) << eval->Output();
-  EXPECT_TRUE(chief->HasLine("task evaluator:0 registered from 127.0.0.1:")) << chief->Output();
+  EXPECT_TRUE(chief->WaitForLine("task evaluator:0 registered from 127.0.0.1:", kSlack))
+      << chief->Output();
   StopChiefAndExpectCleanExits(*chief, {eval.get(), w0.get()});
   EXPECT_TRUE(chief->HasLine("task evaluator:0 disconnected")) << chief->Output();
 }
