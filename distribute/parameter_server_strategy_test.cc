@@ -1,7 +1,6 @@
 // What the parameter_server strategy and the trainer decide without RPC:
 // the PS initialisation from a loaded model (slots and update counters from
-// a checkpoint, or one process's global_step), checkpoint steps from shard
-// file names, and each task's input shard. Training over real PS processes
+// a checkpoint, or one process's global_step) and each task's input shard. Training over real PS processes
 // is tests/ps_training_test.
 #include "distribute/parameter_server_strategy.h"
 
@@ -74,13 +73,6 @@ TEST(ParameterServerStrategyTest, InitsFromACheckpointCarrySlotsAndUpdateCounter
       EXPECT_EQ(v.updates, 40);
     }
   }
-}
-
-TEST(ParameterServerStrategyTest, StepOfShardFile) {
-  EXPECT_EQ(*StepOfShardFile("model.ckpt-123.data-00000-of-00002"), 123);
-  EXPECT_EQ(*StepOfShardFile("/m/model.ckpt-7.data-00001-of-00002"), 7);
-  EXPECT_FALSE(StepOfShardFile("model.ckpt-123.manifest").ok());
-  EXPECT_FALSE(StepOfShardFile("weights.data-00000-of-00001").ok());
 }
 
 TfConfig Config(ClusterSpec::Jobs jobs, const std::string& type, int index) {
