@@ -49,7 +49,11 @@ std::string DirName(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-// Serialises log lines from the children's reader threads.
+// What an evaluator logs with each evaluation's metrics (Estimator::Evaluate).
+constexpr absl::string_view kEvalResultLog = "saving dict for global step ";
+
+// Serialises log lines from the children's reader threads, and keeps the
+// evaluator's latest metrics to repeat them at the end.
 class LogMux {
  public:
   void Line(const std::string& prefix, const std::string& line) {
@@ -58,9 +62,21 @@ class LogMux {
     std::fflush(stdout);
   }
   void Say(const std::string& line) { Line("estuary", line); }
+  void NoteEvaluation(const std::string& task, const std::string& line) {
+    const size_t at = absl::string_view(line).find(kEvalResultLog);
+    if (at == std::string::npos) return;
+    absl::MutexLock l(&mu_);
+    last_eval_ = absl::StrCat("final evaluation by ", task, ": global step ",
+                              line.substr(at + kEvalResultLog.size()));
+  }
+  std::string last_eval() {
+    absl::MutexLock l(&mu_);
+    return last_eval_;
+  }
 
  private:
   absl::Mutex mu_;
+  std::string last_eval_ ABSL_GUARDED_BY(mu_);
 };
 
 struct Child {
@@ -204,8 +220,11 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     const std::string prefix = t.ToString();
     const bool is_coordinator = t == *coordinator;
     const size_t num_tasks = tasks.size();
-    so.on_line = [&log, prefix, is_coordinator, launch, num_tasks](const std::string& line, bool) {
+    const bool is_evaluator = t.type == kEvaluator;
+    so.on_line = [&log, prefix, is_coordinator, is_evaluator, launch, num_tasks](
+                     const std::string& line, bool) {
       log.Line(prefix, line);
+      if (is_evaluator) log.NoteEvaluation(prefix, line);
       // The coordinator logs this right after the start barrier; the pipe
       // delivers it within a millisecond.
       if (is_coordinator && absl::StrContains(line, kClusterReadyLog)) {
@@ -319,6 +338,7 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
   close(wake_fd);
   int failed = 0;
   for (Child& c : children) failed += (*c.exit_code != 0);
+  if (const std::string eval = log.last_eval(); !eval.empty()) log.Say(eval);
   log.Say(absl::StrFormat("done in %.1f s: %d of %d tasks exited 0; result %d",
                           absl::ToDoubleSeconds(absl::Now() - launch),
                           static_cast<int>(children.size()) - failed, children.size(), result));

@@ -151,6 +151,8 @@ TEST(EvaluatorProcessTest, ClusterEvaluatorNeverReadsADeletedCheckpoint) {
   EXPECT_TRUE(p->HasLine("5 of 5 tasks exited 0")) << p->Output();
   EXPECT_FALSE(p->HasLine("vanished while leased")) << p->Output();
   EXPECT_TRUE(p->HasLine("[evaluator:0] exiting evaluation, global_step=")) << p->Output();
+  // `estuary local` repeats the evaluator's last metrics at the end.
+  EXPECT_TRUE(p->HasLine("final evaluation by evaluator:0: global step ")) << p->Output();
   int evaluations = 0, kept = 0;
   const std::string out = p->Output();
   for (size_t at = 0; (at = out.find("saving dict for global step", at)) != std::string::npos;
