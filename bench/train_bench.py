@@ -40,15 +40,23 @@ side: Estuary's GEMM pool and CSV parser threads; TF's intra-op and
 inter-op pools and tf.data's private pool; torch's intra-op and inter-op
 pools, OpenBLAS / MKL / OpenMP threads (Debian's torch runs 1 intra-op
 thread and N OpenBLAS threads: its GEMMs run on OpenBLAS's pool, and two
-pools of N on N cores fight).
+pools of N on N cores fight), OpenMP threads that sleep when they wait
+(OMP_WAIT_POLICY=PASSIVE: torch's best on a shared machine).
 
 Tolerance: the sides compute the same float32 math in different summation
-orders (GEMM blocking, reduction trees, sum order of repeated sparse ids),
-so losses agree to ~1e-6 relative after one step and drift apart slowly as
-rounding differences feed back through the weights. --rtol (default 1e-3)
-bounds |loss - median of the sides' losses| / median at every checked step:
-~100x the drift measured over 2000 steps, and >10x below the effect of a
-10% change of the learning rate after 20 steps (train_bench_selftest.sh).
+orders (GEMM blocking and threads, reduction trees, the order in which
+repeated sparse ids are summed), so their losses agree to ~1e-7 relative
+after one step and stay within 4e-7 for the first 500 steps (measured:
+Estuary 1 vs 2 GEMM threads, Estuary vs PyTorch 1.13 and 2.x, TF). --rtol
+(default 1e-5, 25x that) bounds |loss - median of the sides' losses| /
+median at each of the first --check_steps (100) steps; a 1% change of one
+side's learning rate already exceeds it within a few steps
+(train_bench_selftest.sh breaks one side by 10%). Later the DNN overfits
+(loss ~0.02 after 2000 steps, 8 epochs) and the trajectories separate as
+ReLUs flip on rounding differences: up to 3.4e-2 relative at step 2020
+between 1 and 2 GEMM threads of Estuary itself. So the last step (after the
+timed steps) is only checked against --final_rtol (default 0.2): it catches
+a side that stopped training or blew up, not a subtle error.
 
 Prints one "# key: value" line per fact of the run (date, CPU model, build
 flags, peer versions, load average), then per row
@@ -137,8 +145,9 @@ def run_side(side, cmd, env):
     return losses, int(m.group(1)), version.group(1) if version else None
 
 
-def check_losses(row, got, rtol):
-    """Fails when a side's loss leaves the median of all sides' by more than rtol.
+def check_losses(row, got, rtol, check_steps, final_rtol):
+    """Fails when a side's loss leaves the median of all sides' by more than
+    rtol (steps 1..check_steps) or final_rtol (later steps).
 
     got: {side: {step: loss}} of one round. Returns the largest relative
     difference seen. With two sides the median is their mean, so both are
@@ -155,13 +164,15 @@ def check_losses(row, got, rtol):
             sys.exit(f"train_bench.py: FAIL {row}: non-finite loss at step {step}: {values}")
         median = statistics.median(values.values())
         off = {s: abs(v - median) / max(abs(median), 1e-12) for s, v in values.items()}
-        bad = [s for s in sides if off[s] > rtol]
+        tol = rtol if step <= check_steps else final_rtol
+        bad = [s for s in sides if off[s] > tol]
         if bad:
             others = ", ".join(f"{s} {values[s]:.7g}" for s in sides)
             sys.exit(f"train_bench.py: FAIL {row}: {' and '.join(bad)} diverged at step {step}: "
                      f"relative difference {max(off[s] for s in bad):.2e} from the median "
-                     f"{median:.7g} > tolerance {rtol:g} (losses: {others})")
-        worst = max(worst, max(off.values()))
+                     f"{median:.7g} > tolerance {tol:g} (losses: {others})")
+        if step <= check_steps:
+            worst = max(worst, max(off.values()))
     return worst
 
 
@@ -185,6 +196,15 @@ def build_flags():
     return f"user.bazelrc: {user} (.bazelrc default: --copt=-march=x86-64-v3), -c opt"
 
 
+def estuary_commit():
+    try:
+        p = subprocess.run(["git", "-C", ROOT, "log", "-1", "--format=%h %cs"], capture_output=True,
+                           text=True)
+        return p.stdout.strip() or "unknown (not a git checkout)"
+    except OSError:
+        return "unknown (no git)"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,10 +214,12 @@ def main():
     ap.add_argument("--inputs", default="memory,csv")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--systems", default="estuary,torch,torch2,tf")
-    ap.add_argument("--check_steps", type=int, default=20)
+    ap.add_argument("--check_steps", type=int, default=100,
+                    help="untimed steps whose losses are compared with --rtol")
     ap.add_argument("--steps", type=int, default=0,
                     help="timed steps per run; 0: 2000 in memory, 1000 through CSV")
-    ap.add_argument("--rtol", type=float, default=1e-3)
+    ap.add_argument("--rtol", type=float, default=1e-5)
+    ap.add_argument("--final_rtol", type=float, default=0.2)
     ap.add_argument("--baseline", default="",
                     help="also run this train_bench binary (e.g. built from another commit) "
                          "as side 'baseline'")
@@ -220,8 +242,9 @@ def main():
     load_before = os.getloadavg()
     print(f"# date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"# cpu: {lscpu_model()}")
-    print(f"# estuary build: {build_flags()}")
-    print(f"# tolerance: rtol {args.rtol:g} at steps 1..{args.check_steps} and the last")
+    print(f"# estuary: commit {estuary_commit()}; build {build_flags()}")
+    print(f"# tolerance: {args.rtol:g} relative at steps 1..{args.check_steps}, "
+          f"{args.final_rtol:g} at the last")
     sys.stdout.flush()
     versions = {}
     for model in args.models.split(","):
@@ -237,6 +260,9 @@ def main():
                          "--steps", str(steps)]
                 pools = {k: str(threads) for k in
                          ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"]}
+                # libgomp's spinning barrier made 2-thread PyTorch 10-20x slower on a
+                # loaded 2-core machine (3k vs 32-53k examples/s); sleeping is its best.
+                pools["OMP_WAIT_POLICY"] = "PASSIVE"
                 debian_torch_env = dict(os.environ, LD_LIBRARY_PATH=OPENBLAS, **pools)
                 cmds = {
                     "estuary": ([args.estuary_bin] + flags, None),
@@ -265,9 +291,11 @@ def main():
                         if version:
                             versions[s] = version
                     if len(got) > 1:
-                        worst = max(worst, check_losses(row, got, args.rtol))
+                        worst = max(worst, check_losses(row, got, args.rtol, args.check_steps,
+                                                        args.final_rtol))
                 first = next(iter(got.values()))
-                print(f"# {row}: losses agree (largest relative difference {worst:.1e}); "
+                print(f"# {row}: losses agree (largest relative difference in steps 1..{args.check_steps}: "
+                      f"{worst:.1e}); "
                       f"loss at step 1 {first[min(first)]:.6f}, at step {max(first)} "
                       f"{first[max(first)]:.6f}")
                 med = {s: statistics.median(v) for s, v in speed.items()}
