@@ -37,11 +37,13 @@
 // (or, with --steps 0, steps until --seconds passed) are timed. Prints
 //   loss_at_step S L     for S = 1..check_steps and the last step
 //   examples_per_sec N
+//   cpu_seconds S        (of the timed steps, every thread of the process)
 //   steps N              (timed)
 #include <unistd.h>
 
 #include <chrono>
 #include <cinttypes>
+#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -325,7 +327,14 @@ int Run(int argc, char** argv) {
     if (absl::Status s = train_step(); !s.ok()) return Fail(s);
     std::printf("loss_at_step %" PRId64 " %.9g\n", step, loss_value);
   }
+  // CPU time of the whole process (every thread), for figures on a loaded machine.
+  auto cpu_seconds = [] {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+  };
   using Clock = std::chrono::steady_clock;
+  const double cpu_start = cpu_seconds();
   const Clock::time_point start = Clock::now();
   int64_t timed = 0;
   double elapsed = 0;
@@ -342,8 +351,10 @@ int Run(int argc, char** argv) {
       elapsed = std::chrono::duration<double>(Clock::now() - start).count();
     } while (elapsed < seconds);
   }
+  const double cpu = cpu_seconds() - cpu_start;
   if (timed > 0) std::printf("loss_at_step %" PRId64 " %.9g\n", step, loss_value);
   std::printf("examples_per_sec %.0f\n", timed * kBatch / elapsed);
+  std::printf("cpu_seconds %.4f\n", cpu);
   std::printf("steps %" PRId64 "\n", timed);
   return 0;
 }

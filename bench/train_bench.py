@@ -61,7 +61,9 @@ a side that stopped training or blew up, not a subtle error.
 Prints one "# key: value" line per fact of the run (date, CPU model, build
 flags, peer versions, load average), then per row
   <model>_<input>_threads<N>_<side>_examples_per_sec <median>
-  <model>_<input>_threads<N>_<ours>_vs_<side> <ratio>
+  <model>_<input>_threads<N>_<side>_examples_per_cpu_sec <median>  (process
+      CPU time of the timed steps, every thread: steadier on a shared machine)
+  <model>_<input>_threads<N>_<ours>_vs_<side> <ratio> (per CPU-second <ratio>)
 Build first: bazel build //bench:train_bench.
 """
 import argparse
@@ -134,7 +136,8 @@ class SideFailed(Exception):
 
 
 def run_side(side, cmd, env):
-    """Runs one side; returns (losses {step: loss}, examples/s, version or None)."""
+    """Runs one side; returns (losses {step: loss}, examples/s, examples per CPU-second,
+    version or None)."""
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     m = re.search(r"^examples_per_sec (\d+)", p.stdout, re.M)
     if p.returncode != 0 or not m:
@@ -142,7 +145,10 @@ def run_side(side, cmd, env):
                          f"{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
     losses = {int(s): float(v) for s, v in re.findall(r"^loss_at_step (\d+) (\S+)", p.stdout, re.M)}
     version = re.search(r"^version (.*)$", p.stdout, re.M)
-    return losses, int(m.group(1)), version.group(1) if version else None
+    steps = int(re.search(r"^steps (\d+)", p.stdout, re.M).group(1))
+    cpu = float(re.search(r"^cpu_seconds (\S+)", p.stdout, re.M).group(1))
+    return (losses, int(m.group(1)), steps * 256 / max(cpu, 1e-9),
+            version.group(1) if version else None)
 
 
 def check_losses(row, got, rtol, check_steps, final_rtol):
@@ -275,6 +281,7 @@ def main():
                            dict(os.environ, **pools)),
                 }
                 speed = {s: [] for s in systems}
+                per_cpu = {s: [] for s in systems}
                 worst = 0.0
                 for _ in range(args.runs):
                     got = {}
@@ -283,11 +290,12 @@ def main():
                         if s == args.break_side:
                             cmd = cmd + ["--lr_scale", str(args.break_lr_scale)]
                         try:
-                            losses, eps, version = run_side(s, cmd, env)
+                            losses, eps, epc, version = run_side(s, cmd, env)
                         except SideFailed as e:
                             sys.exit(f"train_bench.py: FAIL {row}: {e}")
                         got[s] = losses
                         speed[s].append(eps)
+                        per_cpu[s].append(epc)
                         if version:
                             versions[s] = version
                     if len(got) > 1:
@@ -299,12 +307,16 @@ def main():
                       f"loss at step 1 {first[min(first)]:.6f}, at step {max(first)} "
                       f"{first[max(first)]:.6f}")
                 med = {s: statistics.median(v) for s, v in speed.items()}
+                med_cpu = {s: statistics.median(v) for s, v in per_cpu.items()}
                 for s in systems:
                     print(f"{row}_{s}_examples_per_sec {med[s]:.0f}")
+                for s in systems:
+                    print(f"{row}_{s}_examples_per_cpu_sec {med_cpu[s]:.0f}")
                 for ours in [s for s in systems if s in ("estuary", "baseline")]:
                     for s in systems:
                         if s != ours:
-                            print(f"{row}_{ours}_vs_{s} {med[ours] / med[s]:.2f}")
+                            print(f"{row}_{ours}_vs_{s} {med[ours] / med[s]:.2f} "
+                                  f"(per CPU-second {med_cpu[ours] / med_cpu[s]:.2f})")
                 sys.stdout.flush()
     for s, v in versions.items():
         print(f"# {s}: {v}")

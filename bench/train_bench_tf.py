@@ -33,7 +33,7 @@ logging and checkpoints are pushed out of the way. The first --check_steps
 steps are untimed and their losses printed; then --steps timed steps (or
 steps until --seconds passed). Graph building, session start and the final
 checkpoint are not timed. Prints loss_at_step lines, examples_per_sec,
-steps, version.
+cpu_seconds (process CPU time of the timed steps), steps, version.
 """
 import argparse
 import os
@@ -80,6 +80,7 @@ class StepHook(tf.estimator.SessionRunHook):
         self.loss_tensor, self.check_steps, self.steps, self.seconds = loss, check_steps, steps, seconds
         self.feeds = feeds  # [(assign op name, placeholder name, array)]
         self.done, self.start, self.elapsed, self.losses = 0, None, 0.0, {}
+        self.cpu_start, self.cpu = None, 0.0
 
     def after_create_session(self, session, coord):
         g = session.graph
@@ -88,7 +89,7 @@ class StepHook(tf.estimator.SessionRunHook):
 
     def before_run(self, run_context):
         if self.start is None and self.done == self.check_steps:
-            self.start = time.perf_counter()
+            self.cpu_start, self.start = time.process_time(), time.perf_counter()
         return tf.estimator.SessionRunArgs(self.loss_tensor)
 
     def after_run(self, run_context, run_values):
@@ -99,6 +100,7 @@ class StepHook(tf.estimator.SessionRunHook):
         timed = self.done - self.check_steps
         if timed > 0 and (timed == self.steps or (not self.steps and timed % 10 == 0)):
             self.elapsed = time.perf_counter() - self.start
+            self.cpu = time.process_time() - self.cpu_start
             if timed == self.steps or self.elapsed >= self.seconds:
                 self.losses[self.done] = float(run_values.results)
                 run_context.request_stop()
@@ -222,6 +224,7 @@ def main():
         print(f"loss_at_step {step} {hook.losses[step]:.9g}")
     timed = hook.done - args.check_steps
     print(f"examples_per_sec {timed * BATCH / hook.elapsed:.0f}")
+    print(f"cpu_seconds {hook.cpu:.4f}")
     print(f"steps {timed}")
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)")
     print(f"version tensorflow {tf.__version__}, oneDNN {onednn}")

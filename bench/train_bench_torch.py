@@ -23,7 +23,8 @@ torch.set_num_interop_threads(--threads); OpenBLAS's / MKL's threads come
 from the environment the driver sets (OPENBLAS_NUM_THREADS, MKL_NUM_THREADS,
 OMP_NUM_THREADS). The first --check_steps steps are untimed and their losses
 printed; then --steps timed steps (or steps until --seconds passed). Prints
-loss_at_step lines, examples_per_sec, steps, version.
+loss_at_step lines, examples_per_sec, cpu_seconds (process CPU time of the timed
+steps), steps, version.
 """
 import argparse
 import itertools
@@ -145,7 +146,7 @@ def main():
 
     for i in range(args.check_steps):
         print(f"loss_at_step {i + 1} {step(i).item():.9g}")
-    start = time.perf_counter()
+    cpu_start, start = time.process_time(), time.perf_counter()
     timed = 0
     loss = None
     while True:
@@ -154,12 +155,13 @@ def main():
                 break
             loss = step(args.check_steps + timed)
             timed += 1
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         if (args.steps and timed == args.steps) or (not args.steps and elapsed >= args.seconds):
             break
     if loss is not None:
         print(f"loss_at_step {args.check_steps + timed} {loss.item():.9g}")
     print(f"examples_per_sec {timed * BATCH / elapsed:.0f}")
+    print(f"cpu_seconds {cpu:.4f}")
     print(f"steps {timed}")
     blas = "MKL" if torch.backends.mkl.is_available() else "OpenBLAS (preloaded)"
     print(f"version torch {torch.__version__}, {blas}, oneDNN "
