@@ -9,7 +9,8 @@
 // PyTorch and TF 2.15 peers) and compares the sides' losses. Files in DIR:
 //   dnn:    dnn_x.f32 [N, 64], dnn_y.f32 [N] (raw little-endian), and
 //           dnn.csv (x00..x63,label: the same rows as text)
-//   sparse: sparse_ids.i64 [N, 26] (ids in [0, 2^20)), sparse_y.f32 [N]
+//   sparse: sparse_ids.i64 [N, 26] (ids in [0, 2^20)), sparse_y.f32 [N],
+//           and sparse.csv (f00..f25,label: the same rows as text)
 //   init_MODEL/<variable name, '/' -> '.'>.f32: initial values, row-major
 //           (TF's layout: a kernel is [in, out]).
 // Models (binary labels, one logit, sigmoid cross-entropy: what
@@ -19,10 +20,12 @@
 //           Adagrad(0.05 * --lr_scale); batch 256.
 //   sparse: categorical_column_with_identity("ids", 2^20) fed a SparseTensor
 //           of 26 ids per example -> MakeLinearModel (sum of weight rows +
-//           bias); Adagrad(0.05 * --lr_scale); batch 256.
+//           bias); Adagrad(0.05 * --lr_scale); batch 256. --input csv: one
+//           identity column of 2^20 buckets per field, f00..f25 (26
+//           tables: a different model, so start it from zeros, no --init).
 // Input: --input memory cuts the arrays into Batches before any step (batch
-// i = rows [256 i, 256 i + 256), wrapping around); --input csv (dnn only)
-// reads dnn.csv through the Estimator's Pipeline (CSV reader + parser, no
+// i = rows [256 i, 256 i + 256), wrapping around); --input csv reads
+// MODEL.csv through the Estimator's Pipeline (CSV reader + parser, no
 // shuffle, repeated; --threads > 1: that many parser threads, prefetch
 // 2 * threads) inside the timed loop: the same batches in the same order.
 // Initial weights: --init's files are saved as a checkpoint and
@@ -141,34 +144,42 @@ absl::StatusOr<std::vector<Batch>> LoadBatches(const std::string& model, const s
   return batches;
 }
 
-// The CSV column names of dnn.csv: x00..x63 (zero-padded, so sorting the
-// columns by name, as DenseFeatures does, keeps their order), then label.
-std::vector<std::string> CsvFeatureNames() {
+// The feature columns of MODEL.csv: dnn x00..x63 (zero-padded, so sorting
+// the columns by name, as DenseFeatures and the linear model do, keeps their
+// order), sparse f00..f25; then the label.
+std::vector<std::string> CsvFeatureNames(const std::string& model) {
   std::vector<std::string> names;
-  for (int64_t i = 0; i < kDenseDim; ++i) names.push_back(absl::StrFormat("x%02d", i));
+  const bool dnn = model == "dnn";
+  for (int64_t i = 0; i < (dnn ? kDenseDim : kSparseFields); ++i) {
+    names.push_back(absl::StrFormat("%s%02d", dnn ? "x" : "f", i));
+  }
   return names;
 }
 
-// The Estimator's input pipeline over DIR/dnn.csv, repeated, in file order.
-absl::StatusOr<std::unique_ptr<Pipeline>> MakeCsvPipeline(const std::string& dir, int threads) {
+// The Estimator's input pipeline over DIR/MODEL.csv, repeated, in file order.
+absl::StatusOr<std::unique_ptr<Pipeline>> MakeCsvPipeline(const std::string& model,
+                                                          const std::string& dir, int threads) {
   InputOptions options;
   options.format = InputFormat::kCsv;
-  options.files = {dir + "/dnn.csv"};
+  options.files = {absl::StrCat(dir, "/", model, ".csv")};
   options.batch_size = kBatch;
   options.num_epochs = -1;
   options.drop_remainder = true;
   options.num_parallel_readers = 1;
   options.prefetch_batches = threads > 1 ? 2 * threads : 0;
   options.num_parse_threads = threads > 1 ? threads : 0;
-  std::vector<std::string> names = CsvFeatureNames();
-  names.push_back("label");
-  for (const std::string& name : names) {
+  for (const std::string& name : CsvFeatureNames(model)) {
     CsvColumn c;
     c.name = name;
-    c.dtype = DType::kFloat;
+    c.dtype = model == "dnn" ? DType::kFloat : DType::kInt64;
     options.csv_columns.push_back(c);
+    options.column_names.push_back(name);
   }
-  options.column_names = names;
+  CsvColumn label;
+  label.name = "label";
+  label.dtype = DType::kFloat;
+  options.csv_columns.push_back(label);
+  options.column_names.push_back(label.name);
   options.label_key = "label";
   return Pipeline::Create(std::move(options));
 }
@@ -223,8 +234,8 @@ int Run(int argc, char** argv) {
   if (model_name != "dnn" && model_name != "sparse") {
     return Fail(absl::InvalidArgumentError("--model must be dnn or sparse"));
   }
-  if (input != "memory" && !(input == "csv" && model_name == "dnn")) {
-    return Fail(absl::InvalidArgumentError("--input must be memory, or csv with --model dnn"));
+  if (input != "memory" && input != "csv") {
+    return Fail(absl::InvalidArgumentError("--input must be memory or csv"));
   }
 
   std::vector<Batch> batches;
@@ -239,7 +250,7 @@ int Run(int argc, char** argv) {
   if (model_name == "dnn") {
     std::vector<ColumnPtr> columns;
     for (const std::string& key :
-         input == "csv" ? CsvFeatureNames() : std::vector<std::string>{"x"}) {
+         input == "csv" ? CsvFeatureNames("dnn") : std::vector<std::string>{"x"}) {
       absl::StatusOr<ColumnPtr> x =
           NumericColumn(key, {input == "csv" ? int64_t{1} : kDenseDim});
       if (!x.ok()) return Fail(x.status());
@@ -254,9 +265,14 @@ int Run(int argc, char** argv) {
     if (!m.ok()) return Fail(m.status());
     model = std::move(*m);
   } else {
-    absl::StatusOr<ColumnPtr> ids = IdentityColumn("ids", kBuckets);
-    if (!ids.ok()) return Fail(ids.status());
-    absl::StatusOr<std::unique_ptr<Model>> m = MakeLinearModel({*ids}, 1);
+    std::vector<ColumnPtr> columns;
+    for (const std::string& key :
+         input == "csv" ? CsvFeatureNames("sparse") : std::vector<std::string>{"ids"}) {
+      absl::StatusOr<ColumnPtr> ids = IdentityColumn(key, kBuckets);
+      if (!ids.ok()) return Fail(ids.status());
+      columns.push_back(*ids);
+    }
+    absl::StatusOr<std::unique_ptr<Model>> m = MakeLinearModel(std::move(columns), 1);
     if (!m.ok()) return Fail(m.status());
     model = std::move(*m);
   }
@@ -291,7 +307,7 @@ int Run(int argc, char** argv) {
   if (!restored.ok()) return Fail(restored);
 
   if (input == "csv") {
-    absl::StatusOr<std::unique_ptr<Pipeline>> p = MakeCsvPipeline(dir, threads);
+    absl::StatusOr<std::unique_ptr<Pipeline>> p = MakeCsvPipeline(model_name, dir, threads);
     if (!p.ok()) return Fail(p.status());
     pipeline = *std::move(p);
   }
@@ -307,7 +323,7 @@ int Run(int argc, char** argv) {
     if (pipeline != nullptr) {
       absl::StatusOr<std::optional<Batch>> next = pipeline->Next();
       if (!next.ok()) return next.status();
-      if (!next->has_value()) return absl::OutOfRangeError("dnn.csv: the repeated input ended");
+      if (!next->has_value()) return absl::OutOfRangeError("the repeated CSV input ended");
       pulled = **std::move(next);
       batch = &pulled;
     } else {

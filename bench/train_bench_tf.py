@@ -9,7 +9,8 @@
           numeric_column x00..x63)
   sparse: tf.estimator.LinearClassifier(n_classes=2, feature_columns=[
           categorical_column_with_identity("ids", 2^20)]) fed a SparseTensor
-          of 26 ids per example
+          of 26 ids per example (--input csv: one identity column of 2^20
+          buckets per field, f00..f25, from zeros)
 both with tf.keras.optimizers.legacy.Adagrad(0.05 * --lr_scale, initial
 accumulator 0.1, epsilon 1e-7). The canned model_fn is wrapped only to add a
 hook that fetches its loss every step.
@@ -23,8 +24,9 @@ Input, --input memory: the batches are cut before any step and loaded once
 ...]; step i's features are slice i mod batches (a 64 KiB gather for the
 DNN, the ids of a prebuilt SparseTensor with constant indices for sparse):
 no tf.data, no batching, no dense-to-sparse conversion in a step.
---input csv (dnn): TextLineDataset(dnn.csv) -> repeat -> batch(256) ->
-map(batched tf.io.decode_csv) (-> prefetch with --threads > 1), in file
+--input csv: TextLineDataset(MODEL.csv) -> repeat -> batch(256) ->
+map(batched tf.io.decode_csv; sparse ids stay dense [256] int64 columns, the
+identity columns convert them) (-> prefetch with --threads > 1), in file
 order, on a private tf.data thread pool of --threads threads.
 
 Threads: session intra_op and inter_op = --threads; tf.data's private pool
@@ -144,15 +146,22 @@ def memory_input_fn(model, data, feeds):
     return input_fn
 
 
-def csv_input_fn(data, threads):
-    names = [f"x{i:02d}" for i in range(DENSE)]
+def csv_input_fn(model, data, threads):
+    if model == "dnn":
+        names = [f"x{i:02d}" for i in range(DENSE)]
+        defaults = [[0.0]] * DENSE
+        columns = [tf.feature_column.numeric_column(n) for n in names]
+    else:
+        names = [f"f{i:02d}" for i in range(FIELDS)]
+        defaults = [[0]] * FIELDS  # int64 ids
+        columns = [tf.feature_column.categorical_column_with_identity(n, BUCKETS) for n in names]
 
     def parse(lines):
-        cols = tf.io.decode_csv(lines, record_defaults=[[0.0]] * (DENSE + 1))
-        return dict(zip(names, cols[:DENSE])), tf.reshape(cols[DENSE], [-1, 1])
+        cols = tf.io.decode_csv(lines, record_defaults=defaults + [[0.0]])
+        return dict(zip(names, cols[:-1])), tf.reshape(cols[-1], [-1, 1])
 
     def input_fn():
-        ds = tf.data.TextLineDataset(os.path.join(data, "dnn.csv")).repeat()
+        ds = tf.data.TextLineDataset(os.path.join(data, f"{model}.csv")).repeat()
         ds = ds.batch(BATCH, drop_remainder=True)
         ds = ds.map(parse, num_parallel_calls=threads if threads > 1 else None, deterministic=True)
         if threads > 1:
@@ -163,7 +172,7 @@ def csv_input_fn(data, threads):
         options.autotune.enabled = False
         return ds.with_options(options)
 
-    return input_fn, [tf.feature_column.numeric_column(n) for n in names]
+    return input_fn, columns
 
 
 def main():
@@ -179,14 +188,14 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--lr_scale", type=float, default=1.0)
     args = ap.parse_args()
-    if args.input == "csv" and args.model != "dnn":
-        raise SystemExit("train_bench_tf.py: --input csv needs --model dnn")
+    if args.input == "csv" and args.model == "sparse" and args.init:
+        raise SystemExit("train_bench_tf.py: sparse --input csv starts from zeros (no --init)")
     tf.get_logger().setLevel("ERROR")
 
     model_dir = tempfile.mkdtemp(prefix="train_bench_tf_")
     feeds = []
     if args.input == "csv":
-        input_fn, columns = csv_input_fn(args.data, args.threads)
+        input_fn, columns = csv_input_fn(args.model, args.data, args.threads)
     else:
         input_fn = memory_input_fn(args.model, args.data, feeds)
         columns = ([tf.feature_column.numeric_column("x", shape=[DENSE])] if args.model == "dnn"

@@ -12,12 +12,13 @@ oneDNN) in .venv-torch. Models, as in train_bench.cc:
           --lr_scale, initial accumulator 0.1, eps 1e-7: TF's).
   sparse: nn.EmbeddingBag(2^20, 1, mode='sum', sparse=True) over 26 ids per
           example + a bias; BCEWithLogitsLoss; Adagrad (sparse rows for the
-          table) with the same hyper-parameters.
+          table) with the same hyper-parameters. --input csv: one 2^20-row
+          table per field (stacked in one EmbeddingBag), from zeros.
 Initial weights from --init (TF's names and layout: a kernel is [in, out],
 so nn.Linear's weight is its transpose); without it, glorot-uniform kernels
 and zero biases (seed 42). Input: --input memory slices the arrays into
-batches before any step; --input csv (dnn) parses DIR/dnn.csv 256 lines at
-a time with numpy.loadtxt inside the timed loop, repeating the file.
+batches before any step; --input csv parses DIR/MODEL.csv 256 lines at a
+time with numpy.loadtxt inside the timed loop, repeating the file.
 Threads: torch.set_num_threads(--intra_op_threads, default --threads),
 torch.set_num_interop_threads(--threads); OpenBLAS's / MKL's threads come
 from the environment the driver sets (OPENBLAS_NUM_THREADS, MKL_NUM_THREADS,
@@ -42,14 +43,20 @@ DENSE = 64
 
 
 class SparseLR(nn.Module):
-    def __init__(self):
+    """One table of 2^20 rows, or (per_field) one per field stacked in one
+    table: field f's id i is row f * 2^20 + i."""
+
+    def __init__(self, per_field=False):
         super().__init__()
-        self.table = nn.EmbeddingBag(BUCKETS, 1, mode="sum", sparse=True)
+        self.per_field = per_field
+        self.table = nn.EmbeddingBag(BUCKETS * (FIELDS if per_field else 1), 1, mode="sum",
+                                     sparse=True)
         nn.init.zeros_(self.table.weight)
         self.bias = nn.Parameter(torch.zeros(1))
+        self.offsets = torch.arange(FIELDS, dtype=torch.int64) * BUCKETS
 
     def forward(self, ids):  # ids [batch, FIELDS] int64: a 2-D input is one bag per row
-        return self.table(ids) + self.bias
+        return self.table(ids + self.offsets if self.per_field else ids) + self.bias
 
 
 def load_init(init, name, shape):
@@ -61,16 +68,20 @@ def load_init(init, name, shape):
     return torch.from_numpy(v.reshape(shape))
 
 
-def csv_batches(path):
-    """Batches of dnn.csv (x00..x63,label), parsed as they are pulled, forever."""
+def csv_batches(path, model):
+    """Batches of MODEL.csv (dnn: x00..x63,label; sparse: f00..f25,label),
+    parsed as they are pulled, forever."""
+    width = DENSE if model == "dnn" else FIELDS
+    dtype = np.float32 if model == "dnn" else np.int64
     with open(path) as f:
         while True:
             lines = list(itertools.islice(f, BATCH))
             if len(lines) < BATCH:  # drop the remainder, start the next epoch
                 f.seek(0)
                 continue
-            a = np.loadtxt(lines, delimiter=",", dtype=np.float32)
-            yield torch.from_numpy(a[:, :DENSE]), torch.from_numpy(a[:, DENSE:])
+            x = np.loadtxt(lines, delimiter=",", dtype=dtype, usecols=range(width))
+            y = np.loadtxt(lines, delimiter=",", dtype=np.float32, usecols=[width])
+            yield torch.from_numpy(x), torch.from_numpy(y.reshape(-1, 1))
 
 
 def main():
@@ -89,8 +100,6 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--lr_scale", type=float, default=1.0)
     args = ap.parse_args()
-    if args.input == "csv" and args.model != "dnn":
-        raise SystemExit("train_bench_torch.py: --input csv needs --model dnn")
     torch.set_num_threads(args.intra_op_threads or args.threads)
     torch.set_num_interop_threads(args.threads)
     torch.manual_seed(42)
@@ -109,7 +118,9 @@ def main():
                     nn.init.xavier_uniform_(m.weight)
                     nn.init.zeros_(m.bias)
     else:
-        model = SparseLR()
+        model = SparseLR(per_field=args.input == "csv")
+        if args.init and args.input == "csv":
+            raise SystemExit("train_bench_torch.py: sparse --input csv starts from zeros (no --init)")
         if args.init:
             with torch.no_grad():
                 model.table.weight.copy_(
@@ -117,7 +128,7 @@ def main():
                 model.bias.copy_(load_init(args.init, "linear/linear_model/bias_weights", [1]))
 
     if args.input == "csv":
-        source = csv_batches(os.path.join(args.data, "dnn.csv"))
+        source = csv_batches(os.path.join(args.data, f"{args.model}.csv"), args.model)
         next_batch = lambda i: next(source)  # noqa: E731
     else:
         y = torch.from_numpy(np.fromfile(os.path.join(args.data, f"{args.model}_y.f32"),
