@@ -309,7 +309,7 @@ def main():
                 print(f"# {row}: losses agree (largest relative difference in steps 1..{args.check_steps}: "
                       f"{worst:.1e}); "
                       f"loss at step 1 {first[min(first)]:.6f}, at step {max(first)} "
-                      f"{first[max(first)]:.6f}")
+                      f"{first[max(first)]:.6f}; load average {os.getloadavg()[0]:.1f}")
                 med = {s: statistics.median(v) for s, v in speed.items()}
                 med_cpu = {s: statistics.median(v) for s, v in per_cpu.items()}
                 for s in systems:

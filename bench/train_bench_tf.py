@@ -39,6 +39,7 @@ cpu_seconds (process CPU time of the timed steps), steps, version.
 """
 import argparse
 import os
+import shutil
 import tempfile
 import time
 
@@ -192,7 +193,8 @@ def main():
         raise SystemExit("train_bench_tf.py: sparse --input csv starts from zeros (no --init)")
     tf.get_logger().setLevel("ERROR")
 
-    model_dir = tempfile.mkdtemp(prefix="train_bench_tf_")
+    scratch = tempfile.mkdtemp(prefix="train_bench_tf_")  # deleted at the end
+    model_dir = os.path.join(scratch, "model")
     feeds = []
     if args.input == "csv":
         input_fn, columns = csv_input_fn(args.model, args.data, args.threads)
@@ -203,7 +205,7 @@ def main():
     warm = None
     if args.init:
         warm = tf.estimator.WarmStartSettings(
-            write_init_checkpoint(args.init, args.model, tempfile.mkdtemp(prefix="train_bench_init_")),
+            write_init_checkpoint(args.init, args.model, os.path.join(scratch, "init")),
             vars_to_warm_start=".*")
     session = tf.compat.v1.ConfigProto(intra_op_parallelism_threads=args.threads,
                                        inter_op_parallelism_threads=args.threads)
@@ -228,6 +230,7 @@ def main():
 
     est = tf.estimator.Estimator(model_fn, config=config, warm_start_from=warm)
     est.train(input_fn, max_steps=args.check_steps + (args.steps or 10**9))
+    shutil.rmtree(scratch, ignore_errors=True)
     hook = hooks[-1]
     for step in sorted(hook.losses):
         print(f"loss_at_step {step} {hook.losses[step]:.9g}")
