@@ -49,11 +49,11 @@ Tolerance: the sides compute the same float32 math in different summation
 orders (GEMM blocking and threads, reduction trees, the order in which
 repeated sparse ids are summed), so their losses agree to ~1e-7 relative
 after one step and stay within 4e-7 for the first 500 steps (measured:
-Estuary 1 vs 2 GEMM threads, Estuary vs PyTorch 1.13 and 2.x, TF). --rtol
-(default 1e-5, 25x that) bounds |loss - median of the sides' losses| /
-median at each of the first --check_steps (100) steps; a 1% change of one
-side's learning rate already exceeds it within a few steps
-(train_bench_selftest.sh breaks one side by 10%). Later the DNN overfits
+Estuary 1 vs 2 GEMM threads, Estuary vs PyTorch 1.13 and 2.x; all four
+sides within 1.7e-7 over 100 steps). --rtol (default 1e-5, 25x that)
+bounds |loss - median of the sides' losses| / median at each of the first
+--check_steps (100) steps; a 1% change of one side's learning rate gives
+1.75e-4 at step 2 (train_bench_selftest.sh breaks one side by 10%). Later the DNN overfits
 (loss ~0.02 after 2000 steps, 8 epochs) and the trajectories separate as
 ReLUs flip on rounding differences: up to 3.4e-2 relative at step 2020
 between 1 and 2 GEMM threads of Estuary itself. So the last step (after the
