@@ -11,7 +11,11 @@
 #
 # With --bench it also installs the benchmarks' peers: Debian's python3-torch
 # and OpenBLAS (bench/train_bench.py preloads it; torch's default BLAS is
-# the slow reference one).
+# the slow reference one), and PyTorch 2.x from PyPI (MKL, oneDNN) into
+# .venv-torch (scripts/requirements-torch.txt). The PyPI wheel is the CUDA
+# build: it does not import without its nvidia-* libraries (libcudart,
+# cuBLASLt, ... are loaded at import), so they come too, ~5.4 GB; the
+# benchmark runs it CPU-only (CUDA_VISIBLE_DEVICES="").
 #
 # It writes user.bazelrc (git-ignored) to build for this machine's CPU
 # (--config=native); --portable writes --config=x86_64_v3 instead.
@@ -38,7 +42,7 @@ for arg in "$@"; do
     --bench) bench=1 ;;
     --portable) portable=1 ;;
     --tsan) tsan=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -73,6 +77,11 @@ fi
 if [ "$tf" = 1 ]; then
   if [ ! -x .venv-tf/bin/pip ]; then python3 -m venv .venv-tf; fi
   .venv-tf/bin/pip install -q --disable-pip-version-check -r scripts/requirements-tf.txt
+fi
+
+if [ "$bench" = 1 ]; then
+  if [ ! -x .venv-torch/bin/pip ]; then /usr/bin/python3 -m venv .venv-torch; fi
+  .venv-torch/bin/pip install -q --disable-pip-version-check -r scripts/requirements-torch.txt
 fi
 
 if [ "$portable" = 1 ]; then
