@@ -22,6 +22,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <random>
 #include <regex>
 #include <string>
 
@@ -38,6 +39,14 @@ constexpr double kLossMargin = 0.01;
 constexpr int64_t kSteps = 300;
 
 std::string TmpDir() { return std::getenv("TEST_TMPDIR"); }
+
+// Which occurrence of a progress line a fault test kills at: drawn anew
+// each run (1..max), so kills land at different steps across runs; the
+// draw is in the test's trace for a rerun.
+int RandomOccurrence(int max) {
+  std::random_device rd;
+  return 1 + static_cast<int>(rd() % static_cast<unsigned>(max));
+}
 
 void RunOk(const std::vector<std::string>& argv, absl::Duration timeout = absl::Minutes(3)) {
   auto p = Proc::Start(argv);
@@ -224,7 +233,9 @@ TEST_F(PsTrainingTest, KilledWorkersRejoinOrAreLeftBehind) {
   const std::string job = Job("worker_kill", false, 1500);
   TestCluster cluster(1, 2, 2);
   auto procs = StartAll(cluster, job);
-  ASSERT_TRUE(procs["worker:1"]->WaitForLine("[worker:1] loss = ", absl::Minutes(1)))
+  const int kill_at = RandomOccurrence(4);
+  SCOPED_TRACE(absl::StrCat("worker:1 killed after its loss line #", kill_at));
+  ASSERT_TRUE(procs["worker:1"]->WaitForLines("[worker:1] loss = ", kill_at, absl::Minutes(1)))
       << procs["worker:1"]->Output();
   procs["worker:1"]->Signal(SIGKILL);
   ASSERT_EQ(*procs["worker:1"]->Wait(absl::Seconds(30)), 128 + SIGKILL);
@@ -253,7 +264,9 @@ TEST_F(PsTrainingTest, KilledChiefFailsEveryTaskAndARelaunchResumes) {
   const std::string job = Job("chief_kill", false, 1000000);
   TestCluster cluster(1, 2, 2);
   auto procs = StartAll(cluster, job);
-  ASSERT_TRUE(procs["chief:0"]->WaitForLine("saving checkpoints for ", absl::Minutes(1)))
+  const int kill_at = RandomOccurrence(3);
+  SCOPED_TRACE(absl::StrCat("chief killed after checkpoint #", kill_at));
+  ASSERT_TRUE(procs["chief:0"]->WaitForLines("saving checkpoints for ", kill_at, absl::Minutes(1)))
       << procs["chief:0"]->Output();
   procs["chief:0"]->Signal(SIGKILL);
   ASSERT_EQ(*procs["chief:0"]->Wait(absl::Seconds(30)), 128 + SIGKILL);
@@ -287,7 +300,9 @@ TEST_F(PsTrainingTest, KilledPsIsReinitialisedFromTheLastCheckpoint) {
   const std::string job = Job("ps_kill", false, 2000);
   TestCluster cluster(1, 2, 2);
   auto procs = StartAll(cluster, job);
-  ASSERT_TRUE(procs["chief:0"]->WaitForLine("saving checkpoints for ", absl::Minutes(1)))
+  const int kill_at = RandomOccurrence(5);
+  SCOPED_TRACE(absl::StrCat("ps:1 killed after checkpoint #", kill_at));
+  ASSERT_TRUE(procs["chief:0"]->WaitForLines("saving checkpoints for ", kill_at, absl::Minutes(1)))
       << procs["chief:0"]->Output();
   procs["ps:1"]->Signal(SIGKILL);
   ASSERT_EQ(*procs["ps:1"]->Wait(absl::Seconds(30)), 128 + SIGKILL);
