@@ -44,11 +44,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_PY = os.path.join(ROOT, ".venv-tf/bin/python")
 BATCH = 256
+TF_PS_KILLED = []  # per tf_ps run: was TF's ps still running when its chief had exited?
 
 
 def free_port():
@@ -110,7 +110,6 @@ PROC = re.compile(r"ps process: wall ([\d.]+) ms, cpu user ([\d.]+) ms, sys ([\d
 def ps_split(out):
     """Per global step: the ps handlers' CPU microseconds per phase, process CPU."""
     m, p = PHASES.search(out), PROC.search(out)
-    steps = [int(x) for x in re.findall(r"training finished: final checkpoint at global_step (\d+)", out)]
     if not m or not p:
         return None
     g = float(m.group(5)) or 1.0  # pushes = global steps (one per trainer step)
@@ -194,8 +193,7 @@ def run_tf(args, tmp, cluster):
     rate = tf_figure(p.stdout)
     if p.returncode != 0 or rate is None:
         fail(" ".join(cmd) + " (chief)", p.stdout + p.stderr + open(ps_log.name).read())
-    if not still_running:
-        print("# note: TF's ps had exited before the driver ended it", file=sys.stderr)
+    TF_PS_KILLED.append(still_running)
     return rate
 
 
@@ -253,6 +251,8 @@ def main():
                 v = statistics.median(d[k] for d in splits[s])
                 unit = "" if k == "pulls_per_step" else "_us_per_step"
                 print(f"{s}_ps_{k}{unit} {v:.2f}")
+    if TF_PS_KILLED:
+        print(f"tf_ps_ps_still_running_after_chief_exit {sum(TF_PS_KILLED)}/{len(TF_PS_KILLED)}")
     print(f"# raw {json.dumps(rates)}", file=sys.stderr)
 
 
