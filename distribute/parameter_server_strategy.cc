@@ -82,23 +82,59 @@ void ParameterServerStrategy::LearnVariables() {
   }
 }
 
+absl::Status ParameterServerStrategy::InitializeFromCheckpoint() {
+  ModelCheckpointOptions load = options_.checkpoint;
+  load.init_if_missing = true;
+  ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(*model_, load));
+  const int64_t step = loaded.global_step;
+  std::vector<PsVariableInit> inits = InitsFromLoaded(*model_, *optimizers_, std::move(loaded));
+  const absl::Time start = absl::Now();
+  RETURN_IF_ERROR(
+      client_->Initialize(generation_, inits, step, absl::Now() + options_.init_timeout));
+  spdlog::info("initialized {} ps tasks with {} variables at global_step {} (generation {}, "
+               "{:.3f} sec)",
+               client_->num_ps(), inits.size(), step, generation_,
+               absl::ToDoubleSeconds(absl::Now() - start));
+  global_step_ = step;
+  if (options_.on_initialized) RETURN_IF_ERROR(options_.on_initialized(generation_));
+  return absl::OkStatus();
+}
+
+absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
+  const bool ps_failure = absl::IsUnavailable(why) || absl::IsDeadlineExceeded(why) ||
+                          absl::IsFailedPrecondition(why) || absl::IsAborted(why);
+  if (!ps_failure) return why;
+  if (options_.is_chief) {
+    ++generation_;
+    spdlog::warn("parameter servers failed ({}); reinitialising them from the latest "
+                 "checkpoint as generation {}",
+                 why.message(), generation_);
+    RETURN_IF_ERROR(InitializeFromCheckpoint());
+  } else {
+    // Aborted / FailedPrecondition: the chief is reinitialising (or a PS
+    // came back empty), so a newer generation is coming. Otherwise (a PS
+    // is down, or slow) wait for every PS to hold the current one again;
+    // a PS that comes back empty waits for the chief's newer one.
+    const uint64_t current = client_->generation();
+    const uint64_t min = absl::IsAborted(why) || absl::IsFailedPrecondition(why) ? current + 1
+                                                                                : current;
+    spdlog::warn("parameter servers failed ({}); waiting for generation >= {}", why.message(),
+                 min);
+    ASSIGN_OR_RETURN(uint64_t generation,
+                     client_->WaitInitialized(min, absl::Now() + options_.init_timeout));
+    ASSIGN_OR_RETURN(global_step_, client_->GlobalStep(absl::Now() + options_.call_timeout));
+    spdlog::info("parameter servers at generation {}, global_step {}", generation,
+                 global_step_);
+  }
+  LearnVariables();
+  return absl::OkStatus();
+}
+
 absl::Status ParameterServerStrategy::Restore() {
   mirror_ = Variables();
   if (options_.is_chief) {
-    ModelCheckpointOptions load = options_.checkpoint;
-    load.init_if_missing = true;
-    ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(*model_, load));
-    const int64_t step = loaded.global_step;
-    std::vector<PsVariableInit> inits = InitsFromLoaded(*model_, *optimizers_, std::move(loaded));
-    const absl::Time start = absl::Now();
-    RETURN_IF_ERROR(client_->Initialize(options_.generation, inits, step,
-                                        absl::Now() + options_.init_timeout));
-    spdlog::info("initialized {} ps tasks with {} variables at global_step {} (generation {}, "
-                 "{:.3f} sec)",
-                 client_->num_ps(), inits.size(), step, options_.generation,
-                 absl::ToDoubleSeconds(absl::Now() - start));
-    global_step_ = step;
-    if (options_.on_initialized) RETURN_IF_ERROR(options_.on_initialized(options_.generation));
+    generation_ = options_.generation;
+    RETURN_IF_ERROR(InitializeFromCheckpoint());
   } else {
     const absl::Time start = absl::Now();
     ASSIGN_OR_RETURN(uint64_t generation,
@@ -118,13 +154,23 @@ absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
   // Every row-sparse variable is in the mirror, with no rows if this batch
   // reads none (Forward looks every variable up).
   for (const std::string& name : row_sparse_) rows[name];
-  RETURN_IF_ERROR(client_->Pull(dense_, rows, &mirror_, absl::Now() + options_.call_timeout));
-  return &mirror_;
+  for (int recoveries = 0;; ++recoveries) {
+    absl::Status st = client_->Pull(dense_, rows, &mirror_, absl::Now() + options_.call_timeout);
+    if (st.ok()) return &mirror_;
+    if (recoveries == options_.max_recoveries_per_step) return st;
+    RETURN_IF_ERROR(Recover(st));
+  }
 }
 
 absl::Status ParameterServerStrategy::ApplyGradients(Gradients* grads) {
-  ASSIGN_OR_RETURN(global_step_, client_->Push(*grads, absl::Now() + options_.call_timeout));
-  return absl::OkStatus();
+  absl::StatusOr<int64_t> step = client_->Push(*grads, absl::Now() + options_.call_timeout);
+  if (step.ok()) {
+    global_step_ = *step;
+    return absl::OkStatus();
+  }
+  // The gradients were computed from variables of a generation that is
+  // gone (or of one that may be): they are dropped.
+  return Recover(step.status());
 }
 
 absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {

@@ -22,6 +22,16 @@
 // gradients apply to variables a few updates newer than the ones it read
 // (asynchronous staleness, as in TF).
 //
+// A PS that dies and comes back (a new process, empty) is recovered from
+// in place: the failed pull or push (Unavailable / DeadlineExceeded while
+// it is down, FailedPrecondition once it is back uninitialised, Aborted for
+// a stale generation) makes the chief reload the latest checkpoint and
+// Initialize every PS with generation + 1 (waiting for the PS to return,
+// up to init_timeout), and makes a worker WaitInitialized for the newer
+// generation; the step's gradients are dropped and training resumes from
+// the checkpoint's step. The generation tag keeps old and new shards from
+// ever mixing.
+//
 // Not thread-safe (one training thread). Borrows the model, optimizers and
 // client, which must outlive it.
 #ifndef ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
@@ -55,9 +65,12 @@ struct ParameterServerStrategyOptions {
   // Consulted before keep_checkpoint_max deletes checkpoint `step`; false
   // keeps it for now (the evaluator holds a lease on it). Empty: delete.
   std::function<bool(int64_t step)> may_delete;
-  // Chief: the generation to tag the PS tasks with at Restore (a new one
-  // per Initialize); workers: the least generation they accept.
+  // Chief: the generation to tag the PS tasks with at Restore (+1 at each
+  // recovery); workers: the least generation they accept.
   uint64_t generation = 1;
+  // How many PS recoveries one step may go through before its error is
+  // returned.
+  int max_recoveries_per_step = 3;
   // Chief: called after every PS holds `generation` (publishes it in the
   // coordination store). Its error fails Restore.
   std::function<absl::Status(uint64_t generation)> on_initialized;
@@ -102,6 +115,11 @@ class ParameterServerStrategy : public Strategy {
  private:
   // The variables by kind, from the placement the client learned.
   void LearnVariables();
+  // Chief: LoadModel + Initialize(generation_) + on_initialized.
+  absl::Status InitializeFromCheckpoint();
+  // After a failed pull/push: recovers as described above, or returns
+  // `why` when it is not a PS failure (or the recovery failed).
+  absl::Status Recover(const absl::Status& why);
 
   const Model* const model_;
   const std::map<std::string, std::unique_ptr<Optimizer>>* const optimizers_;
@@ -111,6 +129,7 @@ class ParameterServerStrategy : public Strategy {
   std::set<std::string> row_sparse_;  // pulled by rows
   Variables mirror_;
   int64_t global_step_ = 0;
+  uint64_t generation_ = 0;  // chief: of the last Initialize
 };
 
 // The optimizer of `variable`: its group's, else the first.

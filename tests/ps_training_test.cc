@@ -278,5 +278,33 @@ TEST_F(PsTrainingTest, KilledChiefFailsEveryTaskAndARelaunchResumes) {
       << chief.Output();
 }
 
+// kill -9 of a PS: the chief sees its next pull or push fail, and once the
+// PS is back (a new, empty process) reinitialises every PS from the last
+// checkpoint with generation 2; the workers wait for that generation, and
+// training resumes from the checkpoint's step and finishes, every task
+// exiting 0.
+TEST_F(PsTrainingTest, KilledPsIsReinitialisedFromTheLastCheckpoint) {
+  const std::string job = Job("ps_kill", false, 2000);
+  TestCluster cluster(1, 2, 2);
+  auto procs = StartAll(cluster, job);
+  ASSERT_TRUE(procs["chief:0"]->WaitForLine("saving checkpoints for ", absl::Minutes(1)))
+      << procs["chief:0"]->Output();
+  procs["ps:1"]->Signal(SIGKILL);
+  ASSERT_EQ(*procs["ps:1"]->Wait(absl::Seconds(30)), 128 + SIGKILL);
+  procs["ps:1"] = cluster.StartTask("ps:1", job);
+  ASSERT_TRUE(procs["chief:0"]->WaitForLine("(generation 2", absl::Minutes(1)))
+      << procs["chief:0"]->Output();
+  for (const std::string t : {"chief:0", "worker:0", "worker:1", "ps:0", "ps:1"}) {
+    absl::StatusOr<int> code = procs[t]->Wait(absl::Minutes(2));
+    ASSERT_TRUE(code.ok()) << t << "\n" << procs[t]->Output();
+    EXPECT_EQ(*code, 0) << t << "\n" << procs[t]->Output();
+  }
+  Proc& chief = *procs["chief:0"];
+  EXPECT_TRUE(chief.HasLine("reinitialising them from the latest checkpoint as generation 2"))
+      << chief.Output();
+  EXPECT_GE(LastNumberAfter(chief, "final checkpoint at global_step "), 2000) << chief.Output();
+  EXPECT_GE(Evaluate(job).global_step, 2000);
+}
+
 }  // namespace
 }  // namespace estuary::testing
