@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/local_launcher.h"
+#include "cli/ps_placement.h"
 #include "cli/train_commands.h"
 #include "common/cluster.h"
 #include "common/cluster_plan.h"
@@ -125,6 +126,11 @@ int ExplainConfigCommand(int argc, char** argv) {
   }
   absl::StatusOr<std::string> report = ExplainConfig(*tf, job ? &*job : nullptr);
   if (!report.ok()) return Error("explain-config", report.status().message());
+  if (job && job->estimator.has_value() && tf->cluster.NumTasks("ps") > 0) {
+    absl::StatusOr<std::string> placement = ExplainPsPlacement(*job, tf->cluster.NumTasks("ps"));
+    if (!placement.ok()) return Error("explain-config", placement.status().message());
+    *report += *placement;
+  }
   std::printf("%s", report->c_str());
   return kExitOk;
 }

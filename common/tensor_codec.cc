@@ -146,6 +146,16 @@ absl::StatusOr<grpc::ByteBuffer> EncodeMatrix(const std::string& name, const Row
   return Frame(*header, bytes > 0 ? grpc::Slice(matrix.data(), bytes) : grpc::Slice());
 }
 
+absl::StatusOr<grpc::ByteBuffer> EncodeMatrixView(const std::string& name,
+                                                  const RowMatrixXf& matrix) {
+  absl::StatusOr<std::string> header =
+      Header(name, DType::kFloat, {matrix.rows(), matrix.cols()}, matrix.size());
+  if (!header.ok()) return header.status();
+  const size_t bytes = matrix.size() * sizeof(float);
+  return Frame(*header, bytes > 0 ? grpc::Slice(matrix.data(), bytes, grpc::Slice::STATIC_SLICE)
+                                  : grpc::Slice());
+}
+
 namespace {
 
 // A frame whose header was read and checked; `reader` is at the payload,

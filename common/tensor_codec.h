@@ -39,6 +39,12 @@ absl::StatusOr<grpc::ByteBuffer> EncodeTensor(const std::string& name, Tensor&& 
 // Encodes a matrix as a float32 tensor [rows, cols] (one copy).
 absl::StatusOr<grpc::ByteBuffer> EncodeMatrix(const std::string& name, const RowMatrixXf& matrix);
 
+// Encodes without copying and without taking ownership: the buffer refers
+// to `matrix`'s memory, which must stay alive and unchanged until gRPC is
+// done with the buffer (e.g. a synchronous call that sent it returned).
+absl::StatusOr<grpc::ByteBuffer> EncodeMatrixView(const std::string& name,
+                                                  const RowMatrixXf& matrix);
+
 // Decodes a buffer made by EncodeTensor / EncodeMatrix, however gRPC split
 // it into slices (one copy of the values).
 // Errors: DataLoss naming what is wrong (not a tensor frame, truncated,

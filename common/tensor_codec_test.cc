@@ -182,5 +182,21 @@ TEST(TensorCodecTest, CorruptFramesGiveClearErrors) {
   expect(Forged(h, ""), "the element count overflows");
 }
 
+TEST(TensorCodecTest, MatrixViewRefersToTheMatrix) {
+  RowMatrixXf m(3, 2);
+  m << 1, 2, 3, 4, 5, 6;
+  absl::StatusOr<grpc::ByteBuffer> bb = EncodeMatrixView("v", m);
+  ASSERT_TRUE(bb.ok());
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(bb->Dump(&slices).ok());
+  ASSERT_EQ(slices.size(), 2u);
+  EXPECT_EQ(static_cast<const void*>(slices[1].begin()), static_cast<const void*>(m.data()));
+  std::string name;
+  absl::StatusOr<RowMatrixXf> back = DecodeMatrix(*bb, &name);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(name, "v");
+  EXPECT_TRUE(*back == m);
+}
+
 }  // namespace
 }  // namespace estuary

@@ -104,6 +104,9 @@ absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
   const bool ps_failure = absl::IsUnavailable(why) || absl::IsDeadlineExceeded(why) ||
                           absl::IsFailedPrecondition(why) || absl::IsAborted(why);
   if (!ps_failure) return why;
+  // A prefetch in flight read the old generation: wait for it and drop it
+  // (the next step pulls again).
+  (void)FinishPrefetch();
   if (options_.is_chief) {
     ++generation_;
     spdlog::warn("parameter servers failed ({}); reinitialising them from the latest "
@@ -131,7 +134,9 @@ absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
 }
 
 absl::Status ParameterServerStrategy::Restore() {
+  (void)FinishPrefetch();
   mirror_ = Variables();
+  next_mirror_ = Variables();
   if (options_.is_chief) {
     generation_ = options_.generation;
     RETURN_IF_ERROR(InitializeFromCheckpoint());
@@ -148,8 +153,34 @@ absl::Status ParameterServerStrategy::Restore() {
   return absl::OkStatus();
 }
 
+ParameterServerStrategy::~ParameterServerStrategy() { (void)FinishPrefetch(); }
+
+absl::Status ParameterServerStrategy::FinishPrefetch() {
+  if (!prefetch_.valid()) return absl::OkStatus();
+  return prefetch_.get();
+}
+
+absl::Status ParameterServerStrategy::PrefetchVariables(const FeatureMap& next_features) {
+  RETURN_IF_ERROR(FinishPrefetch());  // none in flight normally
+  ASSIGN_OR_RETURN(auto rows, model_->RowsRead(next_features));
+  for (const std::string& name : row_sparse_) rows[name];
+  prefetch_ = std::async(std::launch::async, [this, dense = dense_, rows = std::move(rows)] {
+    return client_->Pull(dense, rows, &next_mirror_, absl::Now() + options_.call_timeout);
+  });
+  return absl::OkStatus();
+}
+
 absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
     const FeatureMap& features) {
+  if (prefetch_.valid()) {
+    absl::Status st = FinishPrefetch();
+    if (st.ok()) {
+      std::swap(mirror_, next_mirror_);
+      return &mirror_;
+    }
+    // Pull again below (after recovering, if the PS tasks failed).
+    RETURN_IF_ERROR(Recover(st));
+  }
   ASSIGN_OR_RETURN(auto rows, model_->RowsRead(features));
   // Every row-sparse variable is in the mirror, with no rows if this batch
   // reads none (Forward looks every variable up).
@@ -177,9 +208,17 @@ absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
   if (!options_.is_chief) {
     return absl::FailedPreconditionError("only the chief saves checkpoints");
   }
-  ASSIGN_OR_RETURN(std::vector<ShardEntry> shards,
-                   client_->SaveShards(options_.checkpoint.model_dir,
-                                       absl::Now() + options_.init_timeout));
+  absl::StatusOr<std::vector<ShardEntry>> saved;
+  for (int recoveries = 0;; ++recoveries) {
+    saved = client_->SaveShards(options_.checkpoint.model_dir,
+                                absl::Now() + options_.init_timeout);
+    if (saved.ok() || recoveries == options_.max_recoveries_per_step) break;
+    // A PS died while saving: recover (from the latest checkpoint), then
+    // save what the PS tasks hold now.
+    RETURN_IF_ERROR(Recover(saved.status()));
+  }
+  RETURN_IF_ERROR(saved.status());
+  std::vector<ShardEntry>& shards = *saved;
   if (shards.empty()) return absl::InternalError("SaveShards returned no shard");
   ASSIGN_OR_RETURN(const int64_t step, StepOfShardFile(shards[0].file()));
   checkpoint::SaveOptions save;

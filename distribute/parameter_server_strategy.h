@@ -39,6 +39,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -68,6 +69,10 @@ struct ParameterServerStrategyOptions {
   // Chief: the generation to tag the PS tasks with at Restore (+1 at each
   // recovery); workers: the least generation they accept.
   uint64_t generation = 1;
+  // Pull the next step's variables while this step computes (read-ahead,
+  // strategy.h): that step then reads variables without this step's own
+  // update (one more step of staleness, as any other worker's step).
+  bool prefetch = true;
   // How many PS recoveries one step may go through before its error is
   // returned.
   int max_recoveries_per_step = 3;
@@ -88,6 +93,7 @@ class ParameterServerStrategy : public Strategy {
   ParameterServerStrategy(const Model* model,
                           const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
                           PsClient* client, ParameterServerStrategyOptions options);
+  ~ParameterServerStrategy() override;
 
   // Errors: LoadModel's (chief), PsClient's (Unavailable / DeadlineExceeded
   // naming the PS task, InvalidArgument), on_initialized's.
@@ -98,8 +104,13 @@ class ParameterServerStrategy : public Strategy {
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override;
   // Errors: Push's (InvalidArgument for an unknown variable, nothing sent).
   absl::Status ApplyGradients(Gradients* grads) override;
-  // Chief only (FailedPrecondition on a worker). Errors: SaveShards',
-  // CommitCheckpoint's.
+  bool PrefetchesVariables() const override { return options_.prefetch; }
+  // Starts the pull for `next_features` in the background; the next
+  // VariablesForStep waits for it. Errors: RowsRead's.
+  absl::Status PrefetchVariables(const FeatureMap& next_features) override;
+  // Chief only (FailedPrecondition on a worker). A PS failure while saving
+  // is recovered from (as above) and the save retried. Errors:
+  // SaveShards', CommitCheckpoint's.
   absl::StatusOr<std::string> SaveCheckpoint() override;
   // The mirror: the dense variables of the last pull, and of row-sparse
   // ones the rows pulled so far.
@@ -115,6 +126,8 @@ class ParameterServerStrategy : public Strategy {
  private:
   // The variables by kind, from the placement the client learned.
   void LearnVariables();
+  // Waits for the prefetch in flight, if any; its status.
+  absl::Status FinishPrefetch();
   // Chief: LoadModel + Initialize(generation_) + on_initialized.
   absl::Status InitializeFromCheckpoint();
   // After a failed pull/push: recovers as described above, or returns
@@ -128,6 +141,9 @@ class ParameterServerStrategy : public Strategy {
   std::vector<std::string> dense_;   // pulled whole every step
   std::set<std::string> row_sparse_;  // pulled by rows
   Variables mirror_;
+  // The next step's variables, filled by the prefetch in flight.
+  Variables next_mirror_;
+  std::future<absl::Status> prefetch_;
   int64_t global_step_ = 0;
   uint64_t generation_ = 0;  // chief: of the last Initialize
 };

@@ -61,6 +61,18 @@ class Strategy {
   // Unavailable / DeadlineExceeded when a remote store does not answer).
   virtual absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) = 0;
 
+  // Read-ahead (optional): true when the strategy wants the next step's
+  // features before the current step computes, so it can fetch that
+  // step's variables meanwhile (parameter_server: the next pull overlaps
+  // this step's Forward/Backward). RunTrainLoop then reads the next batch
+  // right after VariablesForStep and calls PrefetchVariables with it; the
+  // next VariablesForStep is for those features. Default: no read-ahead
+  // (the loop is then exactly batch, step, batch, step).
+  virtual bool PrefetchesVariables() const { return false; }
+  virtual absl::Status PrefetchVariables(const FeatureMap& next_features) {
+    return absl::OkStatus();
+  }
+
   // Turns one step's gradients (and assignments) into updates of the
   // variables and advances global_step by one. May consume *grads. Errors:
   // the strategy's.

@@ -35,11 +35,25 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
   for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->Begin(strategy->global_step()));
   Gradients grads;
   RunContext run;
+  const bool read_ahead = strategy->PrefetchesVariables();
+  std::optional<Batch> next;  // read ahead (read_ahead only)
+  bool have_next = false;
   while (!run.stop_requested()) {
-    ASSIGN_OR_RETURN(std::optional<Batch> batch, input->Next());
+    std::optional<Batch> batch;
+    if (have_next) {
+      batch = std::move(next);
+      have_next = false;
+    } else {
+      ASSIGN_OR_RETURN(batch, input->Next());
+    }
     if (!batch.has_value()) break;  // the input ran out
     for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->BeforeStep(strategy->global_step()));
     ASSIGN_OR_RETURN(const Variables* vars, strategy->VariablesForStep(batch->features));
+    if (read_ahead) {
+      ASSIGN_OR_RETURN(next, input->Next());
+      have_next = true;
+      if (next.has_value()) RETURN_IF_ERROR(strategy->PrefetchVariables(next->features));
+    }
     ASSIGN_OR_RETURN(double loss, ComputeGradients(model, head, *batch, *vars,
                                                    strategy->global_step(), rng, &grads));
     RETURN_IF_ERROR(strategy->ApplyGradients(&grads));

@@ -33,7 +33,9 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
 // Runs steps until `input` runs out or a hook requests a stop: per batch,
 // hooks' BeforeStep, strategy->VariablesForStep, ComputeGradients,
 // strategy->ApplyGradients, hooks' AfterStep; hooks' Begin before and End
-// after. Not thread-safe: the strategy, hooks and rng belong to this call.
+// after. A strategy that PrefetchesVariables() gets the next batch's
+// features (PrefetchVariables) right after VariablesForStep, before the
+// step computes. Not thread-safe: the strategy, hooks and rng belong to this call.
 // Errors: the first of the input, the step body, the strategy and the hooks
 // (training stops there; End is not called).
 absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,

@@ -53,6 +53,7 @@ int RunCoordinator(const RoleContext& ctx, const RoleJob& job) {
       } else {
         reason = absl::StrCat("job failed: ", done.message());
         spdlog::error("{}", reason);
+        PrintError(ctx.binary, done.message());
         exit_code = kExitFailure;
       }
     } else {

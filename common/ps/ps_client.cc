@@ -424,7 +424,8 @@ absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadli
       ps::PushVariable* v = reqs[p].add_variables();
       v->set_name(name);
       v->set_kind(kind);
-      RETURN_IF_ERROR(r->ps >= 0 ? writers[p].AddMatrix(m)
+      // The gradients outlive the synchronous calls below: no copy.
+      RETURN_IF_ERROR(r->ps >= 0 ? writers[p].AddMatrixView(m)
                                  : writers[p].AddTensor(PartitionRows(m, p, n)));
     }
     return absl::OkStatus();
@@ -451,7 +452,7 @@ absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadli
       v->set_any_rows(!g.rows.empty());
       if (r->ps >= 0) {
         RETURN_IF_ERROR(writers[p].AddInts(g.rows));
-        RETURN_IF_ERROR(writers[p].AddMatrix(g.values));
+        RETURN_IF_ERROR(writers[p].AddMatrixView(g.values));
         continue;
       }
       std::vector<int64_t> local, index;

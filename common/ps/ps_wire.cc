@@ -32,6 +32,10 @@ absl::Status FrameWriter::Append(absl::StatusOr<grpc::ByteBuffer> frame) {
 
 absl::Status FrameWriter::AddMatrix(const RowMatrixXf& m) { return Append(EncodeMatrix("", m)); }
 
+absl::Status FrameWriter::AddMatrixView(const RowMatrixXf& m) {
+  return Append(EncodeMatrixView("", m));
+}
+
 absl::Status FrameWriter::AddTensor(Tensor&& t) { return Append(EncodeTensor("", std::move(t))); }
 
 absl::Status FrameWriter::AddInts(std::vector<int64_t> values) {

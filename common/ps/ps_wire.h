@@ -36,6 +36,9 @@ class FrameWriter {
  public:
   // Adds a float matrix [rows, cols] (one copy).
   absl::Status AddMatrix(const RowMatrixXf& m);
+  // Adds a float matrix without copying it: the frame refers to `m`, which
+  // must outlive every use of the built buffer (a synchronous call).
+  absl::Status AddMatrixView(const RowMatrixXf& m);
   // Adds a tensor without copying its values.
   absl::Status AddTensor(Tensor&& t);
   // Adds an int64 vector [n] without copying it.

@@ -1,0 +1,150 @@
+// Push + pull of a 1M-float variable through the parameter-server service:
+// one PS (a child process serving PsGrpcService over loopback gRPC), N
+// client threads in this process, each with its own PsClient (own channel
+// and connection). A "pair" is Push(1M-float gradient, SGD applied on the
+// PS) then Pull(the 1M-float variable). Prints one line per figure:
+//   pairs_per_sec <aggregate over all clients>
+//   pair_ms_median <per client, median over pairs>
+//
+//   bazel run -c opt //bench:ps_bench -- --clients 2 --seconds 5 [--nomallopt]
+//
+// bench/ps_bench.py runs it next to bench/ps_bench_torch.py (the same with
+// torch.distributed.rpc over TCP) and prints the medians side by side.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/flags.h"
+#include "common/ps/ps_client.h"
+#include "common/ps/ps_service.h"
+#include "common/ps/ps_shard.h"
+#include "grpcpp/grpcpp.h"
+
+namespace estuary {
+namespace {
+
+constexpr int64_t kRows = 1024, kCols = 1024;  // 1 Mi floats
+
+// The PS child: serves until its parent closes the pipe.
+[[noreturn]] void Serve(int port_fd, int stop_fd) {
+  PsShard shard;
+  PsGrpcService service(&shard);
+  grpc::ServerBuilder b;
+  ConfigureServerBuilder(&b);
+  int port = 0;
+  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  b.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = b.BuildAndStart();
+  if (write(port_fd, &port, sizeof(port)) != sizeof(port)) _exit(1);
+  close(port_fd);
+  char c;
+  while (read(stop_fd, &c, 1) > 0) {
+  }
+  server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  _exit(0);
+}
+
+int Main(int argc, char** argv) {
+  int clients = 2;
+  double seconds = 5;
+  bool nomallopt = false;
+  FlagSet flags("ps_bench [--clients N] [--seconds S] [--nomallopt]",
+                "Push + pull of 1M floats through one parameter server.");
+  flags.Int("clients", &clients, "client threads, each with its own connection");
+  flags.Double("seconds", &seconds, "timed seconds (after 1 s of warm-up)");
+  flags.Bool("nomallopt", &nomallopt, "leave glibc's malloc thresholds as they are");
+  if (absl::Status s = flags.Parse(argc, argv, 1); !s.ok()) {
+    std::fprintf(stderr, "ps_bench: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  if (!nomallopt) TuneMallocForBulkTransfers();
+  int port_pipe[2], stop_pipe[2];
+  if (pipe(port_pipe) != 0 || pipe(stop_pipe) != 0) return 1;
+  const pid_t child = fork();  // before any gRPC state exists
+  if (child == 0) {
+    close(port_pipe[0]);
+    close(stop_pipe[1]);
+    Serve(port_pipe[1], stop_pipe[0]);
+  }
+  close(port_pipe[1]);
+  close(stop_pipe[0]);
+  int port = 0;
+  if (read(port_pipe[0], &port, sizeof(port)) != sizeof(port)) return 1;
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+
+  OptimizerConfig sgd;
+  sgd.learning_rate = 1e-6;
+  std::unique_ptr<PsClient> chief = *PsClient::Create({address}, {});
+  absl::Status init = chief->Initialize(
+      1, {{"w", RowMatrixXf::Random(kRows, kCols), false, true, sgd, {}, 0}}, 0,
+      absl::Now() + absl::Seconds(30));
+  if (!init.ok()) {
+    std::fprintf(stderr, "ps_bench: %s\n", init.ToString().c_str());
+    return 1;
+  }
+  std::vector<std::vector<double>> latencies(clients);
+  std::vector<int64_t> timed_pairs(clients, 0);
+  std::vector<absl::Status> errors(clients);
+  const absl::Time start = absl::Now() + absl::Seconds(1);
+  const absl::Time end = start + absl::Seconds(seconds);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      std::unique_ptr<PsClient> client = *PsClient::Create({address}, {});
+      absl::StatusOr<uint64_t> gen = client->WaitInitialized(1, absl::Now() + absl::Seconds(30));
+      if (!gen.ok()) {
+        errors[c] = gen.status();
+        return;
+      }
+      Gradients g;
+      g.dense["w"] = RowMatrixXf::Constant(kRows, kCols, 1.0f);
+      Variables mirror;
+      while (true) {
+        const absl::Time t0 = absl::Now();
+        if (t0 >= end) break;
+        const absl::Time deadline = t0 + absl::Seconds(30);
+        absl::StatusOr<int64_t> step = client->Push(g, deadline);
+        absl::Status pulled = step.ok() ? client->Pull({"w"}, {}, &mirror, deadline) : step.status();
+        if (!pulled.ok()) {
+          errors[c] = pulled;
+          return;
+        }
+        const absl::Time t1 = absl::Now();
+        if (t0 >= start) {
+          latencies[c].push_back(absl::ToDoubleMilliseconds(t1 - t0));
+          if (t1 <= end) ++timed_pairs[c];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  close(stop_pipe[1]);
+  waitpid(child, nullptr, 0);
+  for (const absl::Status& e : errors) {
+    if (!e.ok()) {
+      std::fprintf(stderr, "ps_bench: %s\n", e.ToString().c_str());
+      return 1;
+    }
+  }
+  int64_t pairs = 0;
+  std::vector<double> all;
+  for (int c = 0; c < clients; ++c) {
+    pairs += timed_pairs[c];
+    all.insert(all.end(), latencies[c].begin(), latencies[c].end());
+  }
+  std::sort(all.begin(), all.end());
+  std::printf("pairs_per_sec %.1f\n", pairs / seconds);
+  std::printf("pair_ms_median %.3f\n", all.empty() ? 0.0 : all[all.size() / 2]);
+  std::printf("mb_per_sec %.0f\n", pairs / seconds * 2 * kRows * kCols * sizeof(float) / 1e6);
+  return 0;
+}
+
+}  // namespace
+}  // namespace estuary
+
+int main(int argc, char** argv) { return estuary::Main(argc, argv); }
