@@ -26,6 +26,10 @@ also for the ps's server), input = 2-file interleave with 2 parse threads
 threads; TF tf.data private pool of 2, map(decode_csv) with 2 parallel
 calls, prefetch 2), gRPC threads as each system's gRPC sets them;
 OMP_NUM_THREADS=1 for TF.
+Also CPU time per global step over the same window (user + system time
+of every process of the system from /proc/PID/stat, sampled when the
+chief logs / the TF hook marks the window; Estuary's launcher itself not
+counted): less sensitive to other load on the machine than steps/sec.
 For Estuary's clusters the ps logs at exit its handlers' CPU time per
 phase (receive / apply / send, common/ps/ps_service.h) and its process
 CPU time; printed per step.
@@ -44,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_PY = os.path.join(ROOT, ".venv-tf/bin/python")
@@ -88,17 +93,56 @@ def fail(what, p_out):
     sys.exit(f"ps_train_bench: {what} failed:\n{p_out[-6000:]}")
 
 
-def estuary_rate(out, args):
-    """Steps / seconds over the chief's logged intervals after warm-up."""
-    lines = [l for l in out.splitlines() if not l.startswith(("ps:", "worker:"))]
-    iv = [(int(m.group(1)), float(m.group(2))) for l in lines
-          for m in [re.search(r"loss = \S+, step = (\d+) \(([\d.]+) sec\)", l)] if m]
-    steps = [b[0] - a[0] for a, b in zip(iv, iv[1:])]
-    secs = [b[1] for b in iv[1:]]
-    keep = list(zip(steps, secs))[args.skip_logs:-1]
-    if not keep:
-        return None
-    return sum(s for s, _ in keep) / sum(t for _, t in keep)
+def cpu_secs(pid):
+    """User + system CPU seconds of a process (all its threads) so far; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def stream(cmd, on_line, timeout, env=None):
+    """Runs cmd, calling on_line(popen, line) as each output line arrives; returns (rc, output)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                         env=env)
+    timer = threading.Timer(timeout, p.kill)
+    timer.start()
+    lines = []
+    try:
+        for line in p.stdout:
+            lines.append(line)
+            on_line(p, line)
+        p.wait()
+    finally:
+        timer.cancel()
+    return p.returncode, "".join(lines)
+
+
+LOG = re.compile(r"loss = \S+, step = (\d+) \(([\d.]+) sec\)")
+
+
+class Marks:
+    """The chief's logged steps, each with the CPU seconds of every task at that moment."""
+
+    def __init__(self):
+        self.pids = {}  # role -> pid
+        self.marks = []  # (global_step, seconds since the previous log, {role: cpu seconds})
+
+    def add(self, step, secs):
+        self.marks.append((step, secs, {r: cpu_secs(pid) for r, pid in self.pids.items()}))
+
+    def window(self, skip):
+        """(global steps/sec, {role: CPU ms per global step}) from mark `skip` to the last but one."""
+        m = self.marks
+        if len(m) < skip + 3:
+            return None, {}
+        a, b = m[skip], m[-2]
+        steps = b[0] - a[0]
+        secs = sum(x[1] for x in m[skip + 1:len(m) - 1])
+        cpu = {r: (b[2][r] - a[2].get(r, 0.0)) * 1e3 / steps for r in b[2]}
+        return steps / secs, cpu
 
 
 PHASES = re.compile(r"ps handler cpu: pull (\d+) calls: receive ([\d.]+) ms, apply ([\d.]+) ms, "
@@ -129,34 +173,43 @@ def run_estuary_local(args, workers, tmp):
     job = make_job(args, model_dir)
     cmd = [args.estuary, "local", job, "--workers", str(workers), "--ps", "1",
            "--timeout", str(args.timeout)]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-    out = p.stdout + p.stderr
-    if p.returncode != 0:
+    marks = Marks()
+
+    def on_line(_, line):
+        # estuary local prefixes each task's lines ("chief:0     | ...") and logs
+        # "started chief:0 (pid N)".
+        m = re.search(r"started (\w+:\d+) \(pid (\d+)\)", line)
+        if m:
+            marks.pids[m.group(1)] = int(m.group(2))
+        m = LOG.search(line)
+        if m and line.startswith("chief:0"):
+            marks.add(int(m.group(1)), float(m.group(2)))
+    rc, out = stream(cmd, on_line, args.timeout + 30)
+    if rc != 0:
         fail(" ".join(cmd), out)
-    # estuary local prefixes each task's lines: "chief:0     | ...".
-    chief = "\n".join(l.split("| ", 1)[1] for l in out.splitlines() if l.startswith("chief:0") and "| " in l)
-    ps = "\n".join(l.split("| ", 1)[1] for l in out.splitlines() if l.startswith("ps:0") and "| " in l)
-    rate = estuary_rate(chief, args)
+    rate, cpu = marks.window(args.skip_logs)
     if rate is None:
         fail("too few logged intervals in " + " ".join(cmd), out)
-    return rate, ps_split(ps)
+    ps = "\n".join(l.split("| ", 1)[1] for l in out.splitlines() if l.startswith("ps:0") and "| " in l)
+    return rate, cpu, ps_split(ps)
 
 
 def run_estuary_one(args, tmp):
     model_dir = tempfile.mkdtemp(prefix="est_one_", dir=tmp)
     job = make_job(args, model_dir, one_process=True)
     cmd = [args.estuary, "train", job]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=args.timeout)
-    out = p.stdout + p.stderr
-    rate = estuary_rate(out, args) if p.returncode == 0 else None
+    marks = Marks()
+
+    def on_line(p, line):
+        marks.pids["train"] = p.pid
+        m = LOG.search(line)
+        if m:
+            marks.add(int(m.group(1)), float(m.group(2)))
+    rc, out = stream(cmd, on_line, args.timeout)
+    rate, cpu = marks.window(args.skip_logs) if rc == 0 else (None, {})
     if rate is None:
         fail(" ".join(cmd), out)
-    return rate
-
-
-def tf_figure(out):
-    m = re.search(r"global_steps_per_sec ([\d.]+)", out)
-    return float(m.group(1)) if m else None
+    return rate, cpu
 
 
 def run_tf(args, tmp, cluster):
@@ -166,35 +219,45 @@ def run_tf(args, tmp, cluster):
            "--warmup", str(args.tf_warmup), "--seconds", str(args.tf_seconds)]
     env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
     env.pop("TF_CONFIG", None)
-    if not cluster:
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=args.timeout)
-        rate = tf_figure(p.stdout)
-        if p.returncode != 0 or rate is None:
-            fail(" ".join(cmd), p.stdout + p.stderr)
-        return rate
-    spec = {"chief": [f"localhost:{free_port()}"], "ps": [f"localhost:{free_port()}"]}
-    ps_env = dict(env, TF_CONFIG=json.dumps({"cluster": spec, "task": {"type": "ps", "index": 0}}))
-    chief_env = dict(env, TF_CONFIG=json.dumps({"cluster": spec, "task": {"type": "chief", "index": 0}}))
-    ps_log = open(os.path.join(tmp, "tf_ps.log"), "w")
-    ps = subprocess.Popen(cmd, stdout=ps_log, stderr=subprocess.STDOUT, cwd=ROOT, env=ps_env,
-                          start_new_session=True)
+    pids, window = {}, {}
+
+    def on_line(p, line):
+        pids["chief"] = p.pid
+        m = re.match(r"timing_window (start|end) global_step (\d+)", line)
+        if m:
+            window[m.group(1)] = (int(m.group(2)), {r: cpu_secs(pid) for r, pid in pids.items()})
+
+    ps, ps_log, still_running = None, None, None
+    chief_env = env
+    if cluster:
+        spec = {"chief": [f"localhost:{free_port()}"], "ps": [f"localhost:{free_port()}"]}
+        ps_env = dict(env, TF_CONFIG=json.dumps({"cluster": spec, "task": {"type": "ps", "index": 0}}))
+        chief_env = dict(env, TF_CONFIG=json.dumps({"cluster": spec, "task": {"type": "chief", "index": 0}}))
+        ps_log = open(os.path.join(tmp, "tf_ps.log"), "w")
+        ps = subprocess.Popen(cmd, stdout=ps_log, stderr=subprocess.STDOUT, cwd=ROOT, env=ps_env,
+                              start_new_session=True)
+        pids["ps"] = ps.pid
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=chief_env,
-                           timeout=args.timeout)
+        rc, out = stream(cmd, on_line, args.timeout, env=chief_env)
     finally:
-        still_running = ps.poll() is None
-        os.killpg(ps.pid, signal.SIGTERM)  # TF's ps joins its server forever
-        try:
-            ps.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(ps.pid, signal.SIGKILL)
-            ps.wait()
-        ps_log.close()
-    rate = tf_figure(p.stdout)
-    if p.returncode != 0 or rate is None:
-        fail(" ".join(cmd) + " (chief)", p.stdout + p.stderr + open(ps_log.name).read())
-    TF_PS_KILLED.append(still_running)
-    return rate
+        if ps is not None:
+            still_running = ps.poll() is None
+            os.killpg(ps.pid, signal.SIGTERM)  # TF's ps joins its server forever
+            try:
+                ps.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(ps.pid, signal.SIGKILL)
+                ps.wait()
+            ps_log.close()
+    m = re.search(r"global_steps_per_sec ([\d.]+)", out)
+    if rc != 0 or not m or len(window) != 2:
+        fail(" ".join(cmd) + (" (chief)" if cluster else ""),
+             out + (open(ps_log.name).read() if ps_log else ""))
+    if cluster:
+        TF_PS_KILLED.append(still_running)
+    (g0, c0), (g1, c1) = window["start"], window["end"]
+    cpu = {r: (c1[r] - c0[r]) * 1e3 / (g1 - g0) for r in c1}
+    return float(m.group(1)), cpu
 
 
 def main():
@@ -218,32 +281,49 @@ def main():
     make_data(args.estuary, args.data, args.rows, args.files)
     tmp = tempfile.mkdtemp(prefix="ps_train_bench_")
     rates = {s: [] for s in systems}
+    cpus = {s: [] for s in systems}
     splits = {s: [] for s in systems}
     for r in range(args.runs):
         for s in systems:
+            split = None
             if s == "tf_ps":
-                rates[s].append(run_tf(args, tmp, cluster=True))
+                rate, cpu = run_tf(args, tmp, cluster=True)
             elif s == "tf_one":
-                rates[s].append(run_tf(args, tmp, cluster=False))
+                rate, cpu = run_tf(args, tmp, cluster=False)
             elif s in ("estuary_ps1", "estuary_ps2"):
-                rate, split = run_estuary_local(args, 0 if s == "estuary_ps1" else 1, tmp)
-                rates[s].append(rate)
-                if split:
-                    splits[s].append(split)
+                rate, cpu, split = run_estuary_local(args, 0 if s == "estuary_ps1" else 1, tmp)
             elif s == "estuary_one":
-                rates[s].append(run_estuary_one(args, tmp))
+                rate, cpu = run_estuary_one(args, tmp)
             else:
                 sys.exit(f"unknown system {s}")
-            print(f"# run {r + 1} {s} global_step/sec {rates[s][-1]:.1f}", file=sys.stderr, flush=True)
+            rates[s].append(rate)
+            cpus[s].append(cpu)
+            if split:
+                splits[s].append(split)
+            print(f"# run {r + 1} {s} global_step/sec {rate:.1f}, CPU ms per step "
+                  f"{json.dumps({k: round(v, 2) for k, v in cpu.items()})}", file=sys.stderr, flush=True)
     med = {s: statistics.median(v) for s, v in rates.items()}
     for s in systems:
         print(f"{s}_global_steps_per_sec {med[s]:.1f}")
         print(f"{s}_examples_per_sec {med[s] * BATCH:.0f}")
+    # CPU time per global step over the same window, every process of the
+    # system (less sensitive to other load than steps/sec).
+    cpu_med = {}
+    for s in systems:
+        for role in sorted(cpus[s][0]):
+            v = statistics.median(c.get(role, 0.0) for c in cpus[s])
+            print(f"{s}_cpu_ms_per_step_{role.replace(':', '')} {v:.2f}")
+        cpu_med[s] = statistics.median(sum(c.values()) for c in cpus[s])
+        print(f"{s}_cpu_ms_per_step_total {cpu_med[s]:.2f}")
+        print(f"{s}_examples_per_cpu_sec {BATCH * 1e3 / cpu_med[s]:.0f}")
     pairs = [("estuary_ps1", "tf_ps"), ("estuary_ps1", "estuary_one"), ("estuary_ps2", "estuary_ps1"),
              ("estuary_ps2", "estuary_one"), ("estuary_one", "tf_one"), ("tf_ps", "tf_one")]
     for a, b in pairs:
         if a in med and b in med:
             print(f"{a}_vs_{b} {med[a] / med[b]:.2f}")
+    for a, b in pairs:
+        if a in cpu_med and b in cpu_med:
+            print(f"{a}_vs_{b}_per_cpu_sec {cpu_med[b] / cpu_med[a]:.2f}")
     for s in systems:
         if splits[s]:
             keys = [k for k in splits[s][0] if k != "pushes"]
@@ -254,6 +334,7 @@ def main():
     if TF_PS_KILLED:
         print(f"tf_ps_ps_still_running_after_chief_exit {sum(TF_PS_KILLED)}/{len(TF_PS_KILLED)}")
     print(f"# raw {json.dumps(rates)}", file=sys.stderr)
+    print(f"# raw cpu {json.dumps(cpus)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ allow_soft_placement as in RunConfig's default, also for the ps's server (RunCon
 gives the server).
 
 The chief times global_step (read from the session after each step)
-after --warmup steps for --seconds and prints
+after --warmup steps for --seconds (printing `timing_window start|end
+global_step G` at both ends, for the driver's CPU sampling) and prints
   global_steps_per_sec X
   examples_per_sec Y
 Summaries and checkpoints are pushed out of the way (huge intervals).
@@ -135,8 +136,10 @@ class GlobalStepRateHook(tf.estimator.SessionRunHook):
         now = time.perf_counter()
         if self.steps == self.warmup:
             self.t0, self.g0 = now, g
+            print(f"timing_window start global_step {g}", flush=True)  # the driver samples CPU time
         elif self.t0 is not None and now - self.t0 >= self.seconds:
             self.rate = (g - self.g0) / (now - self.t0)
+            print(f"timing_window end global_step {g}", flush=True)
             run_context.request_stop()
 
 
