@@ -18,15 +18,6 @@ const Optimizer& OptimizerFor(const Model& model,
   return it != optimizers.end() ? *it->second : *optimizers.begin()->second;
 }
 
-absl::StatusOr<int64_t> StepOfShardFile(const std::string& file) {
-  const size_t data = file.rfind(".data-");
-  if (data == std::string::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint shard file '", file, "' is not named <prefix>.data-i-of-n"));
-  }
-  return checkpoint::StepFromPrefix(file.substr(0, data));
-}
-
 ParameterServerStrategy::ParameterServerStrategy(
     const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
     PsClient* client, ParameterServerStrategyOptions options)
@@ -209,9 +200,10 @@ absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
     return absl::FailedPreconditionError("only the chief saves checkpoints");
   }
   absl::StatusOr<std::vector<ShardEntry>> saved;
+  int64_t step = 0;
   for (int recoveries = 0;; ++recoveries) {
     saved = client_->SaveShards(options_.checkpoint.model_dir,
-                                absl::Now() + options_.init_timeout);
+                                absl::Now() + options_.init_timeout, &step);
     if (saved.ok() || recoveries == options_.max_recoveries_per_step) break;
     // A PS died while saving: recover (from the latest checkpoint), then
     // save what the PS tasks hold now.
@@ -219,8 +211,6 @@ absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
   }
   RETURN_IF_ERROR(saved.status());
   std::vector<ShardEntry>& shards = *saved;
-  if (shards.empty()) return absl::InternalError("SaveShards returned no shard");
-  ASSIGN_OR_RETURN(const int64_t step, StepOfShardFile(shards[0].file()));
   checkpoint::SaveOptions save;
   save.keep_checkpoint_max = options_.keep_checkpoint_max;
   save.may_delete = options_.may_delete;

@@ -153,8 +153,6 @@ const Optimizer& OptimizerFor(const Model& model,
                               const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
                               const std::string& variable);
 
-// "model.ckpt-123.data-00000-of-00002" -> 123. InvalidArgument otherwise.
-absl::StatusOr<int64_t> StepOfShardFile(const std::string& file);
 
 }  // namespace estuary
 

@@ -40,7 +40,10 @@ absl::Status LoggingHook::AfterStep(const StepInfo& step, RunContext*) {
   if (g > last_log_step_ && secs > 0) {
     const double rate = (g - last_log_step_) / secs;
     if (g != 1) spdlog::info("global_step/sec: {:.4g}", rate);
-    if (writer_ != nullptr) RETURN_IF_ERROR(writer_->AddScalar("global_step/sec", rate, g));
+    if (writer_ != nullptr) {
+      RETURN_IF_ERROR(writer_->AddScalar("global_step/sec", rate, g));
+      RETURN_IF_ERROR(writer_->AddScalar("examples/sec", rate * step.batch_size, g));
+    }
   }
   last_log_ = now;
   last_log_step_ = g;

@@ -33,6 +33,7 @@ namespace estuary {
 struct StepInfo {
   int64_t global_step = 0;  // after the step's update
   double loss = 0;          // the head's training loss of the step's batch
+  int64_t batch_size = 0;   // examples in the step's batch
 };
 
 class RunContext {
@@ -80,8 +81,10 @@ class SummarySaverHook : public TrainingHook {
 
 // Every `every_steps` steps and at global step 1, logs
 //   loss = <loss>, step = <global_step> (<secs since the last> sec)
-// then (not at step 1) "global_step/sec: <rate>", and writes the summary
-// "global_step/sec" (LoggingTensorHook + StepCounterHook). `writer` is
+// then (not at step 1) "global_step/sec: <rate>", and writes the summaries
+// "global_step/sec" and "examples/sec" (= global_step/sec x the step's
+// batch size: every worker's examples under asynchronous training)
+// (LoggingTensorHook + StepCounterHook). `writer` is
 // borrowed; null: log only (a cluster's non-chief workers). Errors: the
 // writer's.
 class LoggingHook : public TrainingHook {

@@ -57,7 +57,7 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     ASSIGN_OR_RETURN(double loss, ComputeGradients(model, head, *batch, *vars,
                                                    strategy->global_step(), rng, &grads));
     RETURN_IF_ERROR(strategy->ApplyGradients(&grads));
-    const StepInfo step{strategy->global_step(), loss};
+    const StepInfo step{strategy->global_step(), loss, batch->batch_size};
     for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->AfterStep(step, &run));
   }
   for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->End(strategy->global_step()));

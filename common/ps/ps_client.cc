@@ -134,30 +134,21 @@ absl::StatusOr<std::shared_ptr<const PsClient::Layout>> PsClient::CurrentLayout(
   return layout_;
 }
 
-namespace {
-
-// One raw call to a PS.
-absl::Status CallPs(const std::string& what, const std::string& name, const std::string& address,
-                    grpc::Channel* channel, const char* method, const grpc::ByteBuffer& request,
-                    grpc::ByteBuffer* response, absl::Time deadline, bool wait_for_ready,
-                    CallCanceller* canceller) {
+absl::Status PsClient::Call(int ps, const char* what, const char* method,
+                            const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
+                            absl::Time deadline, bool wait_for_ready) const {
+  const Ps& p = *ps_[ps];
   CallOptions o;
   o.deadline = deadline;
   o.wait_for_ready = wait_for_ready;
-  o.what = absl::StrCat(what, " to ", name, " at ", address);
-  o.canceller = canceller;
+  o.what = absl::StrCat(what, " to ", p.name, " at ", p.address);
+  o.canceller = options_.canceller;
   return rpc_internal::CallWithContext(o, [&](grpc::ClientContext* ctx) {
     return grpc::internal::BlockingUnaryCall<grpc::ByteBuffer, grpc::ByteBuffer>(
-        channel, grpc::internal::RpcMethod(method, grpc::internal::RpcMethod::NORMAL_RPC), ctx,
-        request, response);
+        p.channel.get(), grpc::internal::RpcMethod(method, grpc::internal::RpcMethod::NORMAL_RPC),
+        ctx, request, response);
   });
 }
-
-}  // namespace
-
-#define PS_CALL(i, what, method, request, response, deadline, wait)                           \
-  CallPs(what, ps_[i]->name, ps_[i]->address, ps_[i]->channel.get(), method, request, response, \
-         deadline, wait, options_.canceller)
 
 // Parses a response frame, naming the PS on error.
 template <typename Header>
@@ -227,7 +218,7 @@ absl::Status PsClient::Initialize(uint64_t generation, const std::vector<PsVaria
       }
     }
     grpc::ByteBuffer request = writer.Finish(&req), response;
-    return PS_CALL(p, "Initialize", ps_wire::kInitialize, request, &response, deadline, true);
+    return Call(p, "Initialize", ps_wire::kInitialize, request, &response, deadline, true);
   });
   if (!s.ok()) return s;
   absl::MutexLock l(&mu_);
@@ -243,7 +234,7 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
       ps::DescribeRequest req;
       req.set_min_generation(min_generation);
       grpc::ByteBuffer request = FrameWriter().Build(req), response;
-      RETURN_IF_ERROR(PS_CALL(p, "Describe", ps_wire::kDescribe, request, &response, deadline, true));
+      RETURN_IF_ERROR(Call(p, "Describe", ps_wire::kDescribe, request, &response, deadline, true));
       FrameReader reader;
       return ParseResponse(response, absl::StrCat("Describe to ", ps_[p]->name), &described[p],
                            &reader);
@@ -259,7 +250,8 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
     // Some PS is not there yet, or the chief is reinitialising: ask again
     // for the newest generation seen (each Describe waits on the PS).
     min_generation = std::max(min_generation, highest);
-    if (absl::Now() >= deadline) {
+    // (A PS answers "not yet" 100 ms before the deadline.)
+    if (absl::Now() + absl::Milliseconds(100) >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
           "PsClient: the parameter servers were not initialised to one generation >= ",
           min_generation, " by the deadline"));
@@ -359,7 +351,7 @@ absl::Status PsClient::Pull(const std::vector<std::string>& dense,
     if (reqs[p].variables_size() == 0) return absl::OkStatus();
     reqs[p].set_generation(layout->generation);
     grpc::ByteBuffer request = writers[p].Finish(&reqs[p]), response;
-    RETURN_IF_ERROR(PS_CALL(p, "Pull", ps_wire::kPull, request, &response, deadline, false));
+    RETURN_IF_ERROR(Call(p, "Pull", ps_wire::kPull, request, &response, deadline, false));
     const std::string what = absl::StrCat("Pull from ", ps_[p]->name);
     ps::PullResponse resp;
     FrameReader reader;
@@ -471,7 +463,7 @@ absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadli
     reqs[p].set_generation(layout->generation);
     reqs[p].set_advance_global_step(p == 0);
     grpc::ByteBuffer request = writers[p].Finish(&reqs[p]), response;
-    RETURN_IF_ERROR(PS_CALL(p, "Push", ps_wire::kPush, request, &response, deadline, false));
+    RETURN_IF_ERROR(Call(p, "Push", ps_wire::kPush, request, &response, deadline, false));
     if (p != 0) return absl::OkStatus();
     ps::PushResponse resp;
     FrameReader reader;
@@ -487,7 +479,7 @@ absl::StatusOr<int64_t> PsClient::GlobalStep(absl::Time deadline) {
   ps::GlobalStepRequest req;
   req.set_generation(layout->generation);
   grpc::ByteBuffer request = FrameWriter().Build(req), response;
-  RETURN_IF_ERROR(PS_CALL(0, "GlobalStep", ps_wire::kGlobalStep, request, &response, deadline, false));
+  RETURN_IF_ERROR(Call(0, "GlobalStep", ps_wire::kGlobalStep, request, &response, deadline, false));
   ps::GlobalStepResponse resp;
   FrameReader reader;
   RETURN_IF_ERROR(ParseResponse(response, absl::StrCat("GlobalStep from ", ps_[0]->name), &resp, &reader));
@@ -495,7 +487,8 @@ absl::StatusOr<int64_t> PsClient::GlobalStep(absl::Time deadline) {
 }
 
 absl::StatusOr<std::vector<ShardEntry>> PsClient::SaveShards(const std::string& model_dir,
-                                                             absl::Time deadline) {
+                                                             absl::Time deadline,
+                                                             int64_t* saved_step) {
   ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
   const int n = num_ps();
   uint64_t pause_id;
@@ -511,7 +504,7 @@ absl::StatusOr<std::vector<ShardEntry>> PsClient::SaveShards(const std::string& 
     req.set_pause_id(pause_id);
     req.set_expires_unix_micros(absl::ToUnixMicros(expires));
     grpc::ByteBuffer request = FrameWriter().Build(req), response;
-    RETURN_IF_ERROR(PS_CALL(p, "Pause", ps_wire::kPause, request, &response, deadline, false));
+    RETURN_IF_ERROR(Call(p, "Pause", ps_wire::kPause, request, &response, deadline, false));
     if (p != 0) return absl::OkStatus();
     ps::PauseResponse resp;
     FrameReader reader;
@@ -528,13 +521,14 @@ absl::StatusOr<std::vector<ShardEntry>> PsClient::SaveShards(const std::string& 
     req.set_step(step);
     req.set_num_shards(n);
     grpc::ByteBuffer request = FrameWriter().Build(req), response;
-    RETURN_IF_ERROR(PS_CALL(p, "Save", ps_wire::kSave, request, &response, deadline, false));
+    RETURN_IF_ERROR(Call(p, "Save", ps_wire::kSave, request, &response, deadline, false));
     ps::SaveResponse resp;
     FrameReader reader;
     RETURN_IF_ERROR(ParseResponse(response, absl::StrCat("Save of ", ps_[p]->name), &resp, &reader));
     entries[p] = std::move(*resp.mutable_shard());
     return absl::OkStatus();
   }));
+  if (saved_step != nullptr) *saved_step = step;
   return entries;
 }
 

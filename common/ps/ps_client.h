@@ -38,6 +38,7 @@
 #include "common/rpc.h"
 #include "common/tensor.h"
 #include "common/variables.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "proto/checkpoint.pb.h"
 
 namespace estuary {
@@ -113,9 +114,11 @@ class PsClient {
   // (row-partitioned variables as row partitions, so a one-process
   // checkpoint::Restore sees them whole); returns the entries when every
   // shard is durable, for checkpoint::CommitCheckpoint(model_dir, S, ...).
-  // Errors: those above; the write's I/O errors.
+  // S is also stored in *step when `step` is not null. Errors: those
+  // above; the write's I/O errors.
   absl::StatusOr<std::vector<ShardEntry>> SaveShards(const std::string& model_dir,
-                                                     absl::Time deadline);
+                                                     absl::Time deadline,
+                                                     int64_t* step = nullptr);
 
   // The generation of the last Initialize / WaitInitialized (0 before).
   uint64_t generation() const;
@@ -128,6 +131,9 @@ class PsClient {
   struct Layout;  // generation, placement and per-variable routes
   PsClient(std::vector<std::unique_ptr<Ps>> ps, PsClientOptions options);
   absl::StatusOr<std::shared_ptr<const Layout>> CurrentLayout() const;
+  // One raw call to PS `ps`; errors say "<what> to ps:N at host:port: ...".
+  absl::Status Call(int ps, const char* what, const char* method, const grpc::ByteBuffer& request,
+                    grpc::ByteBuffer* response, absl::Time deadline, bool wait_for_ready) const;
 
   const PsClientOptions options_;
   std::vector<std::unique_ptr<Ps>> ps_;

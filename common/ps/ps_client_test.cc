@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <random>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/checkpoint.h"
@@ -130,8 +131,10 @@ TEST_F(PsClientTest, InitializePullPushGlobalStepAndCheckpoint) {
 
   // A cluster checkpoint restores whole, bit-identically, in one process.
   const std::string dir = NewDir("cluster_ckpt");
-  absl::StatusOr<std::vector<ShardEntry>> shards = chief_->SaveShards(dir, Deadline());
+  int64_t saved_step = -1;
+  absl::StatusOr<std::vector<ShardEntry>> shards = chief_->SaveShards(dir, Deadline(), &saved_step);
   ASSERT_TRUE(shards.ok()) << shards.status();
+  EXPECT_EQ(saved_step, 42);
   ASSERT_EQ(shards->size(), 2u);
   ASSERT_TRUE(checkpoint::CommitCheckpoint(dir, 42, *shards).ok());
   absl::StatusOr<checkpoint::RestoredCheckpoint> back = checkpoint::RestoreLatest(dir);
@@ -186,6 +189,20 @@ TEST_F(PsClientTest, FailedPreconditionBeforeInitialize) {
   Variables mirror;
   EXPECT_EQ(worker_->Pull({"kernel"}, {}, &mirror, Deadline()).code(),
             absl::StatusCode::kFailedPrecondition);
+  // Waiting for an initialisation that does not come ends at the deadline.
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(worker_->WaitInitialized(1, start + absl::Seconds(1)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST_F(PsClientTest, WorkersWaitForTheChiefsInitialize) {
+  absl::StatusOr<uint64_t> gen;
+  std::thread waiter([&] { gen = worker_->WaitInitialized(3, Deadline()); });
+  ASSERT_TRUE(chief_->Initialize(3, vars_, 0, Deadline()).ok());
+  waiter.join();
+  ASSERT_TRUE(gen.ok()) << gen.status();
+  EXPECT_EQ(*gen, 3u);
 }
 
 TEST_F(PsClientTest, StoppedPsIsUnavailableNamingIt) {
