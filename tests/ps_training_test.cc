@@ -12,10 +12,9 @@
 // same batch size over the same data, but the cluster's are asynchronous:
 // three trainers each read a third of the input (shuffled with seed +
 // shard index) and each step's gradient is computed from variables that
-// were pulled before the trainer's own previous update landed (the next
-// step's pull overlaps the current step's compute) and that the other
-// trainers' steps may have updated since (with 3 trainers, a gradient is
-// typically 2-4 updates stale, on a loaded machine a few more). Neither changes what the model converges to on this
+// the other trainers' steps may have updated since they were pulled (with
+// 3 trainers, a gradient is typically 1-2 updates stale, on a loaded
+// machine a few more). Neither changes what the model converges to on this
 // data, only the path: on an idle machine the gap is ~0.003 AUC and
 // ~0.0005 log-loss. The margins (0.02 AUC, 0.01 loss) leave room for a
 // loaded machine's bigger staleness, and still fail a cluster that does
