@@ -120,6 +120,11 @@ TEST_F(PsClientTest, InitializePullPushGlobalStepAndCheckpoint) {
     ASSERT_TRUE(gs.ok()) << gs.status();
     EXPECT_EQ(*gs, 41 + step);
   }
+  // Each PS's handler counted both pushes (the ps logs these timings at exit).
+  for (auto& p : ps_) {
+    EXPECT_EQ(p->service.push_times().calls, 2);
+    EXPECT_THAT(p->service.TimingSummary(), HasSubstr("; push 2 calls: receive "));
+  }
   ASSERT_TRUE(worker_->Pull({"kernel", "table"}, {}, &mirror, Deadline()).ok());
   EXPECT_TRUE(mirror.floats.at("kernel") == k);
   EXPECT_TRUE(mirror.floats.at("table") == t);

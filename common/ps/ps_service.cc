@@ -1,10 +1,12 @@
 #include "common/ps/ps_service.h"
 
 #include <malloc.h>
+#include <time.h>
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/ps/ps_wire.h"
 #include "common/rpc.h"
 #include "grpcpp/impl/rpc_service_method.h"
@@ -23,6 +25,40 @@ absl::Status ParseRequest(const grpc::ByteBuffer& in, Header* header, FrameReade
   absl::Status s = reader->Parse(in, header);
   if (!s.ok()) return absl::InvalidArgumentError(s.message());
   return s;
+}
+
+int64_t ThreadCpuNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Splits one handler call's thread CPU time into receive / apply / send.
+template <typename Times>
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(Times* times) : times_(times), last_(ThreadCpuNanos()) {}
+  ~PhaseTimer() {
+    times_->send_ns += Lap();
+    times_->calls += 1;
+  }
+  void EndReceive() { times_->receive_ns += Lap(); }
+  void EndApply() { times_->apply_ns += Lap(); }
+
+ private:
+  int64_t Lap() {
+    const int64_t now = ThreadCpuNanos();
+    const int64_t d = now - last_;
+    last_ = now;
+    return d;
+  }
+  Times* const times_;
+  int64_t last_;
+};
+
+std::string PhaseSummary(const PsPhaseTimes& t) {
+  return absl::StrFormat("%d calls: receive %.1f ms, apply %.1f ms, send %.1f ms", t.calls,
+                         t.receive_ns / 1e6, t.apply_ns / 1e6, t.send_ns / 1e6);
 }
 
 PsPartition FromProto(const ps::RowPartitionProto& p) {
@@ -80,6 +116,11 @@ PsGrpcService::PsGrpcService(PsShard* shard) : shard_(shard) {
   AddRawMethod(ps_wire::kGlobalStep, &PsGrpcService::GlobalStep);
   AddRawMethod(ps_wire::kPause, &PsGrpcService::Pause);
   AddRawMethod(ps_wire::kSave, &PsGrpcService::Save);
+}
+
+std::string PsGrpcService::TimingSummary() const {
+  return absl::StrCat("ps handler cpu: pull ", PhaseSummary(pull_times()), "; push ",
+                      PhaseSummary(push_times()));
 }
 
 void PsGrpcService::AddRawMethod(const char* name, Handler handler) {
@@ -160,6 +201,7 @@ grpc::Status PsGrpcService::Describe(grpc::ServerContext* ctx, const grpc::ByteB
 
 grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& in,
                                  grpc::ByteBuffer* out) {
+  PhaseTimer timer(&pull_times_);
   ps::PullRequest req;
   FrameReader reader;
   if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
@@ -173,8 +215,10 @@ grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& i
       items[i].rows = *std::move(rows);
     }
   }
+  timer.EndReceive();
   absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), items);
   if (!values.ok()) return ToGrpcStatus(values.status());
+  timer.EndApply();
   FrameWriter writer;
   for (Tensor& t : *values) {
     if (absl::Status s = writer.AddTensor(std::move(t)); !s.ok()) return ToGrpcStatus(s);
@@ -186,6 +230,7 @@ grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& i
 
 grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffer& in,
                                  grpc::ByteBuffer* out) {
+  PhaseTimer timer(&push_times_);
   ps::PushRequest req;
   FrameReader reader;
   if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
@@ -210,9 +255,11 @@ grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffe
     if (!values.ok()) return ToGrpcStatus(absl::InvalidArgumentError(values.status().message()));
     item.values = *std::move(values);
   }
+  timer.EndReceive();
   absl::StatusOr<int64_t> step = shard_->Push(req.generation(), std::move(items),
                                               req.advance_global_step(), ServerDeadline(ctx));
   if (!step.ok()) return ToGrpcStatus(step.status());
+  timer.EndApply();
   ps::PushResponse resp;
   resp.set_global_step(*step);
   *out = FrameWriter().Build(resp);
