@@ -129,6 +129,38 @@ class Ftrl : public RowWiseOptimizer {
   Ftrl(float lr, float lr_power, float init, float l1, float l2, float l2_shrinkage)
       : lr_(lr), lr_power_(lr_power), init_(init), l1_(l1), l2_(l2), shrinkage_(l2_shrinkage) {}
   std::string name() const override { return "ftrl"; }
+  // Row by row with the slots looked up once and no temporaries (a large
+  // sparse linear model has one-float rows, so per-row overhead dominates);
+  // the same operations as Update below, elementwise, so the same floats.
+  void ApplySparse(RowMatrixXf* var, Slots* slots, absl::Span<const int64_t> rows,
+                   const RowMatrixXf& grads, int64_t step) const override {
+    if (lr_power_ != -0.5f || shrinkage_ > 0) {  // (the loop is checked bitwise without)
+      RowWiseOptimizer::ApplySparse(var, slots, rows, grads, step);
+      return;
+    }
+    const int64_t cols = var->cols();
+    float* acc = slots->by_name.at("accumulator").data();
+    float* lin = slots->by_name.at("linear").data();
+    const float two_l2 = 2.0f * l2_;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const float* g = grads.data() + i * cols;
+      const int64_t off = rows[i] * cols;
+      float* v = var->data() + off;
+      float* a = acc + off;
+      float* l = lin + off;
+      for (int64_t j = 0; j < cols; ++j) {
+        const float new_acc = a[j] + g[j] * g[j];
+        const float new_pow = std::sqrt(new_acc), old_pow = std::sqrt(a[j]);
+        const float step_size = (new_pow - old_pow) / lr_ * v[j];
+        l[j] = l[j] + (g[j] - step_size);
+        const float sign = static_cast<float>(l[j] > 0.0f) - static_cast<float>(l[j] < 0.0f);
+        const float x = l1_ * sign - l[j];
+        const float y = new_pow / lr_ + two_l2;
+        v[j] = std::abs(l[j]) > l1_ ? x / y : 0.0f;
+        a[j] = new_acc;
+      }
+    }
+  }
   Slots CreateSlots(const RowMatrixXf& var) const override {
     Slots s;
     s.by_name["accumulator"] = RowMatrixXf::Constant(var.rows(), var.cols(), init_);

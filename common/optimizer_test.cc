@@ -3,6 +3,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -181,6 +182,52 @@ TEST(OptimizerTest, AdamSparseMovesUntouchedRows) {
   const float after_first = var(0, 0);
   (*adam)->ApplySparse(&var, &slots, r1, RowMatrixXf::Ones(1, 1), 1);
   EXPECT_LT(var(0, 0), after_first);
+}
+
+// Ftrl's and Adagrad's sparse apply are loops of their own: on the touched
+// rows they give the very floats of the dense rule (bitwise), untouched rows
+// stay as they were.
+TEST(OptimizerTest, SparseApplyEqualsDenseRuleOnTouchedRows) {
+  const std::vector<nlohmann::json> configs = {
+      {{"type", "ftrl"}},
+      {{"type", "ftrl"}, {"l1_regularization_strength", 0.01}, {"l2_regularization_strength", 0.1}},
+      {{"type", "ftrl"}, {"l1_regularization_strength", 0.001},
+       {"l2_shrinkage_regularization_strength", 0.05}},
+      {{"type", "adagrad"}}};
+  for (const nlohmann::json& config : configs) {
+    SCOPED_TRACE(config.dump());
+    auto opt = MakeOptimizer(config, "sgd", 0.05, "$.o");
+    ASSERT_TRUE(opt.ok()) << opt.status();
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    RowMatrixXf var(5, 3);
+    for (int64_t k = 0; k < var.size(); ++k) var.data()[k] = normal(rng);
+    Slots sparse_slots = (*opt)->CreateSlots(var);
+    RowMatrixXf sparse_var = var;
+    const std::vector<int64_t> rows = {0, 2, 3};
+    for (int64_t step = 0; step < 4; ++step) {
+      RowMatrixXf grads(rows.size(), 3);
+      for (int64_t k = 0; k < grads.size(); ++k) grads.data()[k] = normal(rng);
+      RowMatrixXf before = sparse_var;
+      Slots dense_slots = sparse_slots;
+      (*opt)->ApplySparse(&sparse_var, &sparse_slots, rows, grads, step);
+      for (size_t i = 0; i < rows.size(); ++i) {
+        // The dense rule on this row alone.
+        RowMatrixXf row = before.row(rows[i]);
+        Slots row_slots;
+        for (const auto& [name, m] : dense_slots.by_name) row_slots.by_name[name] = m.row(rows[i]);
+        (*opt)->ApplyDense(&row, &row_slots, grads.row(i), step);
+        for (int64_t j = 0; j < 3; ++j) {
+          EXPECT_EQ(sparse_var(rows[i], j), row(0, j)) << "row " << rows[i];
+          for (const auto& [name, m] : row_slots.by_name) {
+            EXPECT_EQ(sparse_slots.by_name.at(name)(rows[i], j), m(0, j)) << name;
+          }
+        }
+      }
+      EXPECT_EQ(sparse_var.row(1), before.row(1));
+      EXPECT_EQ(sparse_var.row(4), before.row(4));
+    }
+  }
 }
 
 }  // namespace
