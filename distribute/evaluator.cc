@@ -88,8 +88,17 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::Run() {
   bool told_not_trained = false;
   bool superseded = false;  // the last attempt found its checkpoint gone
   std::map<std::string, double> metrics;
+  auto finish = [&]() -> absl::StatusOr<std::map<std::string, double>> {
+    spdlog::info("exiting evaluation, global_step={} is the final step", last_step);
+    RETURN_IF_ERROR(options_.store->Set(kEvaluatorDoneKey, absl::StrCat(last_step),
+                                        absl::Now() + options_.store_timeout));
+    return metrics;
+  };
   while (true) {
     ASSIGN_OR_RETURN(final_step, FinalStep());
+    // The final checkpoint may have been evaluated before the chief
+    // announced it as final.
+    if (final_step.has_value() && last_step >= *final_step) return finish();
     absl::StatusOr<int64_t> latest = checkpoint::LatestStep(options_.model_dir, *options_.env);
     if (!latest.ok() && !absl::IsNotFound(latest.status())) {
       spdlog::warn("evaluator: {}", latest.status().ToString());
@@ -120,12 +129,7 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::Run() {
       last_step = *latest;
       evaluated_.push_back(last_step);
       next_eval = start + throttle;
-      if (is_final) {
-        spdlog::info("exiting evaluation, global_step={} is the final step", last_step);
-        RETURN_IF_ERROR(options_.store->Set(kEvaluatorDoneKey, absl::StrCat(last_step),
-                                            absl::Now() + options_.store_timeout));
-        return metrics;
-      }
+      if (is_final) return finish();
       const absl::Duration wait = next_eval - clock.Now();
       if (wait > absl::ZeroDuration()) {
         spdlog::info("waiting {:.3f} secs before starting next eval run.",

@@ -141,6 +141,22 @@ TEST_F(EvaluatorTest, AfterTrainingEndedEvaluatesTheFinalCheckpointAtOnce) {
   EXPECT_EQ(clock_.waits, 0);
 }
 
+// The race seen in a cluster: the last checkpoint is evaluated (as a
+// regular one) before the chief announces it as the final step; the
+// evaluator must then end, not wait for a newer checkpoint.
+TEST_F(EvaluatorTest, EndsWhenTheFinalStepIsAnnouncedAfterItsEvaluation) {
+  const std::string dir = NewDir("announced_late");
+  Commit(dir, 7);
+  during_evaluation = [&] { Finish(7); };
+  Evaluator evaluator(Options(dir, 0, 0), Reader());
+  absl::StatusOr<std::map<std::string, double>> m = evaluator.Run();
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_THAT(evaluator.evaluated(), ElementsAre(7));
+  absl::StatusOr<std::string> done = chief_->Get(kEvaluatorDoneKey, Deadline());
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(*done, "7");
+}
+
 TEST_F(EvaluatorTest, WaitsForTheFirstCheckpoint) {
   const std::string dir = NewDir("first");
   clock_.on_wait = [&]() -> absl::Status {
