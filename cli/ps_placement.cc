@@ -9,25 +9,17 @@
 namespace estuary {
 
 absl::StatusOr<std::vector<VariableSpec>> ModelVariableSpecs(const JobSpec& job) {
-  // The model is built by EstimatorFromJob; its strategy factory sees it
-  // (and stops the build: nothing else is needed).
+  // The model as the job builds it (the default strategy touches nothing).
+  ASSIGN_OR_RETURN(std::unique_ptr<Estimator> est, EstimatorFromJob(job));
+  const Model& model = est->model();
+  Variables vars;
+  RETURN_IF_ERROR(model.InitVariables(0, &vars));
+  const std::vector<std::string> sparse = model.RowSparseVariables();
   std::vector<VariableSpec> specs;
-  absl::Status seen = absl::UnknownError("the model was not built");
-  auto factory = [&](const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>*)
-      -> absl::StatusOr<std::unique_ptr<Strategy>> {
-    Variables vars;
-    seen = model->InitVariables(0, &vars);
-    const std::vector<std::string> sparse = model->RowSparseVariables();
-    for (const auto& [name, m] : vars.floats) {
-      const bool row_sparse = std::find(sparse.begin(), sparse.end(), name) != sparse.end();
-      specs.push_back({name, m.rows(), m.cols(), row_sparse});
-    }
-    return absl::CancelledError("placement only");
-  };
-  EstimatorJobOptions extra;
-  extra.strategy_factory = factory;
-  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(job, extra);
-  if (!seen.ok()) return est.ok() ? seen : est.status();
+  for (const auto& [name, m] : vars.floats) {
+    const bool row_sparse = std::find(sparse.begin(), sparse.end(), name) != sparse.end();
+    specs.push_back({name, m.rows(), m.cols(), row_sparse});
+  }
   return specs;
 }
 

@@ -11,12 +11,6 @@
 
 namespace estuary {
 
-const Optimizer& OptimizerFor(const Model& model,
-                              const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
-                              const std::string& variable) {
-  auto it = optimizers.find(model.OptimizerGroup(variable));
-  return it != optimizers.end() ? *it->second : *optimizers.begin()->second;
-}
 
 ParameterServerStrategy::ParameterServerStrategy(
     const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,

@@ -151,10 +151,6 @@ class ParameterServerStrategy : public Strategy {
   uint64_t generation_ = 0;  // chief: of the last Initialize
 };
 
-// The optimizer of `variable`: its group's, else the first.
-const Optimizer& OptimizerFor(const Model& model,
-                              const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
-                              const std::string& variable);
 
 
 }  // namespace estuary

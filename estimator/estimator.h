@@ -103,6 +103,8 @@ class Estimator {
   int64_t global_step() const { return global_step_; }
   const Variables& variables() const { return *latest_; }
   const std::string& model_dir() const { return options_.model_dir; }
+  // The model the Estimator trains (its variables' names and shapes).
+  const Model& model() const { return *options_.model; }
 
  private:
   explicit Estimator(EstimatorOptions options);

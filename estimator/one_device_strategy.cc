@@ -13,11 +13,6 @@ OneDeviceStrategy::OneDeviceStrategy(
     OneDeviceStrategyOptions options)
     : model_(model), optimizers_(optimizers), options_(std::move(options)) {}
 
-const Optimizer& OneDeviceStrategy::OptimizerFor(const std::string& variable) const {
-  auto it = optimizers_->find(model_->OptimizerGroup(variable));
-  return it != optimizers_->end() ? *it->second : *optimizers_->begin()->second;
-}
-
 absl::Status OneDeviceStrategy::Restore() {
   ModelCheckpointOptions load = options_.checkpoint;
   load.init_if_missing = true;
@@ -28,7 +23,7 @@ absl::Status OneDeviceStrategy::Restore() {
   for (auto& [name, v] : vars_.floats) {
     Trained& t = trained_[name];
     t.var = &v;
-    t.optimizer = &OptimizerFor(name);
+    t.optimizer = &OptimizerFor(*model_, *optimizers_, name);
     t.slots = t.optimizer->CreateSlots(v);
     for (auto& [slot, value] : t.slots.by_name) {
       auto it = loaded.others.find(SlotName(name, t.optimizer->name(), slot));

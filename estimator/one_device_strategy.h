@@ -52,7 +52,6 @@ class OneDeviceStrategy : public Strategy {
     const Optimizer* optimizer = nullptr;
     Slots slots;
   };
-  const Optimizer& OptimizerFor(const std::string& variable) const;
 
   const Model* const model_;
   const std::map<std::string, std::unique_ptr<Optimizer>>* const optimizers_;

@@ -9,6 +9,13 @@
 
 namespace estuary {
 
+const Optimizer& OptimizerFor(const Model& model,
+                              const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
+                              const std::string& variable) {
+  auto it = optimizers.find(model.OptimizerGroup(variable));
+  return it != optimizers.end() ? *it->second : *optimizers.begin()->second;
+}
+
 std::string SlotName(const std::string& variable, const std::string& optimizer,
                      const std::string& slot) {
   return absl::StrCat(variable, "/", optimizer, "/", slot);

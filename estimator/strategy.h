@@ -31,10 +31,12 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/optimizer.h"
 #include "common/tensor.h"
 #include "common/variables.h"
 #include "estimator/model.h"
@@ -124,6 +126,12 @@ absl::StatusOr<LoadedModel> LoadModel(const Model& model, const ModelCheckpointO
 
 // The checkpoint name of an optimizer slot: "<variable>/<optimizer>/<slot>"
 // (TF1 names it "<variable>/<Optimizer>"; the slot name is added).
+// The optimizer of `variable` (every strategy's rule): its
+// Model::OptimizerGroup's, else the first. `optimizers` must not be empty.
+const Optimizer& OptimizerFor(const Model& model,
+                              const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
+                              const std::string& variable);
+
 std::string SlotName(const std::string& variable, const std::string& optimizer,
                      const std::string& slot);
 

@@ -104,7 +104,9 @@ TEST(PsShardTest, AppliesLikeOneProcessForEveryOptimizer) {
         absl::StatusOr<int64_t> gs =
             shards[p]->Push(1, std::move(items), p == 0, absl::InfiniteFuture());
         ASSERT_TRUE(gs.ok()) << gs.status();
-        if (p == 0) EXPECT_EQ(*gs, static_cast<int64_t>(step) + 1);
+        if (p == 0) {
+          EXPECT_EQ(*gs, static_cast<int64_t>(step) + 1);
+        }
       }
     }
     absl::StatusOr<std::vector<Tensor>> got = shards[0]->Pull(1, {{"w"}});
