@@ -1,0 +1,58 @@
+// A Communicator whose ranks are processes (or threads) connected over TCP
+// in a ring, with its own data plane (plain sockets, not gRPC): bulk
+// all-reduce is a chunked, pipelined reduce-scatter + all-gather (each rank
+// sends and receives at once); small tensors take a low-latency path
+// (one exchange with every peer); Broadcast, AllGather and Barrier use the
+// same connections. Rendezvous: each rank listens on a port of its own
+// (port 0: any free one), publishes "host:port" in the Store under
+// "<prefix>/<generation>/addr/<rank>", and connects to its peers; the
+// connection handshake checks prefix, generation, rank and size, so a
+// stale rank of an older generation is refused.
+//
+// Deadlines and faults as communicator.h says: a peer that dies is
+// Unavailable naming it; a stalled peer (SIGSTOP) is DeadlineExceeded;
+// ranks that time out report through the Store which rank they were
+// waiting for, so the message names the rank that stalled, not a
+// neighbour that was itself waiting.
+//
+// Thread-compatible (communicator.h); starts no threads that outlive a
+// call. Owns its sockets; borrows the Store for its lifetime.
+#ifndef ESTUARY_COMMON_COLLECTIVE_RING_RING_COMMUNICATOR_H_
+#define ESTUARY_COMMON_COLLECTIVE_RING_RING_COMMUNICATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/collective/communicator.h"
+#include "common/coordination/store.h"
+
+namespace estuary {
+
+struct RingOptions {
+  Store* store = nullptr;  // rendezvous; borrowed, must outlive the ring
+  // Keys are "<prefix>/<generation>/..."; one prefix per group.
+  std::string prefix = "estuary/collective";
+  int64_t generation = 0;
+  int rank = 0;
+  int size = 1;
+  // What errors call each rank ("worker:1"); empty: "rank N".
+  std::vector<std::string> peer_names;
+  // The host peers connect to (this task's host in TF_CONFIG); the ring
+  // listens on it.
+  std::string host = "127.0.0.1";
+  // Deadline of the rendezvous (every rank published and connected).
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// Connects the ring. Errors: DeadlineExceeded naming the ranks that never
+// published or connected; InvalidArgument (bad rank/size/options);
+// Unavailable (cannot listen or connect); those of the Store.
+absl::StatusOr<std::unique_ptr<Communicator>> CreateRingCommunicator(const RingOptions& options);
+
+}  // namespace estuary
+
+#endif  // ESTUARY_COMMON_COLLECTIVE_RING_RING_COMMUNICATOR_H_

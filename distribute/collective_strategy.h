@@ -1,0 +1,70 @@
+// Synchronous strategies for the Estimator's seam (estimator/strategy.h):
+// tf.distribute's MirroredStrategy, CentralStorageStrategy and
+// MultiWorkerMirroredStrategy. Every replica in sync computes gradients on
+// its own per-replica batch; the gradients are reduced (dense: all-reduced
+// in fused buckets; sparse rows: all-gathered, as TF all-gathers
+// IndexedSlices, and summed per row; assignments such as batch-norm moving
+// statistics: averaged); the loss is scaled by the global batch (the
+// reduced gradient is the mean over all replicas); every worker applies the
+// same update with common/optimizer, so every copy stays identical and the
+// result is the model one process computes with the global batch.
+//
+//   mirrored / central_storage: one process, `local_replicas` replicas
+//     (threads of RunTrainLoop). On CPU the replicas of one process share
+//     one copy of the variables; their gradients are summed in place and
+//     applied once.
+//   multi_worker_mirrored: the same within each worker, plus a
+//     cross-worker Communicator (ring over TCP or NCCL). The chief (rank 0)
+//     restores (checkpoint, else initial values / warm start) and broadcasts
+//     variables, optimizer slots and global_step to every worker; only the
+//     chief saves checkpoints.
+//
+// Each step's first collective carries, fused with the dense gradients, the
+// replicas' loss sum, example count and a "has data" count: when any
+// worker's input ran out (EndOfInput), every worker gets OutOfRange from
+// ApplyGradients at the same step and nothing is applied.
+//
+// Not thread-safe (one training thread, as every Strategy). Borrows the
+// model, the optimizers and the communicator.
+#ifndef ESTUARY_DISTRIBUTE_COLLECTIVE_STRATEGY_H_
+#define ESTUARY_DISTRIBUTE_COLLECTIVE_STRATEGY_H_
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/collective/communicator.h"
+#include "common/optimizer.h"
+#include "estimator/model.h"
+#include "estimator/one_device_strategy.h"
+#include "estimator/strategy.h"
+
+namespace estuary {
+
+struct CollectiveStrategyOptions {
+  // model_dir, seed, warm start, keep_checkpoint_max (the chief's).
+  OneDeviceStrategyOptions local;
+  // Replicas in this process (mirrored: its N; multi_worker_mirrored:
+  // distribution.num_replicas_per_worker). >= 1.
+  int local_replicas = 1;
+  // Between workers (multi_worker_mirrored); null in one process. Borrowed.
+  Communicator* communicator = nullptr;
+  // Deadline of each collective call (distribution.collective_timeout).
+  absl::Duration collective_timeout = kDefaultCollectiveTimeout;
+  // Gradient fusion: dense gradients travel in buckets of about this many
+  // bytes (PyTorch DDP's 25 MiB), in reverse order of the model's layers.
+  size_t bucket_bytes = size_t{25} << 20;
+};
+
+// Makes the strategy; InvalidArgument for local_replicas < 1.
+absl::StatusOr<std::unique_ptr<Strategy>> MakeCollectiveStrategy(
+    const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
+    CollectiveStrategyOptions options);
+
+}  // namespace estuary
+
+#endif  // ESTUARY_DISTRIBUTE_COLLECTIVE_STRATEGY_H_
