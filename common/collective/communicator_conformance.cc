@@ -95,8 +95,23 @@ std::vector<absl::Status> RunRanks(int world, const std::function<absl::Status(i
   return statuses;
 }
 
-void MakeGroup(const ConformanceParam& param, int world, Group* group) {
+// Which worlds a test could make (a factory answers Unimplemented for a
+// world it cannot make, e.g. more ranks than GPUs).
+struct Worlds {
+  int made = 0;
+  std::string unavailable;  // the factory's reasons
+};
+
+// Makes a group of `world` ranks, or leaves `group` empty when the factory
+// answers Unimplemented.
+void MakeGroup(const ConformanceParam& param, int world, Group* group, Worlds* worlds) {
   absl::StatusOr<Group> made = param.make(world);
+  if (absl::IsUnimplemented(made.status())) {
+    absl::StrAppend(&worlds->unavailable, worlds->unavailable.empty() ? "" : "; ", "world ", world,
+                    ": ", made.status().message());
+    return;
+  }
+  ++worlds->made;
   ASSERT_TRUE(made.ok()) << "creating a group of " << world << ": " << made.status();
   ASSERT_EQ(made->size(), static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) {
@@ -215,9 +230,11 @@ void ExpectBroken(Communicator& communicator, absl::StatusCode code, absl::strin
 
 TEST_P(CommunicatorConformanceTest, PeerNamesAreDistinct) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   for (int world = 1; world <= param.options.max_world; ++world) {
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     for (int r = 0; r < world; ++r) {
       for (int i = 0; i < world; ++i) {
         EXPECT_FALSE(group[r]->PeerName(i).empty());
@@ -228,14 +245,17 @@ TEST_P(CommunicatorConformanceTest, PeerNamesAreDistinct) {
       }
     }
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, AllReduceFloat) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   uint64_t seed = 1;
   for (int world = 1; world <= param.options.max_world; ++world) {
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     for (size_t n : kSizes) {
       for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMean}) {
         CheckAllReduceFloat(group, n, op, seed++, param.options.deadline);
@@ -245,14 +265,17 @@ TEST_P(CommunicatorConformanceTest, AllReduceFloat) {
       CheckAllReduceFloat(group, kBigSize, ReduceOp::kSum, seed++, param.options.deadline);
     }
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, AllReduceInt64) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   uint64_t seed = 1000;
   for (int world = 1; world <= param.options.max_world; ++world) {
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     for (size_t n : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{1000}, size_t{4097},
                      size_t{100003}}) {
       for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMean}) {
@@ -260,14 +283,17 @@ TEST_P(CommunicatorConformanceTest, AllReduceInt64) {
       }
     }
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, BroadcastFromEveryRoot) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   uint64_t seed = 2000;
   for (int world = 1; world <= param.options.max_world; ++world) {
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{4097}, (size_t{1} << 20) + 3}) {
       for (int root = 0; root < world; ++root) {
         SCOPED_TRACE(absl::StrCat("Broadcast world ", world, ", root ", root, ", ", n, " bytes"));
@@ -287,15 +313,18 @@ TEST_P(CommunicatorConformanceTest, BroadcastFromEveryRoot) {
       }
     }
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, AllGatherOfDifferentLengths) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   constexpr size_t kLengths[] = {0, 1, 13, 4097, 100003};
   constexpr int kNumLengths = sizeof(kLengths) / sizeof(kLengths[0]);
   for (int world = 1; world <= param.options.max_world; ++world) {
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     // Round kNumLengths: every rank contributes nothing.
     for (int round = 0; round <= kNumLengths; ++round) {
       SCOPED_TRACE(absl::StrCat("AllGather world ", world, ", round ", round));
@@ -326,14 +355,17 @@ TEST_P(CommunicatorConformanceTest, AllGatherOfDifferentLengths) {
       }
     }
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, BarrierWaitsForEveryRank) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   constexpr int kRounds = 20;
   for (int world = 1; world <= param.options.max_world; ++world) {
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     std::atomic<int> arrivals{0};
     std::vector<absl::Status> statuses = RunRanks(world, [&](int r) {
       for (int round = 0; round < kRounds; ++round) {
@@ -350,17 +382,20 @@ TEST_P(CommunicatorConformanceTest, BarrierWaitsForEveryRank) {
     });
     ExpectAllOk(group, statuses);
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 // Many small operations of every kind in a row: no cross-talk between
 // consecutive operations.
 TEST_P(CommunicatorConformanceTest, MixedSequence) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   constexpr int kSteps = 200;
   for (int world : {2, param.options.max_world}) {
     if (world > param.options.max_world) continue;
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     std::vector<absl::Status> statuses = RunRanks(world, [&](int r) -> absl::Status {
       Communicator& c = *group[r];
       for (int step = 0; step < kSteps; ++step) {
@@ -420,17 +455,20 @@ TEST_P(CommunicatorConformanceTest, MixedSequence) {
     });
     ExpectAllOk(group, statuses);
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 // The last rank never calls: the others fail with DeadlineExceeded naming
 // it, and are broken afterwards.
 TEST_P(CommunicatorConformanceTest, StalledRankIsNamed) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   for (int world : {2, 3}) {
     if (world > param.options.max_world) continue;
     SCOPED_TRACE(absl::StrCat("world ", world));
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+    if (group.empty()) continue;
     const int stalled = world - 1;
     std::vector<absl::Status> statuses = RunRanks(stalled, [&](int r) -> absl::Status {
       const absl::Time deadline = Deadline(param.options.stall_deadline);
@@ -449,13 +487,16 @@ TEST_P(CommunicatorConformanceTest, StalledRankIsNamed) {
       ExpectBroken(*group[r], absl::StatusCode::kFailedPrecondition, statuses[r].message());
     }
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, AbortCancelsThisRank) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   if (param.options.max_world < 2) GTEST_SKIP() << "needs world 2";
   Group group;
-  ASSERT_NO_FATAL_FAILURE(MakeGroup(param, 2, &group));
+  ASSERT_NO_FATAL_FAILURE(MakeGroup(param, 2, &group, &worlds));
+  if (group.empty()) GTEST_SKIP() << worlds.unavailable;
   // Abort races with the call: in flight or before it, the call is Cancelled.
   absl::Status in_flight;
   std::thread rank0([&] {
@@ -475,13 +516,16 @@ TEST_P(CommunicatorConformanceTest, AbortCancelsThisRank) {
               peer.code() == absl::StatusCode::kDeadlineExceeded)
       << peer;
   EXPECT_THAT(std::string(peer.message()), HasSubstr(group[1]->PeerName(0)));
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, AbortOfAPeerEndsACallInFlight) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   if (param.options.max_world < 2) GTEST_SKIP() << "needs world 2";
   Group group;
-  ASSERT_NO_FATAL_FAILURE(MakeGroup(param, 2, &group));
+  ASSERT_NO_FATAL_FAILURE(MakeGroup(param, 2, &group, &worlds));
+  if (group.empty()) GTEST_SKIP() << worlds.unavailable;
   absl::Status in_flight;
   std::thread rank0([&] {
     std::vector<float> x(1000, 1.0f);
@@ -494,15 +538,18 @@ TEST_P(CommunicatorConformanceTest, AbortOfAPeerEndsACallInFlight) {
       << in_flight;
   EXPECT_THAT(std::string(in_flight.message()), HasSubstr(group[0]->PeerName(1)));
   ExpectBroken(*group[0], absl::StatusCode::kFailedPrecondition, in_flight.message());
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 TEST_P(CommunicatorConformanceTest, BroadcastRootOutOfRangeIsInvalidArgument) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   for (int world = 1; world <= std::min(2, param.options.max_world); ++world) {
     for (int root : {-1, world}) {
       SCOPED_TRACE(absl::StrCat("world ", world, ", root ", root));
       Group group;
-      ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group));
+      ASSERT_NO_FATAL_FAILURE(MakeGroup(param, world, &group, &worlds));
+      if (group.empty()) continue;
       std::vector<absl::Status> statuses = RunRanks(world, [&](int r) {
         std::vector<char> x(10);
         return group[r]->Broadcast(absl::MakeSpan(x), root, Deadline(param.options.deadline));
@@ -513,18 +560,21 @@ TEST_P(CommunicatorConformanceTest, BroadcastRootOutOfRangeIsInvalidArgument) {
       }
     }
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 // Ranks that disagree fail (at least one of them with InvalidArgument, the
 // others InvalidArgument or Unavailable), within the deadline.
 TEST_P(CommunicatorConformanceTest, DisagreementIsInvalidArgument) {
   const ConformanceParam& param = GetParam();
+  Worlds worlds;
   if (!param.options.detects_mismatch) GTEST_SKIP() << "the implementation cannot tell";
   if (param.options.max_world < 2) GTEST_SKIP() << "needs world 2";
   for (int variant = 0; variant < 2; ++variant) {
     SCOPED_TRACE(variant == 0 ? "AllReduce of 10 vs 11 floats" : "AllReduce vs Broadcast");
     Group group;
-    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, 2, &group));
+    ASSERT_NO_FATAL_FAILURE(MakeGroup(param, 2, &group, &worlds));
+    if (group.empty()) continue;
     std::vector<absl::Status> statuses = RunRanks(2, [&](int r) {
       const absl::Time deadline = Deadline(param.options.deadline);
       if (variant == 0) {
@@ -547,6 +597,7 @@ TEST_P(CommunicatorConformanceTest, DisagreementIsInvalidArgument) {
     }
     EXPECT_GE(invalid, 1);
   }
+  if (worlds.made == 0) GTEST_SKIP() << worlds.unavailable;
 }
 
 }  // namespace

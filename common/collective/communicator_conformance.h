@@ -44,7 +44,9 @@ namespace estuary {
 
 // Creates the `world` communicators of one fresh group, indexed by rank
 // (called once per test case and world; a ring factory uses a new
-// generation or prefix each time).
+// generation or prefix each time). Unimplemented: this world cannot be made
+// here (e.g. more ranks than GPUs); the tests leave it out, and skip when
+// they could make no world at all.
 using CommunicatorFactory =
     std::function<absl::StatusOr<std::vector<std::unique_ptr<Communicator>>>(int world)>;
 

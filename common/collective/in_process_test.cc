@@ -43,6 +43,21 @@ INSTANTIATE_TEST_SUITE_P(
         ConformanceOptions{.max_world = 3, .big = false}}),
     ConformanceParamName);
 
+// A factory that cannot make every world (as NCCL with fewer GPUs than
+// ranks): the suite leaves those worlds out.
+INSTANTIATE_TEST_SUITE_P(
+    InProcessUpToTwo, CommunicatorConformanceTest,
+    testing::Values(ConformanceParam{
+        "in_process_up_to_two",
+        [](int world) -> absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> {
+          if (world > 2) return absl::UnimplementedError("only 2 ranks here");
+          InProcessGroupOptions options;
+          options.size = world;
+          return CreateInProcessGroup(options);
+        },
+        ConformanceOptions{.big = false}}),
+    ConformanceParamName);
+
 TEST(InProcessGroupTest, BadOptions) {
   InProcessGroupOptions options;
   options.size = 0;
