@@ -72,6 +72,7 @@ class Buffer {
     return absl::OkStatus();
   }
   char* data() const { return static_cast<char*>(data_); }
+  size_t capacity() const { return capacity_; }
 
  private:
   void Free() {
@@ -86,6 +87,7 @@ class Buffer {
 
 class NcclCommunicator final : public Communicator {
  public:
+  // `names`: one per rank; empty strings: "rank N".
   NcclCommunicator(int rank, int device, std::vector<std::string> names)
       : rank_(rank), device_(device), names_(std::move(names)) {}
 
@@ -158,7 +160,7 @@ class NcclCommunicator final : public Communicator {
   int rank() const override { return rank_; }
   int size() const override { return static_cast<int>(names_.size()); }
   std::string PeerName(int r) const override {
-    if (r < 0 || r >= size()) return absl::StrCat("rank ", r);
+    if (r < 0 || r >= size() || names_[r].empty()) return absl::StrCat("rank ", r);
     return absl::StrCat(names_[r], " (rank ", r, ")");
   }
 
@@ -192,9 +194,12 @@ class NcclCommunicator final : public Communicator {
                                                      absl::Time deadline) override {
     std::vector<std::string> gathered(size());
     absl::Status status = Run("AllGather", deadline, [&]() -> absl::Status {
+      // Buffers grow only while the stream is idle (freeing memory an
+      // enqueued copy still reads would synchronise, or worse).
       const int64_t length = static_cast<int64_t>(mine.size());
-      RETURN_IF_ERROR(Stage(reinterpret_cast<const char*>(&length), sizeof(length)));
+      RETURN_IF_ERROR(host_.Reserve(size() * sizeof(int64_t)));
       RETURN_IF_ERROR(device_out_.Reserve(size() * sizeof(int64_t)));
+      RETURN_IF_ERROR(Stage(reinterpret_cast<const char*>(&length), sizeof(length)));
       RETURN_IF_ERROR(Enqueue("AllGather", deadline,
                               ncclAllGather(device_in_.data(), device_out_.data(), 1, ncclInt64,
                                             comm_, stream_)));
@@ -211,11 +216,11 @@ class NcclCommunicator final : public Communicator {
       }
       if (longest == 0) return absl::OkStatus();
       const size_t slot = static_cast<size_t>(longest);
-      RETURN_IF_ERROR(host_.Reserve(std::max(slot, slot * size())));
+      RETURN_IF_ERROR(host_.Reserve(slot * size()));
+      RETURN_IF_ERROR(device_out_.Reserve(slot * size()));
       std::memcpy(host_.data(), mine.data(), mine.size());
       std::memset(host_.data() + mine.size(), 0, slot - mine.size());
       RETURN_IF_ERROR(Stage(host_.data(), slot));
-      RETURN_IF_ERROR(device_out_.Reserve(slot * size()));
       RETURN_IF_ERROR(Enqueue("AllGather", deadline,
                               ncclAllGather(device_in_.data(), device_out_.data(), slot, ncclUint8,
                                             comm_, stream_)));
@@ -365,11 +370,14 @@ class NcclCommunicator final : public Communicator {
     return absl::OkStatus();
   }
 
-  // Copies `bytes` of `device` into the pinned buffer and waits for the
-  // stream (and so for the collective before it).
+  // Copies `bytes` of `device` into the pinned buffer (reserved before the
+  // operation's Stage) and waits for the stream (and so for the collective
+  // before it).
   absl::Status Unstage(const Buffer& device, size_t bytes, const char* operation,
                        absl::Time deadline) {
-    RETURN_IF_ERROR(host_.Reserve(bytes));
+    if (bytes > host_.capacity()) {
+      return absl::InternalError(absl::StrCat(operation, ": the pinned buffer was not reserved"));
+    }
     const cudaError_t e =
         cudaMemcpyAsync(host_.data(), device.data(), bytes, cudaMemcpyDeviceToHost, stream_);
     if (e != cudaSuccess) {
@@ -431,7 +439,8 @@ std::string MissingRanks(const NcclOptions& options, const std::vector<std::stri
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   for (int r = 0; r < options.size; ++r) {
     if (!options.store->Get(Key(options, absl::StrCat("joined/", r)), deadline).ok()) {
-      missing.push_back(absl::StrCat(names[r], " (rank ", r, ")"));
+      missing.push_back(names[r].empty() ? absl::StrCat("rank ", r)
+                                         : absl::StrCat(names[r], " (rank ", r, ")"));
     }
   }
   return missing.empty() ? "every rank joined the store; NCCL's own rendezvous did not finish"
@@ -448,12 +457,15 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(const NcclO
   }
   std::vector<std::string> names = options.peer_names;
   if (names.empty()) {
-    for (int r = 0; r < options.size; ++r) names.push_back(absl::StrCat("rank ", r));
+    names.resize(options.size);
   } else if (static_cast<int>(names.size()) != options.size) {
     return absl::InvalidArgumentError(absl::StrCat("NcclOptions: ", names.size(),
                                                    " peer_names for size ", options.size));
   }
-  const std::string self = absl::StrCat(names[options.rank], " (rank ", options.rank, ")");
+  auto peer_name = [&names](int r) {
+    return names[r].empty() ? absl::StrCat("rank ", r) : absl::StrCat(names[r], " (rank ", r, ")");
+  };
+  const std::string self = peer_name(options.rank);
   int devices = 0;
   const cudaError_t e = cudaGetDeviceCount(&devices);
   if (e != cudaSuccess) {
@@ -477,8 +489,8 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(const NcclO
     absl::StatusOr<std::vector<std::string>> values = options.store->Wait({id_key}, options.deadline);
     if (!values.ok()) {
       return absl::Status(values.status().code(),
-                          absl::StrCat(self, ": waiting for ", names[0],
-                                       " (rank 0)'s NCCL id: ", values.status().message()));
+                          absl::StrCat(self, ": waiting for ", peer_name(0),
+                                       "'s NCCL id: ", values.status().message()));
     }
     const std::string& hex = (*values)[0];
     const bool is_hex = std::all_of(hex.begin(), hex.end(), [](char c) {
