@@ -78,11 +78,16 @@ absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeNcclGroup(int wor
   });
 }
 
+ConformanceOptions NcclConformance() {
+  ConformanceOptions options;
+  options.detects_mismatch = false;  // NCCL cannot tell
+  options.stall_deadline = absl::Seconds(5);
+  return options;
+}
+
 INSTANTIATE_TEST_SUITE_P(Nccl, CommunicatorConformanceTest,
-                         testing::Values(ConformanceParam{
-                             "nccl", MakeNcclGroup,
-                             ConformanceOptions{.detects_mismatch = false,
-                                                .stall_deadline = absl::Seconds(5)}}),
+                         testing::Values(ConformanceParam{"nccl", MakeNcclGroup,
+                                                          NcclConformance()}),
                          ConformanceParamName);
 
 TEST(NcclCommunicatorTest, Probe) {
