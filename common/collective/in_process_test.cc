@@ -16,10 +16,13 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// The second and third instantiations: no 64 MiB case, shorter stalls
+// (the first one covers both).
 ConformanceOptions Small(int max_world) {
   ConformanceOptions options;
   options.max_world = max_world;
   options.big = false;
+  options.stall_deadline = absl::Milliseconds(500);
   return options;
 }
 
