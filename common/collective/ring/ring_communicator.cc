@@ -14,6 +14,7 @@
 
 #include "Eigen/Core"
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -136,6 +137,10 @@ void DivideBy(T* data, size_t n, int size) {
 
 std::string AddrKey(const RingOptions& o, int rank) {
   return absl::StrCat(o.prefix, "/", o.generation, "/addr/", rank);
+}
+// Set by a rank that failed because it lost a peer: that peer's rank.
+std::string LostKey(const std::string& prefix, int64_t generation, int rank) {
+  return absl::StrCat(prefix, "/", generation, "/lost/", rank);
 }
 std::string StuckKey(const std::string& prefix, int64_t generation, int rank) {
   return absl::StrCat(prefix, "/", generation, "/stuck/", rank);
@@ -303,6 +308,8 @@ class RingCommunicator final : public Communicator {
   absl::Status broken_ ABSL_GUARDED_BY(mu_);
   uint64_t seq_ = 0;
   std::vector<char> scratch_;
+  // The rank whose loss failed the last call (-1: none).
+  int culprit_ = -1;
 };
 
 absl::Status RingCommunicator::Begin(Call* call) {
@@ -328,6 +335,11 @@ absl::Status RingCommunicator::Fail(absl::Status s) {
     absl::MutexLock l(&mu_);
     if (broken_.ok()) broken_ = s;
   }
+  // Tell the ranks that will see this rank close which rank it lost.
+  if (s.code() == absl::StatusCode::kUnavailable && culprit_ >= 0 && store_ != nullptr) {
+    (void)store_->Set(LostKey(prefix_, generation_, rank_), absl::StrCat(culprit_),
+                      absl::Now() + kStallReportWait);
+  }
   // Ranks that disagree on the call: the others would wait until their
   // deadline; closing the connections tells them at once.
   if (s.code() == absl::StatusCode::kInvalidArgument) {
@@ -342,6 +354,21 @@ absl::Status RingCommunicator::PeerError(const Call& call, int peer, int err, bo
   if (aborted_.load()) {
     return absl::CancelledError(absl::StrCat(Describe(call.header), " at ", PeerName(rank_),
                                              ": the communicator was aborted"));
+  }
+  // A peer that closed may have done so because it lost another rank
+  // first (and exited with that error): then name that rank.
+  culprit_ = peer;
+  if (store_ != nullptr) {
+    absl::StatusOr<std::string> lost =
+        store_->Get(LostKey(prefix_, generation_, peer), absl::Now() + kStallReportWait);
+    int first = -1;
+    if (lost.ok() && absl::SimpleAtoi(*lost, &first) && first >= 0 && first < size_ &&
+        first != rank_ && first != peer) {
+      culprit_ = first;
+      return absl::UnavailableError(absl::StrCat(
+          Describe(call.header), " at ", PeerName(rank_), ": ", PeerName(first),
+          " died or left (", PeerName(peer), " lost it, then closed its connection to this rank)"));
+    }
   }
   if (err == 0) {
     return absl::UnavailableError(absl::StrCat(Describe(call.header), " at ", PeerName(rank_),
