@@ -495,8 +495,9 @@ absl::Status RingCommunicator::TimedOut(const Call& call, const std::vector<Inte
       ranks.push_back(p);
     }
     if (!store_->Wait(keys, report_deadline).ok()) {
+      const absl::Time get_deadline = absl::Now() + absl::Seconds(1);
       for (size_t i = 0; i < keys.size(); ++i) {
-        absl::StatusOr<std::string> v = store_->Get(keys[i], absl::Now() + absl::Seconds(1));
+        absl::StatusOr<std::string> v = store_->Get(keys[i], get_deadline);
         if (absl::IsNotFound(v.status())) stalled.push_back(PeerName(ranks[i]));
       }
     }
@@ -591,7 +592,14 @@ absl::Status RingCommunicator::Exchange(
       if (!x.send_done() || !x.recv_done()) done = false;
     }
     if (done) return absl::OkStatus();
-    if (progressed) continue;
+    if (progressed) {
+      // A transfer that keeps trickling must still end at the deadline.
+      if (absl::Now() < call.deadline) continue;
+      for (int p = 0; p < size_; ++p) {
+        want[p] = Interest{!t[p].recv_done(), !t[p].send_done()};
+      }
+      return TimedOut(call, want);
+    }
     ASSIGN_OR_RETURN(const bool ready, Block(call, want, &watch));
     if (!ready) return TimedOut(call, want);
   }
@@ -791,8 +799,13 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
     const bool recv_done = header_received == kHeaderBytes && recv_item == items;
     const bool send_done = header_sent == kHeaderBytes && send_item == items;
     if (recv_done && send_done) return absl::OkStatus();
-    if (progressed) continue;
     for (Interest& i : want) i = Interest{};
+    if (progressed) {
+      if (absl::Now() < call.deadline) continue;
+      want[prev].read = !recv_done;
+      want[next].write = !send_done;
+      return TimedOut(call, want);
+    }
     if (!recv_done) want[prev].read = true;
     if (send_blocked) want[next].write = true;
     ASSIGN_OR_RETURN(const bool ready, Block(call, want, &watch));
