@@ -14,9 +14,15 @@ OneDeviceStrategy::OneDeviceStrategy(
     : model_(model), optimizers_(optimizers), options_(std::move(options)) {}
 
 absl::Status OneDeviceStrategy::Restore() {
-  ModelCheckpointOptions load = options_.checkpoint;
-  load.init_if_missing = true;
-  ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(*model_, load));
+  LoadedModel loaded;
+  if (options_.restore_from_checkpoint) {
+    ModelCheckpointOptions load = options_.checkpoint;
+    load.init_if_missing = true;
+    ASSIGN_OR_RETURN(loaded, LoadModel(*model_, load));
+  } else {
+    RETURN_IF_ERROR(model_->InitVariables(options_.checkpoint.seed, &loaded.vars));
+    loaded.vars.ints.clear();
+  }
   vars_ = std::move(loaded.vars);
   global_step_ = loaded.global_step;
   trained_.clear();
@@ -68,6 +74,15 @@ absl::Status OneDeviceStrategy::Apply(Gradients* grads) {
   }
   ++global_step_;
   return absl::OkStatus();
+}
+
+std::vector<RowMatrixXf*> OneDeviceStrategy::StateBuffers() {
+  std::vector<RowMatrixXf*> out;
+  for (auto& [name, t] : trained_) {
+    out.push_back(t.var);
+    for (auto& [slot, value] : t.slots.by_name) out.push_back(&value);
+  }
+  return out;
 }
 
 absl::StatusOr<std::string> OneDeviceStrategy::SaveCheckpoint() {
