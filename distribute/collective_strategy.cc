@@ -278,6 +278,7 @@ absl::StatusOr<std::map<std::string, SparseGradient>> CollectiveStrategy::Reduce
     local[v] = MergeRows(parts, sparse_[v].cols);
   }
   std::map<std::string, SparseGradient> out;
+  if (sparse_.empty()) return out;  // every worker has the same model: no AllGather
   if (options_.communicator == nullptr) {
     for (size_t v = 0; v < sparse_.size(); ++v) {
       if (local[v].rows.empty()) continue;
