@@ -33,7 +33,17 @@ absl::Status OneDeviceStrategy::Restore() {
   return absl::OkStatus();
 }
 
-absl::Status OneDeviceStrategy::ApplyGradients(Gradients* grads) {
+absl::StatusOr<double> OneDeviceStrategy::ApplyGradients(
+    std::vector<ReplicaGradients>* replicas) {
+  if (replicas->size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "one_device applies one replica's gradients per step, not ", replicas->size()));
+  }
+  RETURN_IF_ERROR(Apply(&replicas->front().grads));
+  return replicas->front().loss;
+}
+
+absl::Status OneDeviceStrategy::Apply(Gradients* grads) {
   auto unknown = [](const std::string& name) {
     return absl::InvalidArgumentError(
         absl::StrCat("a gradient for '", name, "', which is not a variable of the model"));

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/optimizer.h"
 #include "estimator/model.h"
@@ -41,8 +42,15 @@ class OneDeviceStrategy : public Strategy {
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override {
     return &vars_;
   }
-  // InvalidArgument for a gradient of an unknown variable (nothing applied).
-  absl::Status ApplyGradients(Gradients* grads) override;
+  // One replica: applies replicas->at(0)'s gradients and returns its loss.
+  // InvalidArgument for replicas->size() != 1 and for a gradient of an
+  // unknown variable (nothing applied).
+  absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
+  // Applies one step's gradients (as ApplyGradients; for strategies built
+  // on this one, which reduce several replicas into one Gradients). May
+  // consume *grads. InvalidArgument for a gradient of an unknown variable
+  // (nothing applied).
+  absl::Status Apply(Gradients* grads);
   absl::StatusOr<std::string> SaveCheckpoint() override;
   const Variables& variables() const override { return vars_; }
 
