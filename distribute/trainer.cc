@@ -204,6 +204,9 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   {
     CancelOnStop cancel_on_stop(&runtime, &canceller);
     trained = estimator->Train(input_fn, args);
+    // The last pushes are sent in the background: applied before this
+    // task reports that it is done (and before the chief's final save).
+    if (trained.ok() && strategy != nullptr) trained = strategy->WaitForPushes();
   }
   if (runtime.stopped()) return trained.ok() ? absl::CancelledError("stopped") : trained;
 
