@@ -168,6 +168,7 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   ps.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
   ps.init_timeout = std::max(dist.startup_timeout, absl::Seconds(60));
   ps.call_timeout = std::max(dist.heartbeat_timeout * 3, absl::Seconds(30));
+  ps.prefetch = dist.ps_read_ahead;
   CheckpointLeases leases(&store);
   if (chief) {
     ps.may_delete = [&leases, &ps](int64_t step) {
