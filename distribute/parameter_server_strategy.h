@@ -4,20 +4,32 @@
 // included, runs the one training loop (estimator/train_loop.h) over a
 // local mirror:
 //   VariablesForStep  Model::RowsRead(features) names the rows of the
-//                     row-sparse variables the batch reads; one Pull
-//                     fetches the dense variables whole and exactly those
-//                     rows (the mirror's other rows are never read);
-//   ApplyGradients    one Push of the step's Gradients (touched rows only);
+//                     row-sparse variables the batch reads; one PushPull
+//                     per PS sends the previous step's gradients, has them
+//                     applied, and fetches the dense variables whole and
+//                     exactly those rows (the mirror's other rows are never
+//                     read) in one round trip: a step reads every update of
+//                     this worker's earlier steps;
+//   ApplyGradients    keeps the step's Gradients (touched rows only) for
+//                     that next PushPull (or a Push of its own when nothing
+//                     follows: WaitForPushes, SaveCheckpoint, destruction);
 //                     each PS applies common/optimizer, PS 0 advances
-//                     global_step and the push returns it;
+//                     global_step and the call returns it; global_step()
+//                     counts the pushes not answered yet;
+//   read-ahead        (options.prefetch) PrefetchVariables sends the
+//                     PushPull for the next batch on the strategy's call
+//                     thread while this step computes: the next step then
+//                     reads variables without this step's own update (one
+//                     more step of staleness);
 //   Restore           chief: LoadModel (the latest checkpoint, else initial
 //                     values and a warm start; slots and update counters
 //                     from the checkpoint) then Initialize every PS with a
 //                     new generation; worker: WaitInitialized (blocks on the
 //                     PS tasks, no sleeps) and reads global_step;
-//   SaveCheckpoint    chief: every PS writes its shard at one agreed step
-//                     (PsClient::SaveShards), then checkpoint::
-//                     CommitCheckpoint (keep_checkpoint_max, may_delete).
+//   SaveCheckpoint    chief: sends its last push, then every PS writes its
+//                     shard at one agreed step (PsClient::SaveShards), then
+//                     checkpoint::CommitCheckpoint (keep_checkpoint_max,
+//                     may_delete).
 // Workers read variables that other workers are updating: a step's
 // gradients apply to variables a few updates newer than the ones it read
 // (asynchronous staleness, as in TF).
@@ -30,16 +42,17 @@
 // up to init_timeout), and makes a worker WaitInitialized for the newer
 // generation; the step's gradients are dropped and training resumes from
 // the checkpoint's step. The generation tag keeps old and new shards from
-// ever mixing.
+// ever mixing. A push that fails in the background is seen (and recovered
+// from) by the next VariablesForStep, SaveCheckpoint or WaitForPushes; the
+// calls queued behind it are dropped without being sent.
 //
-// Not thread-safe (one training thread). Borrows the model, optimizers and
-// client, which must outlive it.
+// Not thread-safe (one training thread; the call thread is internal).
+// Borrows the model, optimizers and client, which must outlive it.
 #ifndef ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
 #define ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
 
 #include <cstdint>
 #include <functional>
-#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -47,7 +60,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/optimizer.h"
 #include "common/ps/ps_client.h"
@@ -69,12 +84,13 @@ struct ParameterServerStrategyOptions {
   // Chief: the generation to tag the PS tasks with at Restore (+1 at each
   // recovery); workers: the least generation they accept.
   uint64_t generation = 1;
-  // Pull the next step's variables while this step computes (read-ahead,
-  // strategy.h): that step then reads variables without this step's own
-  // update (one more step of staleness, as any other worker's step). Off
-  // by default: on 2 cores it gained no speed and cost Adam accuracy
-  // (Fashion-MNIST DNN, chief + 2 workers + 1 PS, 9375 steps: 0.877-0.887
-  // with it, 0.889 without).
+  // Send the last step's push with the next step's pull (one PushPull)
+  // while this step computes (read-ahead,
+  // strategy.h; job file: distribution.ps_read_ahead): the next step then
+  // reads variables without this step's own update (one more step of
+  // staleness, as any other worker's step). Off by default: it costs Adam
+  // accuracy (Fashion-MNIST DNN, chief + 2 workers + 1 PS, 9375 steps:
+  // 0.876-0.887 with it, 0.889-0.892 without; bench/RESULTS.md).
   bool prefetch = false;
   // How many PS recoveries one step may go through before its error is
   // returned.
@@ -96,24 +112,32 @@ class ParameterServerStrategy : public Strategy {
   ParameterServerStrategy(const Model* model,
                           const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
                           PsClient* client, ParameterServerStrategyOptions options);
+  // Waits for the pushes in flight.
   ~ParameterServerStrategy() override;
 
   // Errors: LoadModel's (chief), PsClient's (Unavailable / DeadlineExceeded
   // naming the PS task, InvalidArgument), on_initialized's.
   absl::Status Restore() override;
-  int64_t global_step() const override { return global_step_; }
+  // The last global_step a PS answered plus this worker's pushes not
+  // answered yet.
+  int64_t global_step() const override;
   // Errors: RowsRead's (InvalidArgument), Pull's (Unavailable /
   // DeadlineExceeded naming the PS, Aborted after a PS restart).
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override;
-  // One replica (replicas->size() == 1, else InvalidArgument); returns its
-  // loss. Errors: Push's (InvalidArgument for an unknown variable, nothing
-  // sent).
+  // One replica (replicas->size() == 1, else InvalidArgument); keeps its
+  // gradients for the next PushPull and returns its loss without a call.
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
   bool PrefetchesVariables() const override { return options_.prefetch; }
   // Starts the pull for `next_features` in the background; the next
   // VariablesForStep waits for it. Errors: RowsRead's.
   absl::Status PrefetchVariables(const FeatureMap& next_features) override;
-  // Chief only (FailedPrecondition on a worker). A PS failure while saving
+  // Sends the last step's push and waits for every call in flight (e.g.
+  // before a worker reports that it is done). A push that failed is
+  // recovered from (as above: its gradients are dropped). Errors:
+  // Recover's.
+  absl::Status WaitForPushes();
+  // Chief only (FailedPrecondition on a worker). Waits for the pushes in
+  // flight first. A PS failure while saving
   // is recovered from (as above) and the save retried. Errors:
   // SaveShards', CommitCheckpoint's.
   absl::StatusOr<std::string> SaveCheckpoint() override;
@@ -129,10 +153,20 @@ class ParameterServerStrategy : public Strategy {
       LoadedModel loaded);
 
  private:
+  class CallQueue;  // pulls and pushes in order on one thread (the .cc)
+
   // The variables by kind, from the placement the client learned.
   void LearnVariables();
   // Waits for the prefetch in flight, if any; its status.
   absl::Status FinishPrefetch();
+  // Waits for every queued call; the first failure since the last drain.
+  absl::Status DrainCalls();
+  // Sets global_step_ with no pushes in flight.
+  void SetGlobalStep(int64_t step);
+  // A push (of this worker) answered `step`.
+  void PushAnswered(int64_t step);
+  // Queues a Push of pending_push_, if any.
+  void FlushPush();
   // Chief: LoadModel + Initialize(generation_) + on_initialized.
   absl::Status InitializeFromCheckpoint();
   // After a failed pull/push: recovers as described above, or returns
@@ -148,8 +182,16 @@ class ParameterServerStrategy : public Strategy {
   Variables mirror_;
   // The next step's variables, filled by the prefetch in flight.
   Variables next_mirror_;
-  std::future<absl::Status> prefetch_;
-  int64_t global_step_ = 0;
+  // The prefetch's ticket in calls_ (0: none in flight).
+  int64_t prefetch_ticket_ = 0;
+  // The last step's gradients, not sent yet (null: none).
+  std::shared_ptr<Gradients> pending_push_;
+  mutable absl::Mutex step_mu_;
+  // The last global_step answered (by a push, Restore or a recovery) and
+  // the pushes queued since that are not answered yet.
+  int64_t global_step_ ABSL_GUARDED_BY(step_mu_) = 0;
+  int64_t unanswered_pushes_ ABSL_GUARDED_BY(step_mu_) = 0;
+  std::unique_ptr<CallQueue> calls_;  // last: its thread uses the fields above
   uint64_t generation_ = 0;  // chief: of the last Initialize
 };
 

@@ -168,6 +168,7 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   ps.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
   ps.init_timeout = std::max(dist.startup_timeout, absl::Seconds(60));
   ps.call_timeout = std::max(dist.heartbeat_timeout * 3, absl::Seconds(30));
+  ps.prefetch = dist.ps_read_ahead;
   CheckpointLeases leases(&store);
   if (chief) {
     ps.may_delete = [&leases, &ps](int64_t step) {
@@ -204,6 +205,9 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   {
     CancelOnStop cancel_on_stop(&runtime, &canceller);
     trained = estimator->Train(input_fn, args);
+    // The last pushes are sent in the background: applied before this
+    // task reports that it is done (and before the chief's final save).
+    if (trained.ok() && strategy != nullptr) trained = strategy->WaitForPushes();
   }
   if (runtime.stopped()) return trained.ok() ? absl::CancelledError("stopped") : trained;
 

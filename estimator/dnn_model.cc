@@ -85,8 +85,18 @@ class DnnModel : public Model {
     for (size_t i = 0; i < columns_.size(); ++i) {
       const EmbeddingSpec* e = GetEmbeddingSpec(*columns_[i]);
       if (e == nullptr) continue;
-      ASSIGN_OR_RETURN(CategoricalIds ids, e->categorical->Ids(features));
       std::vector<int64_t>& r = rows[table_names_[i]];
+      // The linear part's rows of the same column are these rows.
+      const std::string* twin =
+          linear_.has_value() ? linear_->CategoricalWeightName(e->categorical.get()) : nullptr;
+      if (twin != nullptr) {
+        auto it = rows.find(*twin);
+        if (it != rows.end()) {
+          r = it->second;
+          continue;
+        }
+      }
+      ASSIGN_OR_RETURN(CategoricalIds ids, e->categorical->Ids(features));
       r = std::move(ids.ids);
       std::sort(r.begin(), r.end());
       r.erase(std::unique(r.begin(), r.end()), r.end());
@@ -137,7 +147,15 @@ class DnnModel : public Model {
     }
     ASSIGN_OR_RETURN(RowMatrixXf logits, mlp_->Forward(vars.floats, x, training, rng, &state->mlp));
     if (linear_.has_value()) {
-      ASSIGN_OR_RETURN(RowMatrixXf linear_logits, linear_->Forward(features, vars, &state->linear));
+      // The embedded columns' ids serve the linear part's same columns.
+      LinearModel::KnownIds known;
+      for (size_t i = 0; i < columns_.size(); ++i) {
+        if (const EmbeddingSpec* e = GetEmbeddingSpec(*columns_[i])) {
+          known[e->categorical.get()] = &state->ids[i];
+        }
+      }
+      ASSIGN_OR_RETURN(RowMatrixXf linear_logits,
+                       linear_->Forward(features, vars, &state->linear, &known));
       logits += linear_logits;
     }
     *out_state = std::move(state);

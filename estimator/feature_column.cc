@@ -20,15 +20,22 @@ absl::Status Invalid(absl::string_view column, absl::string_view msg) {
   return absl::InvalidArgumentError(absl::StrCat("feature column '", column, "': ", msg));
 }
 
-// A raw feature as per-example value lists: entry k belongs to rows[k].
+// A raw feature as per-example value lists: entry k belongs to rows[k]. A
+// view: the values stay in the FeatureMap's tensor (no string copies); entry
+// k is value index[k] of it (index empty: value k).
 struct RaggedFeature {
   int64_t batch_size = 0;
   DType dtype = DType::kString;
   std::vector<int64_t> rows;
-  std::vector<std::string> strings;
-  std::vector<int64_t> ints;
-  std::vector<float> floats;
+  std::vector<int64_t> index;
+  const std::vector<std::string>* strings = nullptr;
+  const std::vector<int64_t>* ints = nullptr;
+  const std::vector<float>* floats = nullptr;
   int64_t size() const { return static_cast<int64_t>(rows.size()); }
+  int64_t at(int64_t k) const { return index.empty() ? k : index[k]; }
+  const std::string& string_value(int64_t k) const { return (*strings)[at(k)]; }
+  int64_t int_value(int64_t k) const { return (*ints)[at(k)]; }
+  float float_value(int64_t k) const { return (*floats)[at(k)]; }
 };
 
 enum class Drop { kNothing, kMissing, kZeroFloat };
@@ -42,63 +49,75 @@ absl::StatusOr<const FeatureValue*> Lookup(const FeatureMap& features, const std
   return &it->second;
 }
 
-bool Dropped(const RaggedFeature& in, int64_t k, Drop drop) {
+// Whether value i (of the whole tensor) is dropped.
+bool Dropped(const RaggedFeature& in, int64_t i, Drop drop) {
   if (drop == Drop::kMissing) {
-    if (in.dtype == DType::kString) return in.strings[k].empty();
-    if (in.dtype == DType::kInt64) return in.ints[k] == -1;
+    if (in.dtype == DType::kString) return (*in.strings)[i].empty();
+    if (in.dtype == DType::kInt64) return (*in.ints)[i] == -1;
   }
-  if (drop == Drop::kZeroFloat && in.dtype == DType::kFloat) return in.floats[k] == 0.0f;
+  if (drop == Drop::kZeroFloat && in.dtype == DType::kFloat) return (*in.floats)[i] == 0.0f;
   return false;
 }
 
+// The view into `features` stays valid while `features` is unchanged.
 absl::StatusOr<RaggedFeature> GetRagged(const FeatureMap& features, const std::string& key,
                                         Drop drop, absl::string_view column) {
   ASSIGN_OR_RETURN(const FeatureValue* value, Lookup(features, key, column));
   RaggedFeature all;
+  size_t have = 0;
   if (const auto* t = std::get_if<Tensor>(value)) {
     if (t->shape.empty()) return Invalid(column, absl::StrCat("feature '", key, "' is a scalar"));
     all.batch_size = t->batch_size();
     all.dtype = t->dtype;
+    all.strings = &t->strings;
+    all.ints = &t->ints;
+    all.floats = &t->floats;
     const int64_t row_size = t->row_size();
-    for (int64_t r = 0; r < all.batch_size; ++r) all.rows.insert(all.rows.end(), row_size, r);
-    all.strings = t->strings;
-    all.ints = t->ints;
-    all.floats = t->floats;
-  } else {
-    const auto& s = std::get<SparseTensor>(*value);
-    all.batch_size = s.batch_size;
-    all.dtype = s.dtype;
-    all.rows = s.rows;
-    for (size_t k = 0; k < s.rows.size(); ++k) {
-      if (s.rows[k] < 0 || s.rows[k] >= s.batch_size || (k > 0 && s.rows[k] < s.rows[k - 1])) {
-        return Invalid(column, absl::StrCat("feature '", key, "': sparse rows must be sorted and in [0, ",
-                                            s.batch_size, ")"));
+    const size_t n = static_cast<size_t>(all.batch_size * row_size);
+    have = all.dtype == DType::kString  ? t->strings.size()
+           : all.dtype == DType::kInt64 ? t->ints.size()
+                                        : t->floats.size();
+    if (have != n) {
+      return Invalid(column, absl::StrCat("feature '", key, "' has ", have, " ",
+                                          DTypeName(all.dtype), " values for ", n, " entries"));
+    }
+    if (drop == Drop::kNothing) {
+      all.rows.reserve(n);
+      for (int64_t r = 0; r < all.batch_size; ++r) all.rows.insert(all.rows.end(), row_size, r);
+      return all;
+    }
+    for (int64_t r = 0, i = 0; r < all.batch_size; ++r) {
+      for (int64_t j = 0; j < row_size; ++j, ++i) {
+        if (Dropped(all, i, drop)) continue;
+        all.rows.push_back(r);
+        all.index.push_back(i);
       }
     }
-    all.strings = s.strings;
-    all.ints = s.ints;
-    all.floats = s.floats;
+    // Nothing dropped: the identity index is implied.
+    if (all.index.size() == n) all.index.clear();
+    return all;
   }
-  const size_t n = all.rows.size();
-  const size_t have = all.dtype == DType::kString  ? all.strings.size()
-                      : all.dtype == DType::kInt64 ? all.ints.size()
-                                                   : all.floats.size();
-  if (have != n) {
+  const auto& s = std::get<SparseTensor>(*value);
+  all.batch_size = s.batch_size;
+  all.dtype = s.dtype;
+  all.rows = s.rows;
+  all.strings = &s.strings;
+  all.ints = &s.ints;
+  all.floats = &s.floats;
+  for (size_t k = 0; k < s.rows.size(); ++k) {
+    if (s.rows[k] < 0 || s.rows[k] >= s.batch_size || (k > 0 && s.rows[k] < s.rows[k - 1])) {
+      return Invalid(column, absl::StrCat("feature '", key, "': sparse rows must be sorted and in [0, ",
+                                          s.batch_size, ")"));
+    }
+  }
+  have = all.dtype == DType::kString  ? s.strings.size()
+         : all.dtype == DType::kInt64 ? s.ints.size()
+                                      : s.floats.size();
+  if (have != all.rows.size()) {
     return Invalid(column, absl::StrCat("feature '", key, "' has ", have, " ", DTypeName(all.dtype),
-                                        " values for ", n, " entries"));
+                                        " values for ", all.rows.size(), " entries"));
   }
-  if (drop == Drop::kNothing || std::holds_alternative<SparseTensor>(*value)) return all;
-  RaggedFeature kept;
-  kept.batch_size = all.batch_size;
-  kept.dtype = all.dtype;
-  for (int64_t k = 0; k < all.size(); ++k) {
-    if (Dropped(all, k, drop)) continue;
-    kept.rows.push_back(all.rows[k]);
-    if (all.dtype == DType::kString) kept.strings.push_back(all.strings[k]);
-    if (all.dtype == DType::kInt64) kept.ints.push_back(all.ints[k]);
-    if (all.dtype == DType::kFloat) kept.floats.push_back(all.floats[k]);
-  }
-  return kept;
+  return all;  // sparse inputs are used as given
 }
 
 // ---------------------------------------------------------------- numeric
@@ -274,7 +293,7 @@ class KeyedCategorical : public FeatureColumn {
     }
     for (int64_t k = 0; k < in.size(); ++k) {
       absl::StatusOr<int64_t> id =
-          in.dtype == DType::kString ? IdOf(in.strings[k]) : IdOf(in.ints[k]);
+          in.dtype == DType::kString ? IdOf(in.string_value(k)) : IdOf(in.int_value(k));
       if (!id.ok()) return id.status();
       ids.ids[k] = *id;
     }
@@ -416,9 +435,9 @@ class CrossedColumnImpl : public FeatureColumn {
         leaf.rows = in.rows;
         for (int64_t k = 0; k < in.size(); ++k) {
           if (in.dtype == DType::kString) {
-            leaf.hashes.push_back(CrossComponentHash(in.strings[k]));
+            leaf.hashes.push_back(CrossComponentHash(in.string_value(k)));
           } else if (in.dtype == DType::kInt64) {
-            leaf.hashes.push_back(CrossComponentHash(in.ints[k]));
+            leaf.hashes.push_back(CrossComponentHash(in.int_value(k)));
           } else {
             return Invalid(name(), absl::StrCat("feature '", *raw,
                                                 "' is float32; crossed columns need string or "
@@ -511,7 +530,7 @@ class WeightedColumnImpl : public FeatureColumn {
     }
     ids.weights.resize(ids.ids.size());
     for (int64_t k = 0; k < w.size(); ++k) {
-      ids.weights[k] = w.dtype == DType::kFloat ? w.floats[k] : static_cast<float>(w.ints[k]);
+      ids.weights[k] = w.dtype == DType::kFloat ? w.float_value(k) : static_cast<float>(w.int_value(k));
     }
     return ids;
   }

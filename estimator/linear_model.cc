@@ -65,8 +65,15 @@ std::vector<std::string> LinearModel::RowSparseVariables() const {
   return names;
 }
 
+const std::string* LinearModel::CategoricalWeightName(const FeatureColumn* column) const {
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (columns_[i].get() == column && column->is_categorical()) return &weight_names_[i];
+  }
+  return nullptr;
+}
+
 absl::StatusOr<RowMatrixXf> LinearModel::Forward(const FeatureMap& features, const Variables& vars,
-                                                 Cache* cache) const {
+                                                 Cache* cache, const KnownIds* known) const {
   cache->ids.assign(columns_.size(), {});
   cache->dense.assign(columns_.size(), {});
   RowMatrixXf logits;
@@ -78,7 +85,12 @@ absl::StatusOr<RowMatrixXf> LinearModel::Forward(const FeatureMap& features, con
     }
     RowMatrixXf part;
     if (c.is_categorical()) {
-      ASSIGN_OR_RETURN(cache->ids[i], c.Ids(features));
+      const auto it = known != nullptr ? known->find(&c) : KnownIds::const_iterator();
+      if (known != nullptr && it != known->end()) {
+        cache->ids[i] = *it->second;
+      } else {
+        ASSIGN_OR_RETURN(cache->ids[i], c.Ids(features));
+      }
       ASSIGN_OR_RETURN(part, CombineEmbeddings(w->second, cache->ids[i], Combiner::kSum));
     } else {
       ASSIGN_OR_RETURN(cache->dense[i], c.Dense(features));

@@ -45,6 +45,15 @@ class LinearModel {
       const FeatureMap& features) const;
   // The categorical weight variables (those RowsRead names).
   std::vector<std::string> RowSparseVariables() const;
+  // The weight variable of `column` when it is one of this model's
+  // categorical columns (the same object), else nullptr: a caller that
+  // computed that column's ids (an embedding of the same column) can reuse
+  // them (RowsRead's rows, Forward's `known`).
+  const std::string* CategoricalWeightName(const FeatureColumn* column) const;
+
+  // Ids of some of this model's categorical columns that the caller already
+  // computed from the same features, by column object.
+  using KnownIds = std::map<const FeatureColumn*, const CategoricalIds*>;
 
   // What Backward needs from the forward pass.
   struct Cache {
@@ -54,8 +63,9 @@ class LinearModel {
   };
 
   // [batch, logits_dimension]. InvalidArgument from the feature columns.
+  // `known` (optional): ids to use instead of computing them again.
   absl::StatusOr<RowMatrixXf> Forward(const FeatureMap& features, const Variables& vars,
-                                      Cache* cache) const;
+                                      Cache* cache, const KnownIds* known = nullptr) const;
   // Adds d(loss)/d(variables) for `dlogits` [batch, logits_dimension]:
   // sparse gradients for categorical weights, dense for the rest.
   absl::Status Backward(const Cache& cache, const RowMatrixXf& dlogits, Gradients* grads) const;
