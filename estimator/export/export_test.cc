@@ -314,6 +314,46 @@ TEST(ExportTest, PartialExportsAreNeverLoaded) {
   }
 }
 
+// TF's signatures for the other heads.
+TEST(ExportTest, SignaturesOfMultiClassAndRegressionHeads) {
+  EstimatorConfig est;
+  est.type = {"dnn_classifier", ModelFamily::kDnn, true};
+  est.n_classes = 3;
+  std::vector<data::FeatureSpec> features = {data::VarLenFeature{"tags", DType::kString}};
+  absl::StatusOr<std::vector<SignatureSpec>> sigs = ef::HeadSignatures(est, "parsing", features);
+  ASSERT_TRUE(sigs.ok()) << sigs.status();
+  std::map<std::string, SignatureSpec> by_key;
+  for (const SignatureSpec& s : *sigs) by_key[s.key] = s;
+  ASSERT_EQ(by_key.size(), 3u);  // no regression signature for 3 classes
+  EXPECT_EQ(by_key["serving_default"].method_name, ef::kClassifyMethod);
+  EXPECT_EQ(by_key["classification"].outputs["scores"].shape, (std::vector<int64_t>{-1, 3}));
+  EXPECT_EQ(by_key["predict"].outputs.count("logistic"), 0u);
+  EXPECT_EQ(by_key["predict"].outputs["all_classes"].shape, (std::vector<int64_t>{-1, 3}));
+
+  est.type = {"linear_regressor", ModelFamily::kLinear, false};
+  est.label_dimension = 2;
+  sigs = ef::HeadSignatures(est, "parsing", features);
+  ASSERT_TRUE(sigs.ok()) << sigs.status();
+  by_key.clear();
+  for (const SignatureSpec& s : *sigs) by_key[s.key] = s;
+  ASSERT_EQ(by_key.size(), 3u);
+  EXPECT_EQ(by_key["serving_default"].method_name, ef::kRegressMethod);
+  EXPECT_EQ(by_key["regression"].inputs.count("inputs"), 1u);
+  EXPECT_EQ(by_key["regression"].outputs["outputs"].shape, (std::vector<int64_t>{-1, 2}));
+  EXPECT_EQ(by_key["predict"].outputs["predictions"].shape, (std::vector<int64_t>{-1, 2}));
+
+  sigs = ef::HeadSignatures(est, "raw", features);
+  ASSERT_TRUE(sigs.ok()) << sigs.status();
+  ASSERT_EQ(sigs->size(), 2u);
+  EXPECT_EQ((*sigs)[0].inputs["tags"].shape, (std::vector<int64_t>{-1, -1}));
+  // Round trip through signatures.json.
+  absl::StatusOr<std::vector<SignatureSpec>> back =
+      ef::SignaturesFromJson(ef::SignaturesToJson(*sigs));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[1].outputs["predictions"].dtype, DType::kFloat);
+}
+
 TEST(ExportTest, Errors) {
   JobSpec job = TitanicJob("errors");
   EXPECT_EQ(ExportModel(job, {}).status().code(), absl::StatusCode::kFailedPrecondition);
