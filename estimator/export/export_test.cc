@@ -1,9 +1,11 @@
 #include "estimator/export/export.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -237,6 +239,25 @@ TEST(ExportTest, DnnExportRunsLikePredict) {
   for (const auto& [key, t] : *got) {
     for (size_t r = 0; r < want.size(); ++r) ExpectRowEq(t, r, want[r].at(key), key);
   }
+  // Run is thread-safe: concurrent calls give the same numbers.
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 10; ++j) {
+        absl::StatusOr<std::map<std::string, Tensor>> again =
+            (*loaded)->Run("predict", Examples("examples", rows.serialized));
+        if (!again.ok() || again->at("logits").floats != got->at("logits").floats) ++mismatches;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+  // An empty batch is a batch.
+  absl::StatusOr<std::map<std::string, Tensor>> empty =
+      (*loaded)->Run("predict", Examples("examples", {}));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->at("logits").batch_size(), 0);
 }
 
 TEST(ExportTest, RawReceiver) {
