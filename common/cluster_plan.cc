@@ -21,11 +21,12 @@ absl::StatusOr<std::string> ResolveStrategy(const JobSpec& job, const TfConfig& 
   if (s == "parameter_server" && ps == 0) {
     return where.Error("'parameter_server' needs ps tasks, but TF_CONFIG's cluster has none");
   }
-  if ((s == "multi_worker_mirrored" || s == "mirrored" || s == "one_device") && ps > 0) {
+  const bool one_process = s == "mirrored" || s == "central_storage" || s == "one_device";
+  if ((one_process || s == "multi_worker_mirrored") && ps > 0) {
     return where.Error(absl::StrCat("'", s, "' does not use ps tasks, but TF_CONFIG's cluster has ",
                                     ps, " (use 'parameter_server' or remove them)"));
   }
-  if ((s == "mirrored" || s == "one_device") &&
+  if (one_process &&
       tf.cluster.NumTasks(kWorker) + tf.cluster.NumTasks(kChief) + tf.cluster.NumTasks(kMaster) > 1) {
     return where.Error(absl::StrCat("'", s, "' runs in one process, but the cluster has several "
                                     "training tasks (use 'multi_worker_mirrored')"));
