@@ -171,8 +171,10 @@ TEST_F(MwmsTrainingTest, TwoRanksEqualOneProcessWithTheGlobalBatch) {
   code = local->Wait(absl::Minutes(2));
   ASSERT_TRUE(code.ok() && *code == 0) << local->Output();
   EXPECT_TRUE(local->HasLine("2 of 2 tasks exited 0")) << local->Output();
-  EXPECT_TRUE(local->HasLine("[worker:0] ring generation 1 formed: rank 1 of 2")) << local->Output();
-  EXPECT_TRUE(local->HasLine(absl::StrCat("training finished: final checkpoint at global_step ", kN)))
+  EXPECT_TRUE(local->HasLine("[worker:0] ring generation 1 formed: rank 1 of 2"))
+      << local->Output();
+  EXPECT_TRUE(
+      local->HasLine(absl::StrCat("training finished: final checkpoint at global_step ", kN)))
       << local->Output();
 
   const checkpoint::RestoredCheckpoint a = Latest("one"), b = Latest("two");
