@@ -4,8 +4,11 @@
 // its own per-replica batch; the gradients are reduced (dense: all-reduced
 // in fused buckets; sparse rows: all-gathered, as TF all-gathers
 // IndexedSlices, and summed per row; assignments such as batch-norm moving
-// statistics: averaged); the loss is scaled by the global batch (the
-// reduced gradient is the mean over all replicas); every worker applies the
+// statistics: averaged); the loss is scaled by the global batch (each
+// replica's gradients are weighted by its batch size and the sum divided by
+// the global example count: the gradient of the mean loss over the global
+// batch, also for ragged batches; equal batches: the mean over replicas,
+// TF's 1/replicas scaling); every worker applies the
 // same update with common/optimizer, so every copy stays identical and the
 // result is the model one process computes with the global batch.
 //
@@ -24,6 +27,14 @@
 // worker's input ran out (EndOfInput), every worker gets OutOfRange from
 // ApplyGradients at the same step and nothing is applied.
 //
+// Errors of ApplyGradients: OutOfRange (a worker's input ran out; nothing
+// applied); the communicator's (DeadlineExceeded / Unavailable naming the
+// peer, Cancelled after Abort; the communicator is broken then and the
+// step not applied); InvalidArgument for a gradient the model's layout
+// does not have or workers whose models differ. Restore: the chief's
+// LoadModel errors; the communicator's; InvalidArgument when a worker's
+// model state differs in shape from the chief's.
+//
 // Not thread-safe (one training thread, as every Strategy). Borrows the
 // model, the optimizers and the communicator.
 #ifndef ESTUARY_DISTRIBUTE_COLLECTIVE_STRATEGY_H_
@@ -38,6 +49,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/collective/communicator.h"
+#include "common/job_spec.h"
 #include "common/optimizer.h"
 #include "estimator/model.h"
 #include "estimator/one_device_strategy.h"
@@ -60,7 +72,22 @@ struct CollectiveStrategyOptions {
   size_t bucket_bytes = size_t{25} << 20;
 };
 
-// Makes the strategy; InvalidArgument for local_replicas < 1.
+// What a job file asks for: local.checkpoint from model_dir,
+// run_config.tf_random_seed and estimator.warm_start_from,
+// local.keep_checkpoint_max from run_config, local_replicas from
+// distribution.num_replicas_per_worker, collective_timeout from
+// distribution.collective_timeout_secs; no communicator (a cluster's
+// trainer sets it).
+CollectiveStrategyOptions CollectiveStrategyOptionsFromJob(const JobSpec& job);
+
+// True for the strategies MakeCollectiveStrategy implements: "mirrored",
+// "central_storage", "multi_worker_mirrored".
+bool IsCollectiveStrategy(const std::string& strategy);
+
+// Makes the strategy; InvalidArgument for local_replicas < 1 or no
+// optimizers. Rank 0 of the communicator (or the only worker) is the
+// chief: it alone reads model_dir at Restore and saves checkpoints
+// (SaveCheckpoint elsewhere: FailedPrecondition).
 absl::StatusOr<std::unique_ptr<Strategy>> MakeCollectiveStrategy(
     const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
     CollectiveStrategyOptions options);
