@@ -184,22 +184,13 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
     using Optimizers = std::map<std::string, std::unique_ptr<Optimizer>>;
     extra.strategy_factory = [&](const Model* model, const Optimizers* optimizers)
         -> absl::StatusOr<std::unique_ptr<Strategy>> {
-      CollectiveStrategyOptions options;
-      options.local.checkpoint.model_dir = job.model_dir;
-      options.local.checkpoint.seed =
-          job.run_config.has_tf_random_seed ? job.run_config.tf_random_seed : 0;
-      if (job.estimator.has_value()) {
-        options.local.checkpoint.warm_start_from = job.estimator->warm_start_from;
-      }
-      options.local.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
+      CollectiveStrategyOptions options = CollectiveStrategyOptionsFromJob(job);
       if (chief) {
         options.local.may_delete = [&leases, call_timeout](int64_t step) {
           return leases.MayDelete(step, absl::Now() + call_timeout);
         };
       }
-      options.local_replicas = dist.num_replicas_per_worker;
       options.communicator = ring->get();
-      options.collective_timeout = dist.collective_timeout;
       ASSIGN_OR_RETURN(std::unique_ptr<Strategy> s,
                        MakeCollectiveStrategy(model, optimizers, std::move(options)));
       strategy = s.get();
