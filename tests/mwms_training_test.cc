@@ -201,7 +201,7 @@ TEST_F(MwmsTrainingTest, TwoRanksEqualOneProcessWithTheGlobalBatch) {
 TEST_F(MwmsTrainingTest, KilledWorkerRestartsAndTheJobEndsAtMaxSteps) {
   // ~8000 steps/s on an idle machine: the kill (by loss line #5 at the
   // latest, step 1000) lands well before the end.
-  JobOptions o{.name = "restart", .max_steps = 10000, .save_checkpoints_steps = 1000,
+  JobOptions o{.name = "restart", .max_steps = 20000, .save_checkpoints_steps = 1000,
                .log_step_count_steps = 200};
   auto local = Proc::Start({Runfile("cli/estuary"), "local", Job(*data_, o), "--workers=1",
                             "--ps=0", "--restart_failed", "--timeout=100"});
