@@ -96,6 +96,21 @@ void WaitForWorkers(CoordinationClient& store, const TfConfig& tf, absl::Duratio
   }
 }
 
+}  // namespace
+
+InputShard TrainerShard(const TfConfig& tf) {
+  const ClusterSpec& c = tf.cluster;
+  const int chiefs = c.NumTasks(kChief) + c.NumTasks(kMaster);
+  const int count = chiefs + c.NumTasks(kWorker);
+  if (IsChiefType(tf.task.type)) return {0, std::max(count, 1)};
+  if (tf.task.type == kWorker) return {tf.task.index + (chiefs > 0 ? 1 : 0), count};
+  return {0, 1};
+}
+
+bool HasTraining(const JobSpec& job) { return job.train_input.has_value(); }
+
+namespace {
+
 // RunTrainer under parameter_server.
 absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   const JobSpec& job = ctx.job;
@@ -185,17 +200,6 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
 }
 
 }  // namespace
-
-InputShard TrainerShard(const TfConfig& tf) {
-  const ClusterSpec& c = tf.cluster;
-  const int chiefs = c.NumTasks(kChief) + c.NumTasks(kMaster);
-  const int count = chiefs + c.NumTasks(kWorker);
-  if (IsChiefType(tf.task.type)) return {0, std::max(count, 1)};
-  if (tf.task.type == kWorker) return {tf.task.index + (chiefs > 0 ? 1 : 0), count};
-  return {0, 1};
-}
-
-bool HasTraining(const JobSpec& job) { return job.train_input.has_value(); }
 
 absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   ASSIGN_OR_RETURN(std::string strategy_name, ResolveStrategy(ctx.job, ctx.tf_config));
