@@ -84,6 +84,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view s
                    ParseEvalSpec(Section(root, "eval_spec"), where.Key("eval_spec")));
   ASSIGN_OR_RETURN(job.distribution, ParseDistributionConfig(Section(root, "distribution"),
                                                              where.Key("distribution")));
+  job.document = std::move(root);
   return job;
 }
 

@@ -41,6 +41,10 @@ struct JobSpec {
   TrainSpec train_spec;
   EvalSpec eval_spec;
   DistributionConfig distribution;
+  // The parsed file as it was given (exports store its estimator and
+  // feature_columns sections: estimator/export/export_format.h); null for
+  // a JobSpec not made by ParseJobSpec.
+  nlohmann::json document;
 };
 
 // Parses and validates a job. InvalidArgument "<source>: $.path: problem";

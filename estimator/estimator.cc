@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/checkpoint.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/summary_writer.h"
@@ -184,6 +185,24 @@ absl::Status Estimator::Predict(const InputFn& input_fn, const PredictionFn& emi
       RETURN_IF_ERROR(emit(one));
     }
   }
+}
+
+absl::StatusOr<std::string> Estimator::ExportSavedModel(const std::string& export_dir_base,
+                                                        ExportOptions options) {
+  if (options_.job == nullptr) {
+    return absl::FailedPreconditionError(
+        "ExportSavedModel needs an Estimator built from a job (EstimatorFromJob)");
+  }
+  RETURN_IF_ERROR(LoadForInference(options.checkpoint_path));
+  std::string checkpoint = options.checkpoint_path;
+  if (checkpoint.empty()) {
+    const io::Env& env = options.env != nullptr ? *options.env : io::Env::Default();
+    checkpoint = checkpoint::LatestCheckpoint(options_.model_dir, env).value_or("");
+  }
+  Variables vars = vars_;
+  vars.ints[kGlobalStepName] = global_step_;
+  options.export_dir_base = export_dir_base;
+  return export_format::WriteExport(*options_.job, vars, checkpoint, options);
 }
 
 }  // namespace estuary

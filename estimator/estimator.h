@@ -27,6 +27,7 @@
 #include "common/optimizer.h"
 #include "common/tensor.h"
 #include "estimator/data/pipeline.h"
+#include "estimator/export/export_format.h"
 #include "estimator/head/head.h"
 #include "estimator/hooks.h"
 #include "estimator/model.h"
@@ -69,6 +70,10 @@ struct EstimatorOptions {
   // The training hooks' time source (save_checkpoints_secs, steps/sec);
   // tests inject a fake one.
   Clock now = RealNow;
+  // The job the Estimator was built from (EstimatorFromJob sets it):
+  // ExportSavedModel stores its model and feature-column sections. Null for
+  // an Estimator assembled in C++ (not exportable).
+  std::shared_ptr<const JobSpec> job;
 };
 
 class Estimator {
@@ -99,12 +104,22 @@ class Estimator {
   absl::Status Predict(const InputFn& input_fn, const PredictionFn& emit,
                        const std::vector<std::string>& predict_keys = {});
 
+  // tf.estimator's export_saved_model: an export of the latest checkpoint
+  // (or options.checkpoint_path) under "<export_dir_base>/<timestamp>"
+  // (estimator/export/export_format.h; options.export_dir_base is
+  // ignored). Returns the new directory. FailedPrecondition without a
+  // checkpoint or for an Estimator not built from a job; the writer's
+  // errors.
+  absl::StatusOr<std::string> ExportSavedModel(const std::string& export_dir_base,
+                                               ExportOptions options = {});
+
   // Of the last Train, Evaluate or Predict.
   int64_t global_step() const { return global_step_; }
   const Variables& variables() const { return *latest_; }
   const std::string& model_dir() const { return options_.model_dir; }
   // The model the Estimator trains (its variables' names and shapes).
   const Model& model() const { return *options_.model; }
+  const Head& head() const { return *options_.head; }
 
  private:
   explicit Estimator(EstimatorOptions options);

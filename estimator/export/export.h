@@ -23,43 +23,18 @@
 #include "common/io/env.h"
 #include "common/job_spec.h"
 #include "common/tensor.h"
+#include "estimator/export/export_format.h"
 
 namespace estuary {
 
-struct ExportOptions {
-  std::string export_dir_base;  // empty: <model_dir>/export
-  std::string checkpoint_path;  // empty: the latest in model_dir
-  // "parsing": the serving input is a batch of serialized tf.train.Example
-  // (build_parsing_serving_input_receiver_fn: input key "examples" for
-  // predict, "inputs" for classify/regress); "raw": one tensor per raw
-  // feature (build_raw_serving_input_receiver_fn).
-  std::string receiver = "parsing";
-  std::string format = "estuary";  // estuary | onnx
-  // Extra files: destination path inside the export's assets.extra/ ->
-  // source path (tf.estimator's assets_extra).
-  std::map<std::string, std::string> assets_extra;
-  io::Env* env = nullptr;  // null: io::Env::Default()
-};
+// ExportOptions, TensorSpec and SignatureSpec are declared in
+// export_format.h (the Estimator shares them).
 
 // Writes an export of the job's model; returns the new directory.
 // Errors: FailedPrecondition (no checkpoint), InvalidArgument (bad options,
 // a receiver the columns cannot feed), the checkpoint's and the file
 // system's errors.
 absl::StatusOr<std::string> ExportModel(const JobSpec& job, const ExportOptions& options);
-
-// One input or output of a signature. shape: -1 for unknown (the batch).
-struct TensorSpec {
-  DType dtype = DType::kFloat;
-  std::vector<int64_t> shape;
-};
-
-// A signature as TF's SignatureDef describes it.
-struct SignatureSpec {
-  std::string key;          // "serving_default", "predict", ...
-  std::string method_name;  // "tensorflow/serving/predict" | "/classify" | "/regress"
-  std::map<std::string, TensorSpec> inputs;
-  std::map<std::string, TensorSpec> outputs;
-};
 
 // A loaded export. Thread-safe: Run may be called concurrently.
 class LoadedExport {
