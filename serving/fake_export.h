@@ -29,8 +29,11 @@ namespace serving {
 
 class FakeExport : public LoadedExport {
  public:
-  explicit FakeExport(int64_t version, float bias = 0, absl::Notification* gate = nullptr)
-      : version_(version), bias_(bias), gate_(gate) {
+  // `entered` (if set) is notified when a Run starts; Run then waits for
+  // `gate` (if set).
+  explicit FakeExport(int64_t version, float bias = 0, absl::Notification* gate = nullptr,
+                      absl::Notification* entered = nullptr)
+      : version_(version), bias_(bias), gate_(gate), entered_(entered) {
     const TensorSpec strings{DType::kString, {-1}};
     const TensorSpec classes{DType::kString, {-1, 2}};
     const TensorSpec scores{DType::kFloat, {-1, 2}};
@@ -54,6 +57,7 @@ class FakeExport : public LoadedExport {
 
   absl::StatusOr<std::map<std::string, Tensor>> Run(
       const std::string& key, const std::map<std::string, Tensor>& inputs) const override {
+    if (entered_ != nullptr && !entered_once_.exchange(true)) entered_->Notify();
     if (gate_ != nullptr) gate_->WaitForNotification();
     const SignatureSpec* sig = nullptr;
     for (const SignatureSpec& s : sigs_) {
@@ -136,6 +140,8 @@ class FakeExport : public LoadedExport {
   const int64_t version_;
   const float bias_;
   absl::Notification* const gate_;
+  absl::Notification* const entered_;
+  mutable std::atomic<bool> entered_once_{false};
   std::vector<SignatureSpec> sigs_;
   mutable std::atomic<int64_t> runs_{0};
   mutable std::atomic<int64_t> max_rows_{0};

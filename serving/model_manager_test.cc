@@ -25,7 +25,10 @@ class ModelManagerTest : public ::testing::Test {
 
   void AddVersion(const std::string& model, const std::string& v, bool bad = false) {
     std::filesystem::create_directories(root_ / model / v);
-    if (bad) ASSERT_TRUE(io::WriteFileDurably(io::Env::Default(), (root_ / model / v / "BAD").string(), "x").ok());
+    if (bad) {
+      ASSERT_TRUE(
+          io::WriteFileDurably(io::Env::Default(), (root_ / model / v / "BAD").string(), "x").ok());
+    }
   }
 
   // Loads a FakeExport; DataLoss for a directory holding "BAD".
