@@ -167,6 +167,7 @@ absl::Status ModelManager::PollModel(const std::string& name) {
     if (loaded.ok() && *loaded != nullptr) {
       ver.model = *std::move(loaded);
       ver.status.state = VersionState::kAvailable;
+      ver.load_attempts = 0;  // the bound is on consecutive failures
       spdlog::info("Successfully loaded servable version {{name: {} version: {}}}", name, v);
     } else {
       absl::Status st = loaded.ok() ? absl::InternalError("the loader returned no model")
@@ -210,11 +211,19 @@ absl::Status ModelManager::PollModel(const std::string& name) {
     absl::MutexLock l(&mu_);
     models_[name].versions[v].status.state = VersionState::kEnd;
   }
+  std::string problem;
   if (!list_error.ok()) {
-    spdlog::error("{}", list_error.message());
-    load_errors.insert(load_errors.begin(), std::string(list_error.message()));
+    problem = std::string(list_error.message());
+    load_errors.insert(load_errors.begin(), problem);
   } else if (on_disk.empty()) {
-    spdlog::warn("No versions of servable {} found under base path {}", name, config.base_path);
+    problem = absl::StrCat("No versions of servable ", name, " found under base path ",
+                           config.base_path);
+  }
+  {
+    absl::MutexLock l(&mu_);
+    std::string& last = models_[name].last_problem;
+    if (problem != last && !problem.empty()) spdlog::warn("{}", problem);
+    last = problem;
   }
   if (load_errors.empty()) return absl::OkStatus();
   return absl::UnavailableError(absl::StrJoin(load_errors, "; "));

@@ -8,7 +8,7 @@
 // (an export's timestamp); names that start with '.' or hold anything else
 // (temporary directories of a half-written export) are skipped. A version
 // whose load fails is retried on later polls, at most
-// `max_load_attempts` times in all, then stays END with the error.
+// `max_load_attempts` times in a row, then stays END with the error.
 //
 // Polling: PollOnce() scans every model once, synchronously; a server runs
 // it on a ModelWatcher (every --file_system_poll_wait_seconds), tests call
@@ -122,6 +122,7 @@ class ModelManager {
   struct Model {
     ModelConfig config;
     std::map<int64_t, Version> versions;  // every version seen
+    std::string last_problem;  // logged once until it changes
   };
 
   explicit ModelManager(ModelManagerOptions options);
