@@ -14,6 +14,7 @@
 #include "common/job_spec.h"
 #include "common/logging.h"
 #include "distribute/evaluator.h"
+#include "distribute/exporter.h"
 #include "estimator/estimator.h"
 #include "nlohmann/json.hpp"
 
@@ -125,9 +126,21 @@ int TrainAndEvaluateCommand(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<Estimator>> evaluator = EstimatorFromJob(c.job);
   if (!evaluator.ok()) return Fail(verb, evaluator.status());
   const EvalSpec& spec = c.job.eval_spec;
-  LocalEvaluationListener listener(spec.throttle_secs, [&](const std::string& prefix) {
-    return (*evaluator)->Evaluate(*eval_input, spec.steps, spec.name, prefix);
-  });
+  Exporters exporters(c.job);  // eval_spec.exporters, after each evaluation
+  AfterEvaluationFn after_evaluation;
+  if (!exporters.empty()) {
+    after_evaluation = [&exporters](const std::string& prefix,
+                                    const std::map<std::string, double>& metrics,
+                                    bool is_final) {
+      return exporters.AfterEvaluation(prefix, metrics, is_final);
+    };
+  }
+  LocalEvaluationListener listener(
+      spec.throttle_secs,
+      [&](const std::string& prefix) {
+        return (*evaluator)->Evaluate(*eval_input, spec.steps, spec.name, prefix);
+      },
+      absl::Now, after_evaluation);
   const RunConfig& rc = c.job.run_config;
   spdlog::info(
       "start train and evaluate loop. the evaluate will happen after every checkpoint. "

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -321,7 +322,7 @@ const JsonSchema& ExporterSchema() {
       F("name", K::kString),
       F("exports_to_keep", K::kInt, 1),
       F("metric", K::kString),
-      Enum("compare", {"lower", "higher"}),
+      Enum("compare", {"less", "greater", "lower", "higher"}),
   }};
   return *s;
 }
@@ -739,6 +740,31 @@ absl::StatusOr<EvalSpec> ParseEvalSpec(const json& es, const JsonPath& where) {
   ReadJson(es, "name", &c.name);
   ReadJson(es, "start_delay_secs", &c.start_delay_secs);
   ReadJson(es, "throttle_secs", &c.throttle_secs);
+  if (!es.is_null() && IsSet(es, "exporters")) {
+    std::set<std::string> names;
+    for (size_t i = 0; i < es["exporters"].size(); ++i) {
+      const json& e = es["exporters"][i];
+      ExporterConfig x;
+      x.where = where.Key("exporters").Index(i);
+      if (!IsSet(e, "type")) return x.where.Key("type").Error("is required (latest, best or final)");
+      ReadJson(e, "type", &x.type);
+      x.name = x.type;
+      ReadJson(e, "name", &x.name);
+      ReadJson(e, "exports_to_keep", &x.exports_to_keep);
+      if (x.type != "best" && (IsSet(e, "metric") || IsSet(e, "compare"))) {
+        return x.where.Error(
+            absl::StrCat("metric and compare are for a 'best' exporter, not '", x.type, "'"));
+      }
+      ReadJson(e, "metric", &x.metric);
+      std::string compare = "less";
+      ReadJson(e, "compare", &compare);
+      x.higher_is_better = compare == "greater" || compare == "higher";
+      if (!names.insert(x.name).second) {
+        return x.where.Key("name").Error(absl::StrCat("duplicate exporter name '", x.name, "'"));
+      }
+      c.exporters.push_back(std::move(x));
+    }
+  }
   return c;
 }
 

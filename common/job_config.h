@@ -264,12 +264,25 @@ struct TrainSpec {
   std::optional<int64_t> max_steps;
 };
 
+// One eval_spec.exporters entry (tf.estimator's LatestExporter,
+// BestExporter, FinalExporter; distribute/exporter.h runs them).
+struct ExporterConfig {
+  JsonPath where;               // "$.eval_spec.exporters[0]"
+  std::string type = "latest";  // latest | best | final (required)
+  std::string name;             // default: the type; unique
+  int64_t exports_to_keep = 5;  // TF's default; final: keeps all
+  // best only: TF's default compares "loss", lower is better.
+  std::string metric = "loss";
+  bool higher_is_better = false;  // compare "greater" (or "higher")
+};
+
 // tf.estimator.EvalSpec.
 struct EvalSpec {
   std::optional<int64_t> steps = 100;  // nullopt: until the input runs out
   std::string name;
   double start_delay_secs = 120;
   double throttle_secs = 600;
+  std::vector<ExporterConfig> exporters;
 };
 
 // How the cluster runs: strategy, collectives and the runtime's deadlines.

@@ -10,6 +10,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "distribute/checkpoint_lease.h"
+#include "distribute/exporter.h"
 #include "distribute/keys.h"
 #include "estimator/estimator.h"
 
@@ -46,11 +47,19 @@ absl::StatusOr<std::optional<int64_t>> Evaluator::FinalStep() {
   return step;
 }
 
-absl::StatusOr<std::map<std::string, double>> Evaluator::EvaluateLeased(int64_t step) {
+absl::StatusOr<std::map<std::string, double>> Evaluator::EvaluateLeased(
+    int64_t step, bool is_final, const std::map<std::string, double>* done) {
   CheckpointLeases leases(options_.store);
   RETURN_IF_ERROR(leases.Acquire(step, absl::Now() + options_.store_timeout));
   const std::string prefix = checkpoint::CheckpointPrefix(options_.model_dir, step);
-  absl::StatusOr<std::map<std::string, double>> metrics = evaluate_(prefix);
+  absl::StatusOr<std::map<std::string, double>> metrics =
+      done != nullptr ? *done : evaluate_(prefix);
+  if (metrics.ok() && options_.after_evaluation) {
+    if (absl::Status st = options_.after_evaluation(prefix, *metrics, is_final); !st.ok()) {
+      // A checkpoint gone under an export is no reason to skip it quietly.
+      metrics = absl::IsNotFound(st) ? absl::FailedPreconditionError(st.message()) : st;
+    }
+  }
   if (absl::IsNotFound(metrics.status())) {
     if (options_.env->FileExists(checkpoint::ManifestFileName(prefix))) {
       // Not the checkpoint that is missing (e.g. an input file): a real error.
@@ -98,7 +107,13 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::Run() {
     ASSIGN_OR_RETURN(final_step, FinalStep());
     // The final checkpoint may have been evaluated before the chief
     // announced it as final.
-    if (final_step.has_value() && last_step >= *final_step) return finish();
+    if (final_step.has_value() && last_step >= *final_step) {
+      if (options_.after_evaluation && !metrics.empty()) {
+        // Evaluated before it was known to be final: its final exports.
+        RETURN_IF_ERROR(EvaluateLeased(last_step, true, &metrics).status());
+      }
+      return finish();
+    }
     absl::StatusOr<int64_t> latest = checkpoint::LatestStep(options_.model_dir, *options_.env);
     if (!latest.ok() && !absl::IsNotFound(latest.status())) {
       spdlog::warn("evaluator: {}", latest.status().ToString());
@@ -112,7 +127,7 @@ absl::StatusOr<std::map<std::string, double>> Evaluator::Run() {
     const bool is_final = is_new && final_step.has_value() && *latest >= *final_step;
     if (is_new && (is_final || clock.Now() >= next_eval)) {
       const absl::Time start = clock.Now();
-      absl::StatusOr<std::map<std::string, double>> m = EvaluateLeased(*latest);
+      absl::StatusOr<std::map<std::string, double>> m = EvaluateLeased(*latest, is_final);
       if (absl::IsNotFound(m.status())) {
         spdlog::info("checkpoint {} was superseded before its evaluation: {}", *latest,
                      m.status().message());
@@ -168,6 +183,14 @@ absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime) {
   options.eval_spec = job.eval_spec;
   options.store = &runtime.coordination();
   options.clock = &clock;
+  Exporters exporters(job);
+  if (!exporters.empty()) {
+    options.after_evaluation = [&exporters](const std::string& prefix,
+                                            const std::map<std::string, double>& metrics,
+                                            bool is_final) {
+      return exporters.AfterEvaluation(prefix, metrics, is_final);
+    };
+  }
   Evaluator evaluator(std::move(options), [&](const std::string& prefix) {
     return estimator->Evaluate(input, job.eval_spec.steps, job.eval_spec.name, prefix);
   });
@@ -176,9 +199,11 @@ absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime) {
 
 LocalEvaluationListener::LocalEvaluationListener(double throttle_secs,
                                                  EvaluateCheckpointFn evaluate,
-                                                 std::function<absl::Time()> now)
+                                                 std::function<absl::Time()> now,
+                                                 AfterEvaluationFn after_evaluation)
     : throttle_(absl::Seconds(throttle_secs)),
       evaluate_(std::move(evaluate)),
+      after_evaluation_(std::move(after_evaluation)),
       now_(std::move(now)) {}
 
 absl::Status LocalEvaluationListener::Begin(int64_t global_step) {
@@ -186,11 +211,13 @@ absl::Status LocalEvaluationListener::Begin(int64_t global_step) {
   return absl::OkStatus();
 }
 
-absl::Status LocalEvaluationListener::Evaluate(int64_t global_step, const std::string& prefix) {
+absl::Status LocalEvaluationListener::Evaluate(int64_t global_step, const std::string& prefix,
+                                               bool is_final) {
   last_start_ = now_();
   ASSIGN_OR_RETURN(last_metrics_, evaluate_(prefix));
   evaluated_.push_back(global_step);
-  return absl::OkStatus();
+  return after_evaluation_ ? after_evaluation_(prefix, last_metrics_, is_final)
+                           : absl::OkStatus();
 }
 
 absl::Status LocalEvaluationListener::AfterSave(int64_t global_step, const std::string& prefix) {
@@ -201,12 +228,17 @@ absl::Status LocalEvaluationListener::AfterSave(int64_t global_step, const std::
                  absl::ToDoubleSeconds(throttle_));
     return absl::OkStatus();
   }
-  return Evaluate(global_step, prefix);
+  return Evaluate(global_step, prefix, false);
 }
 
 absl::Status LocalEvaluationListener::End(int64_t global_step) {
-  if (!evaluated_.empty() && evaluated_.back() == global_step) return absl::OkStatus();
-  return Evaluate(global_step, last_saved_step_ == global_step ? last_saved_prefix_ : "");
+  const std::string prefix = last_saved_step_ == global_step ? last_saved_prefix_ : "";
+  if (!evaluated_.empty() && evaluated_.back() == global_step) {
+    // Evaluated when it was saved: only its final exports are left.
+    return after_evaluation_ ? after_evaluation_(prefix, last_metrics_, true)
+                             : absl::OkStatus();
+  }
+  return Evaluate(global_step, prefix, true);
 }
 
 }  // namespace estuary

@@ -45,6 +45,14 @@ namespace estuary {
 using EvaluateCheckpointFn =
     std::function<absl::StatusOr<std::map<std::string, double>>(const std::string& prefix)>;
 
+// Runs after an evaluation of checkpoint `prefix` (the exporters:
+// distribute/exporter.h); `is_final`: the final checkpoint. It may be
+// called twice for one checkpoint (again with is_final when the final step
+// is announced after that checkpoint's evaluation). Its error ends the
+// evaluator.
+using AfterEvaluationFn = std::function<absl::Status(
+    const std::string& prefix, const std::map<std::string, double>& metrics, bool is_final)>;
+
 // Time and waiting for the evaluator; tests inject one that does not sleep.
 class EvaluatorClock {
  public:
@@ -84,6 +92,8 @@ struct EvaluatorOptions {
   // The deadline of each Store call.
   absl::Duration store_timeout = absl::Seconds(30);
   const io::Env* env = &io::Env::Default();  // borrowed
+  // Called while the checkpoint is still leased. Optional.
+  AfterEvaluationFn after_evaluation;
 };
 
 // Not thread-safe: Run once, on one thread. Starts no threads.
@@ -103,8 +113,11 @@ class Evaluator {
  private:
   // The chief's final step, if training ended.
   absl::StatusOr<std::optional<int64_t>> FinalStep();
-  // Leases and evaluates checkpoint `step`; NotFound if it is gone.
-  absl::StatusOr<std::map<std::string, double>> EvaluateLeased(int64_t step);
+  // Leases and evaluates checkpoint `step` (then runs after_evaluation);
+  // NotFound if it is gone. With `metrics` given, does not evaluate: only
+  // runs after_evaluation on them (is_final).
+  absl::StatusOr<std::map<std::string, double>> EvaluateLeased(
+      int64_t step, bool is_final, const std::map<std::string, double>* metrics = nullptr);
 
   const EvaluatorOptions options_;
   const EvaluateCheckpointFn evaluate_;
@@ -127,7 +140,8 @@ absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime);
 class LocalEvaluationListener : public CheckpointSaverListener {
  public:
   LocalEvaluationListener(double throttle_secs, EvaluateCheckpointFn evaluate,
-                          std::function<absl::Time()> now = absl::Now);
+                          std::function<absl::Time()> now = absl::Now,
+                          AfterEvaluationFn after_evaluation = nullptr);
   absl::Status Begin(int64_t global_step) override;
   absl::Status AfterSave(int64_t global_step, const std::string& prefix) override;
   absl::Status End(int64_t global_step) override;
@@ -137,10 +151,11 @@ class LocalEvaluationListener : public CheckpointSaverListener {
   const std::vector<int64_t>& evaluated() const { return evaluated_; }
 
  private:
-  absl::Status Evaluate(int64_t global_step, const std::string& prefix);
+  absl::Status Evaluate(int64_t global_step, const std::string& prefix, bool is_final);
 
   const absl::Duration throttle_;
   const EvaluateCheckpointFn evaluate_;
+  const AfterEvaluationFn after_evaluation_;
   const std::function<absl::Time()> now_;
   absl::Time last_start_;
   int64_t last_saved_step_ = -1;

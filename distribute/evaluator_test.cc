@@ -157,6 +157,37 @@ TEST_F(EvaluatorTest, EndsWhenTheFinalStepIsAnnouncedAfterItsEvaluation) {
   EXPECT_EQ(*done, "7");
 }
 
+// The exporters' hook: after every evaluation, with the checkpoint leased
+// and on disk; is_final for the final one, also when the final step is
+// announced after that checkpoint's evaluation (then called again).
+TEST_F(EvaluatorTest, AfterEvaluationRunsWhileLeasedAndKnowsTheFinalOne) {
+  const std::string dir = NewDir("after_evaluation");
+  Commit(dir, 3);
+  int64_t step = 3;
+  clock_.on_wait = [&]() -> absl::Status {
+    if (step == 3) Commit(dir, step = 6);
+    return absl::OkStatus();
+  };
+  during_evaluation = [&] {
+    if (step == 6) Finish(6);
+  };
+  std::vector<std::pair<std::string, bool>> calls;
+  EvaluatorOptions options = Options(dir, 0, 0);
+  options.after_evaluation = [&](const std::string& prefix,
+                                 const std::map<std::string, double>& metrics, bool is_final) {
+    EXPECT_TRUE(checkpoint::Restore(prefix).ok()) << prefix;
+    EXPECT_EQ(metrics.count("loss"), 1u);
+    calls.emplace_back(io::BaseName(prefix), is_final);
+    return absl::OkStatus();
+  };
+  Evaluator evaluator(std::move(options), Reader());
+  ASSERT_TRUE(evaluator.Run().ok());
+  EXPECT_THAT(evaluator.evaluated(), ElementsAre(3, 6));
+  using Call = std::pair<std::string, bool>;
+  EXPECT_THAT(calls, ElementsAre(Call("model.ckpt-3", false), Call("model.ckpt-6", false),
+                                 Call("model.ckpt-6", true)));
+}
+
 TEST_F(EvaluatorTest, WaitsForTheFirstCheckpoint) {
   const std::string dir = NewDir("first");
   clock_.on_wait = [&]() -> absl::Status {

@@ -4,7 +4,8 @@
 #     spdlog, nlohmann-json, GoogleTest, Google Benchmark, FarmHash;
 #   - CUDA 13 + NCCL wheels from PyPI into .venv-cuda (for --config=cuda);
 #   - TensorFlow 2.15 from PyPI into .venv-tf: the test oracle of the
-#     compatibility tests and benchmarks (never used by the product);
+#     compatibility tests and benchmarks (never used by the product), with
+#     onnx + onnxruntime (the ONNX export's test: scripts/requirements-tf.txt);
 #   - Fashion-MNIST (Debian's dataset-fashion-mnist);
 #   - `bazel build //...`.
 # Idempotent: packages already present are not reinstalled.

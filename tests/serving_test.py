@@ -55,7 +55,6 @@ from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
 from tensorflow_serving.apis import regression_pb2  # noqa: E402
 
 ESTUARY = None
-EXPORT_TOOL = None  # None: `estuary export`
 HERE = os.path.dirname(os.path.abspath(__file__))
 TITANIC = os.path.join(HERE, "compat", "testdata", "titanic.csv")
 N_TRAIN = 712
@@ -202,13 +201,7 @@ class ServingTest(unittest.TestCase):
         with open(out) as f:
             cls.expected = [json.loads(line) for line in f]
         assert len(cls.expected) == len(cls.rows), (len(cls.expected), len(cls.rows))
-        if EXPORT_TOOL:
-            p = subprocess.run([EXPORT_TOOL, job_path], capture_output=True, text=True,
-                               timeout=600)
-            assert p.returncode == 0, p.stderr
-            cls.export_dir = p.stdout.strip().splitlines()[-1]
-        else:
-            cls.export_dir = run(["export", job_path]).strip().splitlines()[-1]
+        cls.export_dir = run(["export", job_path]).strip().splitlines()[-1]
         cls.base = os.path.dirname(cls.export_dir)
         cls.version = int(os.path.basename(cls.export_dir))
         cls.server = Server(["--port", "0", "--rest_api_port", "0", "--model_name", "titanic",
@@ -427,9 +420,6 @@ class ServingTest(unittest.TestCase):
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--tool", required=True)
-    parser.add_argument("--export_tool", default=None,
-                        help="exports instead of `estuary export` (tests/serving_export_tool)")
     args, rest = parser.parse_known_args()
     ESTUARY = os.path.abspath(args.tool)
-    EXPORT_TOOL = os.path.abspath(args.export_tool) if args.export_tool else None
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
