@@ -219,8 +219,13 @@ class ServingTest(unittest.TestCase):
         assert code == 0, f"estuary serve exited {code} on SIGTERM:\n{''.join(cls.server.log)}"
 
     def assertClose(self, got, want, what):
-        got = [float(x) for x in (got if isinstance(got, list) else [got])]
-        want = [float(x) for x in (want if isinstance(want, list) else [want])]
+        def flat(v):
+            return [float(x) for e in v for x in flat_list(e)] if isinstance(v, list) else [float(v)]
+
+        def flat_list(e):
+            return flat(e) if isinstance(e, list) else [e]
+
+        got, want = flat(got), flat(want)
         self.assertEqual(len(got), len(want), what)
         for g, w in zip(got, want):
             self.assertAlmostEqual(g, w, delta=TOL, msg=what)
@@ -240,6 +245,9 @@ class ServingTest(unittest.TestCase):
         self.assertEqual(resp.model_spec.version.value, self.version)
         keys = set(resp.outputs)
         self.assertTrue({"logits", "logistic", "probabilities", "class_ids", "classes"} <= keys, keys)
+        compared = set(keys) & set(self.expected[0])
+        self.assertTrue({"logits", "logistic", "probabilities", "class_ids", "classes"} <= compared,
+                        (keys, set(self.expected[0])))
         for key in keys:
             arr = tf.make_ndarray(resp.outputs[key])
             self.assertEqual(arr.shape[0], len(self.rows), key)
