@@ -7,6 +7,7 @@
 #include "cli/export_command.h"
 #include "cli/local_launcher.h"
 #include "cli/ps_placement.h"
+#include "cli/serve_command.h"
 #include "cli/train_commands.h"
 #include "common/cluster.h"
 #include "common/cluster_plan.h"
@@ -38,6 +39,8 @@ constexpr char kTopUsage[] =
     "                  Predict with the latest checkpoint (JSON lines).\n"
     "  export JOB.json [--export_dir_base DIR] [--format estuary|onnx]\n"
     "                  Export the model for serving (prints the new directory).\n"
+    "  serve --model_base_path DIR [--model_name NAME] [--port N] [--rest_api_port N]\n"
+    "                  Serve exports with TensorFlow Serving's gRPC and REST APIs.\n"
     "  local JOB.json [--workers N --ps M --evaluator --restart_failed]\n"
     "                  Run the job on a real multi-process cluster on this machine.\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
@@ -208,6 +211,7 @@ int main(int argc, char** argv) {
   if (cmd == "evaluate") return estuary::EvaluateCommand(argc, argv);
   if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "export") return estuary::ExportCommand(argc, argv);
+  if (cmd == "serve") return estuary::ServeCommand(argc, argv, signals->get());
   if (cmd == "gen-data") {
     if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {
       if (argc >= 3 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"))) {

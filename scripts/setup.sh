@@ -56,7 +56,7 @@ packages=(
   protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libgrpc++-dev
   libabsl-dev libeigen3-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libfarmhash-dev
-  libssl-dev zlib1g-dev libc-ares-dev libre2-dev
+  libssl-dev zlib1g-dev libc-ares-dev libre2-dev libcpp-httplib-dev
   dataset-fashion-mnist
 )
 if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine); fi
@@ -78,6 +78,10 @@ fi
 if [ "$tf" = 1 ]; then
   if [ ! -x .venv-tf/bin/pip ]; then python3 -m venv .venv-tf; fi
   .venv-tf/bin/pip install -q --disable-pip-version-check -r scripts/requirements-tf.txt
+  # TF Serving's Python client stubs (tests/serving_test.py). Without its
+  # dependencies: it asks for the full `tensorflow` wheel, while the stubs
+  # need only the protos tensorflow-cpu already ships.
+  .venv-tf/bin/pip install -q --disable-pip-version-check --no-deps "tensorflow-serving-api==2.15.*"
 fi
 
 if [ "$bench" = 1 ]; then
