@@ -230,7 +230,7 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
   const int n = num_ps();
   std::vector<ps::DescribeResponse> described(n);
   while (true) {
-    RETURN_IF_ERROR(ParallelFor(n, [&](int p) -> absl::Status {
+    absl::Status asked = ParallelFor(n, [&](int p) -> absl::Status {
       ps::DescribeRequest req;
       req.set_min_generation(min_generation);
       grpc::ByteBuffer request = FrameWriter().Build(req), response;
@@ -238,7 +238,12 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
       FrameReader reader;
       return ParseResponse(response, absl::StrCat("Describe to ", ps_[p]->name), &described[p],
                            &reader);
-    }));
+    });
+    // A PS that dies or restarts while we wait breaks the call in flight
+    // ("Broken pipe", Unavailable): ask again (wait-for-ready: the next
+    // call waits for its new incarnation) until the deadline.
+    if (absl::IsUnavailable(asked) && absl::Now() + absl::Milliseconds(100) < deadline) continue;
+    RETURN_IF_ERROR(asked);
     uint64_t lowest = ~uint64_t{0}, highest = 0;
     bool all = true;
     for (const ps::DescribeResponse& d : described) {
