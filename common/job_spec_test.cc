@@ -28,7 +28,7 @@ TEST(JobSpecTest, FullJobParsesWithDefaults) {
     "train_spec": {"max_steps": 1000},
     "eval_spec": {"steps": 10, "throttle_secs": 30},
     "distribution": {"strategy": "parameter_server", "heartbeat_interval_secs": 0.5,
-                     "heartbeat_timeout_secs": 5, "ps_read_ahead": true}
+                     "heartbeat_timeout_secs": 5}
   })", "job.json");
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->model_dir, "/tmp/m");
@@ -59,7 +59,6 @@ TEST(JobSpecTest, FullJobParsesWithDefaults) {
   EXPECT_EQ(job->distribution.heartbeat_interval, absl::Milliseconds(500));
   EXPECT_EQ(job->distribution.heartbeat_timeout, absl::Seconds(5));
   EXPECT_EQ(job->distribution.startup_timeout, absl::Seconds(60));
-  EXPECT_TRUE(job->distribution.ps_read_ahead);
 }
 
 TEST(JobSpecTest, MinimalJobGetsTensorFlowDefaults) {
@@ -70,7 +69,6 @@ TEST(JobSpecTest, MinimalJobGetsTensorFlowDefaults) {
   EXPECT_EQ(job->run_config.save_summary_steps, 100);
   EXPECT_EQ(job->distribution.strategy, "auto");
   EXPECT_EQ(job->distribution.heartbeat_timeout, absl::Seconds(10));
-  EXPECT_FALSE(job->distribution.ps_read_ahead);
 }
 
 TEST(JobSpecTest, NullMeansUnsetAndEvalStepsNullMeansWholeInput) {
