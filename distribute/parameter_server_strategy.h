@@ -84,13 +84,12 @@ struct ParameterServerStrategyOptions {
   // Chief: the generation to tag the PS tasks with at Restore (+1 at each
   // recovery); workers: the least generation they accept.
   uint64_t generation = 1;
-  // Send the last step's push with the next step's pull (one PushPull)
-  // while this step computes (read-ahead,
-  // strategy.h; job file: distribution.ps_read_ahead): the next step then
-  // reads variables without this step's own update (one more step of
-  // staleness, as any other worker's step). Off by default: it costs Adam
-  // accuracy (Fashion-MNIST DNN, chief + 2 workers + 1 PS, 9375 steps:
-  // 0.876-0.887 with it, 0.889-0.892 without; bench/RESULTS.md).
+  // Pull the next step's variables while this step computes (read-ahead,
+  // strategy.h): that step then reads variables without this step's own
+  // update (one more step of staleness, as any other worker's step). Off
+  // by default: on 2 cores it gained no speed and cost Adam accuracy
+  // (Fashion-MNIST DNN, chief + 2 workers + 1 PS, 9375 steps: 0.877-0.887
+  // with it, 0.889 without).
   bool prefetch = false;
   // How many PS recoveries one step may go through before its error is
   // returned.
