@@ -11,8 +11,6 @@ hashed buckets, linear part over 13 bucketized + 26 hashed columns + two
                 (bench/ps_train_bench_tf.py); its ps never exits: killed here
   estuary_ps1   `estuary local --workers 0 --ps 1`: chief (trains) + 1 ps
   estuary_ps2   `estuary local --workers 1 --ps 1`: chief + 1 worker + 1 ps
-  estuary_ps1_ra, estuary_ps2_ra  the same with distribution.ps_read_ahead
-                (the next step's pull overlaps this step's compute)
   estuary_one   `estuary train`: one process (same job, no cluster)
   tf_one        (optional) the TF script without TF_CONFIG: one process
 alternating systems within each of --runs rounds. Figure: steady-state
@@ -73,7 +71,7 @@ def make_data(estuary, out, rows, files):
     open(os.path.join(out, "DONE"), "w").close()
 
 
-def make_job(args, model_dir, one_process=False, read_ahead=False):
+def make_job(args, model_dir, one_process=False):
     job = json.load(open(os.path.join(ROOT, "examples/clicks_wide_deep.json")))
     job = copy.deepcopy(job)
     job["model_dir"] = model_dir
@@ -85,8 +83,6 @@ def make_job(args, model_dir, one_process=False, read_ahead=False):
     job["train_spec"]["max_steps"] = args.steps
     if one_process:
         job.pop("distribution", None)
-    if read_ahead:
-        job.setdefault("distribution", {})["ps_read_ahead"] = True
     path = os.path.join(model_dir + ".json")
     with open(path, "w") as f:
         json.dump(job, f, indent=1)
@@ -172,9 +168,9 @@ def ps_split(out):
     return d
 
 
-def run_estuary_local(args, workers, tmp, read_ahead=False):
+def run_estuary_local(args, workers, tmp):
     model_dir = tempfile.mkdtemp(prefix=f"est_ps{workers + 1}_", dir=tmp)
-    job = make_job(args, model_dir, read_ahead=read_ahead)
+    job = make_job(args, model_dir)
     cmd = [args.estuary, "local", job, "--workers", str(workers), "--ps", "1",
            "--timeout", str(args.timeout)]
     marks = Marks()
@@ -294,9 +290,8 @@ def main():
                 rate, cpu = run_tf(args, tmp, cluster=True)
             elif s == "tf_one":
                 rate, cpu = run_tf(args, tmp, cluster=False)
-            elif s in ("estuary_ps1", "estuary_ps2", "estuary_ps1_ra", "estuary_ps2_ra"):
-                rate, cpu, split = run_estuary_local(args, 0 if s.startswith("estuary_ps1") else 1,
-                                                     tmp, read_ahead=s.endswith("_ra"))
+            elif s in ("estuary_ps1", "estuary_ps2"):
+                rate, cpu, split = run_estuary_local(args, 0 if s == "estuary_ps1" else 1, tmp)
             elif s == "estuary_one":
                 rate, cpu = run_estuary_one(args, tmp)
             else:
@@ -321,10 +316,7 @@ def main():
         cpu_med[s] = statistics.median(sum(c.values()) for c in cpus[s])
         print(f"{s}_cpu_ms_per_step_total {cpu_med[s]:.2f}")
         print(f"{s}_examples_per_cpu_sec {BATCH * 1e3 / cpu_med[s]:.0f}")
-    pairs = [("estuary_ps1", "tf_ps"), ("estuary_ps1", "estuary_one"),
-             ("estuary_ps1_ra", "tf_ps"), ("estuary_ps1_ra", "estuary_one"),
-             ("estuary_ps1_ra", "estuary_ps1"), ("estuary_ps2_ra", "estuary_ps2"),
-             ("estuary_ps2", "estuary_ps1"),
+    pairs = [("estuary_ps1", "tf_ps"), ("estuary_ps1", "estuary_one"), ("estuary_ps2", "estuary_ps1"),
              ("estuary_ps2", "estuary_one"), ("estuary_one", "tf_one"), ("tf_ps", "tf_one")]
     for a, b in pairs:
         if a in med and b in med:

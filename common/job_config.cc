@@ -353,7 +353,6 @@ const JsonSchema& DistributionSchema() {
       F("heartbeat_timeout_secs", K::kNumber, 0.05, 86400),
       F("startup_timeout_secs", K::kNumber, 0.1, 86400),
       F("shutdown_timeout_secs", K::kNumber, 0.1, 86400),
-      F("ps_read_ahead", K::kBool),
   }};
   return *s;
 }
@@ -782,7 +781,6 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
   ReadSecs(d, "heartbeat_timeout_secs", &c.heartbeat_timeout);
   ReadSecs(d, "startup_timeout_secs", &c.startup_timeout);
   ReadSecs(d, "shutdown_timeout_secs", &c.shutdown_timeout);
-  ReadJson(d, "ps_read_ahead", &c.ps_read_ahead);
   if (c.heartbeat_timeout <= c.heartbeat_interval) {
     return where.Key("heartbeat_timeout_secs")
         .Error(absl::StrCat("must be greater than heartbeat_interval_secs (",

@@ -307,10 +307,6 @@ struct DistributionConfig {
   absl::Duration startup_timeout = absl::Seconds(60);
   // How long the chief waits for every task to leave at the end.
   absl::Duration shutdown_timeout = absl::Seconds(30);
-  // parameter_server: pull the next step's variables while this step
-  // computes (ParameterServerStrategyOptions::prefetch): faster, one more
-  // step of staleness.
-  bool ps_read_ahead = false;
 };
 
 absl::StatusOr<RunConfig> ParseRunConfig(const nlohmann::json& section, const JsonPath& where);

@@ -114,12 +114,6 @@ void ParameterServerStrategy::SetGlobalStep(int64_t step) {
   unanswered_pushes_ = 0;
 }
 
-void ParameterServerStrategy::PushAnswered(int64_t step) {
-  absl::MutexLock lock(&step_mu_);
-  global_step_ = step;
-  if (unanswered_pushes_ > 0) --unanswered_pushes_;
-}
-
 std::vector<PsVariableInit> ParameterServerStrategy::InitsFromLoaded(
     const Model& model, const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
     LoadedModel loaded) {
@@ -193,10 +187,8 @@ absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
                           absl::IsFailedPrecondition(why) || absl::IsAborted(why);
   if (!ps_failure) return why;
   // The calls in flight used the old generation: wait for them and drop
-  // them (and their errors), and the step's gradients; the next step pulls
-  // again.
+  // them (and their errors); the next step pulls again.
   (void)DrainCalls();
-  pending_push_.reset();
   if (options_.is_chief) {
     ++generation_;
     spdlog::warn("parameter servers failed ({}); reinitialising them from the latest "
@@ -226,7 +218,6 @@ absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
 
 absl::Status ParameterServerStrategy::Restore() {
   (void)DrainCalls();
-  pending_push_.reset();
   mirror_ = Variables();
   next_mirror_ = Variables();
   if (options_.is_chief) {
@@ -248,7 +239,6 @@ absl::Status ParameterServerStrategy::Restore() {
 }
 
 ParameterServerStrategy::~ParameterServerStrategy() {
-  FlushPush();
   absl::Status pushed = DrainCalls();
   if (!pushed.ok()) spdlog::warn("a push at the end of training failed: {}", pushed.message());
 }
@@ -265,32 +255,15 @@ absl::Status ParameterServerStrategy::FinishPrefetch() {
   return calls_->Wait(ticket);
 }
 
-void ParameterServerStrategy::FlushPush() {
-  if (pending_push_ == nullptr) return;
-  calls_->Enqueue([this, grads = std::move(pending_push_)]() -> absl::Status {
-    ASSIGN_OR_RETURN(const int64_t step,
-                     client_->Push(*grads, absl::Now() + options_.call_timeout));
-    PushAnswered(step);
-    return absl::OkStatus();
-  });
-  pending_push_.reset();
-}
-
 absl::Status ParameterServerStrategy::PrefetchVariables(const FeatureMap& next_features) {
   RETURN_IF_ERROR(FinishPrefetch());  // none in flight normally
   ASSIGN_OR_RETURN(auto rows, model_->RowsRead(next_features));
   for (const std::string& name : row_sparse_) rows[name];
-  // The last step's push and the next step's pull in one call, on the call
-  // thread. dense_ changes only in Recover, after the queue has drained.
-  prefetch_ticket_ = calls_->Enqueue(
-      [this, grads = std::move(pending_push_), rows = std::move(rows)]() -> absl::Status {
-        ASSIGN_OR_RETURN(const int64_t step,
-                         client_->PushPull(grads.get(), dense_, rows, &next_mirror_,
-                                           absl::Now() + options_.call_timeout));
-        if (grads != nullptr) PushAnswered(step);
-        return absl::OkStatus();
-      });
-  pending_push_.reset();
+  // Behind this worker's pushes queued so far. dense_ changes only in
+  // Recover, after the queue has drained.
+  prefetch_ticket_ = calls_->Enqueue([this, rows = std::move(rows)] {
+    return client_->Pull(dense_, rows, &next_mirror_, absl::Now() + options_.call_timeout);
+  });
   return absl::OkStatus();
 }
 
@@ -306,26 +279,19 @@ absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
     (void)DrainCalls();
     RETURN_IF_ERROR(Recover(st));
   }
+  // While the last push is still in flight.
   ASSIGN_OR_RETURN(auto rows, model_->RowsRead(features));
   // Every row-sparse variable is in the mirror, with no rows if this batch
   // reads none (Forward looks every variable up).
   for (const std::string& name : row_sparse_) rows[name];
-  // Calls still queued (a push flushed by WaitForPushes) come first.
-  absl::Status queued = DrainCalls();
-  if (!queued.ok()) RETURN_IF_ERROR(Recover(queued));
+  // This worker's pushes so far are applied before the pull.
+  absl::Status pushed = DrainCalls();
+  if (!pushed.ok()) RETURN_IF_ERROR(Recover(pushed));
   for (int recoveries = 0;; ++recoveries) {
-    std::shared_ptr<Gradients> grads = std::move(pending_push_);
-    pending_push_.reset();
-    absl::StatusOr<int64_t> step = client_->PushPull(grads.get(), dense_, rows, &mirror_,
-                                                     absl::Now() + options_.call_timeout);
-    if (step.ok()) {
-      if (grads != nullptr) PushAnswered(*step);
-      return &mirror_;
-    }
-    if (recoveries == options_.max_recoveries_per_step) return step.status();
-    // The push's gradients are dropped (the step they came from read a
-    // generation that may be gone).
-    RETURN_IF_ERROR(Recover(step.status()));
+    absl::Status st = client_->Pull(dense_, rows, &mirror_, absl::Now() + options_.call_timeout);
+    if (st.ok()) return &mirror_;
+    if (recoveries == options_.max_recoveries_per_step) return st;
+    RETURN_IF_ERROR(Recover(st));
   }
 }
 
@@ -336,20 +302,28 @@ absl::StatusOr<double> ParameterServerStrategy::ApplyGradients(
         "parameter_server applies one replica's gradients per step, not ", replicas->size()));
   }
   ReplicaGradients& replica = replicas->front();
-  FlushPush();  // none normally: VariablesForStep or the prefetch sent it
-  // Calls send views of the gradients: they live in the call.
-  pending_push_ = std::make_shared<Gradients>(std::move(replica.grads));
+  // The push sends views of the gradients: they live in the call.
+  auto grads = std::make_shared<Gradients>(std::move(replica.grads));
   replica.grads.Clear();
   {
     absl::MutexLock lock(&step_mu_);
     ++unanswered_pushes_;
   }
+  calls_->Enqueue([this, grads = std::move(grads)]() -> absl::Status {
+    absl::StatusOr<int64_t> step = client_->Push(*grads, absl::Now() + options_.call_timeout);
+    // The gradients were computed from variables of a generation that is
+    // gone (or of one that may be): Recover drops them.
+    RETURN_IF_ERROR(step.status());
+    absl::MutexLock lock(&step_mu_);
+    global_step_ = *step;
+    if (unanswered_pushes_ > 0) --unanswered_pushes_;
+    return absl::OkStatus();
+  });
   return replica.loss;
 }
 
 absl::Status ParameterServerStrategy::WaitForPushes() {
   (void)FinishPrefetch();
-  FlushPush();
   absl::Status pushed = DrainCalls();
   return pushed.ok() ? pushed : Recover(pushed);
 }

@@ -4,29 +4,24 @@
 // included, runs the one training loop (estimator/train_loop.h) over a
 // local mirror:
 //   VariablesForStep  Model::RowsRead(features) names the rows of the
-//                     row-sparse variables the batch reads; one PushPull
-//                     per PS sends the previous step's gradients, has them
-//                     applied, and fetches the dense variables whole and
-//                     exactly those rows (the mirror's other rows are never
-//                     read) in one round trip: a step reads every update of
-//                     this worker's earlier steps;
-//   ApplyGradients    keeps the step's Gradients (touched rows only) for
-//                     that next PushPull (or a Push of its own when nothing
-//                     follows: WaitForPushes, SaveCheckpoint, destruction);
-//                     each PS applies common/optimizer, PS 0 advances
-//                     global_step and the call returns it; global_step()
-//                     counts the pushes not answered yet;
-//   read-ahead        (options.prefetch) PrefetchVariables sends the
-//                     PushPull for the next batch on the strategy's call
-//                     thread while this step computes: the next step then
-//                     reads variables without this step's own update (one
-//                     more step of staleness);
+//                     row-sparse variables the batch reads; one Pull
+//                     fetches the dense variables whole and exactly those
+//                     rows (the mirror's other rows are never read);
+//   ApplyGradients    queues one Push of the step's Gradients (touched
+//                     rows only) and returns: the push runs on the
+//                     strategy's call thread while the loop goes on (hooks,
+//                     the next batch, its RowsRead); each PS applies
+//                     common/optimizer, PS 0 advances global_step and the
+//                     push returns it. The next Pull is queued behind the
+//                     push, so a step still reads every update of this
+//                     worker's earlier steps (no extra staleness);
+//                     global_step() counts the pushes not answered yet;
 //   Restore           chief: LoadModel (the latest checkpoint, else initial
 //                     values and a warm start; slots and update counters
 //                     from the checkpoint) then Initialize every PS with a
 //                     new generation; worker: WaitInitialized (blocks on the
 //                     PS tasks, no sleeps) and reads global_step;
-//   SaveCheckpoint    chief: sends its last push, then every PS writes its
+//   SaveCheckpoint    chief: waits for its pushes, then every PS writes its
 //                     shard at one agreed step (PsClient::SaveShards), then
 //                     checkpoint::CommitCheckpoint (keep_checkpoint_max,
 //                     may_delete).
@@ -123,17 +118,18 @@ class ParameterServerStrategy : public Strategy {
   // Errors: RowsRead's (InvalidArgument), Pull's (Unavailable /
   // DeadlineExceeded naming the PS, Aborted after a PS restart).
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override;
-  // One replica (replicas->size() == 1, else InvalidArgument); keeps its
-  // gradients for the next PushPull and returns its loss without a call.
+  // One replica (replicas->size() == 1, else InvalidArgument); queues its
+  // push (taking its gradients) and returns its loss without waiting.
+  // Errors: InvalidArgument; a failed earlier push's, when it could not be
+  // recovered from.
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
   bool PrefetchesVariables() const override { return options_.prefetch; }
   // Starts the pull for `next_features` in the background; the next
   // VariablesForStep waits for it. Errors: RowsRead's.
   absl::Status PrefetchVariables(const FeatureMap& next_features) override;
-  // Sends the last step's push and waits for every call in flight (e.g.
-  // before a worker reports that it is done). A push that failed is
-  // recovered from (as above: its gradients are dropped). Errors:
-  // Recover's.
+  // Waits for every push in flight (e.g. before a worker reports that it
+  // is done). A push that failed is recovered from (as above: its
+  // gradients are dropped). Errors: Recover's.
   absl::Status WaitForPushes();
   // Chief only (FailedPrecondition on a worker). Waits for the pushes in
   // flight first. A PS failure while saving
@@ -162,10 +158,6 @@ class ParameterServerStrategy : public Strategy {
   absl::Status DrainCalls();
   // Sets global_step_ with no pushes in flight.
   void SetGlobalStep(int64_t step);
-  // A push (of this worker) answered `step`.
-  void PushAnswered(int64_t step);
-  // Queues a Push of pending_push_, if any.
-  void FlushPush();
   // Chief: LoadModel + Initialize(generation_) + on_initialized.
   absl::Status InitializeFromCheckpoint();
   // After a failed pull/push: recovers as described above, or returns
@@ -183,8 +175,6 @@ class ParameterServerStrategy : public Strategy {
   Variables next_mirror_;
   // The prefetch's ticket in calls_ (0: none in flight).
   int64_t prefetch_ticket_ = 0;
-  // The last step's gradients, not sent yet (null: none).
-  std::shared_ptr<Gradients> pending_push_;
   mutable absl::Mutex step_mu_;
   // The last global_step answered (by a push, Restore or a recovery) and
   // the pushes queued since that are not answered yet.

@@ -140,7 +140,6 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   ps.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
   ps.init_timeout = std::max(dist.startup_timeout, absl::Seconds(60));
   ps.call_timeout = TrainerCallTimeout(dist);
-  ps.prefetch = dist.ps_read_ahead;
   CheckpointLeases leases(&store);
   if (chief) {
     ps.may_delete = [&leases, &ps](int64_t step) {

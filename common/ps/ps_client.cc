@@ -294,23 +294,25 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
   return generation;
 }
 
-struct PsClient::PullTarget {
-  RowMatrixXf* dst = nullptr;
-  bool whole = false;            // the answer is the whole variable
-  int partition = 0;             // else: rows of partition `partition` of `count`
-  int count = 1;
-  std::vector<int64_t> global;   // the global rows answered (empty: every local row)
-};
-
-absl::Status PsClient::PlanPull(const Layout& layout, const std::vector<std::string>& dense,
-                                const std::map<std::string, std::vector<int64_t>>& rows,
-                                Variables* mirror, std::vector<ps::PullRequest>* reqs,
-                                std::vector<FrameWriter>* writers,
-                                std::vector<std::vector<PullTarget>>* targets) const {
+absl::Status PsClient::Pull(const std::vector<std::string>& dense,
+                            const std::map<std::string, std::vector<int64_t>>& rows,
+                            Variables* mirror, absl::Time deadline) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
   const int n = num_ps();
+  // What each PS is asked for, and where each answer goes.
+  struct Target {
+    RowMatrixXf* dst = nullptr;
+    bool whole = false;            // the answer is the whole variable
+    int partition = 0;             // else: rows of partition `partition` of `count`
+    int count = 1;
+    std::vector<int64_t> global;   // the global rows answered (empty: every local row)
+  };
+  std::vector<ps::PullRequest> reqs(n);
+  std::vector<FrameWriter> writers(n);
+  std::vector<std::vector<Target>> targets(n);
   auto route = [&](const std::string& name) -> absl::StatusOr<const Layout::Route*> {
-    auto it = layout.routes.find(name);
-    if (it == layout.routes.end()) {
+    auto it = layout->routes.find(name);
+    if (it == layout->routes.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("PsClient: pull of '", name, "', which no parameter server holds"));
     }
@@ -326,107 +328,81 @@ absl::Status PsClient::PlanPull(const Layout& layout, const std::vector<std::str
     RowMatrixXf* dst = mirror_of(name, *r);
     for (int p = 0; p < n; ++p) {
       if (r->ps >= 0 && r->ps != p) continue;
-      ps::PullVariable* v = (*reqs)[p].add_variables();
+      ps::PullVariable* v = reqs[p].add_variables();
       v->set_name(name);
-      (*targets)[p].push_back({dst, r->ps >= 0, p, n, {}});
+      targets[p].push_back({dst, r->ps >= 0, p, n, {}});
     }
   }
   for (const auto& [name, global] : rows) {
     ASSIGN_OR_RETURN(const Layout::Route* r, route(name));
     RETURN_IF_ERROR(CheckGlobalRows(name, global, r->rows));
     RowMatrixXf* dst = mirror_of(name, *r);
-    if (r->ps >= 0) {  // whole on one PS: global rows are its local rows
-      if (global.empty()) continue;
-      ps::PullVariable* v = (*reqs)[r->ps].add_variables();
-      v->set_name(name);
-      v->set_rows(true);
-      RETURN_IF_ERROR((*writers)[r->ps].AddInts(global));
-      (*targets)[r->ps].push_back({dst, false, r->ps, n, global});
-      continue;
-    }
     std::vector<std::vector<int64_t>> local(n), ids(n);
     for (int64_t g : global) {
-      const int p = static_cast<int>(g % n);
-      local[p].push_back(g / n);
+      const int p = r->ps >= 0 ? r->ps : static_cast<int>(g % n);
+      local[p].push_back(r->ps >= 0 ? g : g / n);
       ids[p].push_back(g);
     }
     for (int p = 0; p < n; ++p) {
       if (ids[p].empty()) continue;
-      ps::PullVariable* v = (*reqs)[p].add_variables();
+      ps::PullVariable* v = reqs[p].add_variables();
       v->set_name(name);
       v->set_rows(true);
-      RETURN_IF_ERROR((*writers)[p].AddInts(std::move(local[p])));
-      (*targets)[p].push_back({dst, false, p, n, std::move(ids[p])});
+      RETURN_IF_ERROR(writers[p].AddInts(std::move(local[p])));
+      targets[p].push_back({dst, false, p, n, std::move(ids[p])});
     }
   }
-  return absl::OkStatus();
-}
-
-absl::Status PsClient::ReadPulled(int ps, FrameReader* reader,
-                                  const std::vector<PullTarget>& targets) const {
-  const std::string what = absl::StrCat("Pull from ", ps_[ps]->name);
-  for (const PullTarget& t : targets) {
-    absl::StatusOr<RowMatrixXf> m = reader->NextMatrix();
-    if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat(what, ": ", m.status().message()));
-    const int64_t cols = t.dst->cols();
-    if (m->cols() != cols) {
-      return absl::DataLossError(absl::StrCat(what, ": ", m->cols(), " columns, expected ", cols));
-    }
-    if (t.whole) {
-      if (m->rows() != t.dst->rows()) {
-        return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
-                                                t.dst->rows()));
-      }
-      *t.dst = *std::move(m);
-    } else if (t.global.empty()) {  // every row of a partition
-      for (int64_t r = 0; r < m->rows(); ++r) {
-        const int64_t g = r * t.count + t.partition;
-        if (g >= t.dst->rows()) return absl::DataLossError(absl::StrCat(what, ": too many rows"));
-        std::copy_n(m->data() + r * cols, cols, t.dst->data() + g * cols);
-      }
-    } else {
-      if (m->rows() != static_cast<int64_t>(t.global.size())) {
-        return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
-                                                t.global.size()));
-      }
-      for (size_t i = 0; i < t.global.size(); ++i) {
-        std::copy_n(m->data() + i * cols, cols, t.dst->data() + t.global[i] * cols);
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PsClient::Pull(const std::vector<std::string>& dense,
-                            const std::map<std::string, std::vector<int64_t>>& rows,
-                            Variables* mirror, absl::Time deadline) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
-  const int n = num_ps();
-  std::vector<ps::PullRequest> reqs(n);
-  std::vector<FrameWriter> writers(n);
-  std::vector<std::vector<PullTarget>> targets(n);
-  RETURN_IF_ERROR(PlanPull(*layout, dense, rows, mirror, &reqs, &writers, &targets));
   return ParallelFor(n, [&](int p) -> absl::Status {
     if (reqs[p].variables_size() == 0) return absl::OkStatus();
     reqs[p].set_generation(layout->generation);
     grpc::ByteBuffer request = writers[p].Finish(&reqs[p]), response;
     RETURN_IF_ERROR(Call(p, "Pull", ps_wire::kPull, request, &response, deadline, false));
+    const std::string what = absl::StrCat("Pull from ", ps_[p]->name);
     ps::PullResponse resp;
     FrameReader reader;
-    RETURN_IF_ERROR(
-        ParseResponse(response, absl::StrCat("Pull from ", ps_[p]->name), &resp, &reader));
-    return ReadPulled(p, &reader, targets[p]);
+    RETURN_IF_ERROR(ParseResponse(response, what, &resp, &reader));
+    for (Target& t : targets[p]) {
+      absl::StatusOr<RowMatrixXf> m = reader.NextMatrix();
+      if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat(what, ": ", m.status().message()));
+      const int64_t cols = t.dst->cols();
+      if (m->cols() != cols) {
+        return absl::DataLossError(absl::StrCat(what, ": ", m->cols(), " columns, expected ", cols));
+      }
+      if (t.whole) {
+        if (m->rows() != t.dst->rows()) {
+          return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
+                                                  t.dst->rows()));
+        }
+        *t.dst = *std::move(m);
+      } else if (t.global.empty()) {  // every row of a partition
+        for (int64_t r = 0; r < m->rows(); ++r) {
+          const int64_t g = r * t.count + t.partition;
+          if (g >= t.dst->rows()) return absl::DataLossError(absl::StrCat(what, ": too many rows"));
+          std::copy_n(m->data() + r * cols, cols, t.dst->data() + g * cols);
+        }
+      } else {
+        if (m->rows() != static_cast<int64_t>(t.global.size())) {
+          return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
+                                                  t.global.size()));
+        }
+        for (size_t i = 0; i < t.global.size(); ++i) {
+          std::copy_n(m->data() + i * cols, cols, t.dst->data() + t.global[i] * cols);
+        }
+      }
+    }
+    return absl::OkStatus();
   });
 }
 
-absl::Status PsClient::PlanPush(const Layout& layout, const Gradients& grads,
-                                std::vector<ps::PushRequest>* reqs,
-                                std::vector<FrameWriter>* writers) const {
+absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadline) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
   const int n = num_ps();
+  std::vector<ps::PushRequest> reqs(n);
+  std::vector<FrameWriter> writers(n);
   auto route = [&](const std::string& name, int64_t rows,
                    int64_t cols) -> absl::StatusOr<const Layout::Route*> {
-    auto it = layout.routes.find(name);
-    if (it == layout.routes.end()) {
+    auto it = layout->routes.find(name);
+    if (it == layout->routes.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "PsClient: a gradient for '", name, "', which no parameter server holds"));
     }
@@ -442,12 +418,12 @@ absl::Status PsClient::PlanPush(const Layout& layout, const Gradients& grads,
     ASSIGN_OR_RETURN(const Layout::Route* r, route(name, m.rows(), m.cols()));
     for (int p = 0; p < n; ++p) {
       if (r->ps >= 0 && r->ps != p) continue;
-      ps::PushVariable* v = (*reqs)[p].add_variables();
+      ps::PushVariable* v = reqs[p].add_variables();
       v->set_name(name);
       v->set_kind(kind);
-      // The gradients outlive the synchronous calls: no copy.
-      RETURN_IF_ERROR(r->ps >= 0 ? (*writers)[p].AddMatrixView(m)
-                                 : (*writers)[p].AddTensor(PartitionRows(m, p, n)));
+      // The gradients outlive the synchronous calls below: no copy.
+      RETURN_IF_ERROR(r->ps >= 0 ? writers[p].AddMatrixView(m)
+                                 : writers[p].AddTensor(PartitionRows(m, p, n)));
     }
     return absl::OkStatus();
   };
@@ -467,13 +443,13 @@ absl::Status PsClient::PlanPush(const Layout& layout, const Gradients& grads,
     RETURN_IF_ERROR(CheckGlobalRows(name, g.rows, r->rows));
     for (int p = 0; p < n; ++p) {
       if (r->ps >= 0 && r->ps != p) continue;
-      ps::PushVariable* v = (*reqs)[p].add_variables();
+      ps::PushVariable* v = reqs[p].add_variables();
       v->set_name(name);
       v->set_kind(ps::PushVariable::SPARSE);
       v->set_any_rows(!g.rows.empty());
       if (r->ps >= 0) {
-        RETURN_IF_ERROR((*writers)[p].AddInts(g.rows));
-        RETURN_IF_ERROR((*writers)[p].AddMatrixView(g.values));
+        RETURN_IF_ERROR(writers[p].AddInts(g.rows));
+        RETURN_IF_ERROR(writers[p].AddMatrixView(g.values));
         continue;
       }
       std::vector<int64_t> local, index;
@@ -482,19 +458,10 @@ absl::Status PsClient::PlanPush(const Layout& layout, const Gradients& grads,
         local.push_back(g.rows[i] / n);
         index.push_back(static_cast<int64_t>(i));
       }
-      RETURN_IF_ERROR((*writers)[p].AddInts(std::move(local)));
-      RETURN_IF_ERROR((*writers)[p].AddTensor(GatherRows(g.values, index)));
+      RETURN_IF_ERROR(writers[p].AddInts(std::move(local)));
+      RETURN_IF_ERROR(writers[p].AddTensor(GatherRows(g.values, index)));
     }
   }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadline) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
-  const int n = num_ps();
-  std::vector<ps::PushRequest> reqs(n);
-  std::vector<FrameWriter> writers(n);
-  RETURN_IF_ERROR(PlanPush(*layout, grads, &reqs, &writers));
   int64_t global_step = 0;
   RETURN_IF_ERROR(ParallelFor(n, [&](int p) -> absl::Status {
     if (p != 0 && reqs[p].variables_size() == 0) return absl::OkStatus();
@@ -508,44 +475,6 @@ absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadli
     RETURN_IF_ERROR(ParseResponse(response, absl::StrCat("Push to ", ps_[p]->name), &resp, &reader));
     global_step = resp.global_step();
     return absl::OkStatus();
-  }));
-  return global_step;
-}
-
-absl::StatusOr<int64_t> PsClient::PushPull(const Gradients* grads,
-                                           const std::vector<std::string>& dense,
-                                           const std::map<std::string, std::vector<int64_t>>& rows,
-                                           Variables* mirror, absl::Time deadline) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
-  const int n = num_ps();
-  // One frame per PS: the push's tensors, then the pull's.
-  std::vector<ps::PushPullRequest> reqs(n);
-  std::vector<ps::PushRequest> pushes(n);
-  std::vector<ps::PullRequest> pulls(n);
-  std::vector<FrameWriter> writers(n);
-  std::vector<std::vector<PullTarget>> targets(n);
-  if (grads != nullptr) RETURN_IF_ERROR(PlanPush(*layout, *grads, &pushes, &writers));
-  RETURN_IF_ERROR(PlanPull(*layout, dense, rows, mirror, &pulls, &writers, &targets));
-  int64_t global_step = -1;
-  RETURN_IF_ERROR(ParallelFor(n, [&](int p) -> absl::Status {
-    const bool push = grads != nullptr && (p == 0 || pushes[p].variables_size() > 0);
-    if (!push && pulls[p].variables_size() == 0) return absl::OkStatus();
-    ps::PushPullRequest& req = reqs[p];
-    req.set_generation(layout->generation);
-    req.set_with_push(push);
-    if (push) {
-      pushes[p].set_advance_global_step(p == 0);
-      *req.mutable_push() = std::move(pushes[p]);
-    }
-    *req.mutable_pull() = std::move(pulls[p]);
-    grpc::ByteBuffer request = writers[p].Finish(&req), response;
-    RETURN_IF_ERROR(Call(p, "PushPull", ps_wire::kPushPull, request, &response, deadline, false));
-    ps::PushPullResponse resp;
-    FrameReader reader;
-    RETURN_IF_ERROR(
-        ParseResponse(response, absl::StrCat("PushPull to ", ps_[p]->name), &resp, &reader));
-    if (push && p == 0) global_step = resp.global_step();
-    return ReadPulled(p, &reader, targets[p]);
   }));
   return global_step;
 }

@@ -35,13 +35,11 @@
 #include "absl/time/time.h"
 #include "common/optimizer.h"
 #include "common/ps/placement.h"
-#include "common/ps/ps_wire.h"
 #include "common/rpc.h"
 #include "common/tensor.h"
 #include "common/variables.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "proto/checkpoint.pb.h"
-#include "proto/ps.pb.h"
 
 namespace estuary {
 
@@ -105,15 +103,6 @@ class PsClient {
   // is detected here, before anything is sent).
   absl::StatusOr<int64_t> Push(const Gradients& grads, absl::Time deadline);
 
-  // Push(*grads) and then Pull(dense, rows, mirror) in one round trip per
-  // PS (the pull sees the push applied). `grads` may be null (a pull);
-  // then the answer is -1, else the new global_step. Errors: those of Push
-  // and Pull; on an error nothing or only part of the push may have been
-  // applied and the mirror may be partly updated.
-  absl::StatusOr<int64_t> PushPull(const Gradients* grads, const std::vector<std::string>& dense,
-                                   const std::map<std::string, std::vector<int64_t>>& rows,
-                                   Variables* mirror, absl::Time deadline);
-
   // global_step on PS 0.
   absl::StatusOr<int64_t> GlobalStep(absl::Time deadline);
 
@@ -141,23 +130,7 @@ class PsClient {
   struct Ps;
   struct Layout;  // generation, placement and per-variable routes
   PsClient(std::vector<std::unique_ptr<Ps>> ps, PsClientOptions options);
-  struct PullTarget;  // where one pulled tensor goes
   absl::StatusOr<std::shared_ptr<const Layout>> CurrentLayout() const;
-  // Adds the pull of `dense` and `rows` to each PS's request and frame, and
-  // where each answer goes (mirror matrices created as needed).
-  absl::Status PlanPull(const Layout& layout, const std::vector<std::string>& dense,
-                        const std::map<std::string, std::vector<int64_t>>& rows,
-                        Variables* mirror, std::vector<ps::PullRequest>* reqs,
-                        std::vector<ps_wire::FrameWriter>* writers,
-                        std::vector<std::vector<PullTarget>>* targets) const;
-  // Copies PS `ps`'s pulled tensors (next in *reader) to their targets.
-  absl::Status ReadPulled(int ps, ps_wire::FrameReader* reader,
-                          const std::vector<PullTarget>& targets) const;
-  // Adds the push of `grads` to each PS's request and frame (views of
-  // `grads`, which must outlive the frames). Errors: InvalidArgument.
-  absl::Status PlanPush(const Layout& layout, const Gradients& grads,
-                        std::vector<ps::PushRequest>* reqs,
-                        std::vector<ps_wire::FrameWriter>* writers) const;
   // One raw call to PS `ps`; errors say "<what> to ps:N at host:port: ...".
   absl::Status Call(int ps, const char* what, const char* method, const grpc::ByteBuffer& request,
                     grpc::ByteBuffer* response, absl::Time deadline, bool wait_for_ready) const;

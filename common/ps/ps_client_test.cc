@@ -169,49 +169,6 @@ TEST_F(PsClientTest, InitializePullPushGlobalStepAndCheckpoint) {
   EXPECT_EQ(*worker_->GlobalStep(Deadline()), 42);
 }
 
-TEST_F(PsClientTest, PushPullAppliesThePushBeforeThePull) {
-  ASSERT_TRUE(chief_->Initialize(3, vars_, 10, Deadline()).ok());
-  ASSERT_TRUE(worker_->WaitInitialized(3, Deadline()).ok());
-  std::unique_ptr<Optimizer> opt = *MakeOptimizer(config_);
-  RowMatrixXf t = table_, k = kernel_, b = bias_;
-  Slots ts = opt->CreateSlots(t), ks = opt->CreateSlots(k), bs = opt->CreateSlots(b);
-  std::mt19937 rng(5);
-  // A pull alone (no gradients) answers -1.
-  Variables mirror;
-  const std::vector<int64_t> rows = {1, 2, kPartitionMinRows + 1};
-  absl::StatusOr<int64_t> none =
-      worker_->PushPull(nullptr, {"kernel", "bias"}, {{"table", rows}}, &mirror, Deadline());
-  ASSERT_TRUE(none.ok()) << none.status();
-  EXPECT_EQ(*none, -1);
-  EXPECT_TRUE(mirror.floats.at("kernel") == kernel_);
-  for (int step = 0; step < 2; ++step) {
-    Gradients g;
-    g.dense["kernel"] = Random(30, 20, &rng);
-    g.dense["bias"] = Random(1, 20, &rng);
-    g.sparse["table"] = {{1, 9, kPartitionMinRows + 1}, Random(3, 2, &rng)};
-    opt->ApplyDense(&k, &ks, g.dense["kernel"], step);
-    opt->ApplyDense(&b, &bs, g.dense["bias"], step);
-    opt->ApplySparse(&t, &ts, g.sparse["table"].rows, g.sparse["table"].values, step);
-    absl::StatusOr<int64_t> gs =
-        worker_->PushPull(&g, {"kernel", "bias"}, {{"table", rows}}, &mirror, Deadline());
-    ASSERT_TRUE(gs.ok()) << gs.status();
-    EXPECT_EQ(*gs, 11 + step);
-    // The pulled values include this push.
-    EXPECT_TRUE(mirror.floats.at("kernel") == k);
-    EXPECT_TRUE(mirror.floats.at("bias") == b);
-    for (int64_t r : rows) EXPECT_TRUE(mirror.floats.at("table").row(r) == t.row(r)) << r;
-  }
-  // Both halves count in the handler's phase times.
-  EXPECT_EQ(ps_[0]->service.push_times().calls, 3);
-  EXPECT_EQ(ps_[0]->service.pull_times().calls, 3);
-  // A bad gradient is InvalidArgument before anything is sent.
-  Gradients bad;
-  bad.dense["kernel"] = RowMatrixXf::Zero(2, 2);
-  EXPECT_EQ(worker_->PushPull(&bad, {"kernel"}, {}, &mirror, Deadline()).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(*worker_->GlobalStep(Deadline()), 12);
-}
-
 TEST_F(PsClientTest, BadGradientsAreInvalidArgument) {
   ASSERT_TRUE(chief_->Initialize(1, vars_, 0, Deadline()).ok());
   Gradients g;

@@ -9,7 +9,6 @@
 #include "absl/strings/str_format.h"
 #include "common/ps/ps_wire.h"
 #include "common/rpc.h"
-#include "common/status_macros.h"
 #include "grpcpp/impl/rpc_service_method.h"
 #include "grpcpp/support/method_handler.h"
 #include "proto/ps.pb.h"
@@ -114,7 +113,6 @@ PsGrpcService::PsGrpcService(PsShard* shard) : shard_(shard) {
   AddRawMethod(ps_wire::kDescribe, &PsGrpcService::Describe);
   AddRawMethod(ps_wire::kPull, &PsGrpcService::Pull);
   AddRawMethod(ps_wire::kPush, &PsGrpcService::Push);
-  AddRawMethod(ps_wire::kPushPull, &PsGrpcService::PushPull);
   AddRawMethod(ps_wire::kGlobalStep, &PsGrpcService::GlobalStep);
   AddRawMethod(ps_wire::kPause, &PsGrpcService::Pause);
   AddRawMethod(ps_wire::kSave, &PsGrpcService::Save);
@@ -201,59 +199,24 @@ grpc::Status PsGrpcService::Describe(grpc::ServerContext* ctx, const grpc::ByteB
   return grpc::Status::OK;
 }
 
-namespace {
-
-// The pull's items; their row tensors are next in `reader`.
-absl::StatusOr<std::vector<PsPullItem>> PullItems(const ps::PullRequest& req,
-                                                  FrameReader* reader) {
-  std::vector<PsPullItem> items(req.variables_size());
-  for (int i = 0; i < req.variables_size(); ++i) {
-    items[i].name = req.variables(i).name();
-    items[i].by_rows = req.variables(i).rows();
-    if (items[i].by_rows) {
-      ASSIGN_OR_RETURN(items[i].rows, reader->NextInts());
-    }
-  }
-  return items;
-}
-
-// The push's items; their tensors are next in `reader`.
-absl::StatusOr<std::vector<PsPushItem>> PushItems(const ps::PushRequest& req,
-                                                  FrameReader* reader) {
-  std::vector<PsPushItem> items(req.variables_size());
-  for (int i = 0; i < req.variables_size(); ++i) {
-    const ps::PushVariable& v = req.variables(i);
-    PsPushItem& item = items[i];
-    item.name = v.name();
-    item.any_rows = v.any_rows();
-    switch (v.kind()) {
-      case ps::PushVariable::SPARSE: {
-        item.kind = PsPushItem::kSparse;
-        ASSIGN_OR_RETURN(item.rows, reader->NextInts());
-        break;
-      }
-      case ps::PushVariable::ASSIGN: item.kind = PsPushItem::kAssign; break;
-      default: item.kind = PsPushItem::kDense; break;
-    }
-    absl::StatusOr<RowMatrixXf> values = reader->NextMatrix();
-    if (!values.ok()) return absl::InvalidArgumentError(values.status().message());
-    item.values = *std::move(values);
-  }
-  return items;
-}
-
-}  // namespace
-
 grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& in,
                                  grpc::ByteBuffer* out) {
   PhaseTimer timer(&pull_times_);
   ps::PullRequest req;
   FrameReader reader;
   if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
-  absl::StatusOr<std::vector<PsPullItem>> items = PullItems(req, &reader);
-  if (!items.ok()) return ToGrpcStatus(items.status());
+  std::vector<PsPullItem> items(req.variables_size());
+  for (int i = 0; i < req.variables_size(); ++i) {
+    items[i].name = req.variables(i).name();
+    items[i].by_rows = req.variables(i).rows();
+    if (items[i].by_rows) {
+      absl::StatusOr<std::vector<int64_t>> rows = reader.NextInts();
+      if (!rows.ok()) return ToGrpcStatus(rows.status());
+      items[i].rows = *std::move(rows);
+    }
+  }
   timer.EndReceive();
-  absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), *items);
+  absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), items);
   if (!values.ok()) return ToGrpcStatus(values.status());
   timer.EndApply();
   FrameWriter writer;
@@ -271,52 +234,35 @@ grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffe
   ps::PushRequest req;
   FrameReader reader;
   if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
-  absl::StatusOr<std::vector<PsPushItem>> items = PushItems(req, &reader);
-  if (!items.ok()) return ToGrpcStatus(items.status());
+  std::vector<PsPushItem> items(req.variables_size());
+  for (int i = 0; i < req.variables_size(); ++i) {
+    const ps::PushVariable& v = req.variables(i);
+    PsPushItem& item = items[i];
+    item.name = v.name();
+    item.any_rows = v.any_rows();
+    switch (v.kind()) {
+      case ps::PushVariable::SPARSE: {
+        item.kind = PsPushItem::kSparse;
+        absl::StatusOr<std::vector<int64_t>> rows = reader.NextInts();
+        if (!rows.ok()) return ToGrpcStatus(rows.status());
+        item.rows = *std::move(rows);
+        break;
+      }
+      case ps::PushVariable::ASSIGN: item.kind = PsPushItem::kAssign; break;
+      default: item.kind = PsPushItem::kDense; break;
+    }
+    absl::StatusOr<RowMatrixXf> values = reader.NextMatrix();
+    if (!values.ok()) return ToGrpcStatus(absl::InvalidArgumentError(values.status().message()));
+    item.values = *std::move(values);
+  }
   timer.EndReceive();
-  absl::StatusOr<int64_t> step = shard_->Push(req.generation(), *std::move(items),
+  absl::StatusOr<int64_t> step = shard_->Push(req.generation(), std::move(items),
                                               req.advance_global_step(), ServerDeadline(ctx));
   if (!step.ok()) return ToGrpcStatus(step.status());
   timer.EndApply();
   ps::PushResponse resp;
   resp.set_global_step(*step);
   *out = FrameWriter().Build(resp);
-  return grpc::Status::OK;
-}
-
-grpc::Status PsGrpcService::PushPull(grpc::ServerContext* ctx, const grpc::ByteBuffer& in,
-                                     grpc::ByteBuffer* out) {
-  ps::PushPullRequest req;
-  FrameReader reader;
-  ps::PushPullResponse resp;
-  {
-    // Parsing the whole header counts as the push's receive.
-    PhaseTimer timer(&push_times_);
-    if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
-    if (req.with_push()) {
-      absl::StatusOr<std::vector<PsPushItem>> items = PushItems(req.push(), &reader);
-      if (!items.ok()) return ToGrpcStatus(items.status());
-      timer.EndReceive();
-      absl::StatusOr<int64_t> step =
-          shard_->Push(req.generation(), *std::move(items), req.push().advance_global_step(),
-                       ServerDeadline(ctx));
-      if (!step.ok()) return ToGrpcStatus(step.status());
-      timer.EndApply();
-      resp.set_global_step(*step);
-    }
-  }
-  PhaseTimer timer(&pull_times_);
-  absl::StatusOr<std::vector<PsPullItem>> items = PullItems(req.pull(), &reader);
-  if (!items.ok()) return ToGrpcStatus(items.status());
-  timer.EndReceive();
-  absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), *items);
-  if (!values.ok()) return ToGrpcStatus(values.status());
-  timer.EndApply();
-  FrameWriter writer;
-  for (Tensor& t : *values) {
-    if (absl::Status s = writer.AddTensor(std::move(t)); !s.ok()) return ToGrpcStatus(s);
-  }
-  *out = writer.Finish(&resp);
   return grpc::Status::OK;
 }
 

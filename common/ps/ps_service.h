@@ -53,9 +53,6 @@ class PsGrpcService : public grpc::Service {
   grpc::Status Describe(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Pull(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Push(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
-  // Its push and pull count in push_times / pull_times as separate calls.
-  grpc::Status PushPull(grpc::ServerContext* ctx, const grpc::ByteBuffer& in,
-                        grpc::ByteBuffer* out);
   grpc::Status GlobalStep(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Pause(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Save(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);

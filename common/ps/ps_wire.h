@@ -28,7 +28,6 @@ inline constexpr char kInitialize[] = "/estuary.ps.ParameterServer/Initialize";
 inline constexpr char kDescribe[] = "/estuary.ps.ParameterServer/Describe";
 inline constexpr char kPull[] = "/estuary.ps.ParameterServer/Pull";
 inline constexpr char kPush[] = "/estuary.ps.ParameterServer/Push";
-inline constexpr char kPushPull[] = "/estuary.ps.ParameterServer/PushPull";
 inline constexpr char kGlobalStep[] = "/estuary.ps.ParameterServer/GlobalStep";
 inline constexpr char kPause[] = "/estuary.ps.ParameterServer/Pause";
 inline constexpr char kSave[] = "/estuary.ps.ParameterServer/Save";
