@@ -1,8 +1,5 @@
 #include "distribute/parameter_server_strategy.h"
 
-#include <deque>
-#include <functional>
-#include <thread>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -14,105 +11,11 @@
 
 namespace estuary {
 
-// Runs calls in the order they were queued on one thread of its own. After
-// a call fails, the calls queued behind it are not run: they fail with the
-// same status, until Drain hands that status out.
-class ParameterServerStrategy::CallQueue {
- public:
-  CallQueue() : thread_([this] { Serve(); }) {}
-  // Runs the calls still queued, then ends the thread.
-  ~CallQueue() {
-    {
-      absl::MutexLock lock(&mu_);
-      shutdown_ = true;
-      changed_.SignalAll();
-    }
-    thread_.join();
-  }
-  CallQueue(const CallQueue&) = delete;
-  CallQueue& operator=(const CallQueue&) = delete;
-
-  // Queues `call`; returns its ticket (> 0).
-  int64_t Enqueue(std::function<absl::Status()> call) {
-    absl::MutexLock lock(&mu_);
-    queue_.push_back(std::move(call));
-    changed_.SignalAll();
-    return ++queued_;
-  }
-
-  // Waits until call `ticket` has run (or was dropped); its status (a
-  // dropped call's: the failure before it).
-  absl::Status Wait(int64_t ticket) {
-    absl::MutexLock lock(&mu_);
-    while (done_ < ticket) changed_.Wait(&mu_);
-    return !error_.ok() && error_ticket_ <= ticket ? error_ : absl::OkStatus();
-  }
-
-  // Waits until every queued call has run; the first failure since the
-  // last Drain (then forgotten: calls queued later run again).
-  absl::Status Drain() {
-    absl::MutexLock lock(&mu_);
-    while (done_ < queued_) changed_.Wait(&mu_);
-    absl::Status error = std::move(error_);
-    error_ = absl::OkStatus();
-    return error;
-  }
-
- private:
-  void Serve() {
-    for (;;) {
-      std::function<absl::Status()> call;
-      bool drop = false;
-      {
-        absl::MutexLock lock(&mu_);
-        while (queue_.empty() && !shutdown_) changed_.Wait(&mu_);
-        if (queue_.empty()) return;  // shut down, nothing left
-        call = std::move(queue_.front());
-        queue_.pop_front();
-        drop = !error_.ok();
-      }
-      absl::Status status = drop ? absl::OkStatus() : call();
-      absl::MutexLock lock(&mu_);
-      ++done_;
-      if (!status.ok() && error_.ok()) {
-        error_ = std::move(status);
-        error_ticket_ = done_;
-      }
-      changed_.SignalAll();
-    }
-  }
-
-  absl::Mutex mu_;
-  absl::CondVar changed_;
-  std::deque<std::function<absl::Status()>> queue_ ABSL_GUARDED_BY(mu_);
-  int64_t queued_ ABSL_GUARDED_BY(mu_) = 0;  // tickets handed out
-  int64_t done_ ABSL_GUARDED_BY(mu_) = 0;    // calls run or dropped, in order
-  absl::Status error_ ABSL_GUARDED_BY(mu_);
-  int64_t error_ticket_ ABSL_GUARDED_BY(mu_) = 0;
-  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;  // last: started after the fields above
-};
-
 
 ParameterServerStrategy::ParameterServerStrategy(
     const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
     PsClient* client, ParameterServerStrategyOptions options)
-    : model_(model),
-      optimizers_(optimizers),
-      client_(client),
-      options_(std::move(options)),
-      calls_(std::make_unique<CallQueue>()) {}
-
-int64_t ParameterServerStrategy::global_step() const {
-  absl::MutexLock lock(&step_mu_);
-  return global_step_ + unanswered_pushes_;
-}
-
-void ParameterServerStrategy::SetGlobalStep(int64_t step) {
-  absl::MutexLock lock(&step_mu_);
-  global_step_ = step;
-  unanswered_pushes_ = 0;
-}
+    : model_(model), optimizers_(optimizers), client_(client), options_(std::move(options)) {}
 
 std::vector<PsVariableInit> ParameterServerStrategy::InitsFromLoaded(
     const Model& model, const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers,
@@ -177,7 +80,7 @@ absl::Status ParameterServerStrategy::InitializeFromCheckpoint() {
                "{:.3f} sec)",
                client_->num_ps(), inits.size(), step, generation_,
                absl::ToDoubleSeconds(absl::Now() - start));
-  SetGlobalStep(step);
+  global_step_ = step;
   if (options_.on_initialized) RETURN_IF_ERROR(options_.on_initialized(generation_));
   return absl::OkStatus();
 }
@@ -186,9 +89,9 @@ absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
   const bool ps_failure = absl::IsUnavailable(why) || absl::IsDeadlineExceeded(why) ||
                           absl::IsFailedPrecondition(why) || absl::IsAborted(why);
   if (!ps_failure) return why;
-  // The calls in flight used the old generation: wait for them and drop
-  // them (and their errors); the next step pulls again.
-  (void)DrainCalls();
+  // A prefetch in flight read the old generation: wait for it and drop it
+  // (the next step pulls again).
+  (void)FinishPrefetch();
   if (options_.is_chief) {
     ++generation_;
     spdlog::warn("parameter servers failed ({}); reinitialising them from the latest "
@@ -207,17 +110,16 @@ absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
                  min);
     ASSIGN_OR_RETURN(uint64_t generation,
                      client_->WaitInitialized(min, absl::Now() + options_.init_timeout));
-    ASSIGN_OR_RETURN(const int64_t step,
-                     client_->GlobalStep(absl::Now() + options_.call_timeout));
-    SetGlobalStep(step);
-    spdlog::info("parameter servers at generation {}, global_step {}", generation, step);
+    ASSIGN_OR_RETURN(global_step_, client_->GlobalStep(absl::Now() + options_.call_timeout));
+    spdlog::info("parameter servers at generation {}, global_step {}", generation,
+                 global_step_);
   }
   LearnVariables();
   return absl::OkStatus();
 }
 
 absl::Status ParameterServerStrategy::Restore() {
-  (void)DrainCalls();
+  (void)FinishPrefetch();
   mirror_ = Variables();
   next_mirror_ = Variables();
   if (options_.is_chief) {
@@ -228,65 +130,46 @@ absl::Status ParameterServerStrategy::Restore() {
     ASSIGN_OR_RETURN(uint64_t generation,
                      client_->WaitInitialized(options_.generation,
                                               absl::Now() + options_.init_timeout));
-    ASSIGN_OR_RETURN(const int64_t step,
-                     client_->GlobalStep(absl::Now() + options_.call_timeout));
-    SetGlobalStep(step);
+    ASSIGN_OR_RETURN(global_step_, client_->GlobalStep(absl::Now() + options_.call_timeout));
     spdlog::info("ps tasks initialized (generation {}, global_step {}) after {:.3f} sec",
-                 generation, step, absl::ToDoubleSeconds(absl::Now() - start));
+                 generation, global_step_, absl::ToDoubleSeconds(absl::Now() - start));
   }
   LearnVariables();
   return absl::OkStatus();
 }
 
-ParameterServerStrategy::~ParameterServerStrategy() {
-  absl::Status pushed = DrainCalls();
-  if (!pushed.ok()) spdlog::warn("a push at the end of training failed: {}", pushed.message());
-}
-
-absl::Status ParameterServerStrategy::DrainCalls() {
-  prefetch_ticket_ = 0;
-  return calls_->Drain();
-}
+ParameterServerStrategy::~ParameterServerStrategy() { (void)FinishPrefetch(); }
 
 absl::Status ParameterServerStrategy::FinishPrefetch() {
-  if (prefetch_ticket_ == 0) return absl::OkStatus();
-  const int64_t ticket = prefetch_ticket_;
-  prefetch_ticket_ = 0;
-  return calls_->Wait(ticket);
+  if (!prefetch_.valid()) return absl::OkStatus();
+  return prefetch_.get();
 }
 
 absl::Status ParameterServerStrategy::PrefetchVariables(const FeatureMap& next_features) {
   RETURN_IF_ERROR(FinishPrefetch());  // none in flight normally
   ASSIGN_OR_RETURN(auto rows, model_->RowsRead(next_features));
   for (const std::string& name : row_sparse_) rows[name];
-  // Behind this worker's pushes queued so far. dense_ changes only in
-  // Recover, after the queue has drained.
-  prefetch_ticket_ = calls_->Enqueue([this, rows = std::move(rows)] {
-    return client_->Pull(dense_, rows, &next_mirror_, absl::Now() + options_.call_timeout);
+  prefetch_ = std::async(std::launch::async, [this, dense = dense_, rows = std::move(rows)] {
+    return client_->Pull(dense, rows, &next_mirror_, absl::Now() + options_.call_timeout);
   });
   return absl::OkStatus();
 }
 
 absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
     const FeatureMap& features) {
-  if (prefetch_ticket_ != 0) {
+  if (prefetch_.valid()) {
     absl::Status st = FinishPrefetch();
     if (st.ok()) {
       std::swap(mirror_, next_mirror_);
       return &mirror_;
     }
     // Pull again below (after recovering, if the PS tasks failed).
-    (void)DrainCalls();
     RETURN_IF_ERROR(Recover(st));
   }
-  // While the last push is still in flight.
   ASSIGN_OR_RETURN(auto rows, model_->RowsRead(features));
   // Every row-sparse variable is in the mirror, with no rows if this batch
   // reads none (Forward looks every variable up).
   for (const std::string& name : row_sparse_) rows[name];
-  // This worker's pushes so far are applied before the pull.
-  absl::Status pushed = DrainCalls();
-  if (!pushed.ok()) RETURN_IF_ERROR(Recover(pushed));
   for (int recoveries = 0;; ++recoveries) {
     absl::Status st = client_->Pull(dense_, rows, &mirror_, absl::Now() + options_.call_timeout);
     if (st.ok()) return &mirror_;
@@ -301,38 +184,23 @@ absl::StatusOr<double> ParameterServerStrategy::ApplyGradients(
     return absl::InvalidArgumentError(absl::StrCat(
         "parameter_server applies one replica's gradients per step, not ", replicas->size()));
   }
-  ReplicaGradients& replica = replicas->front();
-  // The push sends views of the gradients: they live in the call.
-  auto grads = std::make_shared<Gradients>(std::move(replica.grads));
-  replica.grads.Clear();
-  {
-    absl::MutexLock lock(&step_mu_);
-    ++unanswered_pushes_;
-  }
-  calls_->Enqueue([this, grads = std::move(grads)]() -> absl::Status {
-    absl::StatusOr<int64_t> step = client_->Push(*grads, absl::Now() + options_.call_timeout);
-    // The gradients were computed from variables of a generation that is
-    // gone (or of one that may be): Recover drops them.
-    RETURN_IF_ERROR(step.status());
-    absl::MutexLock lock(&step_mu_);
+  const ReplicaGradients& replica = replicas->front();
+  absl::StatusOr<int64_t> step =
+      client_->Push(replica.grads, absl::Now() + options_.call_timeout);
+  if (step.ok()) {
     global_step_ = *step;
-    if (unanswered_pushes_ > 0) --unanswered_pushes_;
-    return absl::OkStatus();
-  });
+    return replica.loss;
+  }
+  // The gradients were computed from variables of a generation that is
+  // gone (or of one that may be): they are dropped.
+  RETURN_IF_ERROR(Recover(step.status()));
   return replica.loss;
-}
-
-absl::Status ParameterServerStrategy::WaitForPushes() {
-  (void)FinishPrefetch();
-  absl::Status pushed = DrainCalls();
-  return pushed.ok() ? pushed : Recover(pushed);
 }
 
 absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
   if (!options_.is_chief) {
     return absl::FailedPreconditionError("only the chief saves checkpoints");
   }
-  RETURN_IF_ERROR(WaitForPushes());
   absl::StatusOr<std::vector<ShardEntry>> saved;
   int64_t step = 0;
   for (int recoveries = 0;; ++recoveries) {
@@ -350,7 +218,7 @@ absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {
   save.may_delete = options_.may_delete;
   ASSIGN_OR_RETURN(std::string prefix,
                    checkpoint::CommitCheckpoint(options_.checkpoint.model_dir, step, shards, save));
-  if (step > global_step()) SetGlobalStep(step);
+  if (step > global_step_) global_step_ = step;
   return prefix;
 }
 

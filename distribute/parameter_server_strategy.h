@@ -7,24 +7,17 @@
 //                     row-sparse variables the batch reads; one Pull
 //                     fetches the dense variables whole and exactly those
 //                     rows (the mirror's other rows are never read);
-//   ApplyGradients    queues one Push of the step's Gradients (touched
-//                     rows only) and returns: the push runs on the
-//                     strategy's call thread while the loop goes on (hooks,
-//                     the next batch, its RowsRead); each PS applies
-//                     common/optimizer, PS 0 advances global_step and the
-//                     push returns it. The next Pull is queued behind the
-//                     push, so a step still reads every update of this
-//                     worker's earlier steps (no extra staleness);
-//                     global_step() counts the pushes not answered yet;
+//   ApplyGradients    one Push of the step's Gradients (touched rows only);
+//                     each PS applies common/optimizer, PS 0 advances
+//                     global_step and the push returns it;
 //   Restore           chief: LoadModel (the latest checkpoint, else initial
 //                     values and a warm start; slots and update counters
 //                     from the checkpoint) then Initialize every PS with a
 //                     new generation; worker: WaitInitialized (blocks on the
 //                     PS tasks, no sleeps) and reads global_step;
-//   SaveCheckpoint    chief: waits for its pushes, then every PS writes its
-//                     shard at one agreed step (PsClient::SaveShards), then
-//                     checkpoint::CommitCheckpoint (keep_checkpoint_max,
-//                     may_delete).
+//   SaveCheckpoint    chief: every PS writes its shard at one agreed step
+//                     (PsClient::SaveShards), then checkpoint::
+//                     CommitCheckpoint (keep_checkpoint_max, may_delete).
 // Workers read variables that other workers are updating: a step's
 // gradients apply to variables a few updates newer than the ones it read
 // (asynchronous staleness, as in TF).
@@ -37,17 +30,16 @@
 // up to init_timeout), and makes a worker WaitInitialized for the newer
 // generation; the step's gradients are dropped and training resumes from
 // the checkpoint's step. The generation tag keeps old and new shards from
-// ever mixing. A push that fails in the background is seen (and recovered
-// from) by the next VariablesForStep, SaveCheckpoint or WaitForPushes; the
-// calls queued behind it are dropped without being sent.
+// ever mixing.
 //
-// Not thread-safe (one training thread; the call thread is internal).
-// Borrows the model, optimizers and client, which must outlive it.
+// Not thread-safe (one training thread). Borrows the model, optimizers and
+// client, which must outlive it.
 #ifndef ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
 #define ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
 
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -55,9 +47,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/optimizer.h"
 #include "common/ps/ps_client.h"
@@ -106,33 +96,24 @@ class ParameterServerStrategy : public Strategy {
   ParameterServerStrategy(const Model* model,
                           const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
                           PsClient* client, ParameterServerStrategyOptions options);
-  // Waits for the pushes in flight.
   ~ParameterServerStrategy() override;
 
   // Errors: LoadModel's (chief), PsClient's (Unavailable / DeadlineExceeded
   // naming the PS task, InvalidArgument), on_initialized's.
   absl::Status Restore() override;
-  // The last global_step a PS answered plus this worker's pushes not
-  // answered yet.
-  int64_t global_step() const override;
+  int64_t global_step() const override { return global_step_; }
   // Errors: RowsRead's (InvalidArgument), Pull's (Unavailable /
   // DeadlineExceeded naming the PS, Aborted after a PS restart).
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override;
-  // One replica (replicas->size() == 1, else InvalidArgument); queues its
-  // push (taking its gradients) and returns its loss without waiting.
-  // Errors: InvalidArgument; a failed earlier push's, when it could not be
-  // recovered from.
+  // One replica (replicas->size() == 1, else InvalidArgument); returns its
+  // loss. Errors: Push's (InvalidArgument for an unknown variable, nothing
+  // sent).
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
   bool PrefetchesVariables() const override { return options_.prefetch; }
   // Starts the pull for `next_features` in the background; the next
   // VariablesForStep waits for it. Errors: RowsRead's.
   absl::Status PrefetchVariables(const FeatureMap& next_features) override;
-  // Waits for every push in flight (e.g. before a worker reports that it
-  // is done). A push that failed is recovered from (as above: its
-  // gradients are dropped). Errors: Recover's.
-  absl::Status WaitForPushes();
-  // Chief only (FailedPrecondition on a worker). Waits for the pushes in
-  // flight first. A PS failure while saving
+  // Chief only (FailedPrecondition on a worker). A PS failure while saving
   // is recovered from (as above) and the save retried. Errors:
   // SaveShards', CommitCheckpoint's.
   absl::StatusOr<std::string> SaveCheckpoint() override;
@@ -148,16 +129,10 @@ class ParameterServerStrategy : public Strategy {
       LoadedModel loaded);
 
  private:
-  class CallQueue;  // pulls and pushes in order on one thread (the .cc)
-
   // The variables by kind, from the placement the client learned.
   void LearnVariables();
   // Waits for the prefetch in flight, if any; its status.
   absl::Status FinishPrefetch();
-  // Waits for every queued call; the first failure since the last drain.
-  absl::Status DrainCalls();
-  // Sets global_step_ with no pushes in flight.
-  void SetGlobalStep(int64_t step);
   // Chief: LoadModel + Initialize(generation_) + on_initialized.
   absl::Status InitializeFromCheckpoint();
   // After a failed pull/push: recovers as described above, or returns
@@ -173,14 +148,8 @@ class ParameterServerStrategy : public Strategy {
   Variables mirror_;
   // The next step's variables, filled by the prefetch in flight.
   Variables next_mirror_;
-  // The prefetch's ticket in calls_ (0: none in flight).
-  int64_t prefetch_ticket_ = 0;
-  mutable absl::Mutex step_mu_;
-  // The last global_step answered (by a push, Restore or a recovery) and
-  // the pushes queued since that are not answered yet.
-  int64_t global_step_ ABSL_GUARDED_BY(step_mu_) = 0;
-  int64_t unanswered_pushes_ ABSL_GUARDED_BY(step_mu_) = 0;
-  std::unique_ptr<CallQueue> calls_;  // last: its thread uses the fields above
+  std::future<absl::Status> prefetch_;
+  int64_t global_step_ = 0;
   uint64_t generation_ = 0;  // chief: of the last Initialize
 };
 

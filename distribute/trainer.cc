@@ -176,9 +176,6 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   {
     OnRuntimeStop cancel_on_stop(&runtime, [&canceller] { canceller.CancelAll(); });
     trained = estimator->Train(input_fn, args);
-    // The last pushes are sent in the background: applied before this
-    // task reports that it is done (and before the chief's final save).
-    if (trained.ok() && strategy != nullptr) trained = strategy->WaitForPushes();
   }
   if (runtime.stopped()) return trained.ok() ? absl::CancelledError("stopped") : trained;
 
