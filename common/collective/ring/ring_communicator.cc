@@ -1,0 +1,1064 @@
+#include "common/collective/ring/ring_communicator.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <utility>
+
+#include "Eigen/Core"
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "common/collective/ring/tcp_socket.h"
+#include "common/status_macros.h"
+
+namespace estuary {
+namespace {
+
+using ring_internal::Fd;
+
+// ---------------------------------------------------------------------------
+// Wire formats. Peers are processes of one build on machines of one byte
+// order (the handshake's magic numbers would not match otherwise).
+
+constexpr uint32_t kHelloMagic = 0x474e5245;  // "ERNG"
+constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kMessageMagic = 0x534d5245;  // "ERMS"
+
+// Sent by the connecting rank right after connect.
+struct Hello {
+  uint32_t magic = kHelloMagic;
+  uint32_t version = kProtocolVersion;
+  uint64_t prefix_hash = 0;
+  int64_t generation = 0;
+  int32_t rank = 0;
+  int32_t size = 0;
+};
+
+// The accepting rank's answer: its own Hello, and why it refused (code 1).
+struct HelloReply {
+  Hello hello;
+  uint32_t code = 0;
+  char reason[164] = {};
+};
+
+enum class Op : uint8_t { kAllReduce = 1, kBroadcast, kAllGather, kBarrier, kGoodbye };
+enum class DType : uint8_t { kNone = 0, kFloat32, kInt64, kBytes };
+
+// Precedes every message of a collective on every connection: the receiver
+// checks that both ranks are in the same call (the same op, the same size,
+// the same call number).
+struct MessageHeader {
+  uint32_t magic = kMessageMagic;
+  Op op = Op::kBarrier;
+  DType dtype = DType::kNone;
+  uint8_t reduce = 0;  // ReduceOp
+  uint8_t unused = 0;
+  int32_t root = -1;
+  uint32_t unused2 = 0;
+  uint64_t seq = 0;    // number of this call on this communicator
+  uint64_t bytes = 0;  // payload bytes (AllReduce: the whole tensor)
+};
+static_assert(sizeof(MessageHeader) == 32, "wire format");
+constexpr size_t kHeaderBytes = sizeof(MessageHeader);
+
+// All-reduces of fewer bytes than this take the direct path (one message to
+// every peer, a local sum in rank order); bigger ones the pipelined ring.
+constexpr size_t kDirectMaxBytes = 64 << 10;
+// The ring's pipelining unit.
+constexpr size_t kSegmentBytes = 512 << 10;
+// A call that cannot progress re-tries its sockets this long before it
+// sleeps in poll(): a small all-reduce's answer usually arrives within it,
+// and a poll() wake-up costs as much as the whole exchange.
+constexpr absl::Duration kBusyPoll = absl::Microseconds(50);
+// After a deadline, how long a rank waits for the other ranks' reports of
+// what they were waiting for (to name the rank that stalled).
+constexpr absl::Duration kStallReportWait = absl::Seconds(2);
+
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+size_t ElementBytes(DType d) {
+  switch (d) {
+    case DType::kFloat32:
+      return 4;
+    case DType::kInt64:
+      return 8;
+    default:
+      return 1;
+  }
+}
+
+// "AllReduce(float32 sum, 1000 elements)".
+std::string Describe(const MessageHeader& h) {
+  switch (h.op) {
+    case Op::kAllReduce:
+      return absl::StrCat("AllReduce(", h.dtype == DType::kFloat32 ? "float32" : "int64", " ",
+                          h.reduce == static_cast<uint8_t>(ReduceOp::kMean) ? "mean" : "sum", ", ",
+                          h.bytes / ElementBytes(h.dtype), " elements)");
+    case Op::kBroadcast:
+      return absl::StrCat("Broadcast(", h.bytes, " bytes from rank ", h.root, ")");
+    case Op::kAllGather:
+      return "AllGather";
+    case Op::kBarrier:
+      return "Barrier";
+    case Op::kGoodbye:
+      return "Goodbye";
+  }
+  return absl::StrCat("unknown op ", static_cast<int>(h.op));
+}
+
+template <typename T>
+void AddInto(T* dst, const T* src, size_t n) {
+  using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+  Eigen::Map<Array>(dst, static_cast<Eigen::Index>(n)) +=
+      Eigen::Map<const Array>(src, static_cast<Eigen::Index>(n));
+}
+
+template <typename T>
+void DivideBy(T* data, size_t n, int size) {
+  for (size_t i = 0; i < n; ++i) data[i] /= static_cast<T>(size);
+}
+
+std::string AddrKey(const RingOptions& o, int rank) {
+  return absl::StrCat(o.prefix, "/", o.generation, "/addr/", rank);
+}
+// Set by a rank that failed because it lost a peer: that peer's rank.
+std::string LostKey(const std::string& prefix, int64_t generation, int rank) {
+  return absl::StrCat(prefix, "/", generation, "/lost/", rank);
+}
+std::string StuckKey(const std::string& prefix, int64_t generation, int rank) {
+  return absl::StrCat(prefix, "/", generation, "/stuck/", rank);
+}
+
+std::string NameOf(const std::vector<std::string>& names, int r) {
+  if (r >= 0 && r < static_cast<int>(names.size()) && !names[r].empty()) {
+    return absl::StrCat(names[r], " (rank ", r, ")");
+  }
+  return absl::StrCat("rank ", r);
+}
+
+// ---------------------------------------------------------------------------
+
+class RingCommunicator final : public Communicator {
+ public:
+  RingCommunicator(const RingOptions& o, std::vector<Fd> fds)
+      : store_(o.store),
+        prefix_(o.prefix),
+        generation_(o.generation),
+        rank_(o.rank),
+        size_(o.size),
+        names_(o.peer_names),
+        fds_(std::move(fds)) {}
+
+  ~RingCommunicator() override {
+    // A communicator that ends healthy says goodbye, so a peer that still
+    // watches the connection tells "left" from "died". A broken one just
+    // closes (its streams may stop mid-message).
+    bool healthy;
+    {
+      absl::MutexLock l(&mu_);
+      healthy = broken_.ok();
+    }
+    if (healthy && !aborted_.load()) {
+      MessageHeader bye;
+      bye.op = Op::kGoodbye;
+      for (int p = 0; p < size_; ++p) {
+        if (p != rank_ && fds_[p].valid()) {
+          (void)send(fds_[p].get(), &bye, sizeof(bye), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+      }
+    }
+  }
+
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  std::string PeerName(int r) const override { return NameOf(names_, r); }
+
+  absl::Status AllReduce(absl::Span<float> data, ReduceOp op, absl::Time deadline) override {
+    return AllReduceImpl(data.data(), data.size(), DType::kFloat32, op, deadline);
+  }
+  absl::Status AllReduce(absl::Span<int64_t> data, ReduceOp op, absl::Time deadline) override {
+    return AllReduceImpl(data.data(), data.size(), DType::kInt64, op, deadline);
+  }
+
+  absl::Status Broadcast(absl::Span<char> data, int root, absl::Time deadline) override;
+  absl::StatusOr<std::vector<std::string>> AllGather(absl::string_view mine,
+                                                     absl::Time deadline) override;
+  absl::Status Barrier(absl::Time deadline) override;
+
+  void Abort() override {
+    if (aborted_.exchange(true)) return;
+    for (const Fd& fd : fds_) {
+      if (!fd.valid()) continue;
+      // shutdown() wakes a call of this communicator blocked in poll().
+      // Then the connection is reset (linger 0, and the socket replaced
+      // under the same descriptor number by an unconnected one, which
+      // closes it without freeing the number a call in flight may still
+      // use): a peer then fails even if it already holds every byte this
+      // rank sent, since its own send to this rank fails.
+      const linger reset{1, 0};
+      (void)setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+      shutdown(fd.get(), SHUT_RDWR);
+      const int placeholder = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (placeholder >= 0) {
+        dup2(placeholder, fd.get());
+        close(placeholder);
+      }
+    }
+  }
+
+ private:
+  // One call: what it is and until when.
+  struct Call {
+    MessageHeader header;
+    absl::Time deadline;
+  };
+
+  // One peer's part of a direct exchange: send header + `send_data`,
+  // receive header + payload.
+  struct Transfer {
+    bool send = false;
+    const char* send_data = nullptr;
+    size_t send_len = 0;
+    size_t sent = 0;  // header included
+
+    bool recv = false;
+    // Where the payload goes; for a payload of unknown size (AllGather),
+    // set by the header callback.
+    char* recv_data = nullptr;
+    size_t recv_len = 0;
+    bool size_known = true;
+    MessageHeader recv_header;
+    size_t received = 0;  // header included
+    bool header_checked = false;
+
+    bool send_done() const { return !send || sent == kHeaderBytes + send_len; }
+    bool recv_done() const { return !recv || (header_checked && received == kHeaderBytes + recv_len); }
+  };
+
+  // What a blocked call waits for on each peer's connection.
+  struct Interest {
+    bool read = false;
+    bool write = false;
+  };
+
+  // Per-call state of the connection watch: peers whose hang-up was
+  // checked and found harmless (they left after sending what this call
+  // needs from them, or their next call's data is queued).
+  struct Watch {
+    explicit Watch(int size) : quiet(size, false) {}
+    std::vector<bool> quiet;
+  };
+
+  template <typename T>
+  absl::Status AllReduceImpl(T* data, size_t n, DType dtype, ReduceOp op, absl::Time deadline);
+  template <typename T>
+  absl::Status DirectAllReduce(T* data, size_t n, const Call& call);
+  template <typename T>
+  absl::Status RingAllReduce(T* data, size_t n, const Call& call);
+
+  // Checks that the communicator is usable and numbers the call.
+  absl::Status Begin(Call* call);
+  // Records a failure (the communicator is broken from now on).
+  absl::Status Fail(absl::Status s);
+  // Runs the direct exchange of `t` (indexed by peer) to completion.
+  absl::Status Exchange(const Call& call, std::vector<Transfer>* t,
+                        const std::function<absl::Status(int, Transfer*)>& on_header);
+  // Validates a received header against the call.
+  absl::Status CheckHeader(const Call& call, int peer, const MessageHeader& h, bool exact_size);
+
+  // Sleeps until a socket of `want` is ready. Returns false at the deadline.
+  // Errors: Cancelled (Abort); Unavailable (a peer this call does not read
+  // from hung up).
+  absl::StatusOr<bool> Block(const Call& call, const std::vector<Interest>& want, Watch* watch);
+  // A peer's connection reported a hang-up: Unavailable if it died or
+  // closed, OK if it left cleanly or has data queued (marks it quiet).
+  absl::Status CheckHangUp(const Call& call, int peer, Watch* watch);
+  // DeadlineExceeded naming the peers in `want`, and the ranks that stalled
+  // (found through the Store's stall reports).
+  absl::Status TimedOut(const Call& call, const std::vector<Interest>& want);
+  absl::Status PeerError(const Call& call, int peer, int err, bool reading);
+
+  Store* const store_;
+  const std::string prefix_;
+  const int64_t generation_;
+  const int rank_;
+  const int size_;
+  const std::vector<std::string> names_;
+  const std::vector<Fd> fds_;  // by rank; invalid at rank_
+
+  std::atomic<bool> aborted_{false};
+  absl::Mutex mu_;
+  absl::Status broken_ ABSL_GUARDED_BY(mu_);
+  uint64_t seq_ = 0;
+  std::vector<char> scratch_;
+  // The rank whose loss failed the last call (-1: none).
+  int culprit_ = -1;
+};
+
+absl::Status RingCommunicator::Begin(Call* call) {
+  call->header.seq = ++seq_;
+  if (aborted_.load()) {
+    return absl::CancelledError(absl::StrCat(Describe(call->header), " at ", PeerName(rank_),
+                                             ": the communicator was aborted"));
+  }
+  absl::MutexLock l(&mu_);
+  if (!broken_.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the communicator broke earlier: ", broken_.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RingCommunicator::Fail(absl::Status s) {
+  if (s.ok()) return s;
+  if (aborted_.load() && s.code() != absl::StatusCode::kCancelled) {
+    s = absl::CancelledError(absl::StrCat("the communicator was aborted (", s.message(), ")"));
+  }
+  {
+    absl::MutexLock l(&mu_);
+    if (broken_.ok()) broken_ = s;
+  }
+  // Tell the ranks that will see this rank close which rank it lost.
+  if (s.code() == absl::StatusCode::kUnavailable && culprit_ >= 0 && store_ != nullptr) {
+    (void)store_->Set(LostKey(prefix_, generation_, rank_), absl::StrCat(culprit_),
+                      absl::Now() + kStallReportWait);
+  }
+  // Ranks that disagree on the call: the others would wait until their
+  // deadline; closing the connections tells them at once.
+  if (s.code() == absl::StatusCode::kInvalidArgument) {
+    for (const Fd& fd : fds_) {
+      if (fd.valid()) shutdown(fd.get(), SHUT_RDWR);
+    }
+  }
+  return s;
+}
+
+absl::Status RingCommunicator::PeerError(const Call& call, int peer, int err, bool reading) {
+  if (aborted_.load()) {
+    return absl::CancelledError(absl::StrCat(Describe(call.header), " at ", PeerName(rank_),
+                                             ": the communicator was aborted"));
+  }
+  // A peer that closed may have done so because it lost another rank
+  // first (and exited with that error): then name that rank.
+  culprit_ = peer;
+  if (store_ != nullptr) {
+    absl::StatusOr<std::string> lost =
+        store_->Get(LostKey(prefix_, generation_, peer), absl::Now() + kStallReportWait);
+    int first = -1;
+    if (lost.ok() && absl::SimpleAtoi(*lost, &first) && first >= 0 && first < size_ &&
+        first != rank_ && first != peer) {
+      culprit_ = first;
+      return absl::UnavailableError(absl::StrCat(
+          Describe(call.header), " at ", PeerName(rank_), ": ", PeerName(first),
+          " died or left (", PeerName(peer), " lost it, then closed its connection to this rank)"));
+    }
+  }
+  if (err == 0) {
+    return absl::UnavailableError(absl::StrCat(Describe(call.header), " at ", PeerName(rank_),
+                                               ": ", PeerName(peer),
+                                               " closed the connection (it died or aborted)"));
+  }
+  return absl::UnavailableError(absl::StrCat(Describe(call.header), " at ", PeerName(rank_), ": ",
+                                             reading ? "reading from " : "writing to ",
+                                             PeerName(peer), " failed: ", std::strerror(err),
+                                             " (it died or aborted)"));
+}
+
+absl::Status RingCommunicator::CheckHeader(const Call& call, int peer, const MessageHeader& h,
+                                           bool exact_size) {
+  if (h.magic != kMessageMagic) {
+    return absl::InternalError(absl::StrCat(Describe(call.header), " at ", PeerName(rank_),
+                                            ": garbled message from ", PeerName(peer)));
+  }
+  if (h.op == Op::kGoodbye) {
+    return absl::UnavailableError(absl::StrCat(Describe(call.header), " at ", PeerName(rank_),
+                                               ": ", PeerName(peer),
+                                               " closed its communicator (left the group)"));
+  }
+  const MessageHeader& mine = call.header;
+  if (h.seq != mine.seq || h.op != mine.op || h.dtype != mine.dtype ||
+      h.reduce != mine.reduce || h.root != mine.root || (exact_size && h.bytes != mine.bytes)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "ranks disagree on the collective: ", PeerName(rank_), " called ", Describe(mine),
+        " (call #", mine.seq, ") while ", PeerName(peer), " called ", Describe(h), " (call #",
+        h.seq, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RingCommunicator::CheckHangUp(const Call& call, int peer, Watch* watch) {
+  MessageHeader h;
+  const ssize_t n = recv(fds_[peer].get(), &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return PeerError(call, peer, 0, true);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    return PeerError(call, peer, errno, true);
+  }
+  // A goodbye (it finished this call and left), or its next call's data:
+  // harmless now. A read in a later call sees what follows.
+  watch->quiet[peer] = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RingCommunicator::Block(const Call& call, const std::vector<Interest>& want,
+                                             Watch* watch) {
+  std::vector<pollfd> pfds;
+  std::vector<int> peer_of;
+  pfds.reserve(size_);
+  peer_of.reserve(size_);
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_) continue;
+    short events = 0;
+    if (want[p].read) events |= POLLIN;
+    if (want[p].write) events |= POLLOUT;
+    // Peers this call does not read from: watch for their hang-up (a dead
+    // rank that is not a neighbour), unless already checked.
+    if (!want[p].read && !watch->quiet[p]) events |= POLLRDHUP;
+    if (events == 0) continue;
+    pfds.push_back(pollfd{fds_[p].get(), events, 0});
+    peer_of.push_back(p);
+  }
+  while (true) {
+    if (aborted_.load()) return PeerError(call, rank_, 0, true);
+    if (absl::Now() >= call.deadline) return false;
+    ring_internal::PollTimeout timeout(call.deadline);
+    const int rc = ppoll(pfds.data(), pfds.size(), timeout.get(), nullptr);
+    if (aborted_.load()) return PeerError(call, rank_, 0, true);
+    if (rc < 0) {
+      if (errno == EINTR) continue;
+      return absl::InternalError(absl::StrCat("poll: ", std::strerror(errno)));
+    }
+    if (rc == 0) continue;  // the deadline check above decides
+    bool ready = false;
+    for (size_t i = 0; i < pfds.size(); ++i) {
+      const short rev = pfds[i].revents;
+      if (rev == 0) continue;
+      const int p = peer_of[i];
+      if (!want[p].read && (rev & (POLLRDHUP | POLLHUP | POLLERR))) {
+        RETURN_IF_ERROR(CheckHangUp(call, p, watch));
+        pfds[i].events &= ~POLLRDHUP;
+        if (!want[p].write) pfds[i].fd = -1;  // nothing else to wait for there
+        if (rev & (POLLHUP | POLLERR)) pfds[i].fd = -1;
+        if (rev & POLLOUT) ready = true;
+        continue;
+      }
+      ready = true;
+    }
+    if (ready) return true;
+  }
+}
+
+absl::Status RingCommunicator::TimedOut(const Call& call, const std::vector<Interest>& want) {
+  std::vector<std::string> waiting;
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_ || (!want[p].read && !want[p].write)) continue;
+    waiting.push_back(absl::StrCat(PeerName(p), want[p].read ? " (receiving)" : " (sending)"));
+  }
+  const std::string what = absl::StrCat(Describe(call.header), " (call #", call.header.seq, ") at ",
+                                        PeerName(rank_), ": deadline exceeded waiting for ",
+                                        absl::StrJoin(waiting, ", "));
+  // Name the rank that stalled: every rank that timed out reports what it
+  // waited for; a rank that reports nothing within kStallReportWait is
+  // stalled (stopped, hung, or busy outside the collective).
+  std::vector<std::string> stalled;
+  if (store_ != nullptr) {
+    const absl::Time report_deadline = absl::Now() + kStallReportWait;
+    (void)store_->Set(StuckKey(prefix_, generation_, rank_), what, report_deadline);
+    std::vector<std::string> keys;
+    std::vector<int> ranks;
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_) continue;
+      keys.push_back(StuckKey(prefix_, generation_, p));
+      ranks.push_back(p);
+    }
+    if (!store_->Wait(keys, report_deadline).ok()) {
+      for (size_t i = 0; i < keys.size(); ++i) {
+        absl::StatusOr<std::string> v = store_->Get(keys[i], absl::Now() + absl::Seconds(1));
+        if (absl::IsNotFound(v.status())) stalled.push_back(PeerName(ranks[i]));
+      }
+    }
+  }
+  if (stalled.empty()) return absl::DeadlineExceededError(what);
+  return absl::DeadlineExceededError(absl::StrCat(
+      what, "; stalled: ", absl::StrJoin(stalled, ", "),
+      " (no report of a wait from ", stalled.size() == 1 ? "it" : "them",
+      " while the other ranks timed out)"));
+}
+
+absl::Status RingCommunicator::Exchange(
+    const Call& call, std::vector<Transfer>* transfers,
+    const std::function<absl::Status(int, Transfer*)>& on_header) {
+  std::vector<Transfer>& t = *transfers;
+  std::vector<Interest> want(size_);
+  Watch watch(size_);
+  absl::Time spin_start = absl::InfiniteFuture();
+  while (true) {
+    if (aborted_.load()) return PeerError(call, rank_, 0, true);
+    bool progressed = false;
+    bool done = true;
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_) continue;
+      Transfer& x = t[p];
+      const int fd = fds_[p].get();
+      want[p] = Interest{};
+      // Send: header, then payload, with one sendmsg.
+      while (!x.send_done()) {
+        iovec iov[2];
+        int n_iov = 0;
+        if (x.sent < kHeaderBytes) {
+          iov[n_iov++] = {const_cast<char*>(reinterpret_cast<const char*>(&call.header)) + x.sent,
+                          kHeaderBytes - x.sent};
+          if (x.send_len > 0) iov[n_iov++] = {const_cast<char*>(x.send_data), x.send_len};
+        } else {
+          const size_t off = x.sent - kHeaderBytes;
+          iov[n_iov++] = {const_cast<char*>(x.send_data) + off, x.send_len - off};
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = n_iov;
+        const ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+          x.sent += static_cast<size_t>(w);
+          progressed = true;
+          continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          want[p].write = true;
+          break;
+        }
+        return PeerError(call, p, w < 0 ? errno : EPIPE, false);
+      }
+      // Receive: header (and a payload of known size) with one recvmsg.
+      while (!x.recv_done()) {
+        iovec iov[2];
+        int n_iov = 0;
+        if (x.received < kHeaderBytes) {
+          iov[n_iov++] = {reinterpret_cast<char*>(&x.recv_header) + x.received,
+                          kHeaderBytes - x.received};
+          if (x.size_known && x.recv_len > 0) iov[n_iov++] = {x.recv_data, x.recv_len};
+        } else {
+          const size_t off = x.received - kHeaderBytes;
+          iov[n_iov++] = {x.recv_data + off, x.recv_len - off};
+        }
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = n_iov;
+        const ssize_t r = recvmsg(fd, &msg, MSG_DONTWAIT);
+        if (r > 0) {
+          x.received += static_cast<size_t>(r);
+          progressed = true;
+          if (!x.header_checked && x.received >= kHeaderBytes) {
+            RETURN_IF_ERROR(CheckHeader(call, p, x.recv_header, x.size_known));
+            if (!x.size_known) {
+              RETURN_IF_ERROR(on_header(p, &x));
+              x.size_known = true;
+            }
+            x.header_checked = true;
+          }
+          continue;
+        }
+        if (r == 0) return PeerError(call, p, 0, true);
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+          want[p].read = true;
+          break;
+        }
+        return PeerError(call, p, errno, true);
+      }
+      if (!x.send_done() || !x.recv_done()) done = false;
+    }
+    if (done) return absl::OkStatus();
+    if (progressed) {
+      spin_start = absl::InfiniteFuture();
+      continue;
+    }
+    const absl::Time now = absl::Now();
+    if (spin_start == absl::InfiniteFuture()) spin_start = now;
+    if (now - spin_start < kBusyPoll && now < call.deadline) continue;
+    spin_start = absl::InfiniteFuture();
+    ASSIGN_OR_RETURN(const bool ready, Block(call, want, &watch));
+    if (!ready) return TimedOut(call, want);
+  }
+}
+
+template <typename T>
+absl::Status RingCommunicator::AllReduceImpl(T* data, size_t n, DType dtype, ReduceOp op,
+                                             absl::Time deadline) {
+  Call call;
+  call.header.op = Op::kAllReduce;
+  call.header.dtype = dtype;
+  call.header.reduce = static_cast<uint8_t>(op);
+  call.header.bytes = n * sizeof(T);
+  call.deadline = deadline;
+  RETURN_IF_ERROR(Begin(&call));
+  if (size_ == 1) return absl::OkStatus();
+  absl::Status s;
+  if (n * sizeof(T) < kDirectMaxBytes || n < static_cast<size_t>(size_)) {
+    s = DirectAllReduce(data, n, call);
+  } else {
+    s = RingAllReduce(data, n, call);
+  }
+  if (!s.ok()) return Fail(std::move(s));
+  if (op == ReduceOp::kMean) DivideBy(data, n, size_);
+  return absl::OkStatus();
+}
+
+template <typename T>
+absl::Status RingCommunicator::DirectAllReduce(T* data, size_t n, const Call& call) {
+  const size_t bytes = n * sizeof(T);
+  scratch_.resize(bytes * size_);
+  std::vector<Transfer> t(size_);
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_) continue;
+    t[p].send = true;
+    t[p].send_data = reinterpret_cast<const char*>(data);
+    t[p].send_len = bytes;
+    t[p].recv = true;
+    t[p].recv_data = scratch_.data() + bytes * p;
+    t[p].recv_len = bytes;
+  }
+  RETURN_IF_ERROR(Exchange(call, &t, nullptr));
+  // Sum in rank order on every rank: bit-identical results.
+  T* slots = reinterpret_cast<T*>(scratch_.data());
+  if (bytes > 0) std::memcpy(slots + n * rank_, data, bytes);
+  if (rank_ != 0 && bytes > 0) std::memcpy(data, slots, bytes);
+  for (int p = 1; p < size_; ++p) AddInto(data, slots + n * p, n);
+  return absl::OkStatus();
+}
+
+// Reduce-scatter then all-gather around the ring, as one stream of
+// segments per direction: rank r sends to r+1 and receives from r-1.
+// Blocks: block b is elements [n*b/size, n*(b+1)/size). Step s (0 ..
+// 2*size-3), segment k (0 .. K-1) is stream item s*K+k.
+//   reduce-scatter (s < size-1): send block r-s, receive block r-s-1 and
+//     add it into ours; after it rank r holds the sum of block r+1, summed
+//     in the same order (starting at rank b, around the ring) wherever it
+//     ends, so every rank's copy is bit-identical.
+//   all-gather (s = size-1+j): send block r+1-j, receive block r-j in
+//     place (a copy).
+// Item t's send needs item t-K's receive (that block's data) except in
+// step 0; so segments flow through the ring back to back: sending segment
+// k of step s+1 overlaps receiving segment k+1 of step s.
+
+template <typename T>
+absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call) {
+  const int next = (rank_ + 1) % size_;
+  const int prev = (rank_ + size_ - 1) % size_;
+  const int next_fd = fds_[next].get();
+  const int prev_fd = fds_[prev].get();
+  const size_t seg = std::max<size_t>(1, kSegmentBytes / sizeof(T));
+  const size_t max_block = (n + size_ - 1) / size_;
+  const size_t k_segs = (max_block + seg - 1) / seg;
+  const size_t steps = 2 * static_cast<size_t>(size_ - 1);
+  const size_t items = steps * k_segs;
+  auto mod = [this](int64_t x) { return static_cast<int>(((x % size_) + size_) % size_); };
+  auto block_begin = [n, this](int b) { return n * static_cast<size_t>(b) / size_; };
+  // Element range of segment k of block b.
+  auto range = [&](int b, size_t k) {
+    const size_t end = block_begin(b + 1);
+    const size_t begin = std::min(end, block_begin(b) + k * seg);
+    return std::make_pair(begin, std::min(end, begin + seg));
+  };
+  auto send_block = [&](size_t s) {
+    return s < static_cast<size_t>(size_ - 1)
+               ? mod(rank_ - static_cast<int64_t>(s))
+               : mod(rank_ + 1 - static_cast<int64_t>(s - (size_ - 1)));
+  };
+  auto recv_block = [&](size_t s) {
+    return s < static_cast<size_t>(size_ - 1)
+               ? mod(rank_ - static_cast<int64_t>(s) - 1)
+               : mod(rank_ - static_cast<int64_t>(s - (size_ - 1)));
+  };
+  scratch_.resize(seg * sizeof(T));
+  T* scratch = reinterpret_cast<T*>(scratch_.data());
+
+  size_t header_sent = 0;
+  MessageHeader peer_header;
+  size_t header_received = 0;
+  size_t send_item = 0, send_off = 0;  // item, bytes of it sent
+  size_t recv_item = 0, recv_off = 0;
+  std::vector<Interest> want(size_);
+  Watch watch(size_);
+  absl::Time spin_start = absl::InfiniteFuture();
+  while (true) {
+    if (aborted_.load()) return PeerError(call, rank_, 0, true);
+    bool progressed = false;
+    bool send_blocked = false, recv_blocked = false;
+    // Send side: the header, then every item whose data is ready.
+    while (header_sent < kHeaderBytes) {
+      const ssize_t w = send(next_fd, reinterpret_cast<const char*>(&call.header) + header_sent,
+                             kHeaderBytes - header_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        header_sent += static_cast<size_t>(w);
+        progressed = true;
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        send_blocked = true;
+        break;
+      }
+      return PeerError(call, next, w < 0 ? errno : EPIPE, false);
+    }
+    while (!send_blocked && send_item < items &&
+           (send_item < k_segs || send_item - k_segs < recv_item)) {
+      const auto [begin, end] = range(send_block(send_item / k_segs), send_item % k_segs);
+      const size_t len = (end - begin) * sizeof(T);
+      if (send_off == len) {
+        ++send_item;
+        send_off = 0;
+        continue;
+      }
+      const ssize_t w = send(next_fd, reinterpret_cast<const char*>(data + begin) + send_off,
+                             len - send_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (w > 0) {
+        send_off += static_cast<size_t>(w);
+        progressed = true;
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        send_blocked = true;
+        break;
+      }
+      return PeerError(call, next, w < 0 ? errno : EPIPE, false);
+    }
+    // Receive side: the header, then items in order; reduce-scatter items
+    // land in scratch and are added, all-gather items land in place.
+    while (header_received < kHeaderBytes) {
+      const ssize_t r = recv(prev_fd, reinterpret_cast<char*>(&peer_header) + header_received,
+                             kHeaderBytes - header_received, MSG_DONTWAIT);
+      if (r > 0) {
+        header_received += static_cast<size_t>(r);
+        progressed = true;
+        if (header_received == kHeaderBytes) {
+          RETURN_IF_ERROR(CheckHeader(call, prev, peer_header, /*exact_size=*/true));
+        }
+        continue;
+      }
+      if (r == 0) return PeerError(call, prev, 0, true);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        recv_blocked = true;
+        break;
+      }
+      return PeerError(call, prev, errno, true);
+    }
+    while (!recv_blocked && recv_item < items) {
+      const size_t step = recv_item / k_segs;
+      const auto [begin, end] = range(recv_block(step), recv_item % k_segs);
+      const size_t len = (end - begin) * sizeof(T);
+      const bool reduce = step < static_cast<size_t>(size_ - 1);
+      if (recv_off == len) {
+        if (reduce && len > 0) AddInto(data + begin, scratch, end - begin);
+        ++recv_item;
+        recv_off = 0;
+        progressed = true;
+        continue;
+      }
+      char* dest = reduce ? reinterpret_cast<char*>(scratch) : reinterpret_cast<char*>(data + begin);
+      const ssize_t r = recv(prev_fd, dest + recv_off, len - recv_off, MSG_DONTWAIT);
+      if (r > 0) {
+        recv_off += static_cast<size_t>(r);
+        progressed = true;
+        continue;
+      }
+      if (r == 0) return PeerError(call, prev, 0, true);
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        recv_blocked = true;
+        break;
+      }
+      return PeerError(call, prev, errno, true);
+    }
+    const bool recv_done = header_received == kHeaderBytes && recv_item == items;
+    const bool send_done = header_sent == kHeaderBytes && send_item == items;
+    if (recv_done && send_done) return absl::OkStatus();
+    if (progressed) {
+      spin_start = absl::InfiniteFuture();
+      continue;
+    }
+    const absl::Time now = absl::Now();
+    if (spin_start == absl::InfiniteFuture()) spin_start = now;
+    if (now - spin_start < kBusyPoll && now < call.deadline) continue;
+    spin_start = absl::InfiniteFuture();
+    for (Interest& i : want) i = Interest{};
+    if (!recv_done) want[prev].read = true;
+    if (send_blocked) want[next].write = true;
+    ASSIGN_OR_RETURN(const bool ready, Block(call, want, &watch));
+    if (!ready) return TimedOut(call, want);
+  }
+}
+
+absl::Status RingCommunicator::Broadcast(absl::Span<char> data, int root, absl::Time deadline) {
+  Call call;
+  call.header.op = Op::kBroadcast;
+  call.header.dtype = DType::kBytes;
+  call.header.root = root;
+  call.header.bytes = data.size();
+  call.deadline = deadline;
+  RETURN_IF_ERROR(Begin(&call));
+  if (root < 0 || root >= size_) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+        "Broadcast at ", PeerName(rank_), ": root ", root, " is not a rank of ", size_)));
+  }
+  if (size_ == 1) return absl::OkStatus();
+  std::vector<Transfer> t(size_);
+  if (rank_ == root) {
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_) continue;
+      t[p].send = true;
+      t[p].send_data = data.data();
+      t[p].send_len = data.size();
+    }
+  } else {
+    t[root].recv = true;
+    t[root].recv_data = data.data();
+    t[root].recv_len = data.size();
+  }
+  return Fail(Exchange(call, &t, nullptr));
+}
+
+absl::StatusOr<std::vector<std::string>> RingCommunicator::AllGather(absl::string_view mine,
+                                                                     absl::Time deadline) {
+  Call call;
+  call.header.op = Op::kAllGather;
+  call.header.dtype = DType::kBytes;
+  call.header.bytes = mine.size();
+  call.deadline = deadline;
+  RETURN_IF_ERROR(Begin(&call));
+  std::vector<std::string> result(size_);
+  result[rank_] = std::string(mine);
+  if (size_ == 1) return result;
+  std::vector<Transfer> t(size_);
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_) continue;
+    t[p].send = true;
+    t[p].send_data = mine.data();
+    t[p].send_len = mine.size();
+    t[p].recv = true;
+    t[p].size_known = false;
+  }
+  RETURN_IF_ERROR(Fail(Exchange(call, &t, [&result](int p, Transfer* x) {
+    result[p].resize(x->recv_header.bytes);
+    x->recv_data = result[p].data();
+    x->recv_len = result[p].size();
+    return absl::OkStatus();
+  })));
+  return result;
+}
+
+absl::Status RingCommunicator::Barrier(absl::Time deadline) {
+  Call call;
+  call.header.op = Op::kBarrier;
+  call.deadline = deadline;
+  RETURN_IF_ERROR(Begin(&call));
+  if (size_ == 1) return absl::OkStatus();
+  std::vector<Transfer> t(size_);
+  for (int p = 0; p < size_; ++p) {
+    if (p == rank_) continue;
+    t[p].send = true;
+    t[p].recv = true;
+  }
+  return Fail(Exchange(call, &t, nullptr));
+}
+
+// ---------------------------------------------------------------------------
+// Rendezvous.
+
+absl::Status ValidateOptions(const RingOptions& o) {
+  if (o.size < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("ring size must be >= 1, got ", o.size));
+  }
+  if (o.rank < 0 || o.rank >= o.size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring rank ", o.rank, " is not in [0, ", o.size, ")"));
+  }
+  if (!o.peer_names.empty() && static_cast<int>(o.peer_names.size()) != o.size) {
+    return absl::InvalidArgumentError(absl::StrCat("ring peer_names has ", o.peer_names.size(),
+                                                   " names for ", o.size, " ranks"));
+  }
+  if (o.size > 1 && o.store == nullptr) {
+    return absl::InvalidArgumentError("ring options: store is null");
+  }
+  if (o.prefix.empty()) return absl::InvalidArgumentError("ring options: prefix is empty");
+  if (o.generation < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ring generation must be >= 0, got ", o.generation));
+  }
+  if (o.host.empty()) return absl::InvalidArgumentError("ring options: host is empty");
+  return absl::OkStatus();
+}
+
+class Rendezvous {
+ public:
+  explicit Rendezvous(const RingOptions& o) : o_(o), fds_(o.size) {
+    hello_.prefix_hash = Fnv1a(o.prefix);
+    hello_.generation = o.generation;
+    hello_.rank = o.rank;
+    hello_.size = o.size;
+  }
+
+  absl::StatusOr<std::vector<Fd>> Run() {
+    int port = 0;
+    ASSIGN_OR_RETURN(Fd listener, ring_internal::Listen(o_.host, &port));
+    const std::string host = o_.host.find(':') != std::string::npos && o_.host.front() != '['
+                                 ? absl::StrCat("[", o_.host, "]")
+                                 : o_.host;
+    RETURN_IF_ERROR(Annotate(o_.store->Set(AddrKey(o_, o_.rank), absl::StrCat(host, ":", port),
+                                           o_.deadline)));
+    // Connect to every lower rank (the kernel completes the connection
+    // from its listen backlog) and send the hello; then accept every
+    // higher rank and answer it; then read the lower ranks' answers. No
+    // rank waits for an answer before it has answered its own peers, so
+    // this cannot deadlock.
+    std::vector<std::string> addresses;
+    if (o_.rank > 0) {
+      std::vector<std::string> keys;
+      for (int r = 0; r < o_.rank; ++r) keys.push_back(AddrKey(o_, r));
+      absl::StatusOr<std::vector<std::string>> got = o_.store->Wait(keys, o_.deadline);
+      if (!got.ok()) return MissingAddresses(got.status(), keys);
+      addresses = *std::move(got);
+    }
+    for (int r = 0; r < o_.rank; ++r) {
+      absl::StatusOr<Fd> fd = ring_internal::Connect(addresses[r], o_.deadline, Name(r));
+      if (!fd.ok()) return Annotate(fd.status());
+      fds_[r] = *std::move(fd);
+      RETURN_IF_ERROR(Annotate(ring_internal::WriteFully(fds_[r].get(), &hello_, sizeof(hello_),
+                                                         o_.deadline, Name(r))));
+    }
+    for (int waiting = o_.size - 1 - o_.rank; waiting > 0;) {
+      absl::StatusOr<Fd> fd = ring_internal::Accept(listener.get(), o_.deadline);
+      if (absl::IsDeadlineExceeded(fd.status())) return NeverConnected();
+      if (!fd.ok()) return Annotate(fd.status());
+      if (AcceptPeer(*std::move(fd))) --waiting;
+    }
+    for (int r = 0; r < o_.rank; ++r) RETURN_IF_ERROR(ReadReply(r, addresses[r]));
+    return std::move(fds_);
+  }
+
+ private:
+  std::string Name(int r) const { return NameOf(o_.peer_names, r); }
+  std::string Where() const {
+    return absl::StrCat("ring rendezvous of ", Name(o_.rank), " (generation ", o_.generation,
+                        ", ", o_.size, " ranks)");
+  }
+  absl::Status Annotate(const absl::Status& s) const {
+    if (s.ok()) return s;
+    return absl::Status(s.code(), absl::StrCat(Where(), ": ", s.message()));
+  }
+
+  absl::Status MissingAddresses(const absl::Status& s, const std::vector<std::string>& keys) {
+    if (!absl::IsDeadlineExceeded(s)) return Annotate(s);
+    std::vector<std::string> missing;
+    for (size_t r = 0; r < keys.size(); ++r) {
+      if (absl::IsNotFound(o_.store->Get(keys[r], absl::Now() + absl::Seconds(1)).status())) {
+        missing.push_back(Name(static_cast<int>(r)));
+      }
+    }
+    return absl::DeadlineExceededError(
+        absl::StrCat(Where(), ": ", missing.empty() ? "some ranks" : absl::StrJoin(missing, ", "),
+                     " never published an address (", o_.prefix, "/", o_.generation,
+                     "/addr/<rank>) by the deadline"));
+  }
+
+  absl::Status NeverConnected() const {
+    std::vector<std::string> missing;
+    for (int r = o_.rank + 1; r < o_.size; ++r) {
+      if (!fds_[r].valid()) missing.push_back(Name(r));
+    }
+    return absl::DeadlineExceededError(absl::StrCat(
+        Where(), ": ", absl::StrJoin(missing, ", "), " never connected by the deadline"));
+  }
+
+  // Reads a higher rank's hello and answers it. Returns whether it joined
+  // (a refused or broken connection is dropped; the rendezvous goes on).
+  bool AcceptPeer(Fd fd) {
+    Hello h;
+    const absl::Time hello_deadline = std::min(o_.deadline, absl::Now() + absl::Seconds(10));
+    if (!ring_internal::ReadFully(fd.get(), &h, sizeof(h), hello_deadline, "a connecting peer")
+             .ok()) {
+      return false;
+    }
+    HelloReply reply;
+    reply.hello = hello_;
+    std::string reason;
+    if (h.magic != kHelloMagic || h.version != kProtocolVersion) {
+      reason = "not an Estuary ring peer of this protocol version";
+    } else if (h.prefix_hash != hello_.prefix_hash) {
+      reason = absl::StrCat("it belongs to another group (prefix differs from '", o_.prefix, "')");
+    } else if (h.generation != o_.generation) {
+      reason = absl::StrCat("it is at generation ", h.generation, ", this ring at ",
+                            o_.generation);
+    } else if (h.size != o_.size) {
+      reason = absl::StrCat("it counts ", h.size, " ranks, this ring ", o_.size);
+    } else if (h.rank <= o_.rank || h.rank >= o_.size) {
+      reason = absl::StrCat("rank ", h.rank, " must not connect to rank ", o_.rank);
+    } else if (fds_[h.rank].valid()) {
+      reason = absl::StrCat("rank ", h.rank, " is already connected");
+    }
+    if (!reason.empty()) {
+      reply.code = 1;
+      std::strncpy(reply.reason, reason.c_str(), sizeof(reply.reason) - 1);
+    }
+    const absl::Status w = ring_internal::WriteFully(fd.get(), &reply, sizeof(reply),
+                                                     hello_deadline, "a connecting peer");
+    if (!reason.empty() || !w.ok()) return false;
+    fds_[h.rank] = std::move(fd);
+    return true;
+  }
+
+  absl::Status ReadReply(int r, const std::string& address) {
+    HelloReply reply;
+    RETURN_IF_ERROR(Annotate(ring_internal::ReadFully(fds_[r].get(), &reply, sizeof(reply),
+                                                      o_.deadline, Name(r))));
+    reply.reason[sizeof(reply.reason) - 1] = '\0';
+    if (reply.code != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(), ": ", Name(r), " at ", address, " refused the connection: ", reply.reason));
+    }
+    const Hello& h = reply.hello;
+    if (h.magic != kHelloMagic || h.prefix_hash != hello_.prefix_hash ||
+        h.generation != o_.generation || h.rank != r || h.size != o_.size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(), ": the address of ", Name(r), " (", address, ") answered as rank ", h.rank,
+          " of ", h.size, " at generation ", h.generation, " (a stale address?)"));
+    }
+    return absl::OkStatus();
+  }
+
+  const RingOptions& o_;
+  Hello hello_;
+  std::vector<Fd> fds_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Communicator>> CreateRingCommunicator(const RingOptions& options) {
+  RETURN_IF_ERROR(ValidateOptions(options));
+  std::vector<Fd> fds(options.size);
+  if (options.size > 1) {
+    Rendezvous rendezvous(options);
+    ASSIGN_OR_RETURN(fds, rendezvous.Run());
+  }
+  return std::unique_ptr<Communicator>(new RingCommunicator(options, std::move(fds)));
+}
+
+}  // namespace estuary

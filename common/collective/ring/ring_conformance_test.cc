@@ -1,0 +1,70 @@
+// The shared Communicator conformance suite (communicator_conformance.h)
+// over the TCP ring: ranks are threads of this process, each creating its
+// communicator on its own thread (the rendezvous blocks), over an
+// in-memory Store; every group is a new generation.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/collective/communicator_conformance.h"
+#include "common/collective/ring/ring_communicator.h"
+#include "common/coordination/in_memory_store.h"
+#include "gtest/gtest.h"
+
+namespace estuary {
+namespace {
+
+constexpr int kMaxWorld = 4;
+
+// The Stores of kMaxWorld tasks, shared by every group of the test binary.
+class Stores {
+ public:
+  Stores() : coordination_(Tasks()) {
+    for (const TaskId& t : Tasks()) stores_.push_back(coordination_.Connect(t));
+  }
+  absl::StatusOr<Store*> get(int rank) {
+    if (!stores_[rank].ok()) return stores_[rank].status();
+    return stores_[rank]->get();
+  }
+  int64_t NextGeneration() { return generation_.fetch_add(1); }
+
+ private:
+  static std::vector<TaskId> Tasks() {
+    std::vector<TaskId> t;
+    for (int i = 0; i < kMaxWorld; ++i) t.push_back(TaskId{"worker", i});
+    return t;
+  }
+  InMemoryCoordination coordination_;
+  std::vector<absl::StatusOr<std::unique_ptr<InMemoryStore>>> stores_;
+  std::atomic<int64_t> generation_{0};
+};
+
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeRing(int world) {
+  static Stores* const stores = new Stores();  // lives as long as the test binary
+  const int64_t generation = stores->NextGeneration();
+  return CreateInThreads(world, [world, generation](int rank)
+                                    -> absl::StatusOr<std::unique_ptr<Communicator>> {
+    absl::StatusOr<Store*> store = stores->get(rank);
+    if (!store.ok()) return store.status();
+    RingOptions o;
+    o.store = *store;
+    o.generation = generation;
+    o.rank = rank;
+    o.size = world;
+    for (int r = 0; r < world; ++r) o.peer_names.push_back(absl::StrCat("worker:", r));
+    o.deadline = absl::Now() + absl::Seconds(60);
+    return CreateRingCommunicator(o);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Ring, CommunicatorConformanceTest,
+                         testing::Values(ConformanceParam{
+                             "ring", MakeRing,
+                             ConformanceOptions{.max_world = kMaxWorld,
+                                                .stall_deadline = absl::Seconds(3)}}),
+                         ConformanceParamName);
+
+}  // namespace
+}  // namespace estuary

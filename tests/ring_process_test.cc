@@ -1,0 +1,135 @@
+// The TCP ring between real processes (tests/ring_process_test_child): each
+// rank registers with a coordination service hosted by this test, joins the
+// ring through it, and checks all-reduces of known data. Faults: kill -9 of
+// a rank -> every other rank fails at once with Unavailable naming it (long
+// before the call's deadline); SIGSTOP of a rank -> the others fail with
+// DeadlineExceeded naming the stopped rank as stalled. No process is left
+// behind (Proc kills its child on destruction; every test waits for the
+// exits it expects).
+#include <signal.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/coordination/coordination_service.h"
+#include "common/coordination/grpc_service.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "tests/process_harness.h"
+
+namespace estuary {
+namespace {
+
+using ::testing::HasSubstr;
+
+// A coordination service on a loopback port, for `world` workers.
+class Coordinator {
+ public:
+  explicit Coordinator(int world) : service_(Options(world)), grpc_service_(&service_) {
+    grpc::ServerBuilder b;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    b.RegisterService(&grpc_service_);
+    server_ = b.BuildAndStart();
+    EXPECT_NE(port_, 0);
+  }
+  ~Coordinator() {
+    service_.Stop();
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+
+ private:
+  static CoordinationServiceOptions Options(int world) {
+    CoordinationServiceOptions o;
+    for (int r = 0; r < world; ++r) o.cluster_tasks.push_back(TaskId{"worker", r});
+    o.heartbeat_timeout = absl::InfiniteDuration();  // the children send none
+    return o;
+  }
+  CoordinationService service_;
+  GrpcCoordinationService grpc_service_;
+  int port_ = 0;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+std::vector<std::unique_ptr<testing::Proc>> StartRanks(const Coordinator& c, int world,
+                                                       std::vector<std::string> extra) {
+  std::vector<std::unique_ptr<testing::Proc>> procs;
+  for (int r = 0; r < world; ++r) {
+    std::vector<std::string> argv = {testing::Runfile("tests/ring_process_test_child"),
+                                     absl::StrCat("--coordinator=", c.address()),
+                                     absl::StrCat("--rank=", r), absl::StrCat("--size=", world)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    procs.push_back(testing::Proc::Start(argv, {}, absl::StrCat("rank", r)));
+  }
+  return procs;
+}
+
+TEST(RingProcessTest, AllReducesAcrossProcesses) {
+  for (int world : {2, 4}) {
+    SCOPED_TRACE(absl::StrCat("world ", world));
+    Coordinator coordinator(world);
+    auto procs = StartRanks(coordinator, world, {"--iterations=20", "--elements=1000003"});
+    for (int r = 0; r < world; ++r) {
+      absl::StatusOr<int> rc = procs[r]->Wait(absl::Seconds(120));
+      ASSERT_TRUE(rc.ok()) << rc.status() << procs[r]->Output();
+      EXPECT_EQ(*rc, 0) << procs[r]->Output();
+      EXPECT_TRUE(procs[r]->HasLine("ring done")) << procs[r]->Output();
+    }
+  }
+}
+
+TEST(RingProcessTest, KilledRankIsNamedByEveryOtherRank) {
+  constexpr int kWorld = 3;
+  constexpr int kVictim = 1;
+  Coordinator coordinator(kWorld);
+  // A call deadline far longer than the test waits: the survivors must
+  // notice the death from the connections, not from the deadline.
+  auto procs = StartRanks(coordinator, kWorld,
+                          {"--iterations=0", "--elements=300000", "--timeout_secs=300"});
+  for (auto& p : procs) ASSERT_TRUE(p->WaitForLine("iteration 10 ok", absl::Seconds(60))) << p->Output();
+  procs[kVictim]->Signal(SIGKILL);
+  for (int r = 0; r < kWorld; ++r) {
+    absl::StatusOr<int> rc = procs[r]->Wait(absl::Seconds(30));
+    ASSERT_TRUE(rc.ok()) << "rank " << r << " did not exit: " << rc.status() << procs[r]->Output();
+    if (r == kVictim) {
+      EXPECT_EQ(*rc, 128 + SIGKILL);
+      continue;
+    }
+    EXPECT_EQ(*rc, 3) << procs[r]->Output();
+    const std::string error = procs[r]->FindLine("ring error:");
+    EXPECT_THAT(error, HasSubstr("UNAVAILABLE")) << procs[r]->Output();
+    EXPECT_THAT(error, HasSubstr("worker:1 (rank 1)")) << procs[r]->Output();
+  }
+}
+
+TEST(RingProcessTest, StoppedRankIsNamedAsStalled) {
+  constexpr int kWorld = 3;
+  constexpr int kVictim = 2;
+  Coordinator coordinator(kWorld);
+  auto procs = StartRanks(coordinator, kWorld,
+                          {"--iterations=0", "--elements=300000", "--timeout_secs=5"});
+  for (auto& p : procs) ASSERT_TRUE(p->WaitForLine("iteration 10 ok", absl::Seconds(60))) << p->Output();
+  procs[kVictim]->Signal(SIGSTOP);
+  for (int r = 0; r < kWorld; ++r) {
+    if (r == kVictim) continue;
+    // The deadline (5 s) plus the stall-report wait (2 s), with room for a
+    // loaded machine.
+    absl::StatusOr<int> rc = procs[r]->Wait(absl::Seconds(60));
+    ASSERT_TRUE(rc.ok()) << "rank " << r << " did not exit: " << rc.status() << procs[r]->Output();
+    EXPECT_EQ(*rc, 3) << procs[r]->Output();
+    const std::string error = procs[r]->FindLine("ring error:");
+    EXPECT_THAT(error, HasSubstr("DEADLINE_EXCEEDED")) << procs[r]->Output();
+    EXPECT_THAT(error, HasSubstr("stalled: worker:2 (rank 2)")) << procs[r]->Output();
+  }
+  procs[kVictim]->Signal(SIGKILL);
+  procs[kVictim]->Signal(SIGCONT);
+  absl::StatusOr<int> rc = procs[kVictim]->Wait(absl::Seconds(30));
+  ASSERT_TRUE(rc.ok()) << rc.status();
+}
+
+}  // namespace
+}  // namespace estuary
