@@ -313,7 +313,8 @@ int Run(int argc, char** argv) {
   }
 
   std::mt19937_64 rng(43);
-  Gradients grads;
+  std::vector<ReplicaGradients> replicas(1);
+  Gradients& grads = replicas[0].grads;
   Batch pulled;
   int64_t step = 0;  // steps run so far
   double loss_value = 0;
@@ -336,7 +337,7 @@ int Run(int argc, char** argv) {
     if (!loss.ok()) return loss.status();
     loss_value = *loss;
     ++step;
-    return strategy.ApplyGradients(&grads);
+    return strategy.ApplyGradients(&replicas).status();
   };
 
   for (int i = 0; i < check_steps; ++i) {

@@ -1,5 +1,7 @@
 #include "common/cluster_plan.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/json_schema.h"
@@ -19,11 +21,12 @@ absl::StatusOr<std::string> ResolveStrategy(const JobSpec& job, const TfConfig& 
   if (s == "parameter_server" && ps == 0) {
     return where.Error("'parameter_server' needs ps tasks, but TF_CONFIG's cluster has none");
   }
-  if ((s == "multi_worker_mirrored" || s == "mirrored" || s == "one_device") && ps > 0) {
+  const bool one_process = s == "mirrored" || s == "central_storage" || s == "one_device";
+  if ((one_process || s == "multi_worker_mirrored") && ps > 0) {
     return where.Error(absl::StrCat("'", s, "' does not use ps tasks, but TF_CONFIG's cluster has ",
                                     ps, " (use 'parameter_server' or remove them)"));
   }
-  if ((s == "mirrored" || s == "one_device") &&
+  if (one_process &&
       tf.cluster.NumTasks(kWorker) + tf.cluster.NumTasks(kChief) + tf.cluster.NumTasks(kMaster) > 1) {
     return where.Error(absl::StrCat("'", s, "' runs in one process, but the cluster has several "
                                     "training tasks (use 'multi_worker_mirrored')"));
@@ -36,20 +39,46 @@ std::string BinaryFor(const TaskId& task) {
   return task.type;
 }
 
+namespace {
+
+// multi_worker_mirrored: a training task's rank in the all-reduce ring
+// (TrainerShard's order: chief/master 0, worker i = i + 1, or i without a
+// chief) and the ring's size.
+std::pair<int, int> RingRank(const TaskId& task, const TfConfig& tf) {
+  const int chiefs = tf.cluster.NumTasks(kChief) + tf.cluster.NumTasks(kMaster);
+  const int size = chiefs + tf.cluster.NumTasks(kWorker);
+  return {task.type == kWorker ? task.index + (chiefs > 0 ? 1 : 0) : 0, size};
+}
+
+}  // namespace
+
 std::string DescribeDuties(const TaskId& task, const TfConfig& tf, const std::string& strategy) {
   const bool coordinator = [&] {
     auto c = tf.Coordinator();
     return c.ok() && *c == task;
   }();
+  const bool ring = strategy == "multi_worker_mirrored";
+  const auto [rank, ring_size] = RingRank(task, tf);
   std::string duties;
   if (coordinator) {
     duties = "coordinates the cluster (coordination service: registration, heartbeats, "
              "barriers, shutdown), writes checkpoints and summaries";
-    if (task.type == kWorker) absl::StrAppend(&duties, " (no chief in the cluster), and trains");
-    else if (strategy != "parameter_server") absl::StrAppend(&duties, ", and trains as a replica");
+    if (ring) {
+      absl::StrAppend(&duties, task.type == kWorker ? " (no chief in the cluster)" : "",
+                      ", and trains as rank 0 of ", ring_size,
+                      " in the all-reduce ring (restores and broadcasts the variables)");
+    } else if (task.type == kWorker) {
+      absl::StrAppend(&duties, " (no chief in the cluster), and trains");
+    } else if (strategy != "parameter_server") {
+      absl::StrAppend(&duties, ", and trains as a replica");
+    }
     return duties;
   }
   if (task.type == kWorker) {
+    if (ring) {
+      return absl::StrCat("trains as rank ", rank, " of ", ring_size,
+                          " in the all-reduce ring: all-reduces gradients with the other ranks");
+    }
     return strategy == "parameter_server"
                ? "trains on its input shard: pulls variables from the ps tasks, pushes gradients"
                : "trains as a replica: all-reduces gradients with the other replicas";
@@ -113,6 +142,18 @@ absl::StatusOr<std::string> ExplainConfig(const TfConfig& tf, const JobSpec* job
                         absl::ToDoubleSeconds(d.heartbeat_timeout),
                         absl::ToDoubleSeconds(d.startup_timeout),
                         absl::ToDoubleSeconds(d.shutdown_timeout)));
+    if (strategy == "multi_worker_mirrored") {
+      absl::StrAppend(
+          &out,
+          absl::StrFormat(
+              "all-reduce: %s, %d replica(s) per task; every collective has a %.0f s deadline. "
+              "A task that dies or stalls fails the others' collective, naming it; they re-form "
+              "the ring at a new generation and resume from the last checkpoint once it is back "
+              "(restarted by `estuary local --restart_failed` or Kubernetes), waiting up to the "
+              "start-up timeout, else the job fails naming it\n",
+              d.communication == "nccl" ? "NCCL" : "ring over TCP", d.num_replicas_per_worker,
+              absl::ToDoubleSeconds(d.collective_timeout)));
+    }
   }
   return out;
 }

@@ -13,8 +13,12 @@
 
 namespace estuary {
 
-// The concrete strategy for `job` on `tf`'s cluster. InvalidArgument when
-// they disagree (e.g. parameter_server without ps tasks).
+// The concrete strategy for `job` on `tf`'s cluster. InvalidArgument (one
+// line naming the job's distribution.strategy and what the cluster has)
+// when they disagree: parameter_server without ps tasks; ps tasks under
+// one_device, mirrored, central_storage or multi_worker_mirrored; a
+// one-process strategy (one_device, mirrored, central_storage) on a
+// cluster of several training tasks.
 absl::StatusOr<std::string> ResolveStrategy(const JobSpec& job, const TfConfig& tf);
 
 // The binary that runs `task` ("chief", "worker", "ps", "evaluator").

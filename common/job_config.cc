@@ -346,6 +346,8 @@ const JsonSchema& DistributionSchema() {
       Enum("strategy", {"auto", "one_device", "mirrored", "multi_worker_mirrored",
                         "central_storage", "parameter_server"}),
       Enum("communication", {"auto", "ring", "nccl"}),
+      F("num_replicas_per_worker", K::kInt, 1, 4096),
+      F("collective_timeout_secs", K::kNumber, 0.01, 86400),
       F("heartbeat_interval_secs", K::kNumber, 0.01, 3600),
       F("heartbeat_timeout_secs", K::kNumber, 0.05, 86400),
       F("startup_timeout_secs", K::kNumber, 0.1, 86400),
@@ -747,6 +749,8 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
   if (!d.is_null()) RETURN_IF_ERROR(ValidateJson(d, DistributionSchema(), where));
   ReadJson(d, "strategy", &c.strategy);
   ReadJson(d, "communication", &c.communication);
+  ReadJson(d, "num_replicas_per_worker", &c.num_replicas_per_worker);
+  ReadSecs(d, "collective_timeout_secs", &c.collective_timeout);
   ReadSecs(d, "heartbeat_interval_secs", &c.heartbeat_interval);
   ReadSecs(d, "heartbeat_timeout_secs", &c.heartbeat_timeout);
   ReadSecs(d, "startup_timeout_secs", &c.startup_timeout);

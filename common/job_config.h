@@ -275,9 +275,18 @@ struct EvalSpec {
 // How the cluster runs: strategy, collectives and the runtime's deadlines.
 struct DistributionConfig {
   // "auto" picks parameter_server when the cluster has ps tasks, else
-  // multi_worker_mirrored (one_device without a cluster).
+  // multi_worker_mirrored (one_device without a cluster). Also one_device,
+  // mirrored and central_storage (one process), multi_worker_mirrored,
+  // parameter_server.
   std::string strategy = "auto";
   std::string communication = "auto";  // ring | nccl | auto
+  // Replicas in sync per training process (mirrored / central_storage: the
+  // process's replicas; multi_worker_mirrored: each worker's). Each reads
+  // its own batch of train_input's batch_size (the per-replica batch), so
+  // a step consumes num_replicas_per_worker batches per process. >= 1.
+  int num_replicas_per_worker = 1;
+  // Deadline of each collective call of a synchronous step.
+  absl::Duration collective_timeout = absl::Seconds(60);
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   // How long a task waits for the chief to answer its registration, and for

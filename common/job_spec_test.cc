@@ -1,5 +1,8 @@
 #include "common/job_spec.h"
 
+#include "common/cluster.h"
+#include "common/cluster_plan.h"
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -240,6 +243,83 @@ TEST(JobSpecTest, TablesAreTheOnlyLists) {
   EXPECT_EQ(FeatureColumnTypes().size(), 10u);
   EXPECT_STREQ(FeatureColumnTypeName(FeatureColumnKind::kHashBucket),
                "categorical_with_hash_bucket");
+}
+
+}  // namespace
+}  // namespace estuary
+
+namespace estuary {
+namespace {
+
+TEST(JobSpecTest, SynchronousStrategiesAndTheirKeys) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(
+      R"({"model_dir": "m", "distribution": {"strategy": "mirrored",
+          "num_replicas_per_worker": 4, "collective_timeout_secs": 2.5}})",
+      "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->distribution.strategy, "mirrored");
+  EXPECT_EQ(job->distribution.num_replicas_per_worker, 4);
+  EXPECT_EQ(job->distribution.collective_timeout, absl::Milliseconds(2500));
+  job = ParseJobSpec(R"({"model_dir": "m"})", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->distribution.num_replicas_per_worker, 1);
+  EXPECT_EQ(job->distribution.collective_timeout, absl::Seconds(60));
+  for (const char* s : {"central_storage", "multi_worker_mirrored"}) {
+    job = ParseJobSpec(absl::StrCat(R"({"model_dir": "m", "distribution": {"strategy": ")", s,
+                                    R"("}})"),
+                       "job.json");
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(job->distribution.strategy, s);
+  }
+  ExpectError(R"({"model_dir": "m", "distribution": {"num_replicas_per_worker": 0}})",
+              "$.distribution.num_replicas_per_worker");
+  ExpectError(R"({"model_dir": "m", "distribution": {"num_replicas_per_worker": 1.5}})",
+              "$.distribution.num_replicas_per_worker");
+  ExpectError(R"({"model_dir": "m", "distribution": {"collective_timeout_secs": 0}})",
+              "$.distribution.collective_timeout_secs");
+}
+
+// ResolveStrategy's one-line errors name the job's strategy and what the
+// cluster has.
+absl::Status Resolve(const std::string& strategy, const std::string& tf_config) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(
+      absl::StrCat(R"({"model_dir": "m", "distribution": {"strategy": ")", strategy, R"("}})"),
+      "job.json");
+  EXPECT_TRUE(job.ok()) << job.status();
+  absl::StatusOr<TfConfig> tf = ParseTfConfig(tf_config);
+  EXPECT_TRUE(tf.ok()) << tf.status();
+  return ResolveStrategy(*job, *tf).status();
+}
+
+TEST(ClusterPlanTest, StrategiesAndClusterShapesThatCannotWork) {
+  const std::string with_ps =
+      R"({"cluster": {"chief": ["a:1"], "ps": ["b:1"]}, "task": {"type": "chief", "index": 0}})";
+  const std::string two_workers =
+      R"({"cluster": {"chief": ["a:1"], "worker": ["c:1"]}, "task": {"type": "chief", "index": 0}})";
+  for (const char* s : {"mirrored", "central_storage", "multi_worker_mirrored", "one_device"}) {
+    absl::Status st = Resolve(s, with_ps);
+    EXPECT_TRUE(absl::IsInvalidArgument(st)) << s;
+    EXPECT_NE(st.message().find(absl::StrCat("$.distribution.strategy: '", s,
+                                             "' does not use ps tasks, but TF_CONFIG's cluster "
+                                             "has 1")),
+              absl::string_view::npos)
+        << st;
+    EXPECT_EQ(st.message().find('\n'), absl::string_view::npos);
+  }
+  absl::Status st = Resolve("parameter_server", two_workers);
+  EXPECT_NE(st.message().find("'parameter_server' needs ps tasks, but TF_CONFIG's cluster has none"),
+            absl::string_view::npos)
+      << st;
+  for (const char* s : {"mirrored", "central_storage"}) {
+    st = Resolve(s, two_workers);
+    EXPECT_NE(st.message().find(absl::StrCat("'", s, "' runs in one process, but the cluster has "
+                                             "several training tasks")),
+              absl::string_view::npos)
+        << st;
+    EXPECT_TRUE(Resolve(s, "{}").ok());
+  }
+  EXPECT_TRUE(Resolve("multi_worker_mirrored", two_workers).ok());
+  EXPECT_TRUE(Resolve("parameter_server", with_ps).ok());
 }
 
 }  // namespace

@@ -18,6 +18,17 @@ inline constexpr char kTrainerDonePrefix[] = "estuary/train/done/";
 // The step the evaluator evaluated last (the evaluator, after evaluating the
 // final checkpoint).
 inline constexpr char kEvaluatorDoneKey[] = "estuary/evaluator/done";
+// The cross-worker ring of multi_worker_mirrored (distribute/
+// collective_generation.h): the ring's own keys are
+// "<kCollectivePrefix>/<generation>/..." (RingOptions::prefix).
+inline constexpr char kCollectivePrefix[] = "estuary/collective";
+// The newest ring generation the chief opened (1, 2, ...; one per
+// re-formation after a failed collective).
+inline constexpr char kCollectiveGenerationKey[] = "estuary/collective/generation";
+// "<prefix><generation>/<rank>" = the incarnation of the task that joined
+// that generation as that rank (the chief's, rank 0, opens it), so that a
+// restarted task never joins a generation its dead incarnation was part of.
+inline constexpr char kCollectiveMemberPrefix[] = "estuary/collective/member/";
 // Checkpoint leases (distribute/checkpoint_lease.h): "<prefix><step>/...".
 inline constexpr char kLeaseKeyPrefix[] = "estuary/lease/";
 

@@ -178,15 +178,23 @@ absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
   }
 }
 
-absl::Status ParameterServerStrategy::ApplyGradients(Gradients* grads) {
-  absl::StatusOr<int64_t> step = client_->Push(*grads, absl::Now() + options_.call_timeout);
+absl::StatusOr<double> ParameterServerStrategy::ApplyGradients(
+    std::vector<ReplicaGradients>* replicas) {
+  if (replicas->size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameter_server applies one replica's gradients per step, not ", replicas->size()));
+  }
+  const ReplicaGradients& replica = replicas->front();
+  absl::StatusOr<int64_t> step =
+      client_->Push(replica.grads, absl::Now() + options_.call_timeout);
   if (step.ok()) {
     global_step_ = *step;
-    return absl::OkStatus();
+    return replica.loss;
   }
   // The gradients were computed from variables of a generation that is
   // gone (or of one that may be): they are dropped.
-  return Recover(step.status());
+  RETURN_IF_ERROR(Recover(step.status()));
+  return replica.loss;
 }
 
 absl::StatusOr<std::string> ParameterServerStrategy::SaveCheckpoint() {

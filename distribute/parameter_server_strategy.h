@@ -105,8 +105,10 @@ class ParameterServerStrategy : public Strategy {
   // Errors: RowsRead's (InvalidArgument), Pull's (Unavailable /
   // DeadlineExceeded naming the PS, Aborted after a PS restart).
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override;
-  // Errors: Push's (InvalidArgument for an unknown variable, nothing sent).
-  absl::Status ApplyGradients(Gradients* grads) override;
+  // One replica (replicas->size() == 1, else InvalidArgument); returns its
+  // loss. Errors: Push's (InvalidArgument for an unknown variable, nothing
+  // sent).
+  absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
   bool PrefetchesVariables() const override { return options_.prefetch; }
   // Starts the pull for `next_features` in the background; the next
   // VariablesForStep waits for it. Errors: RowsRead's.

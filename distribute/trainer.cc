@@ -19,13 +19,12 @@
 #include "common/status_macros.h"
 #include "distribute/checkpoint_lease.h"
 #include "distribute/keys.h"
+#include "distribute/multi_worker_trainer.h"
 #include "distribute/parameter_server_strategy.h"
+#include "distribute/trainer_internal.h"
 
 namespace estuary {
 namespace {
-
-// How long the chief waits for the evaluator's last evaluation.
-constexpr absl::Duration kEvaluatorDoneTimeout = absl::Minutes(10);
 
 bool IsChiefType(const std::string& type) { return type == kChief || type == kMaster; }
 
@@ -45,30 +44,6 @@ std::vector<TaskId> OtherTrainers(const TfConfig& tf) {
 std::string DoneKey(const TaskId& task) {
   return absl::StrCat(kTrainerDonePrefix, task.ToString());
 }
-
-// Cancels `canceller`'s calls once the task's runtime stops, until
-// destroyed.
-class CancelOnStop {
- public:
-  CancelOnStop(TaskRuntime* runtime, CallCanceller* canceller)
-      : thread_([this, runtime, canceller] {
-          while (!done_.HasBeenNotified()) {
-            // Polls only to notice `done_`; the stop itself wakes the wait.
-            if (!absl::IsDeadlineExceeded(runtime->WaitForStop(absl::Milliseconds(50)))) {
-              canceller->CancelAll();
-              return;
-            }
-          }
-        }) {}
-  ~CancelOnStop() {
-    done_.Notify();
-    thread_.join();
-  }
-
- private:
-  absl::Notification done_;
-  std::thread thread_;
-};
 
 // The generation for this Initialize: one past the last published.
 absl::StatusOr<uint64_t> NextGeneration(Store& store, absl::Time deadline) {
@@ -121,29 +96,11 @@ void WaitForWorkers(CoordinationClient& store, const TfConfig& tf, absl::Duratio
   }
 }
 
-}  // namespace
-
-InputShard TrainerShard(const TfConfig& tf) {
-  const ClusterSpec& c = tf.cluster;
-  const int chiefs = c.NumTasks(kChief) + c.NumTasks(kMaster);
-  const int count = chiefs + c.NumTasks(kWorker);
-  if (IsChiefType(tf.task.type)) return {0, std::max(count, 1)};
-  if (tf.task.type == kWorker) return {tf.task.index + (chiefs > 0 ? 1 : 0), count};
-  return {0, 1};
-}
-
-bool HasTraining(const JobSpec& job) { return job.train_input.has_value(); }
-
-absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
+// RunTrainer under parameter_server.
+absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   const JobSpec& job = ctx.job;
   const TfConfig& tf = ctx.tf_config;
   const bool chief = tf.IsCoordinator();
-  ASSIGN_OR_RETURN(std::string strategy_name, ResolveStrategy(job, tf));
-  if (strategy_name != "parameter_server") {
-    return absl::UnimplementedError(
-        absl::StrCat("distribution.strategy '", strategy_name,
-                     "': a cluster trains only with parameter_server so far (give it ps tasks)"));
-  }
   std::vector<std::string> ps_addresses, ps_names;
   for (const TaskId& t : tf.cluster.AllTasks()) {
     if (t.type != kPs) continue;
@@ -167,7 +124,7 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   if (job.estimator.has_value()) ps.checkpoint.warm_start_from = job.estimator->warm_start_from;
   ps.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
   ps.init_timeout = std::max(dist.startup_timeout, absl::Seconds(60));
-  ps.call_timeout = std::max(dist.heartbeat_timeout * 3, absl::Seconds(30));
+  ps.call_timeout = TrainerCallTimeout(dist);
   CheckpointLeases leases(&store);
   if (chief) {
     ps.may_delete = [&leases, &ps](int64_t step) {
@@ -202,7 +159,7 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
       [&runtime](const StepInfo&) { return !runtime.stopped(); }));
   absl::Status trained;
   {
-    CancelOnStop cancel_on_stop(&runtime, &canceller);
+    OnRuntimeStop cancel_on_stop(&runtime, [&canceller] { canceller.CancelAll(); });
     trained = estimator->Train(input_fn, args);
   }
   if (runtime.stopped()) return trained.ok() ? absl::CancelledError("stopped") : trained;
@@ -222,21 +179,32 @@ absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
 
   RETURN_IF_ERROR(trained);
   WaitForWorkers(store, tf, dist.startup_timeout);
-  absl::StatusOr<int64_t> saved = checkpoint::LatestStep(job.model_dir);
   ASSIGN_OR_RETURN(const int64_t global_step, client->GlobalStep(absl::Now() + ps.call_timeout));
-  if (!saved.ok() || *saved < global_step) {
-    ASSIGN_OR_RETURN(std::string prefix, strategy->SaveCheckpoint());
-    spdlog::info("saving checkpoints for {} into {}", strategy->global_step(), prefix);
-    ASSIGN_OR_RETURN(saved, checkpoint::StepFromPrefix(prefix));
-  }
-  RETURN_IF_ERROR(store.Set(kFinalStepKey, absl::StrCat(*saved), absl::Now() + ps.call_timeout));
-  spdlog::info("training finished: final checkpoint at global_step {}", *saved);
-  if (tf.cluster.HasJob(kEvaluator)) {
-    spdlog::info("waiting for the evaluator's final evaluation");
-    RETURN_IF_ERROR(
-        store.Wait({kEvaluatorDoneKey}, absl::Now() + kEvaluatorDoneTimeout).status());
-  }
-  return absl::OkStatus();
+  return FinishChiefTraining(job, tf, store, global_step,
+                             [strategy] { return strategy->SaveCheckpoint(); });
+}
+
+}  // namespace
+
+InputShard TrainerShard(const TfConfig& tf) {
+  const ClusterSpec& c = tf.cluster;
+  const int chiefs = c.NumTasks(kChief) + c.NumTasks(kMaster);
+  const int count = chiefs + c.NumTasks(kWorker);
+  if (IsChiefType(tf.task.type)) return {0, std::max(count, 1)};
+  if (tf.task.type == kWorker) return {tf.task.index + (chiefs > 0 ? 1 : 0), count};
+  return {0, 1};
+}
+
+bool HasTraining(const JobSpec& job) { return job.train_input.has_value(); }
+
+absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
+  ASSIGN_OR_RETURN(std::string strategy_name, ResolveStrategy(ctx.job, ctx.tf_config));
+  if (strategy_name == "parameter_server") return RunParameterServerTrainer(ctx, runtime);
+  if (strategy_name == "multi_worker_mirrored") return RunMultiWorkerMirroredTrainer(ctx, runtime);
+  return absl::UnimplementedError(absl::StrCat(
+      "distribution.strategy '", strategy_name,
+      "' runs in one process (`estuary train`); a cluster trains with parameter_server or "
+      "multi_worker_mirrored"));
 }
 
 }  // namespace estuary

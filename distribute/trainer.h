@@ -1,7 +1,9 @@
-// The training life of a cluster's chief and workers under the
-// parameter_server strategy (tf.estimator.train_and_evaluate's training
-// side with TF_CONFIG): a RoleJob (common/role_main.h) run between the
-// start barrier and the end of the job.
+// The training life of a cluster's chief and workers: a RoleJob
+// (common/role_main.h) run between the start barrier and the end of the
+// job (tf.estimator.train_and_evaluate's training side with TF_CONFIG).
+// RunTrainer dispatches on the job's resolved strategy:
+// multi_worker_mirrored is distribute/multi_worker_trainer.h; what follows
+// is parameter_server.
 //
 // Every trainer (the chief too, as in TF) builds the job's Estimator over a
 // ParameterServerStrategy and trains on its shard of train_input
@@ -41,7 +43,8 @@ InputShard TrainerShard(const TfConfig& tf);
 bool HasTraining(const JobSpec& job);
 
 // The RoleJob of the chief and the workers (see above). Errors: the
-// strategy is not parameter_server (Unimplemented), the job's estimator or
+// strategy is neither parameter_server nor multi_worker_mirrored
+// (Unimplemented), those of RunMultiWorkerMirroredTrainer, the job's estimator or
 // input (InvalidArgument), the PS tasks' (Unavailable / DeadlineExceeded
 // naming the task), a NaN loss, the checkpoint's I/O errors.
 absl::Status RunTrainer(const RoleContext& ctx, TaskRuntime& runtime);

@@ -38,8 +38,10 @@ inline absl::Time RealNow() { return absl::Now(); }
 // What a step produced, as after_run sees it.
 struct StepInfo {
   int64_t global_step = 0;  // after the step's update
-  double loss = 0;          // the head's training loss of the step's batch
-  int64_t batch_size = 0;   // examples in the step's batch
+  // The head's training loss of the step's batch (replicas in sync: the
+  // mean over every replica, Strategy::ApplyGradients).
+  double loss = 0;
+  int64_t batch_size = 0;  // examples in the step's batches (this process's replicas)
 };
 
 class RunContext {

@@ -14,9 +14,15 @@ OneDeviceStrategy::OneDeviceStrategy(
     : model_(model), optimizers_(optimizers), options_(std::move(options)) {}
 
 absl::Status OneDeviceStrategy::Restore() {
-  ModelCheckpointOptions load = options_.checkpoint;
-  load.init_if_missing = true;
-  ASSIGN_OR_RETURN(LoadedModel loaded, LoadModel(*model_, load));
+  LoadedModel loaded;
+  if (options_.restore_from_checkpoint) {
+    ModelCheckpointOptions load = options_.checkpoint;
+    load.init_if_missing = true;
+    ASSIGN_OR_RETURN(loaded, LoadModel(*model_, load));
+  } else {
+    RETURN_IF_ERROR(model_->InitVariables(options_.checkpoint.seed, &loaded.vars));
+    loaded.vars.ints.clear();
+  }
   vars_ = std::move(loaded.vars);
   global_step_ = loaded.global_step;
   trained_.clear();
@@ -33,7 +39,17 @@ absl::Status OneDeviceStrategy::Restore() {
   return absl::OkStatus();
 }
 
-absl::Status OneDeviceStrategy::ApplyGradients(Gradients* grads) {
+absl::StatusOr<double> OneDeviceStrategy::ApplyGradients(
+    std::vector<ReplicaGradients>* replicas) {
+  if (replicas->size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "one_device applies one replica's gradients per step, not ", replicas->size()));
+  }
+  RETURN_IF_ERROR(Apply(&replicas->front().grads));
+  return replicas->front().loss;
+}
+
+absl::Status OneDeviceStrategy::Apply(Gradients* grads) {
   auto unknown = [](const std::string& name) {
     return absl::InvalidArgumentError(
         absl::StrCat("a gradient for '", name, "', which is not a variable of the model"));
@@ -58,6 +74,15 @@ absl::Status OneDeviceStrategy::ApplyGradients(Gradients* grads) {
   }
   ++global_step_;
   return absl::OkStatus();
+}
+
+std::vector<RowMatrixXf*> OneDeviceStrategy::StateBuffers() {
+  std::vector<RowMatrixXf*> out;
+  for (auto& [name, t] : trained_) {
+    out.push_back(t.var);
+    for (auto& [slot, value] : t.slots.by_name) out.push_back(&value);
+  }
+  return out;
 }
 
 absl::StatusOr<std::string> OneDeviceStrategy::SaveCheckpoint() {

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/optimizer.h"
 #include "estimator/model.h"
@@ -25,6 +26,10 @@ struct OneDeviceStrategyOptions {
   // model_dir, seed, warm_start_from (init_if_missing is always true).
   ModelCheckpointOptions checkpoint;
   int keep_checkpoint_max = 5;  // 0 keeps all
+  // false: Restore initialises the variables from checkpoint.seed without
+  // reading model_dir or warm_start_from (a synchronous replica whose state
+  // the chief then broadcasts: distribute/collective_strategy.h).
+  bool restore_from_checkpoint = true;
 };
 
 class OneDeviceStrategy : public Strategy {
@@ -41,10 +46,26 @@ class OneDeviceStrategy : public Strategy {
   absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) override {
     return &vars_;
   }
-  // InvalidArgument for a gradient of an unknown variable (nothing applied).
-  absl::Status ApplyGradients(Gradients* grads) override;
+  // One replica: applies replicas->at(0)'s gradients and returns its loss.
+  // InvalidArgument for replicas->size() != 1 and for a gradient of an
+  // unknown variable (nothing applied).
+  absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
+  // Applies one step's gradients (as ApplyGradients; for strategies built
+  // on this one, which reduce several replicas into one Gradients). May
+  // consume *grads. InvalidArgument for a gradient of an unknown variable
+  // (nothing applied).
+  absl::Status Apply(Gradients* grads);
   absl::StatusOr<std::string> SaveCheckpoint() override;
   const Variables& variables() const override { return vars_; }
+
+  // For strategies built on this one (distribute/collective_strategy.h:
+  // the chief broadcasts its state to every replica): every float buffer a
+  // step changes — each variable by name, each followed by its optimizer
+  // slots by slot name — in an order every replica of the same model and
+  // optimizers agrees on. Valid after Restore, until the next Restore.
+  std::vector<RowMatrixXf*> StateBuffers();
+  // Sets global_step (the chief's, broadcast).
+  void set_global_step(int64_t step) { global_step_ = step; }
 
  private:
   struct Trained {

@@ -99,7 +99,8 @@ void TrainReplica(const Shared& shared, int replica, const std::string& tag, Res
   if (!out->status.ok()) return;
   const std::vector<Batch> batches = MakeBatches(100 + replica);
   std::mt19937_64 rng(1000 + replica);
-  Gradients grads;
+  std::vector<ReplicaGradients> replicas(1);
+  Gradients& grads = replicas[0].grads;
   for (int step = 0; step < kSteps; ++step) {
     const Batch& batch = batches[step % batches.size()];
     absl::StatusOr<const Variables*> vars = strategy.VariablesForStep(batch.features);
@@ -114,7 +115,7 @@ void TrainReplica(const Shared& shared, int replica, const std::string& tag, Res
       return;
     }
     out->losses.push_back(*loss);
-    out->status = strategy.ApplyGradients(&grads);
+    out->status = strategy.ApplyGradients(&replicas).status();
     if (!out->status.ok()) return;
   }
   out->vars = strategy.variables();

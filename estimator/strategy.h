@@ -7,23 +7,27 @@
 // summaries, checkpoint timing, stop conditions) are the same under every
 // strategy.
 //
-// One step under a strategy (RunTrainLoop):
-//   vars = strategy->VariablesForStep(batch.features)  // e.g. pull
-//   ComputeGradients(model, head, batch, *vars, ...)    // the step body
-//   strategy->ApplyGradients(&grads)                    // e.g. push / all-reduce
+// One step under a strategy (RunTrainLoop), N = num_local_replicas():
+//   read N batches (one per local replica)
+//   vars = strategy->VariablesForStep(batch[0].features)   // e.g. pull
+//   ComputeGradients(model, head, batch[i], *vars, ...)    // the step body,
+//                                                          // N replicas in parallel
+//   loss = strategy->ApplyGradients(&replicas)             // e.g. push / all-reduce
+// and, when the input has fewer than N batches left, EndOfInput() once.
 //
-// Strategies: one_device_strategy.h (today). Next, without changing this
-// interface (docs/ARCHITECTURE.md, "The Estimator"):
-//   parameter_server: VariablesForStep pulls the dense variables and the
-//     rows of row-sparse ones that Model::RowsRead(features) names into a
-//     local mirror; ApplyGradients pushes Gradients to the PS tasks, which
-//     apply the optimizer (common/optimizer) and hold the slots;
-//     global_step lives on PS 0; SaveCheckpoint asks every PS to write its
-//     shard and commits them.
-//   multi_worker_mirrored: VariablesForStep returns the local replica;
-//     ApplyGradients all-reduces Gradients (dense, sparse rows, assign)
-//     with a collective Communicator, then applies them locally exactly as
-//     one_device does, so every replica stays identical.
+// Strategies:
+//   one_device_strategy.h: one replica; the variables and slots live here.
+//   distribute/parameter_server_strategy.h: VariablesForStep pulls the
+//     dense variables and the rows of row-sparse ones that
+//     Model::RowsRead(features) names into a local mirror; ApplyGradients
+//     pushes Gradients to the PS tasks, which apply the optimizer
+//     (common/optimizer) and hold the slots; global_step lives on PS 0.
+//   distribute/collective_strategy.h (mirrored, central_storage,
+//     multi_worker_mirrored): VariablesForStep returns the local copy;
+//     ApplyGradients sums the local replicas' Gradients, all-reduces them
+//     (dense, sparse rows, assign) with a collective Communicator, then
+//     applies them locally exactly as one_device does, so every copy stays
+//     identical.
 //
 // Not thread-safe: one training thread per Strategy object.
 #ifndef ESTUARY_ESTIMATOR_STRATEGY_H_
@@ -33,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -42,6 +47,13 @@
 #include "estimator/model.h"
 
 namespace estuary {
+
+// One local replica's part of a step.
+struct ReplicaGradients {
+  Gradients grads;
+  double loss = 0;         // the head's training loss of the replica's batch
+  int64_t batch_size = 0;  // examples in the replica's batch
+};
 
 class Strategy {
  public:
@@ -57,8 +69,9 @@ class Strategy {
   // The number of updates applied so far (after Restore).
   virtual int64_t global_step() const = 0;
 
-  // The variables the step for `features` reads (Model::Forward and
-  // Backward). The pointer stays valid, and the variables unchanged, until
+  // The variables the step for `features` (replica 0's batch) reads
+  // (Model::Forward and Backward); every local replica reads this one
+  // Variables, concurrently (read-only). The pointer stays valid, and the variables unchanged, until
   // the next ApplyGradients or Restore. Errors: the strategy's (e.g.
   // Unavailable / DeadlineExceeded when a remote store does not answer).
   virtual absl::StatusOr<const Variables*> VariablesForStep(const FeatureMap& features) = 0;
@@ -75,10 +88,26 @@ class Strategy {
     return absl::OkStatus();
   }
 
-  // Turns one step's gradients (and assignments) into updates of the
-  // variables and advances global_step by one. May consume *grads. Errors:
-  // the strategy's.
-  virtual absl::Status ApplyGradients(Gradients* grads) = 0;
+  // Replicas in sync in this process: each step reads this many batches
+  // (one per replica), computes them in parallel (ComputeGradients is
+  // re-entrant) and hands all of them to ApplyGradients. >= 1.
+  virtual int num_local_replicas() const { return 1; }
+
+  // Applies one step (every local replica's gradients, in replica order;
+  // size() == num_local_replicas()) and advances global_step by one. May
+  // consume the gradients. Returns the loss the hooks report: the mean over
+  // every replica in sync (one replica: its loss). Errors: OutOfRange when
+  // a peer's input ran out (nothing applied; the loop ends as if the input
+  // had run out); InvalidArgument for a wrong number of replicas; the
+  // strategy's.
+  virtual absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) = 0;
+
+  // Called once when this task's input has fewer batches than
+  // num_local_replicas() left (the partial step is dropped; RunTrainLoop
+  // then ends): synchronous strategies join the step's collectives with
+  // "no data" so that peers end at the same step (their ApplyGradients
+  // returns OutOfRange). Errors: the strategy's (a collective's).
+  virtual absl::Status EndOfInput() { return absl::OkStatus(); }
 
   // Writes a checkpoint of the variables, the optimizer state and
   // global_step at global_step() into model_dir; returns its prefix.

@@ -1,10 +1,16 @@
 #include "estimator/train_loop.h"
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <thread>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace estuary {
@@ -29,35 +35,150 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
   return loss.training_loss;
 }
 
+namespace {
+
+// The threads of one RunTrainLoop call that compute replicas 1..n-1 while
+// the loop's thread computes replica 0.
+class ReplicaThreads {
+ public:
+  explicit ReplicaThreads(int replicas) {
+    for (int i = 1; i < replicas; ++i) threads_.emplace_back([this, i] { Serve(i); });
+  }
+  ~ReplicaThreads() {
+    {
+      absl::MutexLock lock(&mu_);
+      shutdown_ = true;
+      start_.SignalAll();
+    }
+    for (std::thread& t : threads_) t.join();
+  }
+  ReplicaThreads(const ReplicaThreads&) = delete;
+  ReplicaThreads& operator=(const ReplicaThreads&) = delete;
+
+  // Runs fn(i) for every replica i, fn(0) on this thread; returns when
+  // every call has returned.
+  void Run(const std::function<void(int)>& fn) {
+    {
+      absl::MutexLock lock(&mu_);
+      fn_ = &fn;
+      pending_ = static_cast<int>(threads_.size());
+      ++round_;
+      start_.SignalAll();
+    }
+    fn(0);
+    absl::MutexLock lock(&mu_);
+    while (pending_ > 0) done_.Wait(&mu_);
+    fn_ = nullptr;
+  }
+
+ private:
+  void Serve(int replica) {
+    int64_t seen = 0;
+    for (;;) {
+      const std::function<void(int)>* fn = nullptr;
+      {
+        absl::MutexLock lock(&mu_);
+        while (round_ == seen && !shutdown_) start_.Wait(&mu_);
+        if (shutdown_) return;
+        seen = round_;
+        fn = fn_;
+      }
+      (*fn)(replica);
+      absl::MutexLock lock(&mu_);
+      if (--pending_ == 0) done_.Signal();
+    }
+  }
+
+  absl::Mutex mu_;
+  absl::CondVar start_;
+  absl::CondVar done_;
+  const std::function<void(int)>* fn_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int64_t round_ ABSL_GUARDED_BY(mu_) = 0;
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;  // last: started after the fields above
+};
+
+}  // namespace
+
 absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
                           Strategy* strategy, const std::vector<TrainingHook*>& hooks,
                           std::mt19937_64* rng) {
+  const int n = strategy->num_local_replicas();
+  if (n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the strategy has ", n, " local replicas; it needs at least 1"));
+  }
   for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->Begin(strategy->global_step()));
-  Gradients grads;
+  // Replica 0 draws from *rng (one replica: exactly as before replicas
+  // existed); replica i >= 1 from its own generator.
+  std::vector<std::mt19937_64> rngs;
+  for (int i = 1; i < n; ++i) rngs.emplace_back((*rng)());
+  std::unique_ptr<ReplicaThreads> threads;
+  if (n > 1) threads = std::make_unique<ReplicaThreads>(n);
+  std::vector<ReplicaGradients> replicas(n);
+  std::vector<absl::Status> statuses(n);
+  // One step's batches; false when the input had fewer than n left.
+  auto read_step = [&](std::vector<Batch>* out) -> absl::StatusOr<bool> {
+    out->clear();
+    while (static_cast<int>(out->size()) < n) {
+      ASSIGN_OR_RETURN(std::optional<Batch> batch, input->Next());
+      if (!batch.has_value()) return false;
+      out->push_back(*std::move(batch));
+    }
+    return true;
+  };
   RunContext run;
   const bool read_ahead = strategy->PrefetchesVariables();
-  std::optional<Batch> next;  // read ahead (read_ahead only)
+  std::vector<Batch> batches;
+  std::vector<Batch> next;  // read ahead (read_ahead only)
   bool have_next = false;
+  bool next_complete = false;
   while (!run.stop_requested()) {
-    std::optional<Batch> batch;
+    bool complete = false;
     if (have_next) {
-      batch = std::move(next);
+      batches.swap(next);
+      complete = next_complete;
       have_next = false;
     } else {
-      ASSIGN_OR_RETURN(batch, input->Next());
+      ASSIGN_OR_RETURN(complete, read_step(&batches));
     }
-    if (!batch.has_value()) break;  // the input ran out
-    for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->BeforeStep(strategy->global_step()));
-    ASSIGN_OR_RETURN(const Variables* vars, strategy->VariablesForStep(batch->features));
+    if (!complete) {  // the input ran out
+      RETURN_IF_ERROR(strategy->EndOfInput());
+      break;
+    }
+    const int64_t global_step = strategy->global_step();
+    for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->BeforeStep(global_step));
+    ASSIGN_OR_RETURN(const Variables* vars, strategy->VariablesForStep(batches[0].features));
     if (read_ahead) {
-      ASSIGN_OR_RETURN(next, input->Next());
+      ASSIGN_OR_RETURN(next_complete, read_step(&next));
       have_next = true;
-      if (next.has_value()) RETURN_IF_ERROR(strategy->PrefetchVariables(next->features));
+      if (next_complete) RETURN_IF_ERROR(strategy->PrefetchVariables(next[0].features));
     }
-    ASSIGN_OR_RETURN(double loss, ComputeGradients(model, head, *batch, *vars,
-                                                   strategy->global_step(), rng, &grads));
-    RETURN_IF_ERROR(strategy->ApplyGradients(&grads));
-    const StepInfo step{strategy->global_step(), loss, batch->batch_size};
+    const std::function<void(int)> compute = [&](int i) {
+      std::mt19937_64* replica_rng = i == 0 ? rng : &rngs[i - 1];
+      absl::StatusOr<double> loss = ComputeGradients(model, head, batches[i], *vars, global_step,
+                                                     replica_rng, &replicas[i].grads);
+      statuses[i] = loss.status();
+      replicas[i].loss = loss.ok() ? *loss : 0;
+      replicas[i].batch_size = batches[i].batch_size;
+    };
+    if (threads != nullptr) {
+      threads->Run(compute);
+    } else {
+      compute(0);
+    }
+    for (const absl::Status& status : statuses) RETURN_IF_ERROR(status);
+    absl::StatusOr<double> loss = strategy->ApplyGradients(&replicas);
+    if (absl::IsOutOfRange(loss.status())) {
+      spdlog::info("training ends at global_step {}: {}", strategy->global_step(),
+                   loss.status().message());
+      break;
+    }
+    RETURN_IF_ERROR(loss.status());
+    int64_t examples = 0;
+    for (const ReplicaGradients& r : replicas) examples += r.batch_size;
+    const StepInfo step{strategy->global_step(), *loss, examples};
     for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->AfterStep(step, &run));
   }
   for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->End(strategy->global_step()));

@@ -30,14 +30,23 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
                                         const Variables& vars, int64_t global_step,
                                         std::mt19937_64* rng, Gradients* grads);
 
-// Runs steps until `input` runs out or a hook requests a stop: per batch,
-// hooks' BeforeStep, strategy->VariablesForStep, ComputeGradients,
-// strategy->ApplyGradients, hooks' AfterStep; hooks' Begin before and End
-// after. A strategy that PrefetchesVariables() gets the next batch's
-// features (PrefetchVariables) right after VariablesForStep, before the
-// step computes. Not thread-safe: the strategy, hooks and rng belong to this call.
-// Errors: the first of the input, the step body, the strategy and the hooks
-// (training stops there; End is not called).
+// Runs steps until `input` runs out or a hook requests a stop. Per step,
+// with N = strategy->num_local_replicas(): reads N batches (fewer left:
+// strategy->EndOfInput() once, the partial step is dropped and training
+// ends), hooks' BeforeStep, strategy->VariablesForStep(replica 0's
+// features), ComputeGradients for the N replicas in parallel (replica 0 on
+// the calling thread, the others on threads this call owns; replica i >= 1
+// draws dropout from its own mt19937_64 seeded once from *rng at the
+// start), strategy->ApplyGradients(all N), hooks' AfterStep with the loss
+// ApplyGradients returned and the sum of the N batch sizes. Hooks' Begin
+// before and End after. ApplyGradients' OutOfRange (a peer's input ran
+// out) ends training as if the input had run out. A strategy that
+// PrefetchesVariables() gets the next step's replica-0 features
+// (PrefetchVariables) right after VariablesForStep, before the step
+// computes. Not thread-safe: the strategy, hooks and rng belong to this
+// call. Errors: the first of the input, the step body (lowest replica
+// first), the strategy and the hooks (training stops there; End is not
+// called).
 absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
                           Strategy* strategy, const std::vector<TrainingHook*>& hooks,
                           std::mt19937_64* rng);
