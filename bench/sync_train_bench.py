@@ -114,7 +114,8 @@ def stream(cmd, on_line, timeout, env=None):
     return p.returncode, "".join(lines)
 
 
-LOG = re.compile(r"loss = \S+, step = (\d+) \(([\d.]+) sec\)")
+LOG = re.compile(r"loss = (\S+), step = (\d+) \(([\d.]+) sec\)")
+LOSSES = {}  # system -> [(step, loss)] of its first run: a strategy that was ignored shows here
 
 
 class Marks:
@@ -158,31 +159,37 @@ def run_estuary_local(args, workers, tmp):
             marks.pids[m.group(1)] = int(m.group(2))
         m = LOG.search(line)
         if m and line.startswith("chief:0"):
-            marks.add(int(m.group(1)), float(m.group(2)))
+            marks.add(int(m.group(2)), float(m.group(3)))
     rc, out = stream(cmd, on_line, args.timeout + 30)
     if rc != 0:
         fail(" ".join(cmd), out)
     rate, cpu = marks.window(args.skip_logs)
     if rate is None:
-        fail("too few logged intervals in " + " ".join(cmd), out)
+        fail("too few logged intervals (raise --steps) in " + " ".join(cmd), out)
     return rate, cpu
 
 
-def run_estuary_train(args, tmp, distribution, prefix):
-    model_dir = tempfile.mkdtemp(prefix=prefix, dir=tmp)
+def run_estuary_train(args, tmp, distribution, system):
+    model_dir = tempfile.mkdtemp(prefix=system + "_", dir=tmp)
     job, _ = make_job(args, model_dir, distribution)
     cmd = [args.estuary, "train", job]
     marks = Marks()
+    losses = LOSSES.setdefault(system, [])
+    record = not losses
 
     def on_line(p, line):
         marks.pids["train"] = p.pid
         m = LOG.search(line)
         if m:
-            marks.add(int(m.group(1)), float(m.group(2)))
+            marks.add(int(m.group(2)), float(m.group(3)))
+            if record:
+                losses.append((int(m.group(2)), m.group(1)))
     rc, out = stream(cmd, on_line, args.timeout)
-    rate, cpu = marks.window(args.skip_logs) if rc == 0 else (None, {})
-    if rate is None:
+    if rc != 0:
         fail(" ".join(cmd), out)
+    rate, cpu = marks.window(args.skip_logs)
+    if rate is None:
+        fail("too few logged intervals (raise --steps) in " + " ".join(cmd), out)
     return rate, cpu
 
 
@@ -268,9 +275,12 @@ def main():
                 rate, cpu = run_estuary_local(args, 0 if s == "estuary_mwms1" else 1, tmp)
             elif s == "estuary_mirrored2":
                 rate, cpu = run_estuary_train(
-                    args, tmp, {"strategy": "mirrored", "num_replicas_per_worker": 2}, "est_mir2_")
+                    args, tmp, {"strategy": "mirrored", "num_replicas_per_worker": 2}, s)
             else:
-                rate, cpu = run_estuary_train(args, tmp, None, "est_one_")
+                rate, cpu = run_estuary_train(args, tmp, None, s)
+            if LOSSES.get("estuary_one") and LOSSES.get("estuary_one") == LOSSES.get("estuary_mirrored2"):
+                sys.exit("sync_train_bench: estuary_mirrored2 logged the same losses as estuary_one "
+                         "(global batch 256 vs 128): `estuary train` ignored distribution mirrored")
             rates[s].append(rate)
             cpus[s].append(cpu)
             load.append(os.getloadavg()[0])
