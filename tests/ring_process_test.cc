@@ -72,7 +72,7 @@ TEST(RingProcessTest, AllReducesAcrossProcesses) {
   for (int world : {2, 4}) {
     SCOPED_TRACE(absl::StrCat("world ", world));
     Coordinator coordinator(world);
-    auto procs = StartRanks(coordinator, world, {"--iterations=20", "--elements=1000003"});
+    auto procs = StartRanks(coordinator, world, {"--iterations=20", "--elements=1500007"});
     for (int r = 0; r < world; ++r) {
       absl::StatusOr<int> rc = procs[r]->Wait(absl::Seconds(120));
       ASSERT_TRUE(rc.ok()) << rc.status() << procs[r]->Output();
@@ -89,7 +89,7 @@ TEST(RingProcessTest, KilledRankIsNamedByEveryOtherRank) {
   // A call deadline far longer than the test waits: the survivors must
   // notice the death from the connections, not from the deadline.
   auto procs = StartRanks(coordinator, kWorld,
-                          {"--iterations=0", "--elements=300000", "--timeout_secs=300"});
+                          {"--iterations=0", "--elements=1500007", "--timeout_secs=300"});
   for (auto& p : procs) ASSERT_TRUE(p->WaitForLine("iteration 10 ok", absl::Seconds(60))) << p->Output();
   procs[kVictim]->Signal(SIGKILL);
   for (int r = 0; r < kWorld; ++r) {

@@ -165,6 +165,44 @@ TEST(RingCommunicatorTest, StalledRankIsNamed) {
   EXPECT_EQ(g[0].Barrier(Later()).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+TEST(RingCommunicatorTest, StalledRankIsNamedInABigCall) {
+  // Big enough for the ring's sender thread.
+  Group g(3);
+  std::vector<std::vector<float>> data(3, std::vector<float>(3 << 20, 1.f));
+  auto st = g.Run([&](int r) -> absl::Status {
+    if (r == 1) return absl::OkStatus();  // never calls
+    return g[r].AllReduce(absl::MakeSpan(data[r]), ReduceOp::kSum, In(absl::Seconds(2)));
+  });
+  for (int r : {0, 2}) {
+    EXPECT_EQ(st[r].code(), absl::StatusCode::kDeadlineExceeded) << st[r];
+    EXPECT_THAT(std::string(st[r].message()), HasSubstr("stalled: worker:1 (rank 1)")) << st[r];
+  }
+}
+
+TEST(RingCommunicatorTest, BigCallsInARow) {
+  // The sender thread's hand-offs, repeatedly, with odd sizes.
+  for (int world : {2, 3}) {
+    Group g(world);
+    for (size_t n : {size_t{(1 << 20) + 7}, size_t{3 << 20}, size_t{(5 << 20) + 1}}) {
+      std::vector<std::vector<float>> data(world, std::vector<float>(n));
+      for (int r = 0; r < world; ++r) {
+        for (size_t i = 0; i < n; ++i) data[r][i] = static_cast<float>((i + 3 * r) % 1000);
+      }
+      auto st = g.Run([&](int r) {
+        return g[r].AllReduce(absl::MakeSpan(data[r]), ReduceOp::kSum, Later());
+      });
+      for (const auto& s : st) ASSERT_TRUE(s.ok()) << s;
+      for (int r = 0; r < world; ++r) {
+        for (size_t i = 0; i < n; ++i) {
+          float expect = 0;
+          for (int q = 0; q < world; ++q) expect += static_cast<float>((i + 3 * q) % 1000);
+          ASSERT_EQ(data[r][i], expect) << "world " << world << " rank " << r << " element " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(RingCommunicatorTest, DeadPeerIsNamedByEveryRank) {
   // Rank 2 of 4 goes away mid-call (abort shuts its sockets, like a crash):
   // rank 0, not its neighbour, must name it too, quickly.

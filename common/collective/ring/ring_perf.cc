@@ -5,6 +5,7 @@
 // median time, algbw and busbw (nccl-tests' definitions) per size.
 //
 //   bazel run -c opt //common/collective/ring:ring_perf -- --size=2
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +57,8 @@ int RunRank(int rank, int size, int port, int iterations, const std::string& siz
   for (size_t bytes : sizes) {
     std::vector<float> data(bytes / sizeof(float), 1.0f);
     std::vector<double> us;
+    rusage ru0;
+    getrusage(RUSAGE_SELF, &ru0);
     const int reps = bytes >= (16u << 20) ? std::max(5, iterations / 10) : iterations;
     for (int i = 0; i < reps + 3; ++i) {
       const absl::Time start = absl::Now();
@@ -68,13 +71,22 @@ int RunRank(int rank, int size, int port, int iterations, const std::string& siz
       }
       if (i >= 3) us.push_back(t);
     }
+    rusage ru1;
+    getrusage(RUSAGE_SELF, &ru1);
+    auto cpu = [](const rusage& r) {
+      return r.ru_utime.tv_sec * 1e6 + r.ru_utime.tv_usec + r.ru_stime.tv_sec * 1e6 +
+             r.ru_stime.tv_usec;
+    };
+    const double cpu_per_call = (cpu(ru1) - cpu(ru0)) / (reps + 3);
     std::sort(us.begin(), us.end());
     const double median = us[us.size() / 2];
     const double algbw = bytes / median / 1e3;  // GB/s
     const double busbw = algbw * 2 * (size - 1) / size;
     if (rank == 0) {
-      std::printf("size %8zu KiB  median %10.1f us  algbw %6.2f GB/s  busbw %6.2f GB/s\n",
-                  bytes >> 10, median, algbw, busbw);
+      std::printf(
+          "size %8zu KiB  median %10.1f us  algbw %6.2f GB/s  busbw %6.2f GB/s  cpu %10.1f "
+          "us/call\n",
+          bytes >> 10, median, algbw, busbw, cpu_per_call);
       std::fflush(stdout);
     }
   }
