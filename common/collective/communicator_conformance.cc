@@ -107,8 +107,10 @@ struct Worlds {
 void MakeGroup(const ConformanceParam& param, int world, Group* group, Worlds* worlds) {
   absl::StatusOr<Group> made = param.make(world);
   if (absl::IsUnimplemented(made.status())) {
-    absl::StrAppend(&worlds->unavailable, worlds->unavailable.empty() ? "" : "; ", "world ", world,
-                    ": ", made.status().message());
+    const std::string reason = absl::StrCat("world ", world, ": ", made.status().message());
+    if (worlds->unavailable.find(std::string(made.status().message())) == std::string::npos) {
+      absl::StrAppend(&worlds->unavailable, worlds->unavailable.empty() ? "" : "; ", reason);
+    }
     return;
   }
   ++worlds->made;

@@ -16,6 +16,16 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// The second and third instantiations: no 64 MiB case, shorter stalls
+// (the first one covers both).
+ConformanceOptions Small(int max_world) {
+  ConformanceOptions options;
+  options.max_world = max_world;
+  options.big = false;
+  options.stall_deadline = absl::Milliseconds(500);
+  return options;
+}
+
 INSTANTIATE_TEST_SUITE_P(InProcess, CommunicatorConformanceTest,
                          testing::Values(ConformanceParam{"in_process", [](int world) {
                                                             InProcessGroupOptions options;
@@ -40,7 +50,7 @@ INSTANTIATE_TEST_SUITE_P(
           *group = std::move(made).value();
           return CreateInThreads(world, [group](int rank) { return std::move((*group)[rank]); });
         },
-        ConformanceOptions{.max_world = 3, .big = false}}),
+        Small(3)}),
     ConformanceParamName);
 
 // A factory that cannot make every world (as NCCL with fewer GPUs than
@@ -55,7 +65,7 @@ INSTANTIATE_TEST_SUITE_P(
           options.size = world;
           return CreateInProcessGroup(options);
         },
-        ConformanceOptions{.big = false}}),
+        Small(4)}),
     ConformanceParamName);
 
 TEST(InProcessGroupTest, BadOptions) {

@@ -59,11 +59,17 @@ absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeRing(int world) {
   });
 }
 
+ConformanceOptions RingOptionsForTest() {
+  ConformanceOptions options;
+  options.max_world = kMaxWorld;
+  // The stall tests wait this long, then up to 2 s for the stall reports.
+  options.stall_deadline = absl::Seconds(3);
+  return options;
+}
+
 INSTANTIATE_TEST_SUITE_P(Ring, CommunicatorConformanceTest,
-                         testing::Values(ConformanceParam{
-                             "ring", MakeRing,
-                             ConformanceOptions{.max_world = kMaxWorld,
-                                                .stall_deadline = absl::Seconds(3)}}),
+                         testing::Values(ConformanceParam{"ring", MakeRing,
+                                                          RingOptionsForTest()}),
                          ConformanceParamName);
 
 }  // namespace
