@@ -13,6 +13,7 @@
 #include "common/io/env.h"
 #include "common/job_spec.h"
 #include "common/logging.h"
+#include "distribute/collective_strategy.h"
 #include "distribute/evaluator.h"
 #include "estimator/estimator.h"
 #include "nlohmann/json.hpp"
@@ -54,7 +55,26 @@ int Prepare(const std::string& verb, FlagSet* flags, int argc, char** argv, Comm
   absl::StatusOr<JobSpec> job = LoadJobSpec(c->job_path);
   if (!job.ok()) return Fail(verb, job.status());
   c->job = *std::move(job);
-  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(c->job);
+  EstimatorJobOptions extra;
+  const DistributionConfig& dist = c->job.distribution;
+  if (IsCollectiveStrategy(dist.strategy)) {
+    // One process: mirrored / central_storage (or multi_worker_mirrored
+    // without a cluster): num_replicas_per_worker replicas in sync, each
+    // reading its own batch of train_input's batch_size.
+    const CollectiveStrategyOptions options = CollectiveStrategyOptionsFromJob(c->job);
+    if (verb == "train" || verb == "train_and_evaluate") {
+      const int64_t batch = c->job.train_input.has_value() ? c->job.train_input->batch_size : 0;
+      spdlog::info("strategy {}: {} replicas in sync in this process, per-replica batch {}, "
+                   "global batch {}",
+                   dist.strategy, options.local_replicas, batch, batch * options.local_replicas);
+    }
+    extra.strategy_factory = [options](const Model* model,
+                                       const std::map<std::string, std::unique_ptr<Optimizer>>*
+                                           optimizers) {
+      return MakeCollectiveStrategy(model, optimizers, options);
+    };
+  }
+  absl::StatusOr<std::unique_ptr<Estimator>> est = EstimatorFromJob(c->job, std::move(extra));
   if (!est.ok()) return Fail(verb, est.status());
   c->estimator = *std::move(est);
   return -1;

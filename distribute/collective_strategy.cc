@@ -402,6 +402,23 @@ absl::StatusOr<double> CollectiveStrategy::ApplyGradients(
 
 }  // namespace
 
+CollectiveStrategyOptions CollectiveStrategyOptionsFromJob(const JobSpec& job) {
+  CollectiveStrategyOptions o;
+  o.local.checkpoint.model_dir = job.model_dir;
+  o.local.checkpoint.seed =
+      job.run_config.has_tf_random_seed ? job.run_config.tf_random_seed : 0;
+  if (job.estimator.has_value()) o.local.checkpoint.warm_start_from = job.estimator->warm_start_from;
+  o.local.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
+  o.local_replicas = job.distribution.num_replicas_per_worker;
+  o.collective_timeout = job.distribution.collective_timeout;
+  return o;
+}
+
+bool IsCollectiveStrategy(const std::string& strategy) {
+  return strategy == "mirrored" || strategy == "central_storage" ||
+         strategy == "multi_worker_mirrored";
+}
+
 absl::StatusOr<std::unique_ptr<Strategy>> MakeCollectiveStrategy(
     const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
     CollectiveStrategyOptions options) {

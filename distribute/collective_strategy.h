@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/collective/communicator.h"
+#include "common/job_spec.h"
 #include "common/optimizer.h"
 #include "estimator/model.h"
 #include "estimator/one_device_strategy.h"
@@ -60,7 +61,22 @@ struct CollectiveStrategyOptions {
   size_t bucket_bytes = size_t{25} << 20;
 };
 
-// Makes the strategy; InvalidArgument for local_replicas < 1.
+// What a job file asks for: local.checkpoint from model_dir,
+// run_config.tf_random_seed and estimator.warm_start_from,
+// local.keep_checkpoint_max from run_config, local_replicas from
+// distribution.num_replicas_per_worker, collective_timeout from
+// distribution.collective_timeout_secs; no communicator (a cluster's
+// trainer sets it).
+CollectiveStrategyOptions CollectiveStrategyOptionsFromJob(const JobSpec& job);
+
+// True for the strategies MakeCollectiveStrategy implements: "mirrored",
+// "central_storage", "multi_worker_mirrored".
+bool IsCollectiveStrategy(const std::string& strategy);
+
+// Makes the strategy; InvalidArgument for local_replicas < 1 or no
+// optimizers. Rank 0 of the communicator (or the only worker) is the
+// chief: it alone reads model_dir at Restore and saves checkpoints
+// (SaveCheckpoint elsewhere: FailedPrecondition).
 absl::StatusOr<std::unique_ptr<Strategy>> MakeCollectiveStrategy(
     const Model* model, const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
     CollectiveStrategyOptions options);
