@@ -15,6 +15,7 @@
 #include "common/collective/ring/ring_communicator.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "distribute/checkpoint_lease.h"
 #include "distribute/collective_generation.h"
 #include "distribute/collective_strategy.h"
 #include "distribute/keys.h"
@@ -101,6 +102,7 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
                chief ? "chief" : "worker", rank, shard.count, absl::StrJoin(peer_names, ", "),
                shard.index, shard.count);
 
+  CheckpointLeases leases(&store);  // the chief's keep_checkpoint_max asks the evaluator
   CurrentRing current;
   OnRuntimeStop abort_on_stop(&runtime, [&current] { current.AbortForever(); });
   int64_t failed = 0;     // the generation that ended last (0: none yet)
@@ -184,6 +186,11 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
         options.local.checkpoint.warm_start_from = job.estimator->warm_start_from;
       }
       options.local.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
+      if (chief) {
+        options.local.may_delete = [&leases, call_timeout](int64_t step) {
+          return leases.MayDelete(step, absl::Now() + call_timeout);
+        };
+      }
       options.local_replicas = dist.num_replicas_per_worker;
       options.communicator = ring->get();
       options.collective_timeout = dist.collective_timeout;

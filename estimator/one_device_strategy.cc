@@ -96,6 +96,7 @@ absl::StatusOr<std::string> OneDeviceStrategy::SaveCheckpoint() {
   out.ints[kGlobalStepName] = global_step_;
   checkpoint::SaveOptions save;
   save.keep_checkpoint_max = options_.keep_checkpoint_max;
+  save.may_delete = options_.may_delete;
   return checkpoint::Save(options_.checkpoint.model_dir, global_step_, out, save);
 }
 

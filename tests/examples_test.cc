@@ -76,5 +76,24 @@ TEST(ExamplesTest, ClusterExamplesRunOnAParameterServerCluster) {
   }
 }
 
+// The multi_worker_mirrored example on a chief + worker + evaluator
+// cluster: explain-config gives each trainer its rank in the ring.
+TEST(ExamplesTest, MirroredExampleRunsOnAnAllReduceCluster) {
+  absl::StatusOr<JobSpec> job = LoadJobSpec(Runfile("examples/fashion_mnist_mirrored.json"));
+  ASSERT_TRUE(job.ok()) << job.status();
+  absl::StatusOr<TfConfig> tf = ParseTfConfig(
+      R"({"cluster": {"chief": ["localhost:2222"], "worker": ["localhost:2223"],
+          "evaluator": ["localhost:2224"]}, "task": {"type": "worker", "index": 0}})");
+  ASSERT_TRUE(tf.ok()) << tf.status();
+  absl::StatusOr<std::string> strategy = ResolveStrategy(*job, *tf);
+  ASSERT_TRUE(strategy.ok()) << strategy.status();
+  EXPECT_EQ(*strategy, "multi_worker_mirrored");
+  absl::StatusOr<std::string> plan = ExplainConfig(*tf, &*job);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_TRUE(absl::StrContains(*plan, "trains as rank 0 of 2 in the all-reduce ring")) << *plan;
+  EXPECT_TRUE(absl::StrContains(*plan, "trains as rank 1 of 2 in the all-reduce ring")) << *plan;
+  EXPECT_TRUE(absl::StrContains(*plan, "all-reduce: ring over TCP")) << *plan;
+}
+
 }  // namespace
 }  // namespace estuary::testing
