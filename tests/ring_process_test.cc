@@ -82,28 +82,36 @@ TEST(RingProcessTest, AllReducesAcrossProcesses) {
   }
 }
 
-TEST(RingProcessTest, KilledRankIsNamedByEveryOtherRank) {
-  constexpr int kWorld = 3;
-  constexpr int kVictim = 1;
-  Coordinator coordinator(kWorld);
+void KillOneRank(int world, int victim) {
+  SCOPED_TRACE(absl::StrCat("world ", world, ", victim rank ", victim));
+  Coordinator coordinator(world);
   // A call deadline far longer than the test waits: the survivors must
   // notice the death from the connections, not from the deadline.
-  auto procs = StartRanks(coordinator, kWorld,
+  auto procs = StartRanks(coordinator, world,
                           {"--iterations=0", "--elements=1500007", "--timeout_secs=300"});
-  for (auto& p : procs) ASSERT_TRUE(p->WaitForLine("iteration 10 ok", absl::Seconds(60))) << p->Output();
-  procs[kVictim]->Signal(SIGKILL);
-  for (int r = 0; r < kWorld; ++r) {
+  for (auto& p : procs) {
+    ASSERT_TRUE(p->WaitForLine("iteration 10 ok", absl::Seconds(60))) << p->Output();
+  }
+  procs[victim]->Signal(SIGKILL);
+  const std::string name = absl::StrCat("worker:", victim, " (rank ", victim, ")");
+  for (int r = 0; r < world; ++r) {
     absl::StatusOr<int> rc = procs[r]->Wait(absl::Seconds(30));
     ASSERT_TRUE(rc.ok()) << "rank " << r << " did not exit: " << rc.status() << procs[r]->Output();
-    if (r == kVictim) {
+    if (r == victim) {
       EXPECT_EQ(*rc, 128 + SIGKILL);
       continue;
     }
     EXPECT_EQ(*rc, 3) << procs[r]->Output();
     const std::string error = procs[r]->FindLine("ring error:");
     EXPECT_THAT(error, HasSubstr("UNAVAILABLE")) << procs[r]->Output();
-    EXPECT_THAT(error, HasSubstr("worker:1 (rank 1)")) << procs[r]->Output();
+    EXPECT_THAT(error, HasSubstr(name)) << procs[r]->Output();
   }
+}
+
+TEST(RingProcessTest, KilledRankIsNamedByEveryOtherRank) {
+  KillOneRank(3, 1);
+  // Rank 0 is not a neighbour of rank 2 in a ring of 4.
+  KillOneRank(4, 2);
 }
 
 TEST(RingProcessTest, StoppedRankIsNamedAsStalled) {

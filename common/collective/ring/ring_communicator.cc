@@ -495,7 +495,10 @@ absl::StatusOr<bool> RingCommunicator::Block(const Call& call, const std::vector
         RETURN_IF_ERROR(CheckHangUp(call, p, watch));
         pfds[i].events &= ~POLLRDHUP;
         if (!want[p].write) pfds[i].fd = -1;  // nothing else to wait for there
-        if (rev & (POLLHUP | POLLERR)) pfds[i].fd = -1;
+        if (rev & (POLLHUP | POLLERR)) {
+          pfds[i].fd = -1;
+          if (want[p].write) ready = true;  // the next write reports the error
+        }
         if (rev & POLLOUT) ready = true;
         continue;
       }
