@@ -1,8 +1,6 @@
 #include "distribute/collective_strategy.h"
 
 #include <algorithm>
-#include <cstring>
-#include <numeric>
 #include <set>
 #include <utility>
 
@@ -76,12 +74,16 @@ void Append(std::string* out, const T* data, size_t n) {
 // Reads n T's at *pos of `in`; false when `in` is too short.
 template <typename T>
 bool Read(const std::string& in, size_t* pos, size_t n, const T** out) {
-  if (in.size() - *pos < n * sizeof(T)) return false;
+  if (n > (in.size() - *pos) / sizeof(T)) return false;
   *out = reinterpret_cast<const T*>(in.data() + *pos);
   *pos += n * sizeof(T);
   return true;
 }
 
+// collective_strategy.h's strategy: a OneDeviceStrategy holds this
+// worker's copy (variables, slots, global_step) and applies the reduced
+// step; this class reduces the local replicas and, with a communicator,
+// the workers.
 class CollectiveStrategy : public Strategy {
  public:
   CollectiveStrategy(const Model* model,
@@ -278,6 +280,7 @@ absl::StatusOr<std::map<std::string, SparseGradient>> CollectiveStrategy::Reduce
     local[v] = MergeRows(parts, sparse_[v].cols);
   }
   std::map<std::string, SparseGradient> out;
+  if (sparse_.empty()) return out;  // every worker has the same model: no AllGather
   if (options_.communicator == nullptr) {
     for (size_t v = 0; v < sparse_.size(); ++v) {
       if (local[v].rows.empty()) continue;

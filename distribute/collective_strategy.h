@@ -4,8 +4,11 @@
 // its own per-replica batch; the gradients are reduced (dense: all-reduced
 // in fused buckets; sparse rows: all-gathered, as TF all-gathers
 // IndexedSlices, and summed per row; assignments such as batch-norm moving
-// statistics: averaged); the loss is scaled by the global batch (the
-// reduced gradient is the mean over all replicas); every worker applies the
+// statistics: averaged); the loss is scaled by the global batch (each
+// replica's gradients are weighted by its batch size and the sum divided by
+// the global example count: the gradient of the mean loss over the global
+// batch, also for ragged batches; equal batches: the mean over replicas,
+// TF's 1/replicas scaling); every worker applies the
 // same update with common/optimizer, so every copy stays identical and the
 // result is the model one process computes with the global batch.
 //
@@ -23,6 +26,14 @@
 // replicas' loss sum, example count and a "has data" count: when any
 // worker's input ran out (EndOfInput), every worker gets OutOfRange from
 // ApplyGradients at the same step and nothing is applied.
+//
+// Errors of ApplyGradients: OutOfRange (a worker's input ran out; nothing
+// applied); the communicator's (DeadlineExceeded / Unavailable naming the
+// peer, Cancelled after Abort; the communicator is broken then and the
+// step not applied); InvalidArgument for a gradient the model's layout
+// does not have or workers whose models differ. Restore: the chief's
+// LoadModel errors; the communicator's; InvalidArgument when a worker's
+// model state differs in shape from the chief's.
 //
 // Not thread-safe (one training thread, as every Strategy). Borrows the
 // model, the optimizers and the communicator.

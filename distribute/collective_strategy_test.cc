@@ -21,12 +21,14 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/collective/fault_injecting.h"
 #include "common/collective/in_process.h"
 #include "common/optimizer.h"
 #include "estimator/data/pipeline.h"
@@ -152,6 +154,7 @@ struct Result {
   int64_t global_step = -1;
   std::vector<double> losses;
   Variables vars_after_restore;
+  std::vector<int64_t> calls_after_step;  // with a fault-injecting communicator
 };
 
 std::string Dir(const std::string& tag) { return absl::StrCat(testing::TempDir(), "/", tag); }
@@ -179,6 +182,23 @@ Result TrainOneProcess(Kind kind, const std::string& path, int64_t batch, const 
 struct WorkerSpec {
   std::string path;  // its own data file; empty: shard w of the common one
   uint64_t seed = kSeed;
+  // Wraps the worker's communicator in a FaultInjectingCommunicator.
+  std::optional<FaultInjectingOptions> fault;
+};
+
+// Records how many collective calls the worker's communicator had made
+// after each step.
+class CallRecorder : public TrainingHook {
+ public:
+  explicit CallRecorder(const FaultInjectingCommunicator* comm) : comm_(comm) {}
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override {
+    calls.push_back(comm_->calls());
+    return absl::OkStatus();
+  }
+  std::vector<int64_t> calls;
+
+ private:
+  const FaultInjectingCommunicator* const comm_;
 };
 
 // `workers` workers as threads (each its own Model, optimizers, strategy
@@ -197,6 +217,12 @@ std::vector<Result> TrainCollective(Kind kind, const std::string& path, int work
     EXPECT_TRUE(made.ok()) << made.status();
     if (!made.ok()) return {};
     comms = *std::move(made);
+    for (int w = 0; w < workers; ++w) {
+      if (w < static_cast<int>(specs.size()) && specs[w].fault.has_value()) {
+        comms[w] = std::make_unique<FaultInjectingCommunicator>(std::move(comms[w]),
+                                                                *specs[w].fault);
+      }
+    }
   }
   std::vector<Result> results(workers);
   auto run = [&](int w) {
@@ -222,8 +248,15 @@ std::vector<Result> TrainCollective(Kind kind, const std::string& path, int work
                                           ? MakeInput(path, kB, workers, w)
                                           : MakeInput(specs[w].path, kB);
     LossRecorder losses;
+    std::vector<TrainingHook*> hooks = {&losses};
+    std::optional<CallRecorder> calls;
+    if (specs[w].fault.has_value()) {
+      calls.emplace(static_cast<const FaultInjectingCommunicator*>(comms[w].get()));
+      hooks.push_back(&*calls);
+    }
     std::mt19937_64 rng(1 + w);
-    r.status = RunTrainLoop(*s.model, *s.head, input.get(), strategy->get(), {&losses}, &rng);
+    r.status = RunTrainLoop(*s.model, *s.head, input.get(), strategy->get(), hooks, &rng);
+    if (calls.has_value()) r.calls_after_step = calls->calls;
     r.vars = (*strategy)->variables();
     r.global_step = (*strategy)->global_step();
     r.losses = losses.losses;
@@ -375,6 +408,35 @@ TEST(CollectiveStrategyTest, InputEndingOnOneWorkerEndsBothAtTheSameStep) {
     EXPECT_EQ(w.losses.size(), 3u);
   }
   ExpectBitIdentical(workers[0].vars, workers[1].vars);
+}
+
+TEST(CollectiveStrategyTest, AFailedCollectiveFailsBothWorkersAtTheSameStepWithNothingApplied) {
+  const std::string path = WriteData("fault.csv", kSteps * 2 * kB);
+  // A dry run counts worker 1's calls per step ...
+  FaultInjectingOptions none;
+  std::vector<Result> dry =
+      TrainCollective(Kind::kWideDeep, path, 2, 1, "fault-dry", {{}, {"", kSeed, none}});
+  ASSERT_EQ(dry.size(), 2u);
+  ASSERT_TRUE(dry[1].status.ok()) << dry[1].status;
+  ASSERT_GE(dry[1].calls_after_step.size(), 3u);
+  // ... for every call of step 3 (global_step 2 -> 3): the first bucket,
+  // a later one, the sparse AllGather.
+  const int64_t begin = dry[1].calls_after_step[1], end = dry[1].calls_after_step[2];
+  ASSERT_GE(end - begin, 3);  // buckets + AllGather
+  for (int64_t call = begin; call < end; ++call) {
+    SCOPED_TRACE(call);
+    FaultInjectingOptions fault;
+    fault.call = call;
+    fault.failure = absl::UnavailableError("injected: worker 1 died");
+    std::vector<Result> workers = TrainCollective(Kind::kWideDeep, path, 2, 1,
+                                                  absl::StrCat("fault", call),
+                                                  {{}, {"", kSeed, fault}});
+    ASSERT_EQ(workers.size(), 2u);
+    EXPECT_TRUE(absl::IsUnavailable(workers[1].status)) << workers[1].status;
+    EXPECT_FALSE(workers[0].status.ok());
+    for (const Result& w : workers) EXPECT_EQ(w.global_step, 2);
+    ExpectBitIdentical(workers[0].vars, workers[1].vars);
+  }
 }
 
 TEST(CollectiveStrategyTest, MirroredDropsAPartialStep) {

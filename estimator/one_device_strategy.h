@@ -27,6 +27,9 @@ struct OneDeviceStrategyOptions {
   // model_dir, seed, warm_start_from (init_if_missing is always true).
   ModelCheckpointOptions checkpoint;
   int keep_checkpoint_max = 5;  // 0 keeps all
+  // Consulted before keep_checkpoint_max deletes checkpoint `step`; false
+  // keeps it for now (an evaluator holds a lease on it). Empty: delete.
+  std::function<bool(int64_t step)> may_delete;
   // false: Restore initialises the variables from checkpoint.seed without
   // reading model_dir or warm_start_from (a synchronous replica whose state
   // the chief then broadcasts: distribute/collective_strategy.h).
