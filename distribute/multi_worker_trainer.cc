@@ -123,12 +123,13 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
                                                                 failed, form_deadline);
       if (!joined.ok()) {
         if (runtime.stopped()) return absl::CancelledError("stopped");
-        return absl::Status(
-            joined.status().code(),
-            failure.ok() && failed > 0
-                ? absl::StrCat("waiting for the chief's final checkpoint: ", joined.status().message())
-                : absl::StrCat(joined.status().message(),
-                               failed > 0 ? absl::StrCat(" (after: ", failure.message(), ")") : ""));
+        std::string why(joined.status().message());
+        if (failed > 0 && failure.ok()) {
+          why = absl::StrCat("waiting for the chief's final checkpoint: ", why);
+        } else if (failed > 0) {
+          absl::StrAppend(&why, " (after: ", failure.ToString(), ")");
+        }
+        return absl::Status(joined.status().code(), why);
       }
       if (*joined == 0) {
         spdlog::info("training ended: the chief published the final checkpoint");
@@ -152,19 +153,24 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
       if (runtime.stopped()) return absl::CancelledError("stopped");
       const std::string what =
           failed == 0 ? absl::StrCat("forming the ring (generation ", generation, ")")
-                      : absl::StrCat("re-forming the ring at generation ", generation, " after ",
-                                     failure.ok() ? "the end of training" : failure.message());
+                      : absl::StrCat("re-forming the ring at generation ", generation);
       if (!chief || (absl::IsUnavailable(ring.status()) && ++form_attempts < kMaxFormAttempts &&
                      absl::Now() < form_deadline)) {
         // A rank went away while the ring formed: the chief opens the next
         // generation (a worker waits for it).
-        spdlog::warn("{}: {}; trying the next generation", what, ring.status().message());
+        spdlog::warn("{}: {}; trying the next generation", what, ring.status().ToString());
         failed = generation;
         failure = ring.status();
         continue;
       }
-      return absl::Status(ring.status().code(),
-                          absl::StrCat(what, ": ", ring.status().message()));
+      return absl::Status(
+          ring.status().code(),
+          absl::StrCat(what, ": ", ring.status().message(),
+                       failed == 0 ? ""
+                                   : absl::StrCat(" (generation ", failed, " ended with ",
+                                                  failure.ok() ? std::string("the training")
+                                                               : failure.ToString(),
+                                                  ")")));
     }
     form_attempts = 0;
     current.Set(ring->get());
@@ -175,25 +181,16 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
     Strategy* strategy = nullptr;
     EstimatorJobOptions extra;
     extra.is_chief = chief;
-    extra.strategy_factory = [&](const Model* model,
-                                 const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers)
+    using Optimizers = std::map<std::string, std::unique_ptr<Optimizer>>;
+    extra.strategy_factory = [&](const Model* model, const Optimizers* optimizers)
         -> absl::StatusOr<std::unique_ptr<Strategy>> {
-      CollectiveStrategyOptions options;
-      options.local.checkpoint.model_dir = job.model_dir;
-      options.local.checkpoint.seed =
-          job.run_config.has_tf_random_seed ? job.run_config.tf_random_seed : 0;
-      if (job.estimator.has_value()) {
-        options.local.checkpoint.warm_start_from = job.estimator->warm_start_from;
-      }
-      options.local.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
+      CollectiveStrategyOptions options = CollectiveStrategyOptionsFromJob(job);
       if (chief) {
         options.local.may_delete = [&leases, call_timeout](int64_t step) {
           return leases.MayDelete(step, absl::Now() + call_timeout);
         };
       }
-      options.local_replicas = dist.num_replicas_per_worker;
       options.communicator = ring->get();
-      options.collective_timeout = dist.collective_timeout;
       ASSIGN_OR_RETURN(std::unique_ptr<Strategy> s,
                        MakeCollectiveStrategy(model, optimizers, std::move(options)));
       strategy = s.get();

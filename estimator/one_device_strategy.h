@@ -34,10 +34,6 @@ struct OneDeviceStrategyOptions {
   // reading model_dir or warm_start_from (a synchronous replica whose state
   // the chief then broadcasts: distribute/collective_strategy.h).
   bool restore_from_checkpoint = true;
-  // Asked before keep_checkpoint_max deletes checkpoint `step`
-  // (checkpoint::SaveOptions::may_delete: a cluster chief's evaluator
-  // leases, distribute/checkpoint_lease.h). Empty: always.
-  std::function<bool(int64_t step)> may_delete;
 };
 
 class OneDeviceStrategy : public Strategy {

@@ -14,8 +14,9 @@
 //      running.
 //  (d) SIGSTOP of the worker: the chief's collective fails with
 //      DeadlineExceeded naming worker:0 (collective_timeout_secs 2), then
-//      the chief exits 1 as in (c). Never a hang: every wait here has a
-//      deadline.
+//      the chief exits 1 as in (c).
+//  (e) kill -9 of the chief: the worker exits 1.
+// Never a hang: every wait here has a deadline.
 //
 // The tolerance of (a). Shard i of 2 keeps records i, i+2, ... of the file,
 // so step s of the cluster reads exactly the records of the one-process
@@ -170,8 +171,10 @@ TEST_F(MwmsTrainingTest, TwoRanksEqualOneProcessWithTheGlobalBatch) {
   code = local->Wait(absl::Minutes(2));
   ASSERT_TRUE(code.ok() && *code == 0) << local->Output();
   EXPECT_TRUE(local->HasLine("2 of 2 tasks exited 0")) << local->Output();
-  EXPECT_TRUE(local->HasLine("[worker:0] ring generation 1 formed: rank 1 of 2")) << local->Output();
-  EXPECT_TRUE(local->HasLine(absl::StrCat("training finished: final checkpoint at global_step ", kN)))
+  EXPECT_TRUE(local->HasLine("[worker:0] ring generation 1 formed: rank 1 of 2"))
+      << local->Output();
+  EXPECT_TRUE(
+      local->HasLine(absl::StrCat("training finished: final checkpoint at global_step ", kN)))
       << local->Output();
 
   const checkpoint::RestoredCheckpoint a = Latest("one"), b = Latest("two");
@@ -198,7 +201,7 @@ TEST_F(MwmsTrainingTest, TwoRanksEqualOneProcessWithTheGlobalBatch) {
 TEST_F(MwmsTrainingTest, KilledWorkerRestartsAndTheJobEndsAtMaxSteps) {
   // ~8000 steps/s on an idle machine: the kill (by loss line #5 at the
   // latest, step 1000) lands well before the end.
-  JobOptions o{.name = "restart", .max_steps = 10000, .save_checkpoints_steps = 1000,
+  JobOptions o{.name = "restart", .max_steps = 20000, .save_checkpoints_steps = 1000,
                .log_step_count_steps = 200};
   auto local = Proc::Start({Runfile("cli/estuary"), "local", Job(*data_, o), "--workers=1",
                             "--ps=0", "--restart_failed", "--timeout=100"});
@@ -274,6 +277,23 @@ TEST_F(MwmsTrainingTest, StoppedWorkerFailsTheChiefWithDeadlineExceededNamingIt)
   EXPECT_NE(failed.find("worker:0"), std::string::npos) << t->chief->Output();
   EXPECT_NE(t->chief->FindLine("chief: error: ").find("worker:0"), std::string::npos)
       << t->chief->Output();
+}
+
+// (e) kill -9 of the chief: the worker's collective fails at once, the
+// coordination service is gone, and the worker exits 1 (within the
+// heartbeat deadline at the latest), as under parameter_server.
+TEST_F(MwmsTrainingTest, KilledChiefFailsTheWorker) {
+  JobOptions o{.name = "chief_kill", .max_steps = 1000000};
+  auto t = StartTwo(Job(*data_, o), RandomOccurrence(3));
+  t->chief->Signal(SIGKILL);
+  absl::StatusOr<int> chief = t->chief->Wait(absl::Seconds(30));
+  ASSERT_TRUE(chief.ok());
+  EXPECT_EQ(*chief, 128 + SIGKILL);
+  const absl::Time killed = absl::Now();
+  absl::StatusOr<int> worker = t->worker->Wait(absl::Seconds(60));
+  ASSERT_TRUE(worker.ok()) << t->worker->Output();
+  EXPECT_EQ(*worker, 1) << t->worker->Output();
+  EXPECT_LT(absl::Now() - killed, absl::Seconds(30)) << t->worker->Output();
 }
 
 }  // namespace
