@@ -10,6 +10,9 @@
 //   time_us_<bytes>     median time of one call
 //   algbw_gbps_<bytes>  bytes / time
 //   busbw_gbps_<bytes>  algbw * 2(n-1)/n
+//   cpu_us_<bytes>      CPU time (user + system, every thread) of all ranks
+//                       together per call, over the timed calls: steadier
+//                       than wall time on a shared machine
 //   checked_sizes K     every size passed the check
 //
 //   bazel build -c opt //bench:allreduce_bench
@@ -18,6 +21,8 @@
 // bench/allreduce_bench.py runs it next to torch gloo
 // (bench/allreduce_bench_gloo.py), Open MPI (bench/allreduce_bench_mpi.c)
 // and iperf3, and prints the medians side by side.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -86,7 +91,16 @@ absl::Status CheckOnce(Communicator* comm, int64_t floats) {
 struct Figure {
   int64_t bytes;
   double median_s;
+  double cpu_us_per_call;  // all ranks together
 };
+
+// User + system CPU time of this process (every thread) so far.
+int64_t CpuMicros() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * int64_t{1000000} + u.ru_utime.tv_usec +
+         u.ru_stime.tv_usec;
+}
 
 absl::StatusOr<std::vector<Figure>> Run(Communicator* comm, const std::vector<int64_t>& sizes,
                                         const std::vector<int64_t>& iters, int warmup) {
@@ -99,7 +113,9 @@ absl::StatusOr<std::vector<Figure>> Run(Communicator* comm, const std::vector<in
     const int64_t n_warm = warmup >= 0 ? warmup : std::max<int64_t>(2, iters[k] / 10);
     std::vector<double> times;
     times.reserve(iters[k]);
+    int64_t cpu[1] = {0};
     for (int64_t i = 0; i < n_warm + iters[k]; ++i) {
+      if (i == n_warm) cpu[0] = -CpuMicros();
       const absl::Time t0 = absl::Now();
       if (absl::Status s =
               comm->AllReduce(absl::MakeSpan(data), ReduceOp::kSum, t0 + kCallTimeout);
@@ -108,8 +124,15 @@ absl::StatusOr<std::vector<Figure>> Run(Communicator* comm, const std::vector<in
       }
       if (i >= n_warm) times.push_back(absl::ToDoubleSeconds(absl::Now() - t0));
     }
+    cpu[0] += CpuMicros();
+    if (absl::Status s = comm->AllReduce(absl::MakeSpan(cpu), ReduceOp::kSum,
+                                         absl::Now() + kCallTimeout);
+        !s.ok()) {
+      return s;
+    }
     std::sort(times.begin(), times.end());
-    figures.push_back({floats * 4, times[times.size() / 2]});
+    figures.push_back({floats * 4, times[times.size() / 2],
+                       static_cast<double>(cpu[0]) / static_cast<double>(iters[k])});
   }
   return figures;
 }
@@ -242,6 +265,7 @@ int Main(int argc, char** argv) {
       std::printf("time_us_%lld %.2f\n", static_cast<long long>(f.bytes), f.median_s * 1e6);
       std::printf("algbw_gbps_%lld %.3f\n", static_cast<long long>(f.bytes), algbw);
       std::printf("busbw_gbps_%lld %.3f\n", static_cast<long long>(f.bytes), algbw * bus);
+      std::printf("cpu_us_%lld %.2f\n", static_cast<long long>(f.bytes), f.cpu_us_per_call);
     }
     std::printf("checked_sizes %zu\n", figures->size());
   }

@@ -13,9 +13,12 @@ Sizes 4 KiB .. 64 MiB; per size every side checks one all-reduce of known
 values against the expected sum (a side that fails stops the run), then
 times warm-up + --iters calls one by one. Figures (nccl-tests' definitions,
 GB = 1e9 bytes): median time of one call, algbw = bytes / time, busbw =
-algbw * 2(n-1)/n. The table holds, per side and size, the median over
+algbw * 2(n-1)/n; and the CPU time (user + system, every thread, all ranks
+together) per timed call, which other load on a shared machine disturbs far
+less than wall time. The table holds, per side and size, the median over
 --rounds rounds of each round's median; then the ratios the issue's targets
-name (64 MiB busbw vs gloo and vs iperf3, 4 KiB median time).
+name (64 MiB busbw vs gloo and vs iperf3, 4 KiB median time), and CPU time
+per call vs gloo.
 
   bazel build -c opt //bench:allreduce_bench
   /usr/bin/python3 bench/allreduce_bench.py [--rounds 3] [--sides estuary,gloo,mpi,iperf3]
@@ -135,7 +138,8 @@ def main():
             got[name].append(figures(name, cmd, a.timeout))
             print(f"# round {r + 1} {name}: " + ", ".join(
                 f"{label(s)} {got[name][-1][f'time_us_{s}']:.1f} us / "
-                f"{got[name][-1][f'busbw_gbps_{s}']:.2f} GB/s" for s in SIZES),
+                f"{got[name][-1][f'busbw_gbps_{s}']:.2f} GB/s / "
+                f"{got[name][-1][f'cpu_us_{s}']:.0f} CPU us" for s in SIZES),
                 file=sys.stderr, flush=True)
         if "iperf3" in sides:
             tcp.append(iperf3(a.iperf_seconds, bidir=False))
@@ -150,13 +154,14 @@ def main():
     print(f"# all-reduce float32 sum, {a.world} processes on loopback; median of {a.rounds} rounds; "
           f"1-min load average {min(load):.2f}..{max(load):.2f}")
     print(f"# calls per size {dict(zip(map(label, SIZES), iters))} (+ iters/10 warm-up)")
-    for fig, unit in (("time_us", "us"), ("algbw_gbps", "GB/s"), ("busbw_gbps", "GB/s")):
+    for fig, unit in (("time_us", "us"), ("algbw_gbps", "GB/s"), ("busbw_gbps", "GB/s"),
+                      ("cpu_us", "CPU us")):
         print(f"{fig + ' (' + unit + ')':<20}" + "".join(f"{n:>10}" for n in names))
         for s in SIZES:
             print(f"  {label(s):<18}" + "".join(f"{med[n][f'{fig}_{s}']:>10.2f}" for n in names))
     for n in names:  # one figure per line, for RESULTS.md and scripts
         for s in SIZES:
-            for fig in ("time_us", "algbw_gbps", "busbw_gbps"):
+            for fig in ("time_us", "algbw_gbps", "busbw_gbps", "cpu_us"):
                 print(f"{n}_{fig}_{s} {med[n][f'{fig}_{s}']:.3f}")
     if tcp:
         print(f"iperf3_single_stream_gbps {statistics.median(tcp):.3f}")
@@ -168,6 +173,7 @@ def main():
             if peer in med:
                 print(f"estuary_vs_{peer}_busbw_64MiB {e[f'busbw_gbps_{big}'] / med[peer][f'busbw_gbps_{big}']:.2f}")
                 print(f"estuary_vs_{peer}_time_4KiB {med[peer][f'time_us_{small}'] / e[f'time_us_{small}']:.2f}")
+                print(f"estuary_vs_{peer}_cpu_per_call_64MiB {med[peer][f'cpu_us_{big}'] / e[f'cpu_us_{big}']:.2f}")
         if tcp:
             print(f"estuary_busbw_64MiB_vs_iperf3 {e[f'busbw_gbps_{big}'] / statistics.median(tcp):.2f}")
             print(f"estuary_busbw_64MiB_vs_iperf3_bidir {e[f'busbw_gbps_{big}'] / statistics.median(tcp_bidir):.2f}")

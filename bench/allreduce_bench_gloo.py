@@ -9,10 +9,12 @@ Ranks are processes (multiprocessing spawn) meeting through TCP init on
 as the Estuary side: per size one all-reduce of (i % 13) + rank checked
 against the expected sum, then warm-up calls and timed calls on zeros, each
 timed on its own. Rank 0 prints time_us_<bytes> (median), algbw_gbps_<bytes>,
-busbw_gbps_<bytes> (nccl-tests' definitions) and checked_sizes.
+busbw_gbps_<bytes> (nccl-tests' definitions), cpu_us_<bytes> (user + system
+CPU time of all ranks together per timed call) and checked_sizes.
 """
 import argparse
 import os
+import resource
 import socket
 import sys
 import time
@@ -26,6 +28,12 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_secs():
+    """User + system CPU time of this process (every thread) so far."""
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
 
 
 def run(rank, world, port, sizes, iters, warmup, out):
@@ -46,14 +54,19 @@ def run(rank, world, port, sizes, iters, warmup, out):
         data = torch.zeros(floats, dtype=torch.float32)
         n_warm = warmup if warmup >= 0 else max(2, n_iter // 10)
         times = []
+        cpu0 = 0.0
         for i in range(n_warm + n_iter):
+            if i == n_warm:
+                cpu0 = cpu_secs()
             t0 = time.perf_counter()
             dist.all_reduce(data, op=dist.ReduceOp.SUM)
             t1 = time.perf_counter()
             if i >= n_warm:
                 times.append(t1 - t0)
+        cpu = torch.tensor([cpu_secs() - cpu0], dtype=torch.float64)
+        dist.all_reduce(cpu, op=dist.ReduceOp.SUM)
         times.sort()
-        figures.append((nbytes, times[len(times) // 2]))
+        figures.append((nbytes, times[len(times) // 2], float(cpu[0]) * 1e6 / n_iter))
     dist.barrier()
     dist.destroy_process_group()
     if rank == 0:
@@ -84,11 +97,12 @@ def main():
         sys.exit(f"allreduce_bench_gloo: ranks exited with {[pr.exitcode for pr in procs]}")
     figures = out.get(timeout=10)
     bus = 2.0 * (a.world - 1) / a.world
-    for nbytes, t in figures:
+    for nbytes, t, cpu_us in figures:
         algbw = nbytes / t / 1e9
         print(f"time_us_{nbytes} {t * 1e6:.2f}")
         print(f"algbw_gbps_{nbytes} {algbw:.3f}")
         print(f"busbw_gbps_{nbytes} {algbw * bus:.3f}")
+        print(f"cpu_us_{nbytes} {cpu_us:.2f}")
     print(f"checked_sizes {len(figures)}")
 
 

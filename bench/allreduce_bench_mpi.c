@@ -11,12 +11,14 @@
  * one all-reduce of (i % 13) + rank checked against the expected sum, then
  * warm-up calls and timed calls on zeros, each timed on its own. Rank 0
  * prints time_us_<bytes> (median), algbw_gbps_<bytes>, busbw_gbps_<bytes>
- * (nccl-tests' definitions) and checked_sizes.
+ * (nccl-tests' definitions), cpu_us_<bytes> (user + system CPU time of all
+ * ranks together per timed call) and checked_sizes.
  */
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define MAX_SIZES 32
 
@@ -28,6 +30,13 @@ static int parse_list(const char* text, long long* out) {
   }
   free(copy);
   return n;
+}
+
+/* User + system CPU seconds of this process (every thread) so far. */
+static double cpu_secs(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
 }
 
 static int compare_doubles(const void* a, const void* b) {
@@ -48,7 +57,7 @@ int main(int argc, char** argv) {
     if (rank == 0) fprintf(stderr, "allreduce_bench_mpi: %d sizes, %d iters\n", n_sizes, n_iters);
     MPI_Abort(MPI_COMM_WORLD, 2);
   }
-  double medians[MAX_SIZES];
+  double medians[MAX_SIZES], cpu_us[MAX_SIZES];
   for (int k = 0; k < n_sizes; ++k) {
     const long long floats = sizes[k] / 4;
     float* data = malloc(floats * sizeof(float));
@@ -66,13 +75,19 @@ int main(int argc, char** argv) {
     memset(data, 0, floats * sizeof(float));
     const long long n_warm = warmup >= 0 ? warmup : (iters[k] / 10 > 2 ? iters[k] / 10 : 2);
     double* times = malloc(iters[k] * sizeof(double));
+    double cpu0 = 0;
     for (long long i = 0; i < n_warm + iters[k]; ++i) {
+      if (i == n_warm) cpu0 = cpu_secs();
       /* In place, as the other sides reduce one buffer in place. */
       const double t0 = MPI_Wtime();
       MPI_Allreduce(MPI_IN_PLACE, data, (int)floats, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
       const double t1 = MPI_Wtime();
       if (i >= n_warm) times[i - n_warm] = t1 - t0;
     }
+    const double cpu = cpu_secs() - cpu0;
+    double cpu_all = 0;
+    MPI_Reduce(&cpu, &cpu_all, 1, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    cpu_us[k] = cpu_all * 1e6 / iters[k];
     qsort(times, iters[k], sizeof(double), compare_doubles);
     medians[k] = times[iters[k] / 2];
     free(times);
@@ -87,6 +102,7 @@ int main(int argc, char** argv) {
       printf("time_us_%lld %.2f\n", sizes[k], medians[k] * 1e6);
       printf("algbw_gbps_%lld %.3f\n", sizes[k], algbw);
       printf("busbw_gbps_%lld %.3f\n", sizes[k], algbw * bus);
+      printf("cpu_us_%lld %.2f\n", sizes[k], cpu_us[k]);
     }
     printf("checked_sizes %d\n", n_sizes);
   }
