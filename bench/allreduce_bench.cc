@@ -172,7 +172,8 @@ int Main(int argc, char** argv) {
   }
   for (size_t k = 0; bad.ok() && k < sizes->size(); ++k) {
     if ((*sizes)[k] % 4 != 0) {
-      bad = absl::InvalidArgumentError(absl::StrCat("--sizes: ", (*sizes)[k], " is not a multiple of 4"));
+      bad = absl::InvalidArgumentError(
+          absl::StrCat("--sizes: ", (*sizes)[k], " is not a multiple of 4"));
     }
   }
   if (!bad.ok()) {

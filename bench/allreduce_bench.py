@@ -99,7 +99,8 @@ def iperf3(seconds, bidir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--sides", default="estuary,gloo,mpi,iperf3")
     ap.add_argument("--world", type=int, default=2)
@@ -171,12 +172,15 @@ def main():
         e = med["estuary"]
         for peer in ("gloo", "mpi"):
             if peer in med:
-                print(f"estuary_vs_{peer}_busbw_64MiB {e[f'busbw_gbps_{big}'] / med[peer][f'busbw_gbps_{big}']:.2f}")
-                print(f"estuary_vs_{peer}_time_4KiB {med[peer][f'time_us_{small}'] / e[f'time_us_{small}']:.2f}")
-                print(f"estuary_vs_{peer}_cpu_per_call_64MiB {med[peer][f'cpu_us_{big}'] / e[f'cpu_us_{big}']:.2f}")
+                p = med[peer]
+                print(f"estuary_vs_{peer}_busbw_64MiB "
+                      f"{e[f'busbw_gbps_{big}'] / p[f'busbw_gbps_{big}']:.2f}")
+                print(f"estuary_vs_{peer}_time_4KiB {p[f'time_us_{small}'] / e[f'time_us_{small}']:.2f}")
+                print(f"estuary_vs_{peer}_cpu_per_call_64MiB {p[f'cpu_us_{big}'] / e[f'cpu_us_{big}']:.2f}")
         if tcp:
-            print(f"estuary_busbw_64MiB_vs_iperf3 {e[f'busbw_gbps_{big}'] / statistics.median(tcp):.2f}")
-            print(f"estuary_busbw_64MiB_vs_iperf3_bidir {e[f'busbw_gbps_{big}'] / statistics.median(tcp_bidir):.2f}")
+            busbw = e[f"busbw_gbps_{big}"]
+            print(f"estuary_busbw_64MiB_vs_iperf3 {busbw / statistics.median(tcp):.2f}")
+            print(f"estuary_busbw_64MiB_vs_iperf3_bidir {busbw / statistics.median(tcp_bidir):.2f}")
         print(f"estuary_time_us_4KiB {e[f'time_us_{small}']:.1f}")
     print(f"# raw {json.dumps(got)}", file=sys.stderr)
 

@@ -50,7 +50,8 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   long long sizes[MAX_SIZES], iters[MAX_SIZES];
-  const int n_sizes = parse_list(argc > 1 ? argv[1] : "4096,65536,1048576,16777216,67108864", sizes);
+  const int n_sizes =
+      parse_list(argc > 1 ? argv[1] : "4096,65536,1048576,16777216,67108864", sizes);
   const int n_iters = parse_list(argc > 2 ? argv[2] : "2000,1000,200,30,10", iters);
   const int warmup = argc > 3 ? atoi(argv[3]) : -1;
   if (n_sizes != n_iters) {
