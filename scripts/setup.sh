@@ -12,11 +12,12 @@
 #
 # With --bench it also installs the benchmarks' peers: Debian's python3-torch
 # and OpenBLAS (bench/train_bench.py preloads it; torch's default BLAS is
-# the slow reference one), and PyTorch 2.x from PyPI (MKL, oneDNN) into
-# .venv-torch (scripts/requirements-torch.txt). The PyPI wheel is the CUDA
-# build: it does not import without its nvidia-* libraries (libcudart,
-# cuBLASLt, ... are loaded at import), so they come too, ~5.4 GB; the
-# benchmark runs it CPU-only (CUDA_VISIBLE_DEVICES="").
+# the slow reference one), Open MPI and iperf3 (bench/allreduce_bench.py's
+# MPI_Allreduce peer and TCP limit), and PyTorch 2.x from PyPI (MKL,
+# oneDNN) into .venv-torch (scripts/requirements-torch.txt). The PyPI
+# wheel is the CUDA build: it does not import without its nvidia-* libraries
+# (libcudart, cuBLASLt, ... are loaded at import), so they come too,
+# ~5.4 GB; the benchmark runs it CPU-only (CUDA_VISIBLE_DEVICES="").
 #
 # It writes user.bazelrc (git-ignored) to build for this machine's CPU
 # (--config=native); --portable writes --config=x86_64_v3 instead.
@@ -43,7 +44,7 @@ for arg in "$@"; do
     --bench) bench=1 ;;
     --portable) portable=1 ;;
     --tsan) tsan=1 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +60,8 @@ packages=(
   libssl-dev zlib1g-dev libc-ares-dev libre2-dev libcpp-httplib-dev
   dataset-fashion-mnist
 )
-if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine); fi
+if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine
+                                  openmpi-bin libopenmpi-dev iperf3); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
