@@ -43,23 +43,17 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
+
+from benchlib import cpu_secs, free_port, stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_PY = os.path.join(ROOT, ".venv-tf/bin/python")
 BATCH = 256
 TF_PS_KILLED = []  # per tf_ps run: was TF's ps still running when its chief had exited?
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_data(estuary, out, rows, files):
@@ -91,33 +85,6 @@ def make_job(args, model_dir, one_process=False):
 
 def fail(what, p_out):
     sys.exit(f"ps_train_bench: {what} failed:\n{p_out[-6000:]}")
-
-
-def cpu_secs(pid):
-    """User + system CPU seconds of a process (all its threads) so far; 0 if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def stream(cmd, on_line, timeout, env=None):
-    """Runs cmd, calling on_line(popen, line) as each output line arrives; returns (rc, output)."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                         env=env)
-    timer = threading.Timer(timeout, p.kill)
-    timer.start()
-    lines = []
-    try:
-        for line in p.stdout:
-            lines.append(line)
-            on_line(p, line)
-        p.wait()
-    finally:
-        timer.cancel()
-    return p.returncode, "".join(lines)
 
 
 LOG = re.compile(r"loss = \S+, step = (\d+) \(([\d.]+) sec\)")

@@ -42,12 +42,12 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
+
+from benchlib import cpu_secs, free_port, stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_PY = os.path.join(ROOT, ".venv-tf/bin/python")
@@ -55,12 +55,6 @@ SYSTEMS = {  # name -> (replicas in sync, how it runs)
     "tf_mwms2": 2, "tf_one": 1, "estuary_mwms1": 1, "estuary_mwms2": 2,
     "estuary_mirrored2": 2, "estuary_one": 1,
 }
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_job(args, model_dir, distribution):
@@ -85,33 +79,6 @@ def make_job(args, model_dir, distribution):
 
 def fail(what, out):
     sys.exit(f"sync_train_bench: {what} failed:\n{out[-6000:]}")
-
-
-def cpu_secs(pid):
-    """User + system CPU seconds of a process (all its threads) so far; 0 if gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def stream(cmd, on_line, timeout, env=None):
-    """Runs cmd, calling on_line(popen, line) as each output line arrives; returns (rc, output)."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                         env=env)
-    timer = threading.Timer(timeout, p.kill)
-    timer.start()
-    lines = []
-    try:
-        for line in p.stdout:
-            lines.append(line)
-            on_line(p, line)
-        p.wait()
-    finally:
-        timer.cancel()
-    return p.returncode, "".join(lines)
 
 
 LOG = re.compile(r"loss = (\S+), step = (\d+) \(([\d.]+) sec\)")

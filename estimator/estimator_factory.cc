@@ -16,32 +16,6 @@
 namespace estuary {
 namespace {
 
-// The columns `names` selects (by reference name), else `fallback`.
-absl::StatusOr<std::vector<ColumnPtr>> Select(const FeatureColumnSet& set,
-                                              const std::optional<std::vector<std::string>>& names,
-                                              const JsonPath& where,
-                                              std::vector<ColumnPtr> fallback) {
-  if (!names.has_value()) return fallback;
-  std::vector<ColumnPtr> out;
-  for (size_t i = 0; i < names->size(); ++i) {
-    absl::StatusOr<ColumnPtr> c = set.Find((*names)[i]);
-    if (!c.ok()) return where.Index(i).Error(c.status().message());
-    out.push_back(*c);
-  }
-  return out;
-}
-
-// Wide-part default: categorical columns (incl. bucketized and crossed) and
-// plain numeric ones; indicator/embedding wrappers feed the DNN.
-std::vector<ColumnPtr> LinearDefault(const FeatureColumnSet& set) {
-  std::vector<ColumnPtr> out;
-  for (const ColumnPtr& c : set.columns()) {
-    if (GetEmbeddingSpec(*c) != nullptr || c->type() == ColumnType::kIndicator) continue;
-    out.push_back(c);
-  }
-  return out;
-}
-
 // TF's linear learning rate: min(cap, 1/sqrt(number of columns)).
 double LinearLearningRate(double cap, size_t columns) {
   return std::min(cap, 1.0 / std::sqrt(static_cast<double>(std::max<size_t>(1, columns))));
@@ -120,7 +94,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job,
     }
     case ModelFamily::kLinear: {
       ASSIGN_OR_RETURN(std::vector<ColumnPtr> cols,
-                       Select(set, est.linear_feature_columns, linear_where, LinearDefault(set)));
+                       set.Select(est.linear_feature_columns, linear_where, set.LinearColumns()));
       if (cols.empty()) {
         return JsonPath(job.source).Key("feature_columns").Error("a linear model needs columns");
       }
@@ -134,10 +108,10 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job,
       const bool combined = est.type.family == ModelFamily::kDnnLinearCombined;
       DnnModelOptions dnn;
       ASSIGN_OR_RETURN(dnn.dnn_columns,
-                       Select(set, est.dnn_feature_columns, dnn_where, set.DenseColumns()));
+                       set.Select(est.dnn_feature_columns, dnn_where, set.DenseColumns()));
       if (combined) {
-        ASSIGN_OR_RETURN(dnn.linear_columns, Select(set, est.linear_feature_columns,
-                                                    linear_where, LinearDefault(set)));
+        ASSIGN_OR_RETURN(dnn.linear_columns, set.Select(est.linear_feature_columns,
+                                                    linear_where, set.LinearColumns()));
       }
       dnn.mlp.hidden_units = est.hidden_units;
       if (est.activation_fn.has_value()) {

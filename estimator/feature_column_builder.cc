@@ -196,6 +196,28 @@ std::vector<ColumnPtr> FeatureColumnSet::DenseColumns() const {
   return out;
 }
 
+std::vector<ColumnPtr> FeatureColumnSet::LinearColumns() const {
+  std::vector<ColumnPtr> out;
+  for (const ColumnPtr& c : columns_) {
+    if (GetEmbeddingSpec(*c) != nullptr || c->type() == ColumnType::kIndicator) continue;
+    out.push_back(c);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<ColumnPtr>> FeatureColumnSet::Select(
+    const std::optional<std::vector<std::string>>& names, const JsonPath& where,
+    std::vector<ColumnPtr> fallback) const {
+  if (!names.has_value()) return fallback;
+  std::vector<ColumnPtr> out;
+  for (size_t i = 0; i < names->size(); ++i) {
+    absl::StatusOr<ColumnPtr> c = Find((*names)[i]);
+    if (!c.ok()) return where.Index(i).Error(c.status().message());
+    out.push_back(*c);
+  }
+  return out;
+}
+
 absl::StatusOr<ColumnPtr> FeatureColumnSet::Find(absl::string_view name) const {
   auto it = by_name_.find(name);
   if (it != by_name_.end()) return it->second;

@@ -26,12 +26,14 @@
 #define ESTUARY_ESTIMATOR_FEATURE_COLUMN_BUILDER_H_
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/job_spec.h"
+#include "common/json_schema.h"
 #include "estimator/feature_column.h"
 #include "nlohmann/json.hpp"
 
@@ -46,8 +48,17 @@ class FeatureColumnSet {
   // The dense columns (numeric, bucketized, indicator, embedding) in JSON
   // order; DenseFeatures() sorts them into TF's order.
   std::vector<ColumnPtr> DenseColumns() const;
+  // The linear (wide) part's default columns: categorical ones (incl.
+  // bucketized and crossed) and plain numeric ones; indicator and embedding
+  // wrappers feed the DNN.
+  std::vector<ColumnPtr> LinearColumns() const;
   // A column by reference name; InvalidArgument with a did-you-mean hint.
   absl::StatusOr<ColumnPtr> Find(absl::string_view name) const;
+  // The columns `names` selects by reference name (errors at where[i]), or
+  // `fallback` when there is no list.
+  absl::StatusOr<std::vector<ColumnPtr>> Select(
+      const std::optional<std::vector<std::string>>& names, const JsonPath& where,
+      std::vector<ColumnPtr> fallback) const;
 
  private:
   friend class FeatureColumnSetBuilder;

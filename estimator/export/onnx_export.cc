@@ -43,20 +43,6 @@ struct OnnxPlan {
 
 std::string IdsInput(const std::string& column) { return column + "_ids"; }
 
-absl::StatusOr<std::vector<ColumnPtr>> Select(const FeatureColumnSet& set,
-                                              const std::optional<std::vector<std::string>>& names,
-                                              const JsonPath& where,
-                                              std::vector<ColumnPtr> fallback) {
-  if (!names.has_value()) return fallback;
-  std::vector<ColumnPtr> out;
-  for (size_t i = 0; i < names->size(); ++i) {
-    absl::StatusOr<ColumnPtr> c = set.Find((*names)[i]);
-    if (!c.ok()) return where.Index(i).Error(c.status().message());
-    out.push_back(*c);
-  }
-  return out;
-}
-
 std::vector<ColumnPtr> SortedByName(std::vector<ColumnPtr> cols) {
   std::sort(cols.begin(), cols.end(),
             [](const ColumnPtr& a, const ColumnPtr& b) { return a->name() < b->name(); });
@@ -72,11 +58,6 @@ absl::StatusOr<OnnxPlan> Plan(const JobSpec& job) {
   ASSIGN_OR_RETURN(plan.set, BuildFeatureColumns(job));
   const FeatureColumnSet& set = plan.set;
   for (size_t i = 0; i < set.names().size(); ++i) plan.config_index[set.names()[i]] = i;
-  std::vector<ColumnPtr> linear_default;
-  for (const ColumnPtr& c : set.columns()) {
-    if (GetEmbeddingSpec(*c) != nullptr || c->type() == ColumnType::kIndicator) continue;
-    linear_default.push_back(c);
-  }
   const JsonPath linear_where = est.where.Key("linear_feature_columns");
   const JsonPath dnn_where = est.where.Key("dnn_feature_columns");
   switch (est.type.family) {
@@ -94,10 +75,10 @@ absl::StatusOr<OnnxPlan> Plan(const JobSpec& job) {
   plan.has_dnn = family == ModelFamily::kDnn || family == ModelFamily::kDnnLinearCombined;
   if (plan.has_linear) {
     ASSIGN_OR_RETURN(plan.linear,
-                     Select(set, est.linear_feature_columns, linear_where, linear_default));
+                     set.Select(est.linear_feature_columns, linear_where, set.LinearColumns()));
   }
   if (plan.has_dnn) {
-    ASSIGN_OR_RETURN(plan.dnn, Select(set, est.dnn_feature_columns, dnn_where, set.DenseColumns()));
+    ASSIGN_OR_RETURN(plan.dnn, set.Select(est.dnn_feature_columns, dnn_where, set.DenseColumns()));
   }
   plan.linear = SortedByName(plan.linear);
   plan.dnn = SortedByName(plan.dnn);
