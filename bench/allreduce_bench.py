@@ -24,10 +24,12 @@ per call vs gloo.
   /usr/bin/python3 bench/allreduce_bench.py [--rounds 3] [--sides estuary,gloo,mpi,iperf3]
 """
 import argparse
+import atexit
 import json
 import os
 import socket
 import statistics
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,6 +115,7 @@ def main():
     iters = [max(3, int(i * a.iters_scale)) for i in ITERS]
     sizes_arg, iters_arg = ",".join(map(str, SIZES)), ",".join(map(str, iters))
     tmp = tempfile.mkdtemp(prefix="allreduce_bench_")
+    atexit.register(shutil.rmtree, tmp, True)  # model dirs, logs: GBs per run
     runs = {}
     if "estuary" in sides:
         if not os.access(a.estuary, os.X_OK):

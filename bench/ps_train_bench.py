@@ -38,10 +38,12 @@ Prints one figure per line (medians over runs), then ratios.
   bazel build //cli:estuary //server:chief //worker //ps && python3 bench/ps_train_bench.py --runs 3
 """
 import argparse
+import atexit
 import copy
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -247,6 +249,7 @@ def main():
         sys.exit("ps_train_bench: no TF venv (.venv-tf): run scripts/setup.sh --bench")
     make_data(args.estuary, args.data, args.rows, args.files)
     tmp = tempfile.mkdtemp(prefix="ps_train_bench_")
+    atexit.register(shutil.rmtree, tmp, True)  # model dirs, logs: GBs per run
     rates = {s: [] for s in systems}
     cpus = {s: [] for s in systems}
     splits = {s: [] for s in systems}

@@ -37,10 +37,12 @@ Prints one figure per line (medians over runs), then ratios.
     /usr/bin/python3 bench/sync_train_bench.py --runs 3
 """
 import argparse
+import atexit
 import copy
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -229,6 +231,7 @@ def main():
         sys.exit("sync_train_bench: no TF venv (.venv-tf): run scripts/setup.sh --bench")
     batch = json.load(open(os.path.join(ROOT, args.job)))["train_input"]["batch_size"]
     tmp = tempfile.mkdtemp(prefix="sync_train_bench_")
+    atexit.register(shutil.rmtree, tmp, True)  # model dirs, logs: GBs per run
     rates = {s: [] for s in systems}
     cpus = {s: [] for s in systems}
     load = [os.getloadavg()[0]]

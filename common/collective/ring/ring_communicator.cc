@@ -83,7 +83,7 @@ constexpr size_t kDirectMaxTraffic = 128 << 10;
 constexpr size_t kDirectMinBytes = 32 << 10;
 // The ring's pipelining unit (a bigger one saves poll wake-ups; a smaller
 // one starts the next step sooner).
-constexpr size_t kSegmentBytes = 1 << 20;
+constexpr size_t kSegmentBytes = 256 << 10;
 // Ring all-reduces of at least this many bytes send from a thread of their
 // own, so that the kernel's copies of the two directions can run on two
 // cores (measured on the 2-core build machine under load: the same CPU
