@@ -39,3 +39,25 @@ def stream(cmd, on_line, timeout, env=None):
     finally:
         timer.cancel()
     return p.returncode, "".join(lines)
+
+
+class Marks:
+    """The chief's logged steps, each with the CPU seconds of every task at that moment."""
+
+    def __init__(self):
+        self.pids = {}  # role -> pid
+        self.marks = []  # (global_step, seconds since the previous log, {role: cpu seconds})
+
+    def add(self, step, secs):
+        self.marks.append((step, secs, {r: cpu_secs(pid) for r, pid in self.pids.items()}))
+
+    def window(self, skip):
+        """(global steps/sec, {role: CPU ms per global step}) from mark `skip` to the last but one."""
+        m = self.marks
+        if len(m) < skip + 3:
+            return None, {}
+        a, b = m[skip], m[-2]
+        steps = b[0] - a[0]
+        secs = sum(x[1] for x in m[skip + 1:len(m) - 1])
+        cpu = {r: (b[2][r] - a[2].get(r, 0.0)) * 1e3 / steps for r in b[2]}
+        return steps / secs, cpu

@@ -49,7 +49,7 @@ import subprocess
 import sys
 import tempfile
 
-from benchlib import cpu_secs, free_port, stream
+from benchlib import Marks, cpu_secs, free_port, stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TF_PY = os.path.join(ROOT, ".venv-tf/bin/python")
@@ -85,28 +85,6 @@ def fail(what, out):
 
 LOG = re.compile(r"loss = (\S+), step = (\d+) \(([\d.]+) sec\)")
 LOSSES = {}  # system -> [(step, loss)] of its first run: a strategy that was ignored shows here
-
-
-class Marks:
-    """The chief's logged steps, each with the CPU seconds of every task at that moment."""
-
-    def __init__(self):
-        self.pids = {}  # role -> pid
-        self.marks = []  # (global_step, seconds since the previous log, {role: cpu seconds})
-
-    def add(self, step, secs):
-        self.marks.append((step, secs, {r: cpu_secs(pid) for r, pid in self.pids.items()}))
-
-    def window(self, skip):
-        """(global steps/sec, {role: CPU ms per global step}) from mark `skip` to the last but one."""
-        m = self.marks
-        if len(m) < skip + 3:
-            return None, {}
-        a, b = m[skip], m[-2]
-        steps = b[0] - a[0]
-        secs = sum(x[1] for x in m[skip + 1:len(m) - 1])
-        cpu = {r: (b[2][r] - a[2].get(r, 0.0)) * 1e3 / steps for r in b[2]}
-        return steps / secs, cpu
 
 
 def run_estuary_local(args, workers, tmp):
