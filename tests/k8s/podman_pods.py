@@ -12,6 +12,8 @@
 - containers' `ports` are dropped (podman 4.3 would publish each on the
   host, where five pods collide on 2222; on the pod network they are
   reachable without it);
+- an emptyDir gets a per-pod name (podman 4.3 would share one named
+  volume between all pods);
 - the PersistentVolumeClaim is dropped: the test creates the named volume
   (owned by the image's non-root user, as fsGroup would make it).
 
@@ -48,6 +50,17 @@ def main():
         # the podman network without it.
         spec["containers"] = [{k: v for k, v in c.items() if k != "ports"}
                               for c in spec["containers"]]
+        # podman 4.3 makes an emptyDir a named volume called like the pod's
+        # volume, shared by every pod: give each pod its own.
+        pod_name = job["metadata"]["name"]
+        renamed = {v["name"]: f"{pod_name}-{v['name']}"
+                   for v in spec["volumes"] if "emptyDir" in v}
+        spec["volumes"] = [dict(v, name=renamed.get(v["name"], v["name"]))
+                           for v in spec["volumes"]]
+        spec["containers"] = [
+            dict(c, volumeMounts=[dict(m, name=renamed.get(m["name"], m["name"]))
+                                  for m in c.get("volumeMounts", [])])
+            for c in spec["containers"]]
         played.append({
             "apiVersion": "v1",
             "kind": "Pod",
