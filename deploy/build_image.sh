@@ -78,17 +78,7 @@ GROUP
 echo "hosts: files dns" > "$root/etc/nsswitch.conf"
 chown 65532:65532 "$root/home/estuary"
 
-cat > "$ctx/Containerfile" <<'CONTAINERFILE'
-FROM scratch
-COPY rootfs/ /
-USER 65532:65532
-WORKDIR /home/estuary
-ENV PATH=/usr/local/bin
-# Each pod runs one role binary (command: chief | worker | ps | evaluator)
-# with the job file from a ConfigMap; TF_CONFIG comes from the environment.
-ENTRYPOINT ["/usr/local/bin/estuary"]
-CMD ["--help"]
-CONTAINERFILE
+cp deploy/Containerfile "$ctx/Containerfile"
 
 podman build --quiet --no-cache -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
 rm -f "$out"
