@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 estuary=bazel-bin/cli/estuary
-[ -x "$estuary" ] || bazel build //cli:estuary
+bazel build -q //cli:estuary 2>/dev/null || bazel build //cli:estuary  # bazel-bin may point at another config
 if command -v kustomize >/dev/null; then
   kustomize_build() { kustomize build "$1"; }
 else
