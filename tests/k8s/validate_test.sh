@@ -14,7 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 estuary=bazel-bin/cli/estuary
-bazel build -q //cli:estuary 2>/dev/null || bazel build //cli:estuary  # bazel-bin may point at another config
+# (bazel-bin may point at another config's outputs, e.g. after --config=cuda)
+bazel build //cli:estuary >/dev/null 2>&1 || bazel build //cli:estuary
 if command -v kustomize >/dev/null; then
   kustomize_build() { kustomize build "$1"; }
 else
