@@ -164,8 +164,9 @@ Json Container(const K8sOptions& o, const TaskType& t, const std::string& tf_con
   c["name"] = "tensorflow";
   c["image"] = o.image;
   c["imagePullPolicy"] = o.image_pull_policy;
+  // SIGTERM here is a preemption, not the end of the job (role_main.h).
   c["command"] = Json::array({absl::StrCat("/usr/local/bin/", t.binary),
-                              absl::StrCat("--job=", kK8sJobFile)});
+                              absl::StrCat("--job=", kK8sJobFile), "--on_sigterm=preempt"});
   if (!tf_config.empty()) c["env"] = Json::array({Json{{"name", "TF_CONFIG"}, {"value", tf_config}}});
   c["ports"] = Json::array({Json{{"name", "tfjob-port"}, {"containerPort", o.port}}});
   // The task's gRPC server answers grpc.health.v1 from its start (before

@@ -18,6 +18,10 @@
 // restarted too and wait (up to distribution.startup_timeout_secs) for the
 // restarted chief, which resumes from the last checkpoint. A task that
 // finished exits 0 and stays down; the job is done when the chief is.
+// SIGTERM (preemption, eviction, a drain) is not the end of the job: every
+// task runs with --on_sigterm=preempt, so a preempted chief saves a
+// checkpoint and fails the cluster (the others exit 1 and restart), and the
+// task that got the signal exits 143 (its Job / TFJob replaces the pod).
 #ifndef ESTUARY_CLI_K8S_MANIFESTS_H_
 #define ESTUARY_CLI_K8S_MANIFESTS_H_
 

@@ -13,8 +13,15 @@
 #          rejoins (the chief logs its new incarnation), and the job ends as in
 #          run 1;
 #   run 3: SIGTERM (`podman stop`, what the kubelet sends on preemption) to
-#          a worker's PID 1 mid-run: it leaves at once, exits 0 (counted as
-#          done) and the rest of the cluster finishes the job.
+#          worker 1's PID 1 mid-run: it leaves at once and exits 143 (the
+#          pods run with --on_sigterm=preempt; Kubernetes would replace the
+#          pod, podman leaves a stopped container down), and the others
+#          finish the job and exit 0;
+#   run 4: SIGTERM to the chief mid-run: it saves a checkpoint and exits 143
+#          within the grace period; every other task exits 1 and podman
+#          restarts it; the chief's container is started again (as the Job
+#          controller would replace its pod); the new chief resumes from that
+#          checkpoint and every pod ends with exit 0.
 # Prints timings (image size, pod start-up to the start barrier, job wall
 # time) for bench/RESULTS.md.
 #
@@ -23,13 +30,16 @@
 # the machine's high rlimits, so the test uses its own CONTAINERS_CONF with
 # lowered default ulimits. Leaves nothing behind (pods, volumes, network).
 #
-# Usage: tests/k8s/podman_test.sh [--no-build]   (~2 min once built)
+# Usage: tests/k8s/podman_test.sh [--no-build] [clean|kill|term|preempt...]
+#   (all four: ~3 min once built)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
 build_flag=()
-[ "${1:-}" = "--no-build" ] && build_flag=(--no-build)
+if [ "${1:-}" = "--no-build" ]; then build_flag=(--no-build); shift; fi
+runs=("$@")  # a subset of: clean kill term preempt (default: all)
+[ ${#runs[@]} -gt 0 ] || runs=(clean kill term preempt)
 
 work=$(mktemp -d /tmp/estuary-k8s-test.XXXXXX)
 export CONTAINERS_CONF=$work/containers.conf
@@ -74,7 +84,8 @@ podman network rm -f "$network" >/dev/null 2>&1 || true
 podman network create --subnet "$subnet_prefix.0/24" "$network" >/dev/null
 
 # run NAME JOB.json KILL: plays the job's pods, waits for every container to
-# exit, checks exit codes, evaluates. KILL: none | sigkill-worker | sigterm-worker.
+# exit, checks exit codes, evaluates. KILL: none | sigkill-worker | sigterm-worker |
+# sigterm-chief.
 run() {
   local name=$1 job=$2 mode=$3
   local dir=$work/$name
@@ -115,9 +126,24 @@ run() {
       pid=$(podman inspect -f '{{.State.Pid}}' "$victim")
       echo "$name: kill -9 worker 1 (pid $pid) at $(podman logs "$chief" 2>&1 | grep -oE 'step = [0-9]+' | tail -1)"
       kill -9 "$pid"
-    else
+    elif [ "$mode" = sigterm-worker ]; then
       echo "$name: podman stop (SIGTERM) worker 1 at $(podman logs "$chief" 2>&1 | grep -oE 'step = [0-9]+' | tail -1)"
-      podman stop -t 30 "$victim" >/dev/null
+      podman stop -t 60 "$victim" >/dev/null
+    else
+      echo "$name: podman stop (SIGTERM) the chief at $(podman logs "$chief" 2>&1 | grep -oE 'step = [0-9]+' | tail -1)"
+      local t_term t_gone
+      t_term=$(now)
+      podman stop -t 60 "$chief" >/dev/null
+      t_gone=$(now)
+      local code
+      code=$(podman inspect -f '{{.State.ExitCode}}' "$chief")
+      podman logs "$chief" > "$dir/chief-preempted.log" 2>&1
+      [ "$code" = 143 ] || { tail -20 "$dir/chief-preempted.log"; fail "$name: the preempted chief exited $code, not 143"; }
+      grep -q "preempted: saved checkpoint" "$dir/chief-preempted.log" ||
+        { tail -20 "$dir/chief-preempted.log"; fail "$name: the preempted chief saved no checkpoint"; }
+      echo "$name: chief exited 143 $(elapsed "$t_term" "$t_gone") s after SIGTERM:" \
+           "$(grep -o 'preempted: saved checkpoint.*' "$dir/chief-preempted.log")"
+      podman start "$chief" >/dev/null  # the Job controller's new pod
     fi
   fi
 
@@ -139,9 +165,13 @@ run() {
     code=$(podman inspect -f '{{.State.ExitCode}}' "$c")
     restarts=$(podman inspect -f '{{.RestartCount}}' "$c")
     echo "$name: $c exit $code, restarts $restarts"
-    [ "$code" = 0 ] || { podman logs "$c" 2>&1 | tail -20; fail "$name: $c exited $code"; }
+    local want=0
+    [ "$c" = "$victim" ] && [ "$mode" = sigterm-worker ] && want=143
+    [ "$code" = "$want" ] || { podman logs "$c" 2>&1 | tail -20; fail "$name: $c exited $code, not $want"; }
     if [ "$c" = "$victim" ] && [ "$mode" = sigkill-worker ]; then
       [ "$restarts" -ge 1 ] || fail "$name: podman did not restart the killed worker"
+    elif [ "$mode" = sigterm-chief ] && [ "$c" != "$chief" ]; then
+      [ "$restarts" -ge 1 ] || fail "$name: $c was not restarted after the chief's preemption"
     elif [ "$restarts" != 0 ]; then
       podman logs "$c" 2>&1 | tail -20
       fail "$name: $c restarted $restarts times"
@@ -157,8 +187,16 @@ run() {
       fail "$name: worker 1 registered only once"
   fi
   if [ "$mode" = sigterm-worker ]; then
-    podman logs "$victim" 2>&1 | grep -q "leaving: received signal 15" ||
+    podman logs "$victim" 2>&1 | grep -q "preempted by signal 15: exiting 143" ||
       fail "$name: worker 1 did not see SIGTERM"
+  fi
+  if [ "$mode" = sigterm-chief ]; then
+    # The new chief resumed from the preemption checkpoint's step.
+    local saved
+    saved=$(grep -oE 'preempted: saved checkpoint .*model.ckpt-[0-9]+' "$dir/chief-preempted.log" | grep -oE '[0-9]+$')
+    grep -qE "initialized 1 ps tasks with .* at global_step $saved " "$log" ||
+      { grep "initialized" "$log"; fail "$name: the new chief did not resume from step $saved"; }
+    echo "$name: the new chief resumed from global_step $saved"
   fi
   podman logs "$name-evaluator-0-tensorflow" 2>&1 | grep "saving dict for global step" | tail -1
 
@@ -183,7 +221,14 @@ PY
   podman kube down "$dir/play.yaml" >/dev/null
 }
 
-run fmnist "$repo/examples/fashion_mnist_k8s.json" none
-run fmnist-kill "$repo/examples/fashion_mnist_k8s.json" sigkill-worker
-run fmnist-term "$repo/examples/fashion_mnist_k8s.json" sigterm-worker
-echo "podman_test: 3 passed, 0 failed"
+job=$repo/examples/fashion_mnist_k8s.json
+for r in "${runs[@]}"; do
+  case "$r" in
+    clean) run fmnist "$job" none ;;
+    kill) run fmnist-kill "$job" sigkill-worker ;;
+    term) run fmnist-term "$job" sigterm-worker ;;
+    preempt) run fmnist-preempt "$job" sigterm-chief ;;
+    *) fail "unknown run '$r'" ;;
+  esac
+done
+echo "podman_test: ${#runs[@]} passed, 0 failed"
