@@ -215,9 +215,26 @@ PY
   python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) >= 0.80 else 1)" "$accuracy" ||
     fail "$name: accuracy $accuracy < 0.80"
 
-  local ready_ms chief_start ready_at
+  local ready_ms
   ready_ms=$(grep -oE "passed the start barrier [0-9]+ ms after the chief started" "$log" | grep -oE "[0-9]+ ms" | head -1)
-  echo "$name: kube play returned after $(elapsed "$t0" "$t_up") s; start barrier $ready_ms after the chief's process started; job wall time (kube play to every pod exited) $(elapsed "$t0" "$t_end") s"
+  # The chief's log stamps (UTC) against kube play's start.
+  python3 - "$log" "$t0" "$t_up" "$t_end" "$ready_ms" "$name" <<'PY'
+import datetime, re, sys
+log, t0, t_up, t_end, ready_ms, name = sys.argv[1:]
+t0, t_up, t_end = float(t0), float(t_up), float(t_end)
+def stamp(pattern):
+    for line in open(log):
+        if re.search(pattern, line):
+            d = datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S.%f")
+            return d.replace(tzinfo=datetime.timezone.utc).timestamp()
+    return None
+ready = stamp("cluster ready:")
+done = stamp("training finished: final checkpoint")
+print(f"{name}: kube play returned after {t_up - t0:.1f} s; start barrier passed "
+      f"{ready - t0:.1f} s after kube play started ({ready_ms} after the chief's process "
+      f"started); training {done - ready:.1f} s; job wall time (kube play to every pod "
+      f"exited) {t_end - t0:.1f} s")
+PY
   podman kube down "$dir/play.yaml" >/dev/null
 }
 
