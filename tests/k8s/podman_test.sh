@@ -21,7 +21,10 @@
 #          within the grace period; every other task exits 1 and podman
 #          restarts it; the chief's container is started again (as the Job
 #          controller would replace its pod); the new chief resumes from that
-#          checkpoint and every pod ends with exit 0.
+#          checkpoint and every pod ends with exit 0;
+#   run 5: run 1 with the TFJob overlay, its pods made as Kubeflow's
+#          training operator makes them (podman_pods.py: one pod per
+#          replica, TF_CONFIG injected into the container `tensorflow`).
 # Prints timings (image size, pod start-up to the start barrier, job wall
 # time) for bench/RESULTS.md.
 #
@@ -30,16 +33,16 @@
 # the machine's high rlimits, so the test uses its own CONTAINERS_CONF with
 # lowered default ulimits. Leaves nothing behind (pods, volumes, network).
 #
-# Usage: tests/k8s/podman_test.sh [--no-build] [clean|kill|term|preempt...]
-#   (all four: ~3 min once built)
+# Usage: tests/k8s/podman_test.sh [--no-build] [clean|kill|term|preempt|tfjob...]
+#   (all five: ~2.5 min once built)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 
 build_flag=()
 if [ "${1:-}" = "--no-build" ]; then build_flag=(--no-build); shift; fi
-runs=("$@")  # a subset of: clean kill term preempt (default: all)
-[ ${#runs[@]} -gt 0 ] || runs=(clean kill term preempt)
+runs=("$@")  # a subset of: clean kill term preempt tfjob (default: all)
+[ ${#runs[@]} -gt 0 ] || runs=(clean kill term preempt tfjob)
 
 work=$(mktemp -d /tmp/estuary-k8s-test.XXXXXX)
 export CONTAINERS_CONF=$work/containers.conf
@@ -87,15 +90,15 @@ podman network create --subnet "$subnet_prefix.0/24" "$network" >/dev/null
 # exit, checks exit codes, evaluates. KILL: none | sigkill-worker | sigterm-worker |
 # sigterm-chief.
 run() {
-  local name=$1 job=$2 mode=$3
+  local name=$1 job=$2 mode=$3 overlay=${4:-plain}
   local dir=$work/$name
   mkdir -p "$dir"
   "$estuary" k8s "$job" --workers 2 --ps 1 --evaluator --name "$name" \
     --image localhost/estuary:test --data_host_path /usr/share/datasets/fashion-mnist \
     --out_dir "$dir/k8s" >/dev/null
-  kustomize_build "$dir/k8s/overlays/plain" > "$dir/plain.yaml"
+  kustomize_build "$dir/k8s/overlays/$overlay" > "$dir/rendered.yaml"
   local ips
-  ips=$(python3 tests/k8s/podman_pods.py "$dir/plain.yaml" "$dir/play.yaml" "$subnet_prefix.10")
+  ips=$(python3 tests/k8s/podman_pods.py "$dir/rendered.yaml" "$dir/play.yaml" "$subnet_prefix.10")
   local volume=$name-model-dir
   podman volume create "$volume" >/dev/null
   volumes+=("$name")  # every volume of this run: the PVC's, the pods' emptyDirs
@@ -245,6 +248,7 @@ for r in "${runs[@]}"; do
     kill) run fmnist-kill "$job" sigkill-worker ;;
     term) run fmnist-term "$job" sigterm-worker ;;
     preempt) run fmnist-preempt "$job" sigterm-chief ;;
+    tfjob) run fmnist-tfjob "$job" none tfjob ;;
     *) fail "unknown run '$r'" ;;
   esac
 done
