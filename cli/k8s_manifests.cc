@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/cluster.h"
+#include "common/cluster_plan.h"
 #include "common/job_spec.h"
 #include "nlohmann/json.hpp"
 
@@ -217,7 +219,7 @@ Json PodSpec(const K8sOptions& o, const TaskType& t, const std::string& tf_confi
   return spec;
 }
 
-Json ClusterSpec(const K8sOptions& o) {
+Json ClusterJson(const K8sOptions& o) {
   Json cluster = Json::object();
   for (const TaskType& t : TaskTypes(o)) {
     Json list = Json::array();
@@ -229,9 +231,9 @@ Json ClusterSpec(const K8sOptions& o) {
   return cluster;
 }
 
-std::string TfConfig(const K8sOptions& o, const TaskType& t, int index) {
+std::string TfConfigJson(const K8sOptions& o, const TaskType& t, int index) {
   Json tf;
-  tf["cluster"] = ClusterSpec(o);
+  tf["cluster"] = ClusterJson(o);
   tf["task"] = Json{{"type", t.type}, {"index", index}};
   return tf.dump();
 }
@@ -268,7 +270,7 @@ std::vector<Json> PlainObjects(const K8sOptions& o) {
       job["apiVersion"] = "batch/v1";
       job["kind"] = "Job";
       job["metadata"] = Metadata(o, name, TaskLabels(o, t.type, i));
-      Json pod = PodSpec(o, t, TfConfig(o, t, i));
+      Json pod = PodSpec(o, t, TfConfigJson(o, t, i));
       pod["hostname"] = name;
       job["spec"] = Json{{"backoffLimit", o.backoff_limit},
                          {"completions", 1},
@@ -337,7 +339,7 @@ absl::Status CheckOptions(const K8sOptions& o) {
 
 }  // namespace
 
-std::string K8sClusterJson(const K8sOptions& options) { return ClusterSpec(options).dump(); }
+std::string K8sClusterJson(const K8sOptions& options) { return ClusterJson(options).dump(); }
 
 absl::StatusOr<K8sManifests> RenderK8sManifests(const std::string& job_text,
                                                 const std::string& job_source,
@@ -346,6 +348,13 @@ absl::StatusOr<K8sManifests> RenderK8sManifests(const std::string& job_text,
   // The job must be valid as the pods will read it, and match the shape.
   absl::StatusOr<JobSpec> spec = ParseJobSpec(job_text, job_source);
   if (!spec.ok()) return spec.status();
+  // The strategy must fit the shape (ps tasks <=> parameter_server), as
+  // every pod will check at start-up.
+  absl::StatusOr<estuary::TfConfig> tf = ParseTfConfig(TfConfigJson(o, TaskTypes(o)[0], 0));
+  if (!tf.ok()) return tf.status();
+  if (absl::StatusOr<std::string> strategy = ResolveStrategy(*spec, *tf); !strategy.ok()) {
+    return strategy.status();
+  }
   Json job = Json::parse(job_text, nullptr, /*allow_exceptions=*/false);
   if (job.is_discarded() || !job.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat(job_source, ": not a JSON object"));

@@ -79,6 +79,10 @@ TEST(K8sManifestsTest, BadInputNamesTheField) {
   o.workers = -1;
   EXPECT_TRUE(absl::StrContains(RenderK8sManifests(kJob, "job.json", o).status().message(),
                                 "--workers must be >= 0"));
+  m = RenderK8sManifests(R"({"model_dir": "m", "distribution": {"strategy": "multi_worker_mirrored"}})",
+                         "mwm.json", Shape());
+  EXPECT_FALSE(m.ok());
+  EXPECT_TRUE(absl::StrContains(m.status().message(), "multi_worker_mirrored")) << m.status();
   m = RenderK8sManifests(R"({"model_dir": "m", "oops": 1})", "bad.json", Shape());
   EXPECT_TRUE(absl::StrContains(m.status().message(), "bad.json: $.oops: unknown key"))
       << m.status();
