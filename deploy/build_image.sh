@@ -76,7 +76,7 @@ root:x:0:
 estuary:x:65532:
 GROUP
 echo "hosts: files dns" > "$root/etc/nsswitch.conf"
-chown 65532:65532 "$root/home/estuary"
+chown 65532:65532 "$root/home/estuary" 2>/dev/null || true  # rootless: owned by the mapped root
 
 cp deploy/Containerfile "$ctx/Containerfile"
 
