@@ -80,7 +80,12 @@ chown 65532:65532 "$root/home/estuary" 2>/dev/null || true  # rootless: owned by
 
 cp deploy/Containerfile "$ctx/Containerfile"
 
-podman build --quiet --no-cache -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
+old_id=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
+podman build --quiet -t "$tag" -f "$ctx/Containerfile" "$ctx" >/dev/null
+new_id=$(podman image inspect --format '{{.Id}}' "$tag")
+if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then
+  podman rmi "$old_id" >/dev/null 2>&1 || true  # the image this tag replaced
+fi
 rm -f "$out"
 podman save --quiet --format oci-archive -o "$out" "$tag"
 size=$(podman image inspect --format '{{.Size}}' "$tag")
