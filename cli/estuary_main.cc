@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/export_command.h"
+#include "cli/k8s_command.h"
 #include "cli/local_launcher.h"
 #include "cli/ps_placement.h"
 #include "cli/serve_command.h"
@@ -43,6 +44,8 @@ constexpr char kTopUsage[] =
     "                  Serve exports with TensorFlow Serving's gRPC and REST APIs.\n"
     "  local JOB.json [--workers N --ps M --evaluator --restart_failed]\n"
     "                  Run the job on a real multi-process cluster on this machine.\n"
+    "  k8s JOB.json --workers N --ps M [--evaluator] [--tfjob] [--out_dir DIR]\n"
+    "                  Render Kubernetes manifests (Services + Jobs, or a TFJob).\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
     "  gen-data clicks --rows N --out DIR [--format csv|tfrecord] [--files K] [--seed S]\n"
@@ -211,6 +214,7 @@ int main(int argc, char** argv) {
   if (cmd == "evaluate") return estuary::EvaluateCommand(argc, argv);
   if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "export") return estuary::ExportCommand(argc, argv);
+  if (cmd == "k8s") return estuary::K8sCommand(argc, argv);
   if (cmd == "serve") return estuary::ServeCommand(argc, argv, signals->get());
   if (cmd == "gen-data") {
     if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {

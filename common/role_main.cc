@@ -49,6 +49,12 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
   flags.Double("hold_secs", &hold_secs,
                "Coordinator only: keep the cluster up this long after start-up before "
                "shutting it down (SIGTERM or a shutdown request ends it sooner).");
+  std::string on_sigterm = "end_job";
+  flags.String("on_sigterm", &on_sigterm,
+               "end_job: SIGTERM to the chief ends the job and every task exits 0 (a local "
+               "run's Ctrl-C). preempt: the pod is being taken away (Kubernetes): the chief "
+               "saves a checkpoint and fails the cluster so every task restarts, and a task "
+               "that got the signal exits 128 + signal (143).");
   absl::Status st = flags.Parse(argc, argv);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -61,6 +67,11 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
         absl::StrCat("unexpected argument '", flags.positional()[0], "'"));
   }
   if (st.ok() && job_path.empty()) st = absl::InvalidArgumentError("--job is required");
+  if (st.ok() && on_sigterm != "end_job" && on_sigterm != "preempt") {
+    st = absl::InvalidArgumentError(
+        absl::StrCat("--on_sigterm: '", on_sigterm, "' is not end_job or preempt"));
+  }
+  ctx.preempt_on_sigterm = on_sigterm == "preempt";
   if (!st.ok()) {
     PrintError(role.binary, absl::StrCat(st.message(), " (see --help)"));
     return kExitBadInput;
@@ -104,7 +115,13 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
   }
 
   InitLogging(ctx.tf_config.task.ToString());
-  return run(ctx);
+  const int code = run(ctx);
+  if (ctx.Preempted() && code != kExitBadInput) {
+    const int signo = ctx.signals->received();
+    spdlog::info("preempted by signal {}: exiting {}", signo, 128 + signo);
+    return 128 + signo;
+  }
+  return code;
 }
 
 TaskRuntimeOptions RuntimeOptionsFor(const RoleContext& ctx) {

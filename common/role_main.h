@@ -29,6 +29,18 @@ struct RoleContext {
   // before shutting it down (the job's work, until training lands).
   absl::Duration hold = absl::ZeroDuration();
   absl::Time process_start;
+  // --on_sigterm=preempt (the Kubernetes manifests): SIGTERM means the pod
+  // is being taken away, not that the job is done. The chief saves a
+  // checkpoint (parameter_server) and ends the cluster as failed (every
+  // other task exits 1, to be restarted and to wait for the new chief);
+  // any task that received the signal exits 128 + signo (143), which
+  // Kubernetes and TFJob's ExitCode policy treat as retryable. Default
+  // (end_job): SIGTERM to the chief ends the job, every task exits 0.
+  bool preempt_on_sigterm = false;
+  // True once SIGTERM/SIGINT arrived and preempt_on_sigterm is set.
+  bool Preempted() const {
+    return preempt_on_sigterm && signals != nullptr && signals->received() != 0;
+  }
 };
 
 struct RoleDescription {

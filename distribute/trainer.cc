@@ -111,6 +111,36 @@ bool HasTraining(const JobSpec& job) { return job.train_input.has_value(); }
 
 namespace {
 
+// The chief's checkpoint when its pod is preempted (--on_sigterm=preempt):
+// the training client's calls are cancelled, so a fresh client (no
+// canceller, calls bounded by `timeout`) snapshots the PS tasks. Best
+// effort: logs the outcome (a PS already gone fails it at once).
+void SaveOnPreemption(const JobSpec& job, const std::vector<std::string>& ps_addresses,
+                      const std::vector<std::string>& ps_names, uint64_t generation,
+                      absl::Duration timeout, int keep_checkpoint_max) {
+  const absl::Time deadline = absl::Now() + timeout;
+  auto save = [&]() -> absl::StatusOr<std::string> {
+    PsClientOptions options;
+    options.task_names = ps_names;
+    ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client, PsClient::Create(ps_addresses, options));
+    RETURN_IF_ERROR(client->WaitInitialized(generation, deadline).status());
+    int64_t step = 0;
+    ASSIGN_OR_RETURN(std::vector<ShardEntry> shards,
+                     client->SaveShards(job.model_dir, deadline, &step));
+    checkpoint::SaveOptions options_save;
+    options_save.keep_checkpoint_max = keep_checkpoint_max;
+    // Deleting old checkpoints needs the leases' store; keep them all.
+    options_save.may_delete = [](int64_t) { return false; };
+    return checkpoint::CommitCheckpoint(job.model_dir, step, shards, options_save);
+  };
+  absl::StatusOr<std::string> prefix = save();
+  if (prefix.ok()) {
+    spdlog::info("preempted: saved checkpoint {}", *prefix);
+  } else {
+    spdlog::warn("preempted: could not save a checkpoint: {}", prefix.status().message());
+  }
+}
+
 // RunTrainer under parameter_server.
 absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runtime) {
   const JobSpec& job = ctx.job;
@@ -177,7 +207,13 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
     OnRuntimeStop cancel_on_stop(&runtime, [&canceller] { canceller.CancelAll(); });
     trained = estimator->Train(input_fn, args);
   }
-  if (runtime.stopped()) return trained.ok() ? absl::CancelledError("stopped") : trained;
+  if (runtime.stopped()) {
+    if (chief && ctx.Preempted()) {
+      SaveOnPreemption(job, ps_addresses, ps_names, client->generation(), ps.call_timeout,
+                       ps.keep_checkpoint_max);
+    }
+    return trained.ok() ? absl::CancelledError("stopped") : trained;
+  }
 
   if (!chief) {
     if (!trained.ok()) {

@@ -7,6 +7,8 @@
 #     compatibility tests and benchmarks (never used by the product), with
 #     onnx + onnxruntime (the ONNX export's test: scripts/requirements-tf.txt);
 #   - Fashion-MNIST (Debian's dataset-fashion-mnist);
+#   - podman + runc + catatonit (the container image and the podman
+#     multi-pod test), node/npm packages and kustomize v5.5.0 (tests/k8s);
 #   - `bazel build //...`.
 # Idempotent: packages already present are not reinstalled.
 #
@@ -59,6 +61,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libfarmhash-dev
   libssl-dev zlib1g-dev libc-ares-dev libre2-dev libcpp-httplib-dev
   dataset-fashion-mnist
+  podman runc catatonit python3-yaml  # deploy/build_image.sh, tests/k8s (issue 12)
 )
 if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine
                                   openmpi-bin libopenmpi-dev iperf3); fi
@@ -89,6 +92,23 @@ fi
 if [ "$bench" = 1 ]; then
   if [ ! -x .venv-torch/bin/pip ]; then /usr/bin/python3 -m venv .venv-torch; fi
   .venv-torch/bin/pip install -q --disable-pip-version-check -r scripts/requirements-torch.txt
+fi
+
+# tests/k8s: the schema checker's npm packages (pinned by package-lock.json)
+# and kustomize (pinned; from the Go module proxy, as Debian 12's
+# kubernetes-client is 1.20 with a kustomize too old for these manifests).
+# This machine kind ships Node.js with npm; Debian's are the fallback.
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+(cd tests/k8s && npm ci --no-audit --no-fund --loglevel=error)
+if ! command -v kustomize >/dev/null; then
+  if command -v go >/dev/null || [ -x /usr/local/go/bin/go ]; then
+    GOBIN=/usr/local/bin PATH="$PATH:/usr/local/go/bin" \
+      go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
+  else
+    echo "setup: no Go toolchain: install kustomize v5 by hand for tests/k8s" >&2
+  fi
 fi
 
 if [ "$portable" = 1 ]; then

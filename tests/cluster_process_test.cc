@@ -230,5 +230,24 @@ TEST(ClusterProcessTest, StartBarrierTimesOutNamingTheMissingTask) {
   EXPECT_EQ(WaitExit(*w0), 1) << w0->Output();
 }
 
+// --on_sigterm=preempt (the Kubernetes manifests): SIGTERM is a
+// preemption, not the end of the job. A preempted worker exits 143; a
+// preempted chief exits 143 and fails the cluster, so the others exit 1
+// (Kubernetes restarts them).
+TEST(ClusterProcessTest, PreemptedTasksExit143AndAPreemptedChiefFailsTheCluster) {
+  TestCluster cluster(1, 2, 0);
+  const std::string job = FastJob();
+  auto chief = cluster.StartTask("chief:0", job, {"--hold_secs=120", "--on_sigterm=preempt"});
+  auto w0 = cluster.StartTask("worker:0", job, {"--on_sigterm=preempt"});
+  auto w1 = cluster.StartTask("worker:1", job, {"--on_sigterm=preempt"});
+  ASSERT_TRUE(w1->WaitForLine("passed the start barrier", kSlack)) << w1->Output();
+  w1->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*w1), 143) << w1->Output();
+  EXPECT_TRUE(w1->HasLine("preempted by signal 15: exiting 143")) << w1->Output();
+  chief->Signal(SIGTERM);
+  EXPECT_EQ(WaitExit(*chief), 143) << chief->Output();
+  EXPECT_EQ(WaitExit(*w0), 1) << w0->Output();
+}
+
 }  // namespace
 }  // namespace estuary::testing

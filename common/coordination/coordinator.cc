@@ -69,12 +69,17 @@ int RunCoordinator(const RoleContext& ctx, const RoleJob& job) {
     }
   }
   ctx.signals->ClearCallbacks();
-  service.RequestShutdown(reason, /*job_failed=*/exit_code != kExitOk);
-  const std::vector<TaskId> stuck =
-      service.WaitUntilAllLeft(self, ctx.job.distribution.shutdown_timeout);
+  // Preempted: the job is not done; the others exit 1 (and restart).
+  service.RequestShutdown(reason, /*job_failed=*/exit_code != kExitOk || ctx.Preempted());
+  // A preempted chief must be gone within its pod's grace period, and the
+  // others, restarting (Kubernetes' OnFailure), would register again: they
+  // were told; wait only briefly.
+  const absl::Duration leave_timeout =
+      ctx.Preempted() ? std::min(ctx.job.distribution.shutdown_timeout, absl::Seconds(2))
+                      : ctx.job.distribution.shutdown_timeout;
+  const std::vector<TaskId> stuck = service.WaitUntilAllLeft(self, leave_timeout);
   if (!stuck.empty()) {
-    spdlog::warn("tasks still alive after {} s: {}",
-                 absl::ToDoubleSeconds(ctx.job.distribution.shutdown_timeout),
+    spdlog::warn("tasks still alive after {} s: {}", absl::ToDoubleSeconds(leave_timeout),
                  JoinTasks(stuck));
   } else {
     spdlog::info("every task has left; shutting down");
