@@ -15,8 +15,10 @@ the same seeded shuffle of the training rows (materialised once as a CSV
 of STEPS x BATCH rows, read in order by both), 500 steps with Adam
 (dense on the network, sparse on the embedding table: Keras' legacy Adam
 decays every row's moments), then evaluate the same eval CSV. Asserted:
-each seed's eval loss and average_loss within 1%, and the 3-seed means.
-(Measured: equal to all printed digits.)
+each seed's eval loss and average_loss within 1%, and the 3-seed means
+(measured: equal to all printed digits); and the final variables and Adam
+slots (m, v; the embedding table's too) to VARIABLE_RTOL of the largest
+value of each (measured: float rounding).
 
 Runs under the TF venv; drives `estuary` and `compat_tool`. ~1-2 min on an
 idle 2-core machine.
@@ -152,7 +154,34 @@ def run_estuary(name, seed, work, paths, stream, tf_dir):
     return model_dir
 
 
+def variable_differences(tf_dir, our_dir):
+    """{name: max |TF - Estuary| / (1e-3 + max |TF|)} over the final model
+    variables and the Adam slots m and v (TF's training/Adam/<var>/m is
+    Estuary's <var>/adam/m); a name missing on Estuary's side is inf."""
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(tf_dir))
+    ours = compat_tool({"op": "read_checkpoint", "model_dir": our_dir})["floats"]
+    out = {}
+    for name in reader.get_variable_to_shape_map():
+        if name.startswith("training/Adam/") and name.rsplit("/", 1)[1] in ("m", "v"):
+            var, slot = name[len("training/Adam/"):].rsplit("/", 1)
+            our_name = f"{var}/adam/{slot}"
+        elif name.startswith("training/") or name == "global_step":
+            continue
+        else:
+            our_name = name
+        t = np.asarray(reader.get_tensor(name), dtype=np.float64).reshape(-1)
+        if our_name not in ours:
+            out[name] = float("inf")
+            continue
+        o = np.asarray(ours[our_name]["values"], dtype=np.float64)
+        out[name] = (float(np.abs(t - o).max() / (1e-3 + np.abs(t).max()))
+                     if o.shape == t.shape else float("inf"))
+    return out
+
+
 RESULTS = {}  # (side, name, seed) -> final eval metrics
+VARIABLES = {}  # (name, seed) -> variable_differences
+VARIABLE_RTOL = 1e-3
 
 
 def setUpModule():
@@ -166,12 +195,15 @@ def setUpModule():
             our_dir = run_estuary(name, seed, work, paths, stream, tf_dir)
             RESULTS[("tf", name, seed)] = base.final_metrics(tf_dir)
             RESULTS[("estuary", name, seed)] = base.final_metrics(our_dir)
+            VARIABLES[(name, seed)] = variable_differences(tf_dir, our_dir)
     report = ["", f"{'config':38s} {'seed':>4s} {'TF loss':>9s} {'Estuary':>9s} {'rel':>9s}"]
     for name in CONFIGS:
         for seed in SEEDS:
             a = RESULTS[("tf", name, seed)]["loss"]
             b = RESULTS[("estuary", name, seed)]["loss"]
-            report.append(f"{name:38s} {seed:4d} {a:9.5f} {b:9.5f} {b / a - 1:+9.2e}")
+            worst = max(VARIABLES[(name, seed)].items(), key=lambda kv: kv[1])
+            report.append(f"{name:38s} {seed:4d} {a:9.5f} {b:9.5f} {b / a - 1:+9.2e}"
+                          f"  variables: largest difference {worst[1]:.1e} ({worst[0]})")
     print("\n".join(report), file=sys.stderr)
 
 
@@ -188,11 +220,23 @@ class AdamCompatTest(unittest.TestCase):
             self.assertLessEqual(abs(b - a), LOSS_REL * a,
                                  f"mean {key}: TF {a:.5f}, Estuary {b:.5f}")
 
+    def check_variables(self, name):
+        for seed in SEEDS:
+            bad = {k: v for k, v in VARIABLES[(name, seed)].items() if not v <= VARIABLE_RTOL}
+            self.assertEqual(bad, {}, f"seed {seed}: variables (or Adam slots) differ")
+            self.assertTrue(any(k.endswith("/m") for k in VARIABLES[(name, seed)]))
+
     def test_dnn_classifier(self):
         self.check("dnn_classifier")
 
     def test_dnn_linear_combined_classifier_adam(self):
         self.check("dnn_linear_combined_classifier_adam")
+
+    def test_dnn_classifier_variables(self):
+        self.check_variables("dnn_classifier")
+
+    def test_dnn_linear_combined_classifier_adam_variables(self):
+        self.check_variables("dnn_linear_combined_classifier_adam")
 
 
 if __name__ == "__main__":
