@@ -36,6 +36,7 @@ class DnnModel : public Model {
     std::vector<CategoricalIds> ids;  // per dnn column (embedding columns only)
     nn::MlpState mlp;
     LinearModel::Cache linear;
+    RowMatrixXf dnn_logits, linear_logits;  // combined: each part's (Summarize)
   };
 
   DnnModel(DnnModelOptions options, std::vector<ColumnPtr> sorted, int64_t input_dim,
@@ -154,9 +155,10 @@ class DnnModel : public Model {
           known[e->categorical.get()] = &state->ids[i];
         }
       }
-      ASSIGN_OR_RETURN(RowMatrixXf linear_logits,
+      ASSIGN_OR_RETURN(state->linear_logits,
                        linear_->Forward(features, vars, &state->linear, &known));
-      logits += linear_logits;
+      state->dnn_logits = logits;
+      logits += state->linear_logits;
     }
     *out_state = std::move(state);
     return logits;
@@ -182,6 +184,34 @@ class DnnModel : public Model {
     }
     if (linear_.has_value()) RETURN_IF_ERROR(linear_->Backward(state.linear, dlogits, grads));
     return absl::OkStatus();
+  }
+
+  // TF's: each hidden layer's output (after dropout and batch norm) and the
+  // network's logits (_DNNModelV2.call); combined: also the linear part's
+  // logits ("linear/...") and its bias / fraction_of_zero_weights.
+  void Summarize(const ForwardState& base, const Variables& vars,
+                 ModelSummaries* out) const override {
+    const State& state = static_cast<const State&>(base);
+    const nn::MlpState& mlp = state.mlp;
+    if (!mlp.valid) return;
+    const size_t layers = mlp.hidden.size();
+    for (size_t i = 0; i < layers; ++i) {
+      out->AddLayer(absl::StrCat("dnn/hiddenlayer_", i),
+                    i + 1 < layers ? mlp.hidden[i + 1].input : mlp.logits_input);
+    }
+    if (!linear_.has_value()) {
+      // The logits are not kept: the last layer's output times the logits
+      // kernel, plus the bias (only on summary steps).
+      const RowMatrixXf& kernel = vars.floats.at("dnn/logits/kernel");
+      const RowMatrixXf& bias = vars.floats.at("dnn/logits/bias");
+      RowMatrixXf logits = mlp.logits_input * kernel;
+      logits.rowwise() += bias.row(0);
+      out->AddLayer("dnn/logits", logits);
+      return;
+    }
+    out->AddLayer("dnn/logits", state.dnn_logits);
+    linear_->Summarize(vars, out);
+    out->AddLayer("linear", state.linear_logits);
   }
 
  private:

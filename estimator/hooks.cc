@@ -14,10 +14,22 @@ absl::Status SummarySaverHook::Begin(int64_t global_step) {
 absl::Status SummarySaverHook::AfterStep(const StepInfo& step, RunContext*) {
   const int64_t before = last_step_;
   last_step_ = step.global_step;
-  if (every_steps_ > 0 && CrossedMultiple(before, step.global_step, every_steps_)) {
-    return writer_->AddScalar("loss", step.loss, step.global_step);
+  if (!(every_steps_ > 0 && CrossedMultiple(before, step.global_step, every_steps_))) {
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(writer_->AddScalar("loss", step.loss, step.global_step));
+  if (step.summaries == nullptr) return absl::OkStatus();
+  for (const auto& [tag, value] : step.summaries->scalars) {
+    RETURN_IF_ERROR(writer_->AddScalar(tag, value, step.global_step));
+  }
+  for (const auto& [tag, values] : step.summaries->histograms) {
+    RETURN_IF_ERROR(writer_->AddHistogram(tag, absl::MakeConstSpan(values), step.global_step));
   }
   return absl::OkStatus();
+}
+
+bool SummarySaverHook::WantsSummaries(int64_t global_step) const {
+  return every_steps_ > 0 && CrossedMultiple(global_step, global_step + 1, every_steps_);
 }
 
 absl::Status LoggingHook::Begin(int64_t global_step) {

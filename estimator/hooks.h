@@ -26,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/summary_writer.h"
+#include "estimator/model.h"
 #include "estimator/strategy.h"
 
 namespace estuary {
@@ -42,6 +43,9 @@ struct StepInfo {
   // mean over every replica, Strategy::ApplyGradients).
   double loss = 0;
   int64_t batch_size = 0;  // examples in the step's batches (this process's replicas)
+  // The model's summaries of the step (replica 0's forward pass), when a
+  // hook asked for them (TrainingHook::WantsSummaries); else null.
+  const ModelSummaries* summaries = nullptr;
 };
 
 class RunContext {
@@ -58,6 +62,10 @@ class TrainingHook {
   virtual ~TrainingHook() = default;
   virtual absl::Status Begin(int64_t global_step) { return absl::OkStatus(); }
   virtual absl::Status BeforeStep(int64_t global_step) { return absl::OkStatus(); }
+  // Asked after BeforeStep: true when AfterStep of the step starting at
+  // `global_step` needs the model's summaries (StepInfo::summaries); they
+  // cost a little, so only on the steps that write them.
+  virtual bool WantsSummaries(int64_t global_step) const { return false; }
   virtual absl::Status AfterStep(const StepInfo& step, RunContext* run) {
     return absl::OkStatus();
   }
@@ -72,13 +80,20 @@ inline bool CrossedMultiple(int64_t before, int64_t after, int64_t every) {
   return after / every > before / every;
 }
 
-// Writes the scalar summary "loss" every `every_steps` steps (<= 0: never)
-// (SummarySaverHook). `writer` is borrowed. Errors: the writer's.
+// Writes the scalar summary "loss" and the model's summaries (TF's
+// fraction_of_zero_values / activation per DNN layer, linear bias /
+// fraction_of_zero_weights: Model::Summarize) every `every_steps` steps
+// (<= 0: never) (SummarySaverHook). The model's are asked for on the steps
+// that will reach a multiple of every_steps (global_step + 1); a step that
+// crosses one unasked (other workers' steps advanced global_step) writes
+// "loss" only. `writer` is borrowed. Errors: the writer's (a histogram of
+// NaN/inf values: InvalidArgument naming the tag).
 class SummarySaverHook : public TrainingHook {
  public:
   SummarySaverHook(EventFileWriter* writer, int64_t every_steps)
       : writer_(writer), every_steps_(every_steps) {}
   absl::Status Begin(int64_t global_step) override;
+  bool WantsSummaries(int64_t global_step) const override;
   absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
 
  private:

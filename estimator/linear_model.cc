@@ -43,6 +43,28 @@ void LinearModel::InitVariables(Variables* vars) const {
   vars->floats[bias_name_] = RowMatrixXf::Zero(1, logits_dimension_);
 }
 
+void LinearModel::Summarize(const Variables& vars, ModelSummaries* out) const {
+  auto bias = vars.floats.find(bias_name_);
+  if (bias != vars.floats.end() && bias->second.size() > 0) {
+    const RowMatrixXf& b = bias->second;
+    if (b.size() == 1) {
+      out->scalars.emplace_back("bias", b(0, 0));
+    } else {
+      out->histograms.emplace_back("bias", std::vector<double>(b.data(), b.data() + b.size()));
+    }
+  }
+  // _compute_fraction_of_zero: float32 zero count over the int64 size.
+  int64_t size = 0, zeros = 0;
+  for (const std::string& name : weight_names_) {
+    auto w = vars.floats.find(name);
+    if (w == vars.floats.end()) continue;
+    size += w->second.size();
+    zeros += (w->second.array() == 0.0f).count();
+  }
+  out->scalars.emplace_back("fraction_of_zero_weights",
+                            static_cast<float>(zeros) / static_cast<float>(size));
+}
+
 absl::StatusOr<std::map<std::string, std::vector<int64_t>>> LinearModel::RowsRead(
     const FeatureMap& features) const {
   std::map<std::string, std::vector<int64_t>> rows;

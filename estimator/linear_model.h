@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "estimator/embedding.h"
 #include "estimator/feature_column.h"
+#include "estimator/model.h"
 #include "common/variables.h"
 
 namespace estuary {
@@ -69,6 +70,13 @@ class LinearModel {
   // Adds d(loss)/d(variables) for `dlogits` [batch, logits_dimension]:
   // sparse gradients for categorical weights, dense for the rest.
   absl::Status Backward(const Cache& cache, const RowMatrixXf& dlogits, Gradients* grads) const;
+
+  // TF's linear summaries (canned/linear.py, linear_logit_fn_builder_v2)
+  // of the variables in `vars`: "bias" (the bias_weights value: a scalar
+  // when logits_dimension is 1, else a histogram of its values) and the
+  // scalar "fraction_of_zero_weights" (exact zeros over every weight
+  // variable but the bias). Variables missing from `vars` are skipped.
+  void Summarize(const Variables& vars, ModelSummaries* out) const;
 
  private:
   LinearModel() = default;

@@ -20,6 +20,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -27,6 +28,26 @@
 #include "common/variables.h"
 
 namespace estuary {
+
+// TensorBoard summaries a model adds to a training step's (TF's premade
+// estimators' extra summaries: tf.compat.v1.summary.scalar / histogram in
+// their model functions), written by the SummarySaverHook next to "loss".
+struct ModelSummaries {
+  std::vector<std::pair<std::string, double>> scalars;
+  std::vector<std::pair<std::string, std::vector<double>>> histograms;
+
+  // TF's _add_hidden_layer_summary (canned/dnn.py): the scalar
+  // "<tag>/fraction_of_zero_values" (tf.math.zero_fraction: exact zeros /
+  // size) and the histogram "<tag>/activation" of `value`'s elements.
+  void AddLayer(const std::string& tag, const RowMatrixXf& value) {
+    const int64_t n = value.size();
+    const int64_t zeros = n == 0 ? 0 : (value.array() == 0.0f).count();
+    scalars.emplace_back(tag + "/fraction_of_zero_values",
+                         n == 0 ? 0.0 : static_cast<float>(zeros) / static_cast<float>(n));
+    histograms.emplace_back(tag + "/activation",
+                            std::vector<double>(value.data(), value.data() + n));
+  }
+};
 
 class Model {
  public:
@@ -79,6 +100,15 @@ class Model {
   // distinct `grads`.
   virtual absl::Status Backward(const ForwardState& state, const RowMatrixXf& dlogits,
                                 const Variables& vars, Gradients* grads) const = 0;
+
+  // Adds the summaries TF's estimator of this kind writes for a training
+  // step to *out: values of the Forward (training) that made `state`, and
+  // of `vars`, the variables it read (before the step's update), e.g.
+  // "dnn/hiddenlayer_0/fraction_of_zero_values" or the linear "bias".
+  // Called only on the steps whose summaries are saved. Thread-safe for
+  // distinct `out`. Default: none.
+  virtual void Summarize(const ForwardState& state, const Variables& vars,
+                         ModelSummaries* out) const {}
 };
 
 }  // namespace estuary

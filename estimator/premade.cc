@@ -36,6 +36,9 @@ class LinearAsModel : public Model {
                         Gradients* grads) const override {
     return linear_.Backward(static_cast<const State&>(state).cache, dlogits, grads);
   }
+  void Summarize(const ForwardState&, const Variables& vars, ModelSummaries* out) const override {
+    linear_.Summarize(vars, out);
+  }
 
  private:
   LinearModel linear_;

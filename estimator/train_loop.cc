@@ -17,7 +17,8 @@ namespace estuary {
 
 absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, const Batch& batch,
                                         const Variables& vars, int64_t global_step,
-                                        std::mt19937_64* rng, Gradients* grads) {
+                                        std::mt19937_64* rng, Gradients* grads,
+                                        ModelSummaries* summaries) {
   if (!batch.has_labels) {
     return absl::InvalidArgumentError("training needs labels: set label_key in the input");
   }
@@ -30,6 +31,7 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
         absl::StrCat("NaN loss during training (global_step ", global_step,
                      "): lower the learning rate or check the input for NaN/inf values"));
   }
+  if (summaries != nullptr) model.Summarize(*state, vars, summaries);
   grads->Clear();
   RETURN_IF_ERROR(model.Backward(*state, loss.dlogits, vars, grads));
   return loss.training_loss;
@@ -148,7 +150,12 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
       break;
     }
     const int64_t global_step = strategy->global_step();
-    for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->BeforeStep(global_step));
+    bool want_summaries = false;
+    for (TrainingHook* hook : hooks) {
+      RETURN_IF_ERROR(hook->BeforeStep(global_step));
+      want_summaries = want_summaries || hook->WantsSummaries(global_step);
+    }
+    ModelSummaries summaries;
     ASSIGN_OR_RETURN(const Variables* vars, strategy->VariablesForStep(batches[0].features));
     if (read_ahead) {
       ASSIGN_OR_RETURN(next_complete, read_step(&next));
@@ -157,8 +164,9 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     }
     const std::function<void(int)> compute = [&](int i) {
       std::mt19937_64* replica_rng = i == 0 ? rng : &rngs[i - 1];
-      absl::StatusOr<double> loss = ComputeGradients(model, head, batches[i], *vars, global_step,
-                                                     replica_rng, &replicas[i].grads);
+      absl::StatusOr<double> loss =
+          ComputeGradients(model, head, batches[i], *vars, global_step, replica_rng,
+                           &replicas[i].grads, i == 0 && want_summaries ? &summaries : nullptr);
       statuses[i] = loss.status();
       replicas[i].loss = loss.ok() ? *loss : 0;
       replicas[i].batch_size = batches[i].batch_size;
@@ -178,7 +186,8 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     RETURN_IF_ERROR(loss.status());
     int64_t examples = 0;
     for (const ReplicaGradients& r : replicas) examples += r.batch_size;
-    const StepInfo step{strategy->global_step(), *loss, examples};
+    const StepInfo step{strategy->global_step(), *loss, examples,
+                        want_summaries ? &summaries : nullptr};
     for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->AfterStep(step, &run));
   }
   for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->End(strategy->global_step()));

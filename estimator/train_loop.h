@@ -24,11 +24,14 @@ namespace estuary {
 // Model::Backward into *grads (cleared first). Returns the loss. Touches
 // nothing but *rng and *grads, so replicas may run it concurrently on one
 // const Model and Head. `global_step` only names the step in errors.
-// InvalidArgument for a batch without labels, for a NaN/inf loss ("NaN
-// loss during training ..."), and from the model and head.
+// With `summaries`, also the model's summaries of this forward pass
+// (Model::Summarize) into it. InvalidArgument for a batch without labels,
+// for a NaN/inf loss ("NaN loss during training ..."), and from the model
+// and head.
 absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, const Batch& batch,
                                         const Variables& vars, int64_t global_step,
-                                        std::mt19937_64* rng, Gradients* grads);
+                                        std::mt19937_64* rng, Gradients* grads,
+                                        ModelSummaries* summaries = nullptr);
 
 // Runs steps until `input` runs out or a hook requests a stop. Per step,
 // with N = strategy->num_local_replicas(): reads N batches (fewer left:
@@ -37,8 +40,10 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
 // features), ComputeGradients for the N replicas in parallel (replica 0 on
 // the calling thread, the others on threads this call owns; replica i >= 1
 // draws dropout from its own mt19937_64 seeded once from *rng at the
-// start), strategy->ApplyGradients(all N), hooks' AfterStep with the loss
-// ApplyGradients returned and the sum of the N batch sizes. Hooks' Begin
+// start; replica 0 adds the model's summaries when a hook WantsSummaries
+// for the step), strategy->ApplyGradients(all N), hooks' AfterStep with the
+// loss ApplyGradients returned, the sum of the N batch sizes and those
+// summaries. Hooks' Begin
 // before and End after. ApplyGradients' OutOfRange (a peer's input ran
 // out) ends training as if the input had run out. A strategy that
 // PrefetchesVariables() gets the next step's replica-0 features

@@ -158,6 +158,54 @@ TEST(TrainLoopTest, OutOfRangeFromApplyGradientsEndsTrainingLikeTheEndOfInput) {
   EXPECT_TRUE(recorder.ended);
 }
 
+// Asks for the model's summaries on the steps that reach an even
+// global_step, and keeps what it gets.
+class SummaryRecorder : public TrainingHook {
+ public:
+  bool WantsSummaries(int64_t global_step) const override { return (global_step + 1) % 2 == 0; }
+  absl::Status AfterStep(const StepInfo& step, RunContext*) override {
+    if (step.summaries != nullptr) got[step.global_step] = *step.summaries;
+    return absl::OkStatus();
+  }
+  std::map<int64_t, ModelSummaries> got;
+};
+
+TEST(TrainLoopTest, ModelSummariesOnlyOnTheStepsAHookWants) {
+  Fixture f("summaries");
+  RecordingStrategy strategy(f.model.get(), &f.optimizers, f.options, 1);
+  ASSERT_TRUE(strategy.Restore().ok());
+  std::unique_ptr<Pipeline> input = MakeInput("summaries.csv", 5 * kBatch);
+  ASSERT_NE(input, nullptr);
+  SummaryRecorder recorder;
+  std::mt19937_64 rng(1);
+  ASSERT_TRUE(RunTrainLoop(*f.model, *f.head, input.get(), &strategy, {&recorder}, &rng).ok());
+  ASSERT_EQ(recorder.got.size(), 2u);
+  ASSERT_EQ(recorder.got.count(2), 1u);
+  ASSERT_EQ(recorder.got.count(4), 1u);
+  // The linear model's (TF's linear.py): the bias and the fraction of zero
+  // weights, of the variables the step read (before its update).
+  const ModelSummaries& s = recorder.got[2];
+  ASSERT_EQ(s.scalars.size(), 2u);
+  EXPECT_EQ(s.scalars[0].first, "bias");
+  EXPECT_EQ(s.scalars[0].second, 0.0);  // labels 0, 1, 0, 1: its gradient is 0
+  EXPECT_EQ(s.scalars[1].first, "fraction_of_zero_weights");
+  EXPECT_EQ(s.scalars[1].second, 0.0);  // x's one weight moved at step 1
+  EXPECT_TRUE(s.histograms.empty());
+}
+
+TEST(TrainLoopTest, ModelSummariesOfADnnLayer) {
+  ModelSummaries s;
+  RowMatrixXf layer(2, 3);
+  layer << 0, 1.5, 0, 2, 0, 0;
+  s.AddLayer("dnn/hiddenlayer_0", layer);
+  ASSERT_EQ(s.scalars.size(), 1u);
+  EXPECT_EQ(s.scalars[0].first, "dnn/hiddenlayer_0/fraction_of_zero_values");
+  EXPECT_FLOAT_EQ(s.scalars[0].second, 4.0 / 6.0);
+  ASSERT_EQ(s.histograms.size(), 1u);
+  EXPECT_EQ(s.histograms[0].first, "dnn/hiddenlayer_0/activation");
+  EXPECT_EQ(s.histograms[0].second, (std::vector<double>{0, 1.5, 0, 2, 0, 0}));
+}
+
 TEST(TrainLoopTest, OneDeviceRejectsTwoReplicas) {
   Fixture f("reject");
   OneDeviceStrategy strategy(f.model.get(), &f.optimizers, f.options);
