@@ -257,7 +257,7 @@ class BadInputTest(unittest.TestCase):
         tf.raw_ops.SaveV2(prefix=prefix, tensor_names=["global_step", "linear/counts"],
                           shape_and_slices=["", ""],
                           tensors=[tf.constant(3, tf.int64), tf.constant([1, 2], tf.int32)])
-        tf.train.update_checkpoint_state(d, prefix)
+        tf.compat.v1.train.update_checkpoint_state(d, prefix)
         p = self.warm_start_fails("int32", d)
         self.assertOneLineError(p, prefix + ".index", "tensor 'linear/counts'", "int32")
 
