@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/export_command.h"
 #include "cli/k8s_command.h"
+#include "cli/inspect_command.h"
 #include "cli/local_launcher.h"
 #include "cli/ps_placement.h"
 #include "cli/serve_command.h"
@@ -40,6 +41,8 @@ constexpr char kTopUsage[] =
     "                  Predict with the latest checkpoint (JSON lines).\n"
     "  export JOB.json [--export_dir_base DIR] [--format estuary|onnx]\n"
     "                  Export the model for serving (prints the new directory).\n"
+    "  inspect CHECKPOINT [--tensor_name NAME] [--all_tensors]\n"
+    "                  List a checkpoint's variables (Estuary's or TF's format).\n"
     "  serve --model_base_path DIR [--model_name NAME] [--port N] [--rest_api_port N]\n"
     "                  Serve exports with TensorFlow Serving's gRPC and REST APIs.\n"
     "  local JOB.json [--workers N --ps M --evaluator --restart_failed]\n"
@@ -215,6 +218,7 @@ int main(int argc, char** argv) {
   if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "export") return estuary::ExportCommand(argc, argv);
   if (cmd == "k8s") return estuary::K8sCommand(argc, argv);
+  if (cmd == "inspect") return estuary::InspectCommand(argc, argv);
   if (cmd == "serve") return estuary::ServeCommand(argc, argv, signals->get());
   if (cmd == "gen-data") {
     if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {

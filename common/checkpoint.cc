@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/crc32c.h"
@@ -18,6 +19,8 @@
 #include "common/io/tfrecord.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/tf_bundle/tensor_bundle.h"
+#include "common/tf_bundle/tf_variables.h"
 #include "google/protobuf/text_format.h"
 #include "re2/re2.h"
 
@@ -30,6 +33,7 @@ static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 
 constexpr int kFormatVersion = 1;
 constexpr char kManifestSuffix[] = ".manifest";
+constexpr char kIndexSuffix[] = ".index";  // a TF checkpoint's
 
 using io::BaseName;
 using io::DirName;
@@ -119,9 +123,16 @@ absl::Status DeleteIfExists(const io::Env& env, const std::string& path) {
   return absl::IsNotFound(s) ? absl::OkStatus() : s;
 }
 
+// Whether the checkpoint at `prefix` is complete (either format).
+bool IsComplete(const io::Env& env, const std::string& prefix) {
+  return env.FileExists(ManifestFileName(prefix)) ||
+         env.FileExists(tf_bundle::IndexFileName(prefix));
+}
+
 absl::Status DeleteCheckpointFiles(const io::Env& env, const std::string& prefix) {
-  // The manifest first: from then on the checkpoint is incomplete.
+  // The manifest / index first: from then on the checkpoint is incomplete.
   RETURN_IF_ERROR(DeleteIfExists(env, ManifestFileName(prefix)));
+  RETURN_IF_ERROR(DeleteIfExists(env, tf_bundle::IndexFileName(prefix)));
   const std::string dir = DirName(prefix);
   const std::string base = BaseName(prefix) + ".";
   ASSIGN_OR_RETURN(std::vector<std::string> children, env.GetChildren(dir));
@@ -129,7 +140,9 @@ absl::Status DeleteCheckpointFiles(const io::Env& env, const std::string& prefix
     const absl::string_view name = child;
     if (absl::StartsWith(name, base) &&
         (absl::StartsWith(name.substr(base.size()), "data-") ||
-         absl::StartsWith(name.substr(base.size()), "manifest.tmp-"))) {
+         absl::StartsWith(name.substr(base.size()), "manifest.tmp-") ||
+         absl::StartsWith(name.substr(base.size()), "index.tmp-") ||
+         name.substr(base.size()) == "meta")) {
       RETURN_IF_ERROR(DeleteIfExists(env, JoinPath(dir, child)));
     }
   }
@@ -151,9 +164,10 @@ void SweepOlderThan(const io::Env& env, const std::string& model_dir, int64_t st
     if (dot == absl::string_view::npos || !absl::SimpleAtoi(name.substr(0, dot), &s)) continue;
     if (s < step) doomed.push_back(JoinPath(model_dir, child));
   }
-  // Manifests first, so that no complete-looking checkpoint loses shards.
+  // Manifests and indexes first, so that no complete-looking checkpoint
+  // loses shards.
   std::stable_partition(doomed.begin(), doomed.end(), [](const std::string& f) {
-    return absl::EndsWith(f, kManifestSuffix);
+    return absl::EndsWith(f, kManifestSuffix) || absl::EndsWith(f, kIndexSuffix);
   });
   for (const std::string& f : doomed) {
     absl::Status s = DeleteIfExists(env, f);
@@ -163,7 +177,7 @@ void SweepOlderThan(const io::Env& env, const std::string& model_dir, int64_t st
 
 absl::StatusOr<std::string> ResolveCheckpointPath(const io::Env& env,
                                                   const std::string& dir_or_prefix) {
-  if (env.FileExists(ManifestFileName(dir_or_prefix))) return dir_or_prefix;
+  if (IsComplete(env, dir_or_prefix)) return dir_or_prefix;
   absl::StatusOr<io::FileInfo> info = env.Stat(dir_or_prefix);
   if (info.ok() && info->is_directory) return LatestCheckpoint(dir_or_prefix, env);
   return absl::NotFoundError(
@@ -178,6 +192,10 @@ absl::string_view WithoutPath(const absl::Status& status, const std::string& pat
   if (absl::StartsWith(m, head)) m.remove_prefix(head.size());
   return m;
 }
+
+// CommitCheckpoint's second half (below).
+absl::StatusOr<std::string> CommitState(const std::string& model_dir, int64_t step,
+                                        double wall_time, const SaveOptions& options);
 
 }  // namespace
 
@@ -370,10 +388,13 @@ absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(const std::string& m
   absl::StatusOr<std::vector<std::string>> children = env.GetChildren(model_dir);
   if (absl::IsNotFound(children.status())) return out;
   if (!children.ok()) return children.status();
+  std::set<int64_t> steps;
   for (const std::string& name : *children) {
-    absl::StatusOr<std::optional<int64_t>> step = ParseStepSuffix(name, kManifestSuffix);
-    if (step.ok() && step->has_value()) {
-      out.push_back({**step, CheckpointPrefix(model_dir, **step)});
+    for (const char* suffix : {kManifestSuffix, kIndexSuffix}) {
+      absl::StatusOr<std::optional<int64_t>> step = ParseStepSuffix(name, suffix);
+      if (step.ok() && step->has_value() && steps.insert(**step).second) {
+        out.push_back({**step, CheckpointPrefix(model_dir, **step)});
+      }
     }
   }
   std::sort(out.begin(), out.end(),
@@ -437,7 +458,17 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
     return writer->Close();
   };
   RETURN_IF_ERROR(io::WriteFileDurably(env, ManifestFileName(prefix), write_manifest));
+  return CommitState(model_dir, step, manifest.wall_time(), options);
+}
 
+namespace {
+
+// Makes the complete checkpoint `step` the latest in the state file, then
+// deletes old ones (CommitCheckpoint's second half, for both formats).
+absl::StatusOr<std::string> CommitState(const std::string& model_dir, int64_t step,
+                                        double wall_time, const SaveOptions& options) {
+  const io::Env& env = *options.env;
+  const std::string prefix = CheckpointPrefix(model_dir, step);
   // The state: every known checkpoint (the old state's and the complete ones
   // on disk, by step), then this one.
   absl::StatusOr<std::optional<CheckpointState>> old = ReadCheckpointState(model_dir, env);
@@ -456,7 +487,7 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
         timestamps[p] = st.all_model_checkpoint_timestamps[i];
       }
       absl::StatusOr<int64_t> s = StepFromPrefix(p);
-      if (s.ok() && env.FileExists(ManifestFileName(p))) known.insert({*s, p});
+      if (s.ok() && IsComplete(env, p)) known.insert({*s, p});
     }
   }
   ASSIGN_OR_RETURN(std::vector<CheckpointInfo> on_disk, ListCheckpoints(model_dir, env));
@@ -466,7 +497,7 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
     if (p != prefix) all.push_back(p);
   }
   all.push_back(prefix);
-  timestamps[prefix] = manifest.wall_time();
+  timestamps[prefix] = wall_time;
   std::vector<std::string> doomed;
   if (options.keep_checkpoint_max > 0 &&
       static_cast<int>(all.size()) > options.keep_checkpoint_max) {
@@ -479,10 +510,10 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
   for (const std::string& p : all) {
     state.all_model_checkpoint_paths.push_back(DirName(p) == DirName(prefix) ? BaseName(p) : p);
     const auto it = timestamps.find(p);
-    state.all_model_checkpoint_timestamps.push_back(it == timestamps.end() ? manifest.wall_time()
+    state.all_model_checkpoint_timestamps.push_back(it == timestamps.end() ? wall_time
                                                                            : it->second);
   }
-  state.last_preserved_timestamp = last_preserved > 0 ? last_preserved : manifest.wall_time();
+  state.last_preserved_timestamp = last_preserved > 0 ? last_preserved : wall_time;
   // The commit point: once the state file is renamed, this checkpoint is
   // the latest.
   RETURN_IF_ERROR(io::WriteFileDurably(env, JoinPath(model_dir, kStateFileName),
@@ -512,10 +543,80 @@ absl::StatusOr<std::string> CommitCheckpoint(const std::string& model_dir, int64
   return prefix;
 }
 
+}  // namespace
+
 absl::StatusOr<std::string> Save(const std::string& model_dir, int64_t step, const Variables& vars,
                                  const SaveOptions& options) {
-  ASSIGN_OR_RETURN(ShardEntry shard, WriteShard(model_dir, step, 0, 1, vars, *options.env));
-  return CommitCheckpoint(model_dir, step, {shard}, options);
+  const io::Env& env = *options.env;
+  const std::string prefix = CheckpointPrefix(model_dir, step);
+  if (options.format == CheckpointFormat::kNative) {
+    // A TF checkpoint of this step (format switched) would be read first.
+    RETURN_IF_ERROR(DeleteIfExists(env, tf_bundle::IndexFileName(prefix)));
+    ASSIGN_OR_RETURN(ShardEntry shard, WriteShard(model_dir, step, 0, 1, vars, env));
+    return CommitCheckpoint(model_dir, step, {shard}, options);
+  }
+  RETURN_IF_ERROR(CheckShardArgs(step, 0, 1));
+  RETURN_IF_ERROR(CheckNames(vars));
+  ASSIGN_OR_RETURN(auto tensors, tf_bundle::ToTfTensors(vars, options.tf_extra));
+  RETURN_IF_ERROR(DeleteIfExists(env, ManifestFileName(prefix)));
+  RETURN_IF_ERROR(DeleteIfExists(env, tf_bundle::IndexFileName(prefix)));
+  tf_bundle::BundleWriterOptions bundle;
+  bundle.env = &env;
+  tf_bundle::BundleWriter writer(bundle);
+  for (const auto& [name, t] : tensors) RETURN_IF_ERROR(writer.Add(name, t));
+  RETURN_IF_ERROR(writer.Finish(prefix));
+  return CommitState(model_dir, step, absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()),
+                     options);
+}
+
+absl::StatusOr<CheckpointFormat> ParseCheckpointFormat(const std::string& name) {
+  if (name == "native") return CheckpointFormat::kNative;
+  if (name == "tf") return CheckpointFormat::kTf;
+  return absl::InvalidArgumentError(
+      absl::StrCat("checkpoint format '", name, "': expected \"native\" or \"tf\""));
+}
+
+absl::StatusOr<CheckpointListing> ListTensors(const std::string& prefix, const io::Env& env) {
+  CheckpointListing out;
+  if (!env.FileExists(ManifestFileName(prefix)) &&
+      env.FileExists(tf_bundle::IndexFileName(prefix))) {
+    ASSIGN_OR_RETURN(auto reader, tf_bundle::BundleReader::Open(prefix, env));
+    out.format = "tf";
+    out.files.push_back(tf_bundle::IndexFileName(prefix));
+    for (int i = 0; i < reader->num_shards(); ++i) {
+      out.files.push_back(tf_bundle::DataFileName(prefix, i, reader->num_shards()));
+    }
+    for (const tf_bundle::TensorInfo& t : reader->tensors()) {
+      out.tensors.push_back({t.name, t.dtype_name, t.shape});
+    }
+    return out;
+  }
+  absl::StatusOr<Manifest> manifest = ReadManifest(prefix, env);
+  if (absl::IsNotFound(manifest.status())) {
+    return absl::NotFoundError(absl::StrCat("checkpoint ", prefix, ": neither ",
+                                            ManifestFileName(prefix), " nor ",
+                                            tf_bundle::IndexFileName(prefix), " exists"));
+  }
+  if (!manifest.ok()) return manifest.status();
+  out.format = "native";
+  out.files.push_back(ManifestFileName(prefix));
+  for (const ShardEntry& shard : manifest->shards()) {
+    out.files.push_back(JoinPath(DirName(prefix), shard.file()));
+    for (const CheckpointTensorEntry& t : shard.tensors()) {
+      TensorListing l;
+      l.name = t.name();
+      l.dtype = t.dtype() == CHECKPOINT_DTYPE_INT64 ? "int64" : "float32";
+      l.shape.assign(t.shape().begin(), t.shape().end());
+      if (t.partition_count() > 0) {
+        l.name = absl::StrCat(t.name(), " (rows ", t.partition_index(), " mod ",
+                              t.partition_count(), " of ", t.partition_full_rows(), ")");
+      }
+      out.tensors.push_back(std::move(l));
+    }
+  }
+  std::sort(out.tensors.begin(), out.tensors.end(),
+            [](const TensorListing& a, const TensorListing& b) { return a.name < b.name; });
+  return out;
 }
 
 absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir, const io::Env& env) {
@@ -525,7 +626,7 @@ absl::StatusOr<std::string> LatestCheckpoint(const std::string& model_dir, const
                  state.status().ToString());
   } else if (state->has_value()) {
     const std::string p = ResolvePath(model_dir, (*state)->model_checkpoint_path);
-    if (env.FileExists(ManifestFileName(p))) return p;
+    if (IsComplete(env, p)) return p;
     spdlog::warn("checkpoint: latest {} named by {}/checkpoint is incomplete", p, model_dir);
   }
   ASSIGN_OR_RETURN(std::vector<CheckpointInfo> list, ListCheckpoints(model_dir, env));
@@ -601,6 +702,12 @@ absl::Status AddPartition(const CheckpointTensorEntry& t, const std::string& rec
 }  // namespace
 
 absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env) {
+  if (!env.FileExists(ManifestFileName(prefix)) &&
+      env.FileExists(tf_bundle::IndexFileName(prefix))) {
+    ASSIGN_OR_RETURN(auto reader, tf_bundle::BundleReader::Open(prefix, env));
+    ASSIGN_OR_RETURN(auto tensors, reader->ReadAll());
+    return tf_bundle::FromTfTensors(tensors, tf_bundle::IndexFileName(prefix));
+  }
   ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(prefix, env));
   const std::string dir = DirName(prefix);
   Variables vars;
@@ -739,17 +846,27 @@ absl::StatusOr<std::vector<std::string>> WarmStart(const std::string& ckpt_dir_o
   ASSIGN_OR_RETURN(Variables from, Restore(prefix, env));
   std::vector<std::string> names;
   Variables updated = *vars;
+  // Every problem, for one line: "name [shape] dtype" missing, or "name: the
+  // model's ..., the checkpoint's ...".
+  std::vector<std::string> missing, mismatched;
+  auto shape_of = [](const RowMatrixXf& m) {
+    return absl::StrCat("[", m.rows(), ", ", m.cols(), "] float32");
+  };
   for (auto& [name, m] : updated.floats) {
     if (!RE2::PartialMatch(name, re)) continue;
     const auto it = from.floats.find(name);
     if (it == from.floats.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("warm start: variable '", name, "' not found as float in ", prefix));
+      if (from.ints.count(name)) {
+        mismatched.push_back(absl::StrCat(name, ": model ", shape_of(m), ", checkpoint [] int64"));
+      } else {
+        missing.push_back(absl::StrCat(name, " ", shape_of(m)));
+      }
+      continue;
     }
     if (it->second.rows() != m.rows() || it->second.cols() != m.cols()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "warm start: variable '", name, "' has shape [", m.rows(), ", ", m.cols(), "], ",
-          prefix, " has [", it->second.rows(), ", ", it->second.cols(), "]"));
+      mismatched.push_back(
+          absl::StrCat(name, ": model ", shape_of(m), ", checkpoint ", shape_of(it->second)));
+      continue;
     }
     m = it->second;
     names.push_back(name);
@@ -758,11 +875,29 @@ absl::StatusOr<std::vector<std::string>> WarmStart(const std::string& ckpt_dir_o
     if (!RE2::PartialMatch(name, re)) continue;
     const auto it = from.ints.find(name);
     if (it == from.ints.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("warm start: variable '", name, "' not found as int64 in ", prefix));
+      if (from.floats.count(name)) {
+        mismatched.push_back(absl::StrCat(name, ": model [] int64, checkpoint ",
+                                          shape_of(from.floats.at(name))));
+      } else {
+        missing.push_back(absl::StrCat(name, " [] int64"));
+      }
+      continue;
     }
     v = it->second;
     names.push_back(name);
+  }
+  if (!missing.empty() || !mismatched.empty()) {
+    std::string message = absl::StrCat("warm start from ", prefix, ": ");
+    if (!missing.empty()) {
+      absl::StrAppend(&message, missing.size(), " variable(s) of the model missing: ",
+                      absl::StrJoin(missing, ", "));
+    }
+    if (!mismatched.empty()) {
+      absl::StrAppend(&message, missing.empty() ? "" : "; ", mismatched.size(),
+                      " mismatched: ", absl::StrJoin(mismatched, ", "));
+    }
+    absl::StrAppend(&message, " (a checkpoint of another model or other columns?)");
+    return mismatched.empty() ? absl::NotFoundError(message) : absl::InvalidArgumentError(message);
   }
   *vars = std::move(updated);
   std::sort(names.begin(), names.end());

@@ -7,7 +7,18 @@
 //   <model_dir>/model.ckpt-<step>.data-<i>-of-<n>   shard files
 //   <model_dir>/model.ckpt-<step>.manifest          written last
 //
-// The file format is Estuary's own (proto/checkpoint.proto), not TF's: a
+// Two formats, read alike (Restore, RestoreLatest, WarmStart, ListTensors
+// pick by the files present: a `.manifest` is Estuary's, an `.index` TF's):
+//
+// TF's V2 tensor bundle (SaveOptions::format kTf, run_config.
+// checkpoint_format "tf"): <prefix>.index + <prefix>.data-00000-of-00001
+// (common/tf_bundle/tensor_bundle.h) with TF's variable names and shapes
+// (common/tf_bundle/tf_variables.h), which TF 2.15's Estimator restores and
+// tf.train.load_checkpoint reads; the `.index` is written last (a checkpoint
+// whose `.index` exists is complete) and is checksummed per block, every
+// tensor by its masked crc32c. A model_dir TF wrote is read the same way.
+//
+// Estuary's own format (proto/checkpoint.proto, the default): a
 // shard file is TFRecord-framed (record 0: a ShardHeader indexing the
 // tensors; then one record of raw little-endian bytes per tensor); the
 // manifest lists every shard with its size, whole-file crc32c and tensor
@@ -66,7 +77,19 @@ using Variables = ::estuary::Variables;
 inline constexpr char kDefaultBasename[] = "model.ckpt";
 inline constexpr char kStateFileName[] = "checkpoint";
 
+// Which format Save writes.
+enum class CheckpointFormat { kNative, kTf };
+// "native" | "tf" -> the format; InvalidArgument otherwise.
+absl::StatusOr<CheckpointFormat> ParseCheckpointFormat(const std::string& name);
+
 struct SaveOptions {
+  // kTf: Save writes a TF V2 tensor bundle (see the file comment) instead
+  // of a shard + manifest; the state file and deletion are the same.
+  CheckpointFormat format = CheckpointFormat::kNative;
+  // kTf only: tensors written as they are besides the variables (those of
+  // TF's training graph that Estuary does not keep: the optimizers'
+  // hyper-parameters and `iter`, tf_bundle::TfOptimizerVariables).
+  std::map<std::string, Tensor> tf_extra;
   // How many checkpoints to keep (the newest); 0 keeps all. TF's default.
   int keep_checkpoint_max = 5;
   // Every file operation goes through it; not owned, never null.
@@ -156,12 +179,12 @@ std::string SerializeCheckpointState(const CheckpointState& state);
 absl::StatusOr<std::optional<CheckpointState>> ReadCheckpointState(
     const std::string& model_dir, const io::Env& env = io::Env::Default());
 
-// A complete checkpoint (its manifest exists).
+// A complete checkpoint (its manifest or, for a TF checkpoint, its index exists).
 struct CheckpointInfo {
   int64_t step = 0;
   std::string prefix;  // "<model_dir>/model.ckpt-<step>"
 };
-// Complete checkpoints in model_dir (by manifest presence, not verified),
+// Complete checkpoints in model_dir (by manifest or index presence, not verified),
 // ordered by step. Empty if model_dir does not exist.
 absl::StatusOr<std::vector<CheckpointInfo>> ListCheckpoints(
     const std::string& model_dir, const io::Env& env = io::Env::Default());
@@ -178,8 +201,10 @@ absl::StatusOr<int64_t> LatestStep(const std::string& model_dir,
 // Parses "<...>/model.ckpt-1000" -> 1000. InvalidArgument otherwise.
 absl::StatusOr<int64_t> StepFromPrefix(const std::string& prefix);
 
-// Reads and verifies every tensor of the checkpoint at `prefix`.
-// NotFound naming the manifest if it is absent (incomplete checkpoint);
+// Reads and verifies every tensor of the checkpoint at `prefix` (either
+// format; a TF checkpoint's variables as tf_bundle::FromTfTensors maps them).
+// NotFound naming the manifest if neither it nor an index exists (an
+// incomplete checkpoint);
 // NotFound naming a missing shard file; DataLoss "<file>: tensor '<name>':
 // ..." for a checksum mismatch or corrupt framing.
 absl::StatusOr<Variables> Restore(const std::string& prefix,
@@ -197,8 +222,27 @@ struct RestoredCheckpoint {
 absl::StatusOr<RestoredCheckpoint> RestoreLatest(const std::string& model_dir,
                                                  const io::Env& env = io::Env::Default());
 
-// Reads the tensor index (names, dtypes, shapes) of a checkpoint without
-// reading tensor data (for `estuary inspect`).
+// One tensor of a checkpoint as stored (TF's names and shapes in a TF
+// checkpoint; Estuary's [rows, cols] in a native one).
+struct TensorListing {
+  std::string name;
+  std::string dtype;  // "float32", "int64", ... (TF's names)
+  std::vector<int64_t> shape;
+};
+struct CheckpointListing {
+  std::string format;  // "native" | "tf"
+  std::vector<std::string> files;  // the checkpoint's files
+  std::vector<TensorListing> tensors;  // by name
+};
+// Lists the tensors of the checkpoint at `prefix` (either format) without
+// reading tensor data (`estuary inspect`). NotFound naming both files if
+// neither a manifest nor an index exists; errors of ReadManifest /
+// tf_bundle::BundleReader::Open.
+absl::StatusOr<CheckpointListing> ListTensors(const std::string& prefix,
+                                              const io::Env& env = io::Env::Default());
+
+// Reads the tensor index (names, dtypes, shapes) of a native checkpoint
+// without reading tensor data.
 absl::StatusOr<Manifest> ReadManifest(const std::string& prefix,
                                       const io::Env& env = io::Env::Default());
 
@@ -207,8 +251,11 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& prefix,
 // Python's re.match, which TF uses; default all) from `ckpt_dir_or_path`
 // (a model_dir: its latest checkpoint; or a checkpoint prefix). Every
 // selected variable must be in the checkpoint with the same kind and shape:
-// NotFound / InvalidArgument naming it otherwise; `*vars` is unchanged on
-// error. Returns the names warm-started.
+// otherwise NotFound (only missing ones) or InvalidArgument, one line naming the checkpoint and listing
+// every missing variable (name, shape, dtype) and every mismatched one
+// (the model's and the checkpoint's shape/dtype); `*vars` is unchanged on
+// error. Either format (a TF 2.15 Estimator's model_dir included). Returns
+// the names warm-started.
 absl::StatusOr<std::vector<std::string>> WarmStart(const std::string& ckpt_dir_or_path,
                                                    Variables* vars,
                                                    const std::string& vars_regex = ".*",

@@ -477,3 +477,94 @@ TEST(CheckpointTest, RowPartitionsRestoreWhole) {
 
 }  // namespace
 }  // namespace estuary::checkpoint
+
+namespace estuary::checkpoint {
+namespace {
+
+SaveOptions TfFormat(int keep = 5) {
+  SaveOptions o;
+  o.format = CheckpointFormat::kTf;
+  o.keep_checkpoint_max = keep;
+  o.tf_extra["training/Adagrad/learning_rate"] = Tensor::Floats({}, {0.1f});
+  return o;
+}
+
+TEST(CheckpointTfFormatTest, RoundTripsListsAndDeletesLikeTheNativeFormat) {
+  const std::string dir = NewDir("tf_format");
+  Variables vars = MakeVars(10);
+  vars.floats["dense/kernel/adagrad/accumulator"] = RowMatrixXf::Constant(3, 4, 0.1f);
+  for (int64_t step : {10, 20, 30}) {
+    vars.ints["global_step"] = step;
+    absl::StatusOr<std::string> prefix = Save(dir, step, vars, TfFormat(2));
+    ASSERT_TRUE(prefix.ok()) << prefix.status();
+  }
+  EXPECT_FALSE(Exists(dir + "/model.ckpt-10.index"));
+  EXPECT_FALSE(Exists(dir + "/model.ckpt-10.data-00000-of-00001"));
+  EXPECT_TRUE(Exists(dir + "/model.ckpt-30.index"));
+  EXPECT_FALSE(Exists(dir + "/model.ckpt-30.manifest"));
+  absl::StatusOr<std::vector<CheckpointInfo>> list = ListCheckpoints(dir);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ(list->back().step, 30);
+  EXPECT_EQ(*LatestCheckpoint(dir), dir + "/model.ckpt-30");
+  absl::StatusOr<RestoredCheckpoint> r = RestoreLatest(dir);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->step, 30);
+  ExpectSameVars(r->vars, vars);  // the TF-only learning_rate is not read back
+
+  absl::StatusOr<CheckpointListing> listing = ListTensors(dir + "/model.ckpt-30");
+  ASSERT_TRUE(listing.ok()) << listing.status();
+  EXPECT_EQ(listing->format, "tf");
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const TensorListing& t : listing->tensors) shapes[t.name] = t.shape;
+  EXPECT_THAT(shapes.at("dense/bias"), ElementsAre(4));
+  EXPECT_THAT(shapes.at("training/Adagrad/dense/kernel/accumulator"), ElementsAre(3, 4));
+  EXPECT_TRUE(shapes.at("global_step").empty());
+  EXPECT_EQ(shapes.count("training/Adagrad/learning_rate"), 1u);
+
+  // Switching formats: a native checkpoint after TF ones; both read.
+  vars.ints["global_step"] = 40;
+  ASSERT_TRUE(Save(dir, 40, vars, {.keep_checkpoint_max = 2}).ok());
+  r = RestoreLatest(dir);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->step, 40);
+  absl::StatusOr<Variables> older = Restore(dir + "/model.ckpt-30");
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_EQ(older->ints.at("global_step"), 30);
+  EXPECT_FALSE(Exists(dir + "/model.ckpt-20.index"));
+  EXPECT_EQ(ListTensors(dir + "/model.ckpt-40")->format, "native");
+  EXPECT_EQ(ListTensors(dir + "/model.ckpt-99").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(CheckpointTfFormatTest, CorruptLatestFallsBackAndWarmStartListsEveryProblem) {
+  const std::string dir = NewDir("tf_corrupt");
+  Variables vars = MakeVars(1);
+  ASSERT_TRUE(Save(dir, 1, vars, TfFormat()).ok());
+  ASSERT_TRUE(Save(dir, 2, vars, TfFormat()).ok());
+  const std::string data = dir + "/model.ckpt-2.data-00000-of-00001";
+  std::string bytes = ReadFile(data);
+  bytes[bytes.size() / 2] ^= 0x40;
+  WriteFile(data, bytes);
+  absl::Status s = Restore(dir + "/model.ckpt-2").status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("model.ckpt-2.data-00000-of-00001: tensor '"));
+  absl::StatusOr<RestoredCheckpoint> r = RestoreLatest(dir);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->step, 1);
+
+  Variables model;
+  model.floats["dense/kernel"] = RowMatrixXf::Zero(4, 4);  // mismatched
+  model.floats["other/kernel"] = RowMatrixXf::Zero(2, 2);  // missing
+  model.floats["dense/bias"] = RowMatrixXf::Zero(1, 4);
+  const Variables before = model;
+  s = WarmStart(dir + "/model.ckpt-1", &model).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("missing: other/kernel [2, 2] float32"));
+  EXPECT_THAT(s.message(),
+              HasSubstr("mismatched: dense/kernel: model [4, 4] float32, checkpoint [3, 4] float32"));
+  EXPECT_EQ(s.message().find('\n'), absl::string_view::npos);
+  ExpectSameVars(model, before);
+}
+
+}  // namespace
+}  // namespace estuary::checkpoint

@@ -307,6 +307,7 @@ const JsonSchema& RunConfigSchema() {
       F("keep_checkpoint_max", K::kInt, 0),
       F("log_step_count_steps", K::kInt, 1),
       F("intra_op_parallelism_threads", K::kInt, 1, 256),
+      Enum("checkpoint_format", {"native", "tf"}),
   }};
   return *s;
 }
@@ -724,6 +725,7 @@ absl::StatusOr<RunConfig> ParseRunConfig(const json& rc, const JsonPath& where) 
   ReadJson(rc, "keep_checkpoint_max", &c.keep_checkpoint_max);
   ReadJson(rc, "log_step_count_steps", &c.log_step_count_steps);
   ReadJson(rc, "intra_op_parallelism_threads", &c.intra_op_parallelism_threads);
+  ReadJson(rc, "checkpoint_format", &c.checkpoint_format);
   return c;
 }
 

@@ -257,6 +257,9 @@ struct RunConfig {
   // intra_op_parallelism_threads). 1 is fastest for small networks on 2
   // cores (bench/RESULTS.md); more pays for wide layers and big batches.
   int intra_op_parallelism_threads = 1;
+  // Checkpoint files: "native" (Estuary's, common/checkpoint.h) or "tf"
+  // (TF V2 tensor bundles that TF 2.15's Estimator reads). Either is read.
+  std::string checkpoint_format = "native";
 };
 
 // tf.estimator.TrainSpec.

@@ -412,6 +412,9 @@ CollectiveStrategyOptions CollectiveStrategyOptionsFromJob(const JobSpec& job) {
       job.run_config.has_tf_random_seed ? job.run_config.tf_random_seed : 0;
   if (job.estimator.has_value()) o.local.checkpoint.warm_start_from = job.estimator->warm_start_from;
   o.local.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
+  if (job.run_config.checkpoint_format == "tf") {  // the chief saves (local_.SaveCheckpoint)
+    o.local.checkpoint_format = checkpoint::CheckpointFormat::kTf;
+  }
   o.local_replicas = job.distribution.num_replicas_per_worker;
   o.collective_timeout = job.distribution.collective_timeout;
   return o;

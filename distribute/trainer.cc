@@ -162,6 +162,13 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
 
   CoordinationClient& store = runtime.coordination();
   const DistributionConfig& dist = job.distribution;
+  if (job.run_config.checkpoint_format == "tf") {
+    // Each PS would write its data shard and the chief the .index; row-
+    // partitioned tables would need TF's slices. Not built yet.
+    return absl::UnimplementedError(
+        "run_config.checkpoint_format \"tf\" is not supported by the parameter_server strategy "
+        "yet: use \"native\" (TF checkpoints are still read, e.g. for warm_start_from)");
+  }
   ParameterServerStrategyOptions ps;
   ps.is_chief = chief;
   ps.checkpoint.model_dir = job.model_dir;

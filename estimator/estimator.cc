@@ -37,6 +37,9 @@ absl::StatusOr<std::unique_ptr<Estimator>> Estimator::Create(EstimatorOptions op
     one.checkpoint.seed = o.run_config.has_tf_random_seed ? o.run_config.tf_random_seed : 0;
     one.checkpoint.warm_start_from = o.warm_start_from;
     one.keep_checkpoint_max = static_cast<int>(o.run_config.keep_checkpoint_max);
+    if (o.run_config.checkpoint_format == "tf") {
+      one.checkpoint_format = checkpoint::CheckpointFormat::kTf;
+    }
     est->strategy_ =
         std::make_unique<OneDeviceStrategy>(o.model.get(), &o.optimizers, std::move(one));
   }

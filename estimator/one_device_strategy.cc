@@ -97,6 +97,10 @@ absl::StatusOr<std::string> OneDeviceStrategy::SaveCheckpoint() {
   checkpoint::SaveOptions save;
   save.keep_checkpoint_max = options_.keep_checkpoint_max;
   save.may_delete = options_.may_delete;
+  save.format = options_.checkpoint_format;
+  if (save.format == checkpoint::CheckpointFormat::kTf) {
+    save.tf_extra = TfOptimizerVariables(*optimizers_, global_step_);
+  }
   return checkpoint::Save(options_.checkpoint.model_dir, global_step_, out, save);
 }
 

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checkpoint.h"
 #include "common/optimizer.h"
 #include "estimator/model.h"
 #include "estimator/strategy.h"
@@ -27,6 +28,10 @@ struct OneDeviceStrategyOptions {
   // model_dir, seed, warm_start_from (init_if_missing is always true).
   ModelCheckpointOptions checkpoint;
   int keep_checkpoint_max = 5;  // 0 keeps all
+  // kTf: SaveCheckpoint writes a TF V2 bundle with every variable of TF's
+  // training graph for the same premade estimator (TF's slot names, the
+  // optimizers' hyper-parameters, global_step).
+  checkpoint::CheckpointFormat checkpoint_format = checkpoint::CheckpointFormat::kNative;
   // Consulted before keep_checkpoint_max deletes checkpoint `step`; false
   // keeps it for now (an evaluator holds a lease on it). Empty: delete.
   std::function<bool(int64_t step)> may_delete;

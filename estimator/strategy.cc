@@ -3,9 +3,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/checkpoint.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/tf_bundle/tf_variables.h"
 
 namespace estuary {
 
@@ -19,6 +21,18 @@ const Optimizer& OptimizerFor(const Model& model,
 std::string SlotName(const std::string& variable, const std::string& optimizer,
                      const std::string& slot) {
   return absl::StrCat(variable, "/", optimizer, "/", slot);
+}
+
+std::map<std::string, Tensor> TfOptimizerVariables(
+    const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers, int64_t global_step) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [group, optimizer] : optimizers) {
+    const bool own_iter = optimizers.size() > 1 && group != "dnn";
+    std::map<std::string, Tensor> vars = tf_bundle::TfOptimizerVariables(
+        optimizer->config(), own_iter ? std::optional<int64_t>(global_step) : std::nullopt);
+    out.insert(vars.begin(), vars.end());
+  }
+  return out;
 }
 
 namespace {
@@ -56,19 +70,36 @@ absl::StatusOr<LoadedModel> LoadModel(const Model& model, const ModelCheckpointO
     return out;
   }
   std::map<std::string, RowMatrixXf>& saved = ckpt->vars.floats;
+  // Every missing or mismatched variable, in one line.
+  std::vector<std::string> missing, mismatched;
+  auto shape_of = [](const RowMatrixXf& m) {
+    return absl::StrCat("[", m.rows(), ", ", m.cols(), "] float32");
+  };
   for (auto& [name, v] : init.floats) {
     auto it = saved.find(name);
     if (it == saved.end()) {
-      return absl::DataLossError(absl::StrCat("checkpoint ", ckpt->prefix, " has no variable '",
-                                              name, "' (was it written by another model?)"));
+      missing.push_back(absl::StrCat(name, " ", shape_of(v)));
+      continue;
     }
     if (it->second.rows() != v.rows() || it->second.cols() != v.cols()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint ", ckpt->prefix, ": variable '", name, "' is [", it->second.rows(), ", ",
-          it->second.cols(), "] but the model needs [", v.rows(), ", ", v.cols(), "]"));
+      mismatched.push_back(absl::StrCat(name, ": model ", shape_of(v), ", checkpoint ",
+                                        shape_of(it->second)));
+      continue;
     }
     out.vars.floats[name] = std::move(it->second);
     saved.erase(it);
+  }
+  if (!missing.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        "checkpoint ", ckpt->prefix, " lacks ", missing.size(), " variable(s) of the model: ",
+        absl::StrJoin(missing, ", "),
+        mismatched.empty() ? "" : absl::StrCat("; mismatched: ", absl::StrJoin(mismatched, ", ")),
+        " (was it written by another model?)"));
+  }
+  if (!mismatched.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint ", ckpt->prefix,
+                                                   ": variables of another shape than the model's: ",
+                                                   absl::StrJoin(mismatched, ", ")));
   }
   out.others = std::move(saved);
   auto step = ckpt->vars.ints.find(kGlobalStepName);

@@ -164,6 +164,13 @@ const Optimizer& OptimizerFor(const Model& model,
 std::string SlotName(const std::string& variable, const std::string& optimizer,
                      const std::string& slot);
 
+// The variables TF's training graph holds for `optimizers` (by
+// Model::OptimizerGroup) besides the slots (tf_bundle::TfOptimizerVariables):
+// with two optimizers (DNNLinearCombined) the "dnn" one counts global_step
+// and the other gets "training/<Opt>/iter" = global_step, as in TF.
+std::map<std::string, Tensor> TfOptimizerVariables(
+    const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers, int64_t global_step);
+
 inline constexpr char kGlobalStepName[] = "global_step";
 
 }  // namespace estuary

@@ -62,6 +62,7 @@ packages=(
   libssl-dev zlib1g-dev libc-ares-dev libre2-dev libcpp-httplib-dev
   dataset-fashion-mnist
   podman runc catatonit python3-yaml  # deploy/build_image.sh, tests/k8s (issue 12)
+  libleveldb-dev  # the .index tables of TF checkpoints (common/tf_bundle/)
 )
 if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine
                                   openmpi-bin libopenmpi-dev iperf3); fi
