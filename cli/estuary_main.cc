@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/export_command.h"
-#include "cli/k8s_command.h"
 #include "cli/inspect_command.h"
+#include "cli/k8s_command.h"
 #include "cli/local_launcher.h"
 #include "cli/ps_placement.h"
 #include "cli/serve_command.h"
