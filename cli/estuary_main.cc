@@ -8,6 +8,7 @@
 #include "cli/local_launcher.h"
 #include "cli/ps_placement.h"
 #include "cli/serve_command.h"
+#include "cli/status_command.h"
 #include "cli/train_commands.h"
 #include "common/cluster.h"
 #include "common/cluster_plan.h"
@@ -43,6 +44,9 @@ constexpr char kTopUsage[] =
     "                  Serve exports with TensorFlow Serving's gRPC and REST APIs.\n"
     "  local JOB.json [--workers N --ps M --evaluator --restart_failed]\n"
     "                  Run the job on a real multi-process cluster on this machine.\n"
+    "  status [TF_CONFIG | host:port | http://host:port] [--watch]\n"
+    "                  Show a running cluster's tasks, steps/s, loss, PS shards,\n"
+    "                  checkpoints and evaluations (the chief's live view).\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
     "  gen-data clicks --rows N --out DIR [--format csv|tfrecord] [--files K] [--seed S]\n"
@@ -212,6 +216,7 @@ int main(int argc, char** argv) {
   if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "export") return estuary::ExportCommand(argc, argv);
   if (cmd == "serve") return estuary::ServeCommand(argc, argv, signals->get());
+  if (cmd == "status") return estuary::StatusCommand(argc, argv, signals->get());
   if (cmd == "gen-data") {
     if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {
       if (argc >= 3 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"))) {

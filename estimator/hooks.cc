@@ -91,4 +91,43 @@ absl::Status StepCallbackHook::AfterStep(const StepInfo& step, RunContext* run) 
   return absl::OkStatus();
 }
 
+absl::Status ProgressReportHook::Begin(int64_t global_step) {
+  progress_ = TrainingProgress{};
+  progress_.global_step = global_step;
+  window_start_ = now_();
+  window_steps_ = window_examples_ = 0;
+  window_loss_ = 0;
+  return absl::OkStatus();
+}
+
+void ProgressReportHook::Flush(absl::Time now) {
+  if (window_steps_ == 0) return;
+  const double secs = absl::ToDoubleSeconds(now - window_start_);
+  if (secs > 0) {
+    progress_.steps_per_sec = window_steps_ / secs;
+    progress_.examples_per_sec = window_examples_ / secs;
+  }
+  progress_.loss = window_loss_ / window_steps_;
+  report_(progress_);
+  window_start_ = now;
+  window_steps_ = window_examples_ = 0;
+  window_loss_ = 0;
+}
+
+absl::Status ProgressReportHook::AfterStep(const StepInfo& step, RunContext*) {
+  progress_.global_step = step.global_step;
+  ++progress_.local_steps;
+  ++window_steps_;
+  window_examples_ += step.batch_size;
+  window_loss_ += step.loss;
+  const absl::Time now = now_();
+  if (progress_.local_steps == 1 || now - window_start_ >= window_) Flush(now);
+  return absl::OkStatus();
+}
+
+absl::Status ProgressReportHook::End(int64_t global_step) {
+  Flush(now_());
+  return absl::OkStatus();
+}
+
 }  // namespace estuary

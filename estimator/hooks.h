@@ -178,6 +178,43 @@ class StepCallbackHook : public TrainingHook {
   std::function<bool(const StepInfo&)> fn_;
 };
 
+// What ProgressReportHook reports: this process's training as of its last
+// step, rates and loss over the last window.
+struct TrainingProgress {
+  int64_t global_step = 0;
+  int64_t local_steps = 0;  // steps this process ran since Begin
+  double steps_per_sec = 0;
+  double examples_per_sec = 0;
+  double loss = 0;  // mean over the window's steps
+};
+
+// Calls `report` (on the training thread) at the first step and then once
+// per `window` (as counted by `now`) with the steps, examples and mean loss
+// of the steps since the last call, and once more at End: the task's side
+// of the cluster's live view (the trainers copy it into the task's
+// LiveReport, which the heartbeat carries). Never fails.
+class ProgressReportHook : public TrainingHook {
+ public:
+  explicit ProgressReportHook(std::function<void(const TrainingProgress&)> report,
+                              absl::Duration window = absl::Seconds(1), Clock now = RealNow)
+      : report_(std::move(report)), window_(window), now_(std::move(now)) {}
+  absl::Status Begin(int64_t global_step) override;
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
+  absl::Status End(int64_t global_step) override;
+
+ private:
+  void Flush(absl::Time now);
+
+  const std::function<void(const TrainingProgress&)> report_;
+  const absl::Duration window_;
+  const Clock now_;
+  TrainingProgress progress_;
+  absl::Time window_start_;
+  int64_t window_steps_ = 0;
+  int64_t window_examples_ = 0;
+  double window_loss_ = 0;
+};
+
 }  // namespace estuary
 
 #endif  // ESTUARY_ESTIMATOR_HOOKS_H_
