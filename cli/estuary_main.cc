@@ -83,6 +83,9 @@ int Local(int argc, char** argv, SignalWatcher* signals) {
   flags.Double("hold_secs", &o.hold_secs,
                "Keep the cluster up this long after start-up (until training lands, the "
                "job has no work of its own).");
+  flags.Int("status_port", &o.status_port,
+            "Serve the coordinator's status page on this HTTP port (0: a free one; the URL "
+            "is in its log: `status page: http://...`); -1: none.");
   flags.String("bin_dir", &o.bin_dir, "Directory holding the chief/worker/ps/evaluator binaries.");
   flags.Bool("restart_failed", &o.restart_failed,
              "Restart a task that fails (exits non-zero or is killed) with the same TF_CONFIG, "
