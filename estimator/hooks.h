@@ -35,6 +35,25 @@ namespace estuary {
 using Clock = std::function<absl::Time()>;
 inline absl::Time RealNow() { return absl::Now(); }
 
+// Where one step's wall time went, as RunTrainLoop measured it (absl::Now
+// at each phase boundary; a few clock reads per step). Every field >= 0.
+//   input        reading the step's batches from the input pipeline (and,
+//                for a read-ahead strategy, the next step's batches)
+//   compute      Forward + Backward of every local replica (in parallel)
+//   communicate  waiting on other tasks: PS pull/push, all-reduce
+//                (Strategy::TakeCommunicationTime)
+//   apply        the rest of VariablesForStep, PrefetchVariables and
+//                ApplyGradients: the local optimizer update and copies
+//   total        from the start of reading the batches to the end of
+//                ApplyGradients (the four above plus BeforeStep hooks)
+struct StepPhases {
+  absl::Duration input;
+  absl::Duration compute;
+  absl::Duration communicate;
+  absl::Duration apply;
+  absl::Duration total;
+};
+
 // What a step produced, as after_run sees it.
 struct StepInfo {
   int64_t global_step = 0;  // after the step's update
@@ -42,6 +61,7 @@ struct StepInfo {
   // mean over every replica, Strategy::ApplyGradients).
   double loss = 0;
   int64_t batch_size = 0;  // examples in the step's batches (this process's replicas)
+  StepPhases phases;       // this step's time split (RunTrainLoop)
 };
 
 class RunContext {

@@ -38,7 +38,8 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
 // the calling thread, the others on threads this call owns; replica i >= 1
 // draws dropout from its own mt19937_64 seeded once from *rng at the
 // start), strategy->ApplyGradients(all N), hooks' AfterStep with the loss
-// ApplyGradients returned and the sum of the N batch sizes. Hooks' Begin
+// ApplyGradients returned, the sum of the N batch sizes and the step's
+// time split (StepPhases: input / compute / communicate / apply). Hooks' Begin
 // before and End after. ApplyGradients' OutOfRange (a peer's input ran
 // out) ends training as if the input had run out. A strategy that
 // PrefetchesVariables() gets the next step's replica-0 features
