@@ -27,6 +27,13 @@ void LiveTrainingReport::AddTo(TrainArgs* args, bool chief) {
       r->set_examples_per_sec(p.examples_per_sec);
       r->set_loss(p.loss);
       r->set_has_loss(true);
+      if (p.has_phases) {
+        coordination::StepPhases* ph = r->mutable_phases();
+        ph->set_input_wait_secs(p.input_secs);
+        ph->set_compute_secs(p.compute_secs);
+        ph->set_communication_secs(p.communicate_secs);
+        ph->set_apply_secs(p.apply_secs);
+      }
     });
   }));
   if (chief) args->saving_listeners.push_back(this);

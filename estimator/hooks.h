@@ -206,11 +206,19 @@ struct TrainingProgress {
   double steps_per_sec = 0;
   double examples_per_sec = 0;
   double loss = 0;  // mean over the window's steps
+  // Mean seconds per step of each phase over the window (StepPhases);
+  // has_phases is false when the loop timed none (total 0).
+  bool has_phases = false;
+  double input_secs = 0;
+  double compute_secs = 0;
+  double communicate_secs = 0;
+  double apply_secs = 0;
 };
 
 // Calls `report` (on the training thread) at the first step and then once
-// per `window` (as counted by `now`) with the steps, examples and mean loss
-// of the steps since the last call, and once more at End: the task's side
+// per `window` (as counted by `now`) with the steps, examples, mean loss
+// and mean step-phase split of the steps since the last call, and once
+// more at End: the task's side
 // of the cluster's live view (the trainers copy it into the task's
 // LiveReport, which the heartbeat carries). Never fails.
 class ProgressReportHook : public TrainingHook {
@@ -233,6 +241,7 @@ class ProgressReportHook : public TrainingHook {
   int64_t window_steps_ = 0;
   int64_t window_examples_ = 0;
   double window_loss_ = 0;
+  StepPhases window_phases_;
 };
 
 }  // namespace estuary

@@ -20,6 +20,11 @@ TEST(ProgressReportHookTest, ReportsRatesAndMeanLossPerWindow) {
     s.global_step = global_step;
     s.loss = loss;
     s.batch_size = 8;
+    s.phases.input = absl::Milliseconds(10);
+    s.phases.compute = absl::Milliseconds(global_step);
+    s.phases.communicate = absl::Milliseconds(5);
+    s.phases.apply = absl::Milliseconds(1);
+    s.phases.total = absl::Milliseconds(250);
     ASSERT_TRUE(hook.AfterStep(s, &run).ok());
   };
   step(11, 1.0);  // the first step reports at once
@@ -37,6 +42,11 @@ TEST(ProgressReportHookTest, ReportsRatesAndMeanLossPerWindow) {
   EXPECT_EQ(got[1].local_steps, 5);
   EXPECT_DOUBLE_EQ(got[1].steps_per_sec, 4);
   EXPECT_DOUBLE_EQ(got[1].loss, (0.5 + 0.3 + 0.2 + 0.2) / 4);
+  EXPECT_TRUE(got[1].has_phases);
+  EXPECT_NEAR(got[1].input_secs, 0.010, 1e-9);
+  EXPECT_NEAR(got[1].compute_secs, (12 + 13 + 14 + 15) / 4.0 * 1e-3, 1e-9);
+  EXPECT_NEAR(got[1].communicate_secs, 0.005, 1e-9);
+  EXPECT_NEAR(got[1].apply_secs, 0.001, 1e-9);
   step(16, 0.1);
   ASSERT_TRUE(hook.End(16).ok());  // the rest at the end
   ASSERT_EQ(got.size(), 3u);
