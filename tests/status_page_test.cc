@@ -159,13 +159,18 @@ TEST(StatusPageTest, LiveClusterPageInChromiumAndEstuaryStatus) {
     status = nlohmann::json::parse(out.substr(out.find('{')));
     bool evaluated = false;
     for (const auto& t : status["tasks"]) {
-      if (t["task"]["type"] == "evaluator" && t["report"]["last_eval_step"] != "0") evaluated = true;
+      if (t["task"]["type"] == "evaluator" && t.contains("report") &&
+          t["report"]["last_eval_step"] != "0") {
+        evaluated = true;
+      }
     }
     if (evaluated) break;
   }
+  ASSERT_EQ(status["tasks"].size(), all.size()) << status.dump();
   for (const auto& t : status["tasks"]) {
     SCOPED_TRACE(t.dump());
     EXPECT_EQ(t["state"], "TASK_ALIVE");
+    ASSERT_TRUE(t.contains("report"));
     const std::string type = t["task"]["type"];
     if (type == "ps") {
       EXPECT_GT(std::stoll(t["report"]["ps_shard"]["variables"].get<std::string>()), 0);
@@ -175,6 +180,10 @@ TEST(StatusPageTest, LiveClusterPageInChromiumAndEstuaryStatus) {
       EXPECT_GT(std::stoll(t["report"]["local_steps"].get<std::string>()), 0);
       EXPECT_GT(t["report"]["steps_per_sec"].get<double>(), 0);
       EXPECT_TRUE(t["report"]["has_loss"].get<bool>());
+      // The train loop times its phases (input wait, compute, PS pull/push).
+      ASSERT_TRUE(t["report"].contains("phases"));
+      EXPECT_GT(t["report"]["phases"]["compute_secs"].get<double>(), 0);
+      EXPECT_GT(t["report"]["phases"]["communication_secs"].get<double>(), 0);
     }
     if (type == "evaluator") EXPECT_NE(t["report"]["last_eval_step"], "0");
   }
