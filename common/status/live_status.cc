@@ -131,7 +131,7 @@ std::string Bytes(int64_t b) {
   return u == 0 ? absl::StrCat(b, " B") : absl::StrFormat("%.1f %s", v, units[u]);
 }
 
-std::string Ms(double secs) { return absl::StrFormat("%.1f", secs * 1e3); }
+std::string Ms(double secs) { return Compact(secs * 1e3); }
 
 }  // namespace
 
@@ -168,6 +168,12 @@ std::string FormatStatusTable(const coordination::ClusterStatus& s) {
       std::vector<std::string> keys;
       for (const auto& [k, v] : r.last_eval_metrics()) keys.push_back(k);
       std::sort(keys.begin(), keys.end());
+      // The headline metrics when the head has them (the page shows all).
+      std::vector<std::string> headline;
+      for (const char* k : {"loss", "accuracy", "auc", "average_loss"}) {
+        if (r.last_eval_metrics().contains(k)) headline.push_back(k);
+      }
+      if (!headline.empty()) keys = headline;
       for (const std::string& k : keys) {
         if (k == "global_step") continue;
         absl::StrAppend(&eval, " ", k, "=", Compact(r.last_eval_metrics().at(k)));

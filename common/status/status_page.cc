@@ -25,6 +25,7 @@ figcaption{font-weight:600;margin-bottom:4px}
 svg text{font-size:11px;fill:#555}
 table{border-collapse:collapse;margin-top:12px;background:#fff}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;white-space:nowrap}
+td.wrap{white-space:normal;min-width:180px;max-width:300px}
 th{background:#eee}
 .ALIVE{color:#0a7d20}.DEAD{color:#c00;font-weight:600}.DISCONNECTED{color:#777}
 .UNREGISTERED{color:#b60}
@@ -167,7 +168,7 @@ function render(s) {
     cells.push(el("td", r.has_loss ? fmt(r.loss) : "-"));
     const ph = r.phases;
     cells.push(el("td", ph ? [ph.input_wait_secs, ph.compute_secs, ph.communication_secs,
-                              ph.apply_secs].map(x => (num(x) * 1e3).toFixed(1)).join(" / ")
+                              ph.apply_secs].map(x => fmt(num(x) * 1e3)).join(" / ")
                            : "-"));
     const ps = r.ps_shard;
     cells.push(el("td", ps ? num(ps.variables) + " vars, " + num(ps.rows) + " rows, " +
@@ -180,7 +181,7 @@ function render(s) {
       const m = r.last_eval_metrics || {};
       for (const k of Object.keys(m).sort()) if (k !== "global_step") ev += " " + k + "=" + fmt(m[k]);
     }
-    cells.push(el("td", ev));
+    cells.push(el("td", ev, "wrap"));
     cells.push(el("td", t.address || "-"));
     cells.push(el("td", t.last_report_age_secs < 0 ? "never"
                                                    : num(t.last_report_age_secs).toFixed(1) + " s ago"));
