@@ -42,7 +42,7 @@ bool Exists(const std::string& path) { return std::ifstream(path).good(); }
 std::string Chromium(const std::string& url, const std::string& mode) {
   auto p = Proc::Start(
       {kChromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-       "--no-first-run", "--hide-scrollbars", "--window-size=1500,1000",
+       "--no-first-run", "--hide-scrollbars", "--window-size=1800,1000",
        absl::StrCat("--user-data-dir=", TmpDir(), "/chromium"),
        // Lets the page's script run (and its first poll come back) before
        // the dump; virtual time, so no wall-clock wait.

@@ -25,7 +25,7 @@ figcaption{font-weight:600;margin-bottom:4px}
 svg text{font-size:11px;fill:#555}
 table{border-collapse:collapse;margin-top:12px;background:#fff}
 th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;white-space:nowrap}
-td.wrap{white-space:normal;min-width:180px;max-width:300px}
+td.wrap{white-space:normal;max-width:280px}
 th{background:#eee}
 .ALIVE{color:#0a7d20}.DEAD{color:#c00;font-weight:600}.DISCONNECTED{color:#777}
 .UNREGISTERED{color:#b60}
@@ -44,7 +44,7 @@ th{background:#eee}
 </div>
 <table id="tasks"><thead><tr><th>task</th><th>state</th><th>incarnation</th>
 <th>restarts</th><th>global step</th><th>steps/s</th><th>examples/s</th><th>loss</th>
-<th>input / compute / comm / apply (ms per step)</th><th>PS shard</th>
+<th>ms/step: input / compute / comm / apply</th><th>PS shard</th>
 <th>last checkpoint</th><th>last eval</th><th>address</th><th>last report</th></tr></thead>
 <tbody></tbody></table>
 <div id="updated"></div>
@@ -175,13 +175,19 @@ function render(s) {
                              bytes(ps.bytes) : "-"));
     cells.push(el("td", num(r.last_checkpoint_step) ? "step " + num(r.last_checkpoint_step)
                                                     : "-"));
-    let ev = "-";
+    let ev = "-", all = "";
     if (num(r.last_eval_step)) {
       ev = "step " + num(r.last_eval_step);
       const m = r.last_eval_metrics || {};
-      for (const k of Object.keys(m).sort()) if (k !== "global_step") ev += " " + k + "=" + fmt(m[k]);
+      // The headline metrics when the head has them; every one in the tooltip.
+      let keys = ["loss", "accuracy", "auc", "average_loss"].filter(k => k in m);
+      if (!keys.length) keys = Object.keys(m).sort().filter(k => k !== "global_step");
+      for (const k of keys) ev += " " + k + "=" + fmt(m[k]);
+      for (const k of Object.keys(m).sort()) all += k + " = " + fmt(m[k]) + "\n";
     }
-    cells.push(el("td", ev, "wrap"));
+    const evCell = el("td", ev, "wrap");
+    if (all) evCell.title = all;
+    cells.push(evCell);
     cells.push(el("td", t.address || "-"));
     cells.push(el("td", t.last_report_age_secs < 0 ? "never"
                                                    : num(t.last_report_age_secs).toFixed(1) + " s ago"));
