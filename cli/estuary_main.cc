@@ -10,6 +10,7 @@
 #include "cli/local_launcher.h"
 #include "cli/ps_placement.h"
 #include "cli/serve_command.h"
+#include "cli/status_command.h"
 #include "cli/train_commands.h"
 #include "common/cluster.h"
 #include "common/cluster_plan.h"
@@ -49,6 +50,9 @@ constexpr char kTopUsage[] =
     "                  Run the job on a real multi-process cluster on this machine.\n"
     "  k8s JOB.json --workers N --ps M [--evaluator] [--tfjob] [--out_dir DIR]\n"
     "                  Render Kubernetes manifests (Services + Jobs, or a TFJob).\n"
+    "  status [TF_CONFIG | host:port | http://host:port] [--watch]\n"
+    "                  Show a running cluster's tasks, steps/s, loss, PS shards,\n"
+    "                  checkpoints and evaluations (the chief's live view).\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
     "  gen-data clicks --rows N --out DIR [--format csv|tfrecord] [--files K] [--seed S]\n"
@@ -85,6 +89,9 @@ int Local(int argc, char** argv, SignalWatcher* signals) {
   flags.Double("hold_secs", &o.hold_secs,
                "Keep the cluster up this long after start-up (until training lands, the "
                "job has no work of its own).");
+  flags.Int("status_port", &o.status_port,
+            "Serve the coordinator's status page on this HTTP port (0: a free one; the URL "
+            "is in its log: `status page: http://...`); -1: none.");
   flags.String("bin_dir", &o.bin_dir, "Directory holding the chief/worker/ps/evaluator binaries.");
   flags.Bool("restart_failed", &o.restart_failed,
              "Restart a task that fails (exits non-zero or is killed) with the same TF_CONFIG, "
@@ -220,6 +227,7 @@ int main(int argc, char** argv) {
   if (cmd == "k8s") return estuary::K8sCommand(argc, argv);
   if (cmd == "inspect") return estuary::InspectCommand(argc, argv);
   if (cmd == "serve") return estuary::ServeCommand(argc, argv, signals->get());
+  if (cmd == "status") return estuary::StatusCommand(argc, argv, signals->get());
   if (cmd == "gen-data") {
     if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {
       if (argc >= 3 && (!std::strcmp(argv[2], "--help") || !std::strcmp(argv[2], "-h"))) {

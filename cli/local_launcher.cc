@@ -216,6 +216,9 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     if (t == *coordinator && options.hold_secs > 0) {
       so.argv.push_back(absl::StrCat("--hold_secs=", options.hold_secs));
     }
+    if (t == *coordinator && options.status_port >= 0) {
+      so.argv.push_back(absl::StrCat("--status_port=", options.status_port));
+    }
     so.env["TF_CONFIG"] = task_tf.ToJson();
     const std::string prefix = t.ToString();
     const bool is_coordinator = t == *coordinator;

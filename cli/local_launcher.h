@@ -31,6 +31,8 @@ struct LocalClusterOptions {
   absl::Duration timeout = absl::Minutes(30);
   // Passed to the coordinator (--hold_secs).
   double hold_secs = 0;
+  // Passed to the coordinator (--status_port; -1: no status page).
+  int status_port = -1;
   // Restart failed tasks (see above).
   bool restart_failed = false;
   int max_restarts = 3;

@@ -46,6 +46,10 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
   flags.String("listen", &ctx.listen_address,
                "Address to serve on (default: this task's cluster address; an evaluator "
                "outside the cluster picks a free port).");
+  flags.Int("status_port", &ctx.status_port,
+            "Coordinator only: serve the cluster's status page (HTML, /status.json) on this "
+            "HTTP port; 0 picks a free one (logged); -1 (default): no page (`estuary status` "
+            "still asks the chief over gRPC).");
   flags.Double("hold_secs", &hold_secs,
                "Coordinator only: keep the cluster up this long after start-up before "
                "shutting it down (SIGTERM or a shutdown request ends it sooner).");
@@ -161,6 +165,7 @@ int RunMember(const RoleContext& ctx, const RoleJob& job, RoleServices extra) {
   int exit_code = kExitOk;
   TaskRuntimeOptions options = RuntimeOptionsFor(ctx);
   for (grpc::Service* service : extra.services) options.services.push_back(service);
+  if (extra.report_source) options.report_sources.push_back(extra.report_source);
   std::unique_ptr<TaskRuntime> rt = JoinCluster(ctx, std::move(options), &exit_code);
   if (rt == nullptr) return exit_code;
   TaskRuntime& runtime = *rt;

@@ -25,6 +25,9 @@ struct RoleContext {
   JobSpec job;
   SignalWatcher* signals = nullptr;
   std::string listen_address;  // --listen, may be empty
+  // Coordinator only: the HTTP port of the status page (--status_port; 0: a
+  // free one, logged; -1: none).
+  int status_port = -1;
   // Coordinator only: how long to keep the cluster up after start-up
   // before shutting it down (the job's work, until training lands).
   absl::Duration hold = absl::ZeroDuration();
@@ -75,6 +78,8 @@ using RoleJob = std::function<absl::Status(const RoleContext&, TaskRuntime&)>;
 // Extra gRPC services served on the task's port (a PS's variable store).
 struct RoleServices {
   std::vector<grpc::Service*> services;
+  // Fills this task's live report (TaskRuntimeOptions::report_sources).
+  LiveReport::Edit report_source;
 };
 
 // A non-coordinator member's life: join (serving `extra`), pass the start

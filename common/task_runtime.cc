@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Create(TaskRuntimeOpti
   rt->status_service_ = std::make_unique<StatusService>(rt.get());
   builder.RegisterService(rt->status_service_.get());
   for (grpc::Service* s : opts.services) builder.RegisterService(s);
+  for (const LiveReport::Edit& source : opts.report_sources) rt->report_.AddSource(source);
   rt->server_ = builder.BuildAndStart();
   if (rt->server_ == nullptr || rt->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("task ", task.ToString(), " cannot listen on ",
@@ -195,9 +196,13 @@ void TaskRuntime::HeartbeatLoop() {
   absl::MutexLock l(&mu_);
   // The timed wait is the heartbeat clock; threads_done_ ends the loop.
   while (!mu_.AwaitWithTimeout(absl::Condition(&threads_done_), heartbeat_interval_)) {
+    const std::string phase = phase_;
     mu_.Unlock();
-    absl::StatusOr<coordination::HeartbeatResponse> r =
-        client_->Heartbeat(absl::Now() + std::max(heartbeat_interval_, absl::Milliseconds(200)));
+    coordination::TaskReport report = report_.Snapshot();
+    report.set_phase(phase);
+    report.set_uptime_secs(absl::ToDoubleSeconds(absl::Now() - started_));
+    absl::StatusOr<coordination::HeartbeatResponse> r = client_->Heartbeat(
+        absl::Now() + std::max(heartbeat_interval_, absl::Milliseconds(200)), &report);
     const absl::Time now = absl::Now();
     mu_.Lock();
     if (stop_) continue;

@@ -20,6 +20,7 @@
 #include "common/cluster.h"
 #include "common/coordination/coordination_client.h"
 #include "common/job_spec.h"
+#include "common/status/live_report.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/task.grpc.pb.h"
 
@@ -42,6 +43,9 @@ struct TaskRuntimeOptions {
   std::vector<grpc::Service*> services;
   // Reported by the task service ("worker").
   std::string binary;
+  // Fill the live report sent with every heartbeat (a PS's shard sizes);
+  // called on the heartbeat thread.
+  std::vector<LiveReport::Edit> report_sources;
 };
 
 class TaskRuntime {
@@ -66,6 +70,9 @@ class TaskRuntime {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
   uint64_t incarnation() const { return incarnation_; }
+  // What this task reports with every heartbeat (the live view): training
+  // hooks, the evaluator and the chief's checkpoint listener update it.
+  LiveReport& report() { return report_; }
   // Valid until Leave(). Also the task's Store.
   CoordinationClient& coordination() { return *client_; }
 
@@ -115,6 +122,7 @@ class TaskRuntime {
   int port_ = 0;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<CoordinationClient> client_;
+  LiveReport report_;
   uint64_t incarnation_ = 0;
   uint64_t leader_incarnation_ = 0;
   absl::Duration heartbeat_interval_;

@@ -102,6 +102,10 @@ class CollectiveStrategy : public Strategy {
     return local_.VariablesForStep(features);
   }
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
+  // The all-reduces and the sparse all-gather of ApplyGradients.
+  absl::Duration TakeCommunicationTime() override {
+    return std::exchange(communication_, absl::ZeroDuration());
+  }
   absl::Status EndOfInput() override;
   absl::StatusOr<std::string> SaveCheckpoint() override {
     if (!is_chief_) return absl::FailedPreconditionError("only the chief saves checkpoints");
@@ -154,6 +158,7 @@ class CollectiveStrategy : public Strategy {
   std::map<std::string, size_t> sparse_of_;  // name -> index into sparse_
   std::vector<float> buffer_;               // header + dense slots
   std::vector<int64_t> bucket_ends_;        // buffer_ offsets; bucket b ends at [b]
+  absl::Duration communication_;            // since the last TakeCommunicationTime
 };
 
 void CollectiveStrategy::BuildLayout() {
@@ -245,6 +250,7 @@ absl::Status CollectiveStrategy::Restore() {
 
 absl::Status CollectiveStrategy::ReduceBucket(size_t b) {
   if (options_.communicator == nullptr) return absl::OkStatus();
+  const CommunicationTimer timer(&communication_);
   const int64_t begin = b == 0 ? 0 : bucket_ends_[b - 1];
   return options_.communicator->AllReduce(
       absl::Span<float>(buffer_.data() + begin, static_cast<size_t>(bucket_ends_[b] - begin)),
@@ -299,7 +305,11 @@ absl::StatusOr<std::map<std::string, SparseGradient>> CollectiveStrategy::Reduce
     Append(&mine, g.values.data(), static_cast<size_t>(g.values.size()));
   }
   Communicator* comm = options_.communicator;
-  ASSIGN_OR_RETURN(std::vector<std::string> all, comm->AllGather(mine, Deadline()));
+  std::vector<std::string> all;
+  {
+    const CommunicationTimer timer(&communication_);
+    ASSIGN_OR_RETURN(all, comm->AllGather(mine, Deadline()));
+  }
   std::vector<std::vector<RowsPart>> parts(sparse_.size());
   for (size_t rank = 0; rank < all.size(); ++rank) {
     size_t pos = 0;

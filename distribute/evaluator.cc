@@ -192,7 +192,18 @@ absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime) {
     };
   }
   Evaluator evaluator(std::move(options), [&](const std::string& prefix) {
-    return estimator->Evaluate(input, job.eval_spec.steps, job.eval_spec.name, prefix);
+    absl::StatusOr<std::map<std::string, double>> metrics =
+        estimator->Evaluate(input, job.eval_spec.steps, job.eval_spec.name, prefix);
+    if (metrics.ok()) {
+      // The live view: the last evaluation travels with the heartbeats.
+      runtime.report().Update([&](coordination::TaskReport* r) {
+        auto step = metrics->find("global_step");
+        r->set_last_eval_step(step != metrics->end() ? static_cast<int64_t>(step->second) : 0);
+        r->mutable_last_eval_metrics()->clear();
+        for (const auto& [name, value] : *metrics) (*r->mutable_last_eval_metrics())[name] = value;
+      });
+    }
+    return metrics;
   });
   return evaluator.Run().status();
 }

@@ -205,11 +205,18 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
     args.max_steps = job.train_spec.max_steps;
     args.hooks.push_back(std::make_shared<StepCallbackHook>(
         [&runtime](const StepInfo&) { return !runtime.stopped(); }));
+    LiveTrainingReport live(&runtime);
+    live.AddTo(&args, chief);
     const absl::Status trained = (*estimator)->Train(input_fn, args);
     const int64_t global_step = (*estimator)->global_step();
     if (trained.ok() && chief && !runtime.stopped()) {
       const absl::Status finished = FinishChiefTraining(
-          job, tf, store, global_step, [strategy] { return strategy->SaveCheckpoint(); });
+          job, tf, store, global_step,
+          [strategy, &live, global_step]() -> absl::StatusOr<std::string> {
+            ASSIGN_OR_RETURN(std::string prefix, strategy->SaveCheckpoint());
+            (void)live.AfterSave(global_step, prefix);
+            return prefix;
+          });
       current.Set(nullptr);
       return finished;
     }

@@ -140,6 +140,10 @@ absl::Status ParameterServerStrategy::Restore() {
 
 ParameterServerStrategy::~ParameterServerStrategy() { (void)FinishPrefetch(); }
 
+absl::Duration ParameterServerStrategy::TakeCommunicationTime() {
+  return std::exchange(communication_, absl::ZeroDuration());
+}
+
 absl::Status ParameterServerStrategy::FinishPrefetch() {
   if (!prefetch_.valid()) return absl::OkStatus();
   return prefetch_.get();
@@ -157,6 +161,7 @@ absl::Status ParameterServerStrategy::PrefetchVariables(const FeatureMap& next_f
 
 absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
     const FeatureMap& features) {
+  const CommunicationTimer timer(&communication_);  // all of it waits on the PS tasks
   if (prefetch_.valid()) {
     absl::Status st = FinishPrefetch();
     if (st.ok()) {
@@ -185,6 +190,7 @@ absl::StatusOr<double> ParameterServerStrategy::ApplyGradients(
         "parameter_server applies one replica's gradients per step, not ", replicas->size()));
   }
   const ReplicaGradients& replica = replicas->front();
+  const CommunicationTimer timer(&communication_);  // the optimizer runs on the PS tasks
   absl::StatusOr<int64_t> step =
       client_->Push(replica.grads, absl::Now() + options_.call_timeout);
   if (step.ok()) {

@@ -110,6 +110,9 @@ class ParameterServerStrategy : public Strategy {
   // sent).
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
   bool PrefetchesVariables() const override { return options_.prefetch; }
+  // All of VariablesForStep and ApplyGradients (pull, push, recovery): the
+  // optimizer runs on the PS tasks.
+  absl::Duration TakeCommunicationTime() override;
   // Starts the pull for `next_features` in the background; the next
   // VariablesForStep waits for it. Errors: RowsRead's.
   absl::Status PrefetchVariables(const FeatureMap& next_features) override;
@@ -151,6 +154,7 @@ class ParameterServerStrategy : public Strategy {
   std::future<absl::Status> prefetch_;
   int64_t global_step_ = 0;
   uint64_t generation_ = 0;  // chief: of the last Initialize
+  absl::Duration communication_;  // since the last TakeCommunicationTime
 };
 
 

@@ -209,6 +209,8 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   args.max_steps = job.train_spec.max_steps;
   args.hooks.push_back(std::make_shared<StepCallbackHook>(
       [&runtime](const StepInfo&) { return !runtime.stopped(); }));
+  LiveTrainingReport live(&runtime);
+  live.AddTo(&args, chief);
   absl::Status trained;
   {
     OnRuntimeStop cancel_on_stop(&runtime, [&canceller] { canceller.CancelAll(); });
@@ -239,7 +241,11 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   WaitForWorkers(store, tf, dist.startup_timeout);
   ASSIGN_OR_RETURN(const int64_t global_step, client->GlobalStep(absl::Now() + ps.call_timeout));
   return FinishChiefTraining(job, tf, store, global_step,
-                             [strategy] { return strategy->SaveCheckpoint(); });
+                             [strategy, &live, global_step]() -> absl::StatusOr<std::string> {
+                               ASSIGN_OR_RETURN(std::string prefix, strategy->SaveCheckpoint());
+                               (void)live.AfterSave(global_step, prefix);
+                               return prefix;
+                             });
 }
 
 }  // namespace

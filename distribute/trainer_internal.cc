@@ -17,6 +17,36 @@ constexpr absl::Duration kEvaluatorDoneTimeout = absl::Minutes(10);
 
 }  // namespace
 
+void LiveTrainingReport::AddTo(TrainArgs* args, bool chief) {
+  TaskRuntime* runtime = runtime_;
+  args->hooks.push_back(std::make_shared<ProgressReportHook>([runtime](const TrainingProgress& p) {
+    runtime->report().Update([&p](coordination::TaskReport* r) {
+      r->set_global_step(p.global_step);
+      r->set_local_steps(p.local_steps);
+      r->set_steps_per_sec(p.steps_per_sec);
+      r->set_examples_per_sec(p.examples_per_sec);
+      r->set_loss(p.loss);
+      r->set_has_loss(true);
+      if (p.has_phases) {
+        coordination::StepPhases* ph = r->mutable_phases();
+        ph->set_input_wait_secs(p.input_secs);
+        ph->set_compute_secs(p.compute_secs);
+        ph->set_communication_secs(p.communicate_secs);
+        ph->set_apply_secs(p.apply_secs);
+      }
+    });
+  }));
+  if (chief) args->saving_listeners.push_back(this);
+}
+
+absl::Status LiveTrainingReport::AfterSave(int64_t global_step, const std::string& prefix) {
+  runtime_->report().Update([&](coordination::TaskReport* r) {
+    r->set_last_checkpoint_step(global_step);
+    r->set_last_checkpoint(prefix);
+  });
+  return absl::OkStatus();
+}
+
 OnRuntimeStop::OnRuntimeStop(TaskRuntime* runtime, std::function<void()> on_stop)
     : thread_([this, runtime, on_stop = std::move(on_stop)] {
         while (!done_.HasBeenNotified()) {

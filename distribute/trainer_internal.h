@@ -17,6 +17,7 @@
 #include "common/coordination/store.h"
 #include "common/job_spec.h"
 #include "common/task_runtime.h"
+#include "estimator/estimator.h"
 
 namespace estuary {
 
@@ -31,6 +32,23 @@ class OnRuntimeStop {
  private:
   absl::Notification done_;
   std::thread thread_;
+};
+
+// The live view's training side (common/status/): this task's progress
+// (ProgressReportHook) and, on the chief, every checkpoint saved go into
+// runtime->report(), which each heartbeat carries to the coordinator.
+// Borrows the runtime; used on the training thread.
+class LiveTrainingReport : public CheckpointSaverListener {
+ public:
+  explicit LiveTrainingReport(TaskRuntime* runtime) : runtime_(runtime) {}
+  // Adds the progress hook, and for the chief this listener, to `args`
+  // (which must not outlive this).
+  void AddTo(TrainArgs* args, bool chief);
+  // Records the checkpoint; never fails.
+  absl::Status AfterSave(int64_t global_step, const std::string& prefix) override;
+
+ private:
+  TaskRuntime* const runtime_;
 };
 
 // The deadline of one coordination call made by a trainer.

@@ -103,4 +103,57 @@ absl::Status StepCallbackHook::AfterStep(const StepInfo& step, RunContext* run) 
   return absl::OkStatus();
 }
 
+absl::Status ProgressReportHook::Begin(int64_t global_step) {
+  progress_ = TrainingProgress{};
+  progress_.global_step = global_step;
+  window_start_ = now_();
+  window_steps_ = window_examples_ = 0;
+  window_loss_ = 0;
+  window_phases_ = StepPhases{};
+  return absl::OkStatus();
+}
+
+void ProgressReportHook::Flush(absl::Time now) {
+  if (window_steps_ == 0) return;
+  const double secs = absl::ToDoubleSeconds(now - window_start_);
+  if (secs > 0) {
+    progress_.steps_per_sec = window_steps_ / secs;
+    progress_.examples_per_sec = window_examples_ / secs;
+  }
+  progress_.loss = window_loss_ / window_steps_;
+  const StepPhases& p = window_phases_;
+  progress_.has_phases = p.total > absl::ZeroDuration();
+  auto mean = [this](absl::Duration d) { return absl::ToDoubleSeconds(d) / window_steps_; };
+  progress_.input_secs = mean(p.input);
+  progress_.compute_secs = mean(p.compute);
+  progress_.communicate_secs = mean(p.communicate);
+  progress_.apply_secs = mean(p.apply);
+  report_(progress_);
+  window_start_ = now;
+  window_steps_ = window_examples_ = 0;
+  window_loss_ = 0;
+  window_phases_ = StepPhases{};
+}
+
+absl::Status ProgressReportHook::AfterStep(const StepInfo& step, RunContext*) {
+  progress_.global_step = step.global_step;
+  ++progress_.local_steps;
+  ++window_steps_;
+  window_examples_ += step.batch_size;
+  window_loss_ += step.loss;
+  window_phases_.input += step.phases.input;
+  window_phases_.compute += step.phases.compute;
+  window_phases_.communicate += step.phases.communicate;
+  window_phases_.apply += step.phases.apply;
+  window_phases_.total += step.phases.total;
+  const absl::Time now = now_();
+  if (progress_.local_steps == 1 || now - window_start_ >= window_) Flush(now);
+  return absl::OkStatus();
+}
+
+absl::Status ProgressReportHook::End(int64_t global_step) {
+  Flush(now_());
+  return absl::OkStatus();
+}
+
 }  // namespace estuary

@@ -36,6 +36,25 @@ namespace estuary {
 using Clock = std::function<absl::Time()>;
 inline absl::Time RealNow() { return absl::Now(); }
 
+// Where one step's wall time went, as RunTrainLoop measured it (absl::Now
+// at each phase boundary; a few clock reads per step). Every field >= 0.
+//   input        reading the step's batches from the input pipeline (and,
+//                for a read-ahead strategy, the next step's batches)
+//   compute      Forward + Backward of every local replica (in parallel)
+//   communicate  waiting on other tasks: PS pull/push, all-reduce
+//                (Strategy::TakeCommunicationTime)
+//   apply        the rest of VariablesForStep, PrefetchVariables and
+//                ApplyGradients: the local optimizer update and copies
+//   total        from the start of reading the batches to the end of
+//                ApplyGradients (the four above plus BeforeStep hooks)
+struct StepPhases {
+  absl::Duration input;
+  absl::Duration compute;
+  absl::Duration communicate;
+  absl::Duration apply;
+  absl::Duration total;
+};
+
 // What a step produced, as after_run sees it.
 struct StepInfo {
   int64_t global_step = 0;  // after the step's update
@@ -46,6 +65,7 @@ struct StepInfo {
   // The model's summaries of the step (replica 0's forward pass), when a
   // hook asked for them (TrainingHook::WantsSummaries); else null.
   const ModelSummaries* summaries = nullptr;
+  StepPhases phases;  // this step's time split (RunTrainLoop)
 };
 
 class RunContext {
@@ -191,6 +211,52 @@ class StepCallbackHook : public TrainingHook {
 
  private:
   std::function<bool(const StepInfo&)> fn_;
+};
+
+// What ProgressReportHook reports: this process's training as of its last
+// step, rates and loss over the last window.
+struct TrainingProgress {
+  int64_t global_step = 0;
+  int64_t local_steps = 0;  // steps this process ran since Begin
+  double steps_per_sec = 0;
+  double examples_per_sec = 0;
+  double loss = 0;  // mean over the window's steps
+  // Mean seconds per step of each phase over the window (StepPhases);
+  // has_phases is false when the loop timed none (total 0).
+  bool has_phases = false;
+  double input_secs = 0;
+  double compute_secs = 0;
+  double communicate_secs = 0;
+  double apply_secs = 0;
+};
+
+// Calls `report` (on the training thread) at the first step and then once
+// per `window` (as counted by `now`) with the steps, examples, mean loss
+// and mean step-phase split of the steps since the last call, and once
+// more at End: the task's side
+// of the cluster's live view (the trainers copy it into the task's
+// LiveReport, which the heartbeat carries). Never fails.
+class ProgressReportHook : public TrainingHook {
+ public:
+  explicit ProgressReportHook(std::function<void(const TrainingProgress&)> report,
+                              absl::Duration window = absl::Seconds(1), Clock now = RealNow)
+      : report_(std::move(report)), window_(window), now_(std::move(now)) {}
+  absl::Status Begin(int64_t global_step) override;
+  absl::Status AfterStep(const StepInfo& step, RunContext* run) override;
+  absl::Status End(int64_t global_step) override;
+
+ private:
+  void Flush(absl::Time now);
+
+  const std::function<void(const TrainingProgress&)> report_;
+  const absl::Duration window_;
+  const Clock now_;
+  TrainingProgress progress_;
+  absl::Time window_start_;
+  int64_t window_steps_ = 0;
+  int64_t window_examples_ = 0;
+  double window_loss_ = 0;
+  StepPhases window_phases_;
 };
 
 }  // namespace estuary

@@ -41,6 +41,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/optimizer.h"
 #include "common/tensor.h"
 #include "common/variables.h"
@@ -101,6 +103,13 @@ class Strategy {
   // had run out); InvalidArgument for a wrong number of replicas; the
   // strategy's.
   virtual absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) = 0;
+
+  // The time this strategy's VariablesForStep, PrefetchVariables and
+  // ApplyGradients spent waiting on other tasks (PS pull/push, all-reduce,
+  // broadcast) since the last call; RunTrainLoop calls it once per step and
+  // counts the rest of those calls' time as "apply" (StepPhases, hooks.h).
+  // Default: zero (everything is local).
+  virtual absl::Duration TakeCommunicationTime() { return absl::ZeroDuration(); }
 
   // Called once when this task's input has fewer batches than
   // num_local_replicas() left (the partial step is dropped; RunTrainLoop
@@ -172,6 +181,20 @@ std::map<std::string, Tensor> TfOptimizerVariables(
     const std::map<std::string, std::unique_ptr<Optimizer>>& optimizers, int64_t global_step);
 
 inline constexpr char kGlobalStepName[] = "global_step";
+
+// Adds the time from its construction to its destruction to *sum (a
+// strategy's TakeCommunicationTime bookkeeping: two clock reads).
+class CommunicationTimer {
+ public:
+  explicit CommunicationTimer(absl::Duration* sum) : sum_(sum), start_(absl::Now()) {}
+  ~CommunicationTimer() { *sum_ += absl::Now() - start_; }
+  CommunicationTimer(const CommunicationTimer&) = delete;
+  CommunicationTimer& operator=(const CommunicationTimer&) = delete;
+
+ private:
+  absl::Duration* const sum_;
+  const absl::Time start_;
+};
 
 }  // namespace estuary
 

@@ -1,5 +1,6 @@
 #include "estimator/train_loop.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -10,6 +11,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -137,6 +140,8 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
   bool have_next = false;
   bool next_complete = false;
   while (!run.stop_requested()) {
+    StepPhases phases;
+    const absl::Time step_start = absl::Now();
     bool complete = false;
     if (have_next) {
       batches.swap(next);
@@ -145,6 +150,8 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     } else {
       ASSIGN_OR_RETURN(complete, read_step(&batches));
     }
+    absl::Time mark = absl::Now();
+    phases.input = mark - step_start;
     if (!complete) {  // the input ran out
       RETURN_IF_ERROR(strategy->EndOfInput());
       break;
@@ -156,11 +163,17 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
       want_summaries = want_summaries || hook->WantsSummaries(global_step);
     }
     ModelSummaries summaries;
+    mark = absl::Now();
     ASSIGN_OR_RETURN(const Variables* vars, strategy->VariablesForStep(batches[0].features));
+    absl::Duration strategy_time = absl::Now() - mark;
     if (read_ahead) {
+      mark = absl::Now();
       ASSIGN_OR_RETURN(next_complete, read_step(&next));
       have_next = true;
+      const absl::Time read = absl::Now();
+      phases.input += read - mark;
       if (next_complete) RETURN_IF_ERROR(strategy->PrefetchVariables(next[0].features));
+      strategy_time += absl::Now() - read;
     }
     const std::function<void(int)> compute = [&](int i) {
       std::mt19937_64* replica_rng = i == 0 ? rng : &rngs[i - 1];
@@ -171,13 +184,22 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
       replicas[i].loss = loss.ok() ? *loss : 0;
       replicas[i].batch_size = batches[i].batch_size;
     };
+    mark = absl::Now();
     if (threads != nullptr) {
       threads->Run(compute);
     } else {
       compute(0);
     }
+    const absl::Time computed = absl::Now();
+    phases.compute = computed - mark;
     for (const absl::Status& status : statuses) RETURN_IF_ERROR(status);
     absl::StatusOr<double> loss = strategy->ApplyGradients(&replicas);
+    const absl::Time applied = absl::Now();
+    strategy_time += applied - computed;
+    phases.communicate =
+        std::min(std::max(strategy->TakeCommunicationTime(), absl::ZeroDuration()), strategy_time);
+    phases.apply = strategy_time - phases.communicate;
+    phases.total = applied - step_start;
     if (absl::IsOutOfRange(loss.status())) {
       spdlog::info("training ends at global_step {}: {}", strategy->global_step(),
                    loss.status().message());
@@ -187,7 +209,7 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     int64_t examples = 0;
     for (const ReplicaGradients& r : replicas) examples += r.batch_size;
     const StepInfo step{strategy->global_step(), *loss, examples,
-                        want_summaries ? &summaries : nullptr};
+                        want_summaries ? &summaries : nullptr, phases};
     for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->AfterStep(step, &run));
   }
   for (TrainingHook* hook : hooks) RETURN_IF_ERROR(hook->End(strategy->global_step()));

@@ -42,8 +42,9 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
 // draws dropout from its own mt19937_64 seeded once from *rng at the
 // start; replica 0 adds the model's summaries when a hook WantsSummaries
 // for the step), strategy->ApplyGradients(all N), hooks' AfterStep with the
-// loss ApplyGradients returned, the sum of the N batch sizes and those
-// summaries. Hooks' Begin
+// loss ApplyGradients returned, the sum of the N batch sizes, those
+// summaries and the step's time split (StepPhases: input / compute /
+// communicate / apply). Hooks' Begin
 // before and End after. ApplyGradients' OutOfRange (a peer's input ran
 // out) ends training as if the input had run out. A strategy that
 // PrefetchesVariables() gets the next step's replica-0 features

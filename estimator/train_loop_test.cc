@@ -73,7 +73,10 @@ class RecordingStrategy : public OneDeviceStrategy {
     return absl::OkStatus();
   }
 
+  absl::Duration TakeCommunicationTime() override { return communication; }
+
   int64_t out_of_range_at = -1;
+  absl::Duration communication;  // what TakeCommunicationTime claims every step
   std::vector<int> sizes;
   int end_of_input_calls = 0;
 
@@ -213,6 +216,41 @@ TEST(TrainLoopTest, OneDeviceRejectsTwoReplicas) {
   std::vector<ReplicaGradients> two(2);
   EXPECT_TRUE(absl::IsInvalidArgument(strategy.ApplyGradients(&two).status()));
   EXPECT_EQ(strategy.global_step(), 0);
+}
+
+// Every step reports where its time went: each phase >= 0, together no
+// more than the step; communication is what the strategy reports, capped
+// at the strategy's own time (the rest is apply).
+TEST(TrainLoopTest, StepPhasesSplitTheStepTime) {
+  for (const absl::Duration claimed : {absl::ZeroDuration(), absl::Hours(1)}) {
+    Fixture f(absl::StrCat("phases", absl::ToInt64Seconds(claimed)));
+    RecordingStrategy strategy(f.model.get(), &f.optimizers, f.options, 2);
+    strategy.communication = claimed;
+    ASSERT_TRUE(strategy.Restore().ok());
+    std::unique_ptr<Pipeline> input =
+        MakeInput(absl::StrCat("phases", absl::ToInt64Seconds(claimed), ".csv"), 6 * kBatch);
+    ASSERT_NE(input, nullptr);
+    StepRecorder recorder;
+    std::mt19937_64 rng(1);
+    ASSERT_TRUE(RunTrainLoop(*f.model, *f.head, input.get(), &strategy, {&recorder}, &rng).ok());
+    ASSERT_EQ(recorder.steps.size(), 3u);
+    for (const StepInfo& step : recorder.steps) {
+      const StepPhases& p = step.phases;
+      for (absl::Duration d : {p.input, p.compute, p.communicate, p.apply}) {
+        EXPECT_GE(d, absl::ZeroDuration());
+      }
+      EXPECT_GT(p.input, absl::ZeroDuration());  // parsing CSV takes some time
+      EXPECT_GT(p.compute, absl::ZeroDuration());
+      EXPECT_LE(p.input + p.compute + p.communicate + p.apply, p.total);
+      if (claimed == absl::ZeroDuration()) {
+        EXPECT_EQ(p.communicate, absl::ZeroDuration());
+        EXPECT_GT(p.apply, absl::ZeroDuration());
+      } else {
+        EXPECT_LT(p.communicate, claimed);  // capped at the strategy's time
+        EXPECT_EQ(p.apply, absl::ZeroDuration());
+      }
+    }
+  }
 }
 
 }  // namespace

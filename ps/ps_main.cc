@@ -18,7 +18,17 @@ int RunPs(const RoleContext& ctx) {
   const absl::Time start = absl::Now();
   PsShard shard;
   PsGrpcService service(&shard);
-  const int code = RunMember(ctx, {}, {{&service}});
+  RoleServices extra;
+  extra.services.push_back(&service);
+  // The live view: the shard's sizes travel with every heartbeat.
+  extra.report_source = [&shard](coordination::TaskReport* r) {
+    const PsShardSizes sizes = shard.Sizes();
+    coordination::PsShardSize* out = r->mutable_ps_shard();
+    out->set_variables(sizes.variables);
+    out->set_rows(sizes.rows);
+    out->set_bytes(sizes.bytes);
+  };
+  const int code = RunMember(ctx, {}, std::move(extra));
   // Where the PS's time went (bench/ps_train_bench.py reads these lines).
   rusage usage;
   getrusage(RUSAGE_SELF, &usage);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "httplib.h"
+#include "nlohmann/json.hpp"
 
 namespace estuary {
 namespace serving {
@@ -49,7 +50,7 @@ void WidenListenBacklog(int port) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
-                                                              const RestHandler* handler) {
+                                                              HttpHandler handler) {
   std::unique_ptr<HttpServer> s(new HttpServer());
   s->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *s->server_;
@@ -62,10 +63,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   // (bench/serving_bench.py). TF Serving's REST server sets TCP_NODELAY too.
   srv.set_tcp_nodelay(true);
   const int64_t limit = options.max_body_bytes;
-  auto serve = [handler](const httplib::Request& req, httplib::Response& res) {
-    HttpReply reply = handler->Handle(req.method, req.path, req.body);
+  auto serve = [handler = std::move(handler)](const httplib::Request& req,
+                                              httplib::Response& res) {
+    HttpReply reply = handler(req.method, req.path, req.body);
     res.status = reply.status;
-    res.set_content(reply.body, "application/json");
+    res.set_content(reply.body, reply.content_type.c_str());
   };
   srv.Get(".*", serve);
   srv.Post(".*", serve);
@@ -80,7 +82,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
     } else {
       msg = absl::StrCat("Malformed request: ", req.method, " ", req.path);
     }
-    res.set_content(JsonError(msg), "application/json");
+    res.set_content(nlohmann::json{{"error", msg}}.dump(), "application/json");
     return httplib::Server::HandlerResponse::Handled;
   };
   srv.set_error_handler(on_error);

@@ -1,5 +1,6 @@
-// The REST endpoint: an HTTP/1.1 server that hands every request to a
-// RestHandler.
+// An HTTP/1.1 server that hands every request to a handler function: the
+// REST endpoint (a RestHandler) and the chief's status page
+// (common/status/status_page.h).
 //
 // HTTP library: Debian's cpp-httplib (libcpp-httplib-dev 0.11, MIT). Chosen
 // over libmicrohttpd because it is a small, maintained C++ server (Debian
@@ -14,12 +15,12 @@
 #define ESTUARY_SERVING_HTTP_SERVER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
-#include "serving/rest_handler.h"
 
 namespace httplib {
 class Server;
@@ -27,6 +28,18 @@ class Server;
 
 namespace estuary {
 namespace serving {
+
+// A handler's answer.
+struct HttpReply {
+  int status = 200;
+  std::string body;  // JSON (REST API)
+  std::string content_type = "application/json";
+};
+
+// Called on the server's worker threads (concurrently): must be
+// thread-safe.
+using HttpHandler = std::function<HttpReply(const std::string& method, const std::string& path,
+                                            const std::string& body)>;
 
 struct HttpServerOptions {
   std::string host = "0.0.0.0";
@@ -39,7 +52,7 @@ class HttpServer {
  public:
   // Binds and starts serving. Errors: Unavailable (the port cannot be bound).
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(const HttpServerOptions& options,
-                                                           const RestHandler* handler);
+                                                           HttpHandler handler);
   ~HttpServer();  // Stop()
 
   int port() const { return port_; }

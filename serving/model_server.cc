@@ -49,7 +49,11 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptio
     ho.port = o.rest_api_port;
     ho.num_threads = o.rest_api_num_threads;
     ho.max_body_bytes = o.max_request_bytes;
-    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(ho, s->rest_.get());
+    absl::StatusOr<std::unique_ptr<HttpServer>> http = HttpServer::Start(
+        ho, [rest = s->rest_.get()](const std::string& method, const std::string& path,
+                                    const std::string& body) {
+          return rest->Handle(method, path, body);
+        });
     if (!http.ok()) return http.status();
     s->http_ = *std::move(http);
     spdlog::info("Exporting HTTP/REST API at:localhost:{} ...", s->http_->port());

@@ -23,15 +23,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "serving/http_server.h"
 #include "serving/serving_api.h"
 
 namespace estuary {
 namespace serving {
-
-struct HttpReply {
-  int status = 200;
-  std::string body;  // JSON
-};
 
 // TF Serving's HTTP status for an error code.
 int HttpStatusFor(absl::StatusCode code);

@@ -117,10 +117,12 @@ absl::StatusOr<coordination::RegisterTaskResponse> CoordinationClient::Register(
   return resp;
 }
 
-absl::StatusOr<coordination::HeartbeatResponse> CoordinationClient::Heartbeat(absl::Time deadline) {
+absl::StatusOr<coordination::HeartbeatResponse> CoordinationClient::Heartbeat(
+    absl::Time deadline, const coordination::TaskReport* report) {
   coordination::HeartbeatRequest req;
   *req.mutable_task() = ToProto(self_);
   req.set_incarnation(incarnation_);
+  if (report != nullptr) *req.mutable_report() = *report;
   coordination::HeartbeatResponse resp;
   RETURN_IF_ERROR(Call(&Stub::Heartbeat, "Heartbeat", req, &resp, deadline, Kind::kQuick));
   return resp;

@@ -62,7 +62,9 @@ class CoordinationClient final : public Store {
                                                               absl::Time deadline);
   // Errors: Aborted (stale incarnation, declared gone); FailedPrecondition
   // (not registered); Unavailable; DeadlineExceeded.
-  absl::StatusOr<coordination::HeartbeatResponse> Heartbeat(absl::Time deadline);
+  // `report` (may be null) travels with it (the live view).
+  absl::StatusOr<coordination::HeartbeatResponse> Heartbeat(
+      absl::Time deadline, const coordination::TaskReport* report = nullptr);
   // Returns when the cluster state's version exceeds `known_version`, or
   // after `wait` with the current state. Errors: Unavailable; Cancelled.
   absl::StatusOr<coordination::ClusterState> WatchCluster(uint64_t known_version,

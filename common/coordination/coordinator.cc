@@ -6,6 +6,9 @@
 #include "common/coordination/types.h"
 #include "common/exit_codes.h"
 #include "common/logging.h"
+#include "common/rpc.h"
+#include "common/status/live_status.h"
+#include "common/status/status_page.h"
 
 namespace estuary {
 
@@ -17,7 +20,13 @@ int RunCoordinator(const RoleContext& ctx, const RoleJob& job) {
   service_options.heartbeat_timeout = ctx.job.distribution.heartbeat_timeout;
   service_options.leader_incarnation = NewIncarnation();
   CoordinationService service(service_options);
-  GrpcCoordinationService grpc_service(&service);
+  LiveStatusOptions live_options;
+  live_options.start = ctx.process_start;
+  absl::StatusOr<std::string> own_address = ctx.tf_config.OwnAddress();
+  live_options.coordinator =
+      absl::StrCat(self.ToString(), own_address.ok() ? " at " + *own_address : "");
+  LiveStatus live(live_options);
+  GrpcCoordinationService grpc_service(&service, &live);
 
   TaskRuntimeOptions options = RuntimeOptionsFor(ctx);
   options.services.push_back(&grpc_service);
@@ -27,6 +36,29 @@ int RunCoordinator(const RoleContext& ctx, const RoleJob& job) {
   TaskRuntime& runtime = *rt;
   spdlog::info("coordinating {} tasks: {}", service_options.cluster_tasks.size(),
                JoinTasks(service_options.cluster_tasks));
+  std::unique_ptr<StatusHttpServer> status_page;
+  if (ctx.status_port >= 0) {
+    // Bound like the task's gRPC port: an IP literal binds itself, a host
+    // name every interface.
+    const std::string listen = ListenAddressFor(runtime.address());
+    StatusHttpServerOptions page_options;
+    page_options.host = listen.substr(0, listen.rfind(':'));
+    if (page_options.host == "[::]") page_options.host = "0.0.0.0";
+    page_options.port = ctx.status_port;
+    absl::StatusOr<std::unique_ptr<StatusHttpServer>> page = StatusHttpServer::Start(
+        page_options, [&service, &live] { return live.Build(service.State(), absl::Now()); });
+    if (page.ok()) {
+      status_page = *std::move(page);
+      const std::string& address = runtime.address();
+      const std::string url = absl::StrCat("http://", address.substr(0, address.rfind(':')), ":",
+                                           status_page->port(), "/");
+      live.SetStatusUrl(url);
+      spdlog::info("status page: {} (JSON: {}status.json)", url, url);
+    } else {
+      // The job does not need the page: say so and go on.
+      spdlog::error("{}", page.status().message());
+    }
+  }
 
   int exit_code = kExitOk;
   std::string reason;
@@ -84,6 +116,7 @@ int RunCoordinator(const RoleContext& ctx, const RoleJob& job) {
   } else {
     spdlog::info("every task has left; shutting down");
   }
+  if (status_page != nullptr) status_page->Stop();
   // Wake every blocked call before the server drains them.
   service.Stop();
   runtime.Leave(reason);

@@ -42,7 +42,13 @@ grpc::Status GrpcCoordinationService::RegisterTask(grpc::ServerContext*,
 grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext*,
                                                 const coordination::HeartbeatRequest* req,
                                                 coordination::HeartbeatResponse* resp) {
-  return Reply(service_->Heartbeat(FromProto(req->task()), req->incarnation()), resp);
+  absl::StatusOr<coordination::HeartbeatResponse> r =
+      service_->Heartbeat(FromProto(req->task()), req->incarnation());
+  // Only a member's heartbeat counts (a stale incarnation's is refused).
+  if (r.ok() && live_ != nullptr && req->has_report()) {
+    live_->Record(FromProto(req->task()), req->incarnation(), req->report(), absl::Now());
+  }
+  return Reply(std::move(r), resp);
 }
 
 grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext*,
@@ -115,6 +121,17 @@ grpc::Status GrpcCoordinationService::Disconnect(grpc::ServerContext*,
                                                  coordination::DisconnectResponse*) {
   return ToGrpcStatus(
       service_->Disconnect(FromProto(req->task()), req->incarnation(), req->reason()));
+}
+
+grpc::Status GrpcCoordinationService::GetStatus(grpc::ServerContext*,
+                                                const coordination::GetStatusRequest*,
+                                                coordination::ClusterStatus* resp) {
+  if (live_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "this coordinator keeps no live status");
+  }
+  *resp = live_->Build(service_->State(), absl::Now());
+  return grpc::Status::OK;
 }
 
 }  // namespace estuary

@@ -9,13 +9,17 @@
 #define ESTUARY_COMMON_COORDINATION_GRPC_SERVICE_H_
 
 #include "common/coordination/coordination_service.h"
+#include "common/status/live_status.h"
 #include "proto/coordination.grpc.pb.h"
 
 namespace estuary {
 
 class GrpcCoordinationService final : public coordination::CoordinationService::Service {
  public:
-  explicit GrpcCoordinationService(CoordinationService* service) : service_(service) {}
+  // `live` (may be null; borrowed) records the reports heartbeats carry and
+  // answers GetStatus; without it GetStatus is Unimplemented.
+  explicit GrpcCoordinationService(CoordinationService* service, LiveStatus* live = nullptr)
+      : service_(service), live_(live) {}
 
   grpc::Status RegisterTask(grpc::ServerContext* ctx, const coordination::RegisterTaskRequest* req,
                             coordination::RegisterTaskResponse* resp) override;
@@ -41,9 +45,12 @@ class GrpcCoordinationService final : public coordination::CoordinationService::
                                coordination::RequestShutdownResponse* resp) override;
   grpc::Status Disconnect(grpc::ServerContext* ctx, const coordination::DisconnectRequest* req,
                           coordination::DisconnectResponse* resp) override;
+  grpc::Status GetStatus(grpc::ServerContext* ctx, const coordination::GetStatusRequest* req,
+                         coordination::ClusterStatus* resp) override;
 
  private:
   CoordinationService* const service_;
+  LiveStatus* const live_;
 };
 
 }  // namespace estuary

@@ -346,4 +346,23 @@ absl::StatusOr<ShardEntry> PsShard::Save(uint64_t generation, uint64_t pause_id,
                                 *options_.env);
 }
 
+PsShardSizes PsShard::Sizes() const {
+  std::shared_ptr<const Store> store;
+  {
+    absl::MutexLock l(&mu_);
+    store = store_;
+  }
+  PsShardSizes out;
+  if (store == nullptr) return out;
+  for (const auto& [name, v] : *store) {
+    absl::MutexLock vl(&v->mu);
+    ++out.variables;
+    out.rows += v->value.rows();
+    int64_t floats = v->value.size();
+    for (const auto& [slot, m] : v->slots.by_name) floats += m.size();
+    out.bytes += floats * static_cast<int64_t>(sizeof(float));
+  }
+  return out;
+}
+
 }  // namespace estuary

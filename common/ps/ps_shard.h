@@ -96,6 +96,14 @@ struct PsPushItem {
   bool any_rows = false;      // kSparse: the step touched rows on some PS
 };
 
+// What a shard holds (the live view, common/status/): its variables (or
+// parts), their local rows, and the bytes of their values and slots.
+struct PsShardSizes {
+  int64_t variables = 0;
+  int64_t rows = 0;
+  int64_t bytes = 0;
+};
+
 struct PsShardOptions {
   // Every file operation of Save goes through it; not owned, never null.
   const io::Env* env = &io::Env::Default();
@@ -159,6 +167,9 @@ class PsShard {
   // of checkpoint::WriteShard.
   absl::StatusOr<ShardEntry> Save(uint64_t generation, uint64_t pause_id,
                                   const std::string& model_dir, int64_t step, int num_shards);
+
+  // The shard's sizes now (zeros before initialisation).
+  PsShardSizes Sizes() const;
 
  private:
   struct Var {
