@@ -9,8 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "common/tf_bundle/tensor_bundle.h"
 #include "estimator/export/export_format.h"
-#include "estimator/export/tf_bundle_writer.h"
 #include "estimator/export/tf_graph.h"
 #include "estimator/feature_column_builder.h"
 #include "estimator/nn/activation.h"
@@ -154,7 +154,7 @@ class Builder {
                            std::vector<std::pair<std::string, DataType>>* dense);
 
   absl::StatusOr<std::string> LinearLogits(const std::vector<ColumnPtr>& columns,
-                                           int64_t logits_dim, const std::string& out_name);
+                                           const std::string& out_name);
   absl::StatusOr<std::string> DnnLogits(const std::vector<ColumnPtr>& columns);
   absl::Status Head(const std::string& logits);
   absl::Status Saver(tensorflow::MetaGraphDef* meta);
@@ -650,7 +650,6 @@ absl::StatusOr<Ids> Builder::ValidIds(size_t i) {
 }
 
 absl::StatusOr<std::string> Builder::LinearLogits(const std::vector<ColumnPtr>& columns,
-                                                  int64_t logits_dim,
                                                   const std::string& out_name) {
   std::vector<std::string> parts;
   for (const ColumnPtr& col : columns) {
@@ -681,7 +680,6 @@ absl::StatusOr<std::string> Builder::LinearLogits(const std::vector<ColumnPtr>& 
     sum = N("AddN", std::string(kLinearScope) + "weighted_sum_no_bias", parts,
             {{"N", AttrInt(static_cast<int64_t>(parts.size()))}, {"T", AttrType(DT_FLOAT)}});
   }
-  (void)logits_dim;
   return N("BiasAdd", out_name, {sum, bias}, {{"T", AttrType(DT_FLOAT)}});
 }
 
@@ -945,14 +943,14 @@ absl::StatusOr<SavedModelExport> Builder::Build() {
   std::string logits;
   if (family == ModelFamily::kLinear) {
     ASSIGN_OR_RETURN(logits,
-                     LinearLogits(linear, logits_dim_,
+                     LinearLogits(linear,
                                   "linear/linear_model/linear/linear_model/linear/linear_model/"
                                   "weighted_sum"));
   } else if (family == ModelFamily::kDnn) {
     ASSIGN_OR_RETURN(logits, DnnLogits(dnn));
   } else {
     ASSIGN_OR_RETURN(std::string d, DnnLogits(dnn));
-    ASSIGN_OR_RETURN(std::string l, LinearLogits(linear, logits_dim_, "linear/linear_model/weighted_sum"));
+    ASSIGN_OR_RETURN(std::string l, LinearLogits(linear, "linear/linear_model/weighted_sum"));
     logits = Binary("AddV2", "add", d, l, DT_FLOAT);
   }
   RETURN_IF_ERROR(status_);
@@ -991,6 +989,21 @@ absl::StatusOr<SavedModelExport> Builder::Build() {
   out.assets = assets_;
   out.variables = std::move(out_vars_);
   return out;
+}
+
+// The one place the export touches the bundle format: `vars` as a TF V2
+// tensor bundle at `prefix` (floats in their TF shapes, int64 scalars).
+absl::Status WriteTfVariables(const std::string& prefix, const Variables& vars,
+                              const io::Env& env) {
+  tf_bundle::BundleWriterOptions options;
+  options.env = &env;
+  tf_bundle::BundleWriter writer(options);
+  for (const auto& [name, m] : vars.floats) {
+    RETURN_IF_ERROR(writer.Add(
+        name, Tensor::Floats(VariableShape(name, m), std::vector<float>(m.data(), m.data() + m.size()))));
+  }
+  for (const auto& [name, v] : vars.ints) RETURN_IF_ERROR(writer.Add(name, Tensor::Ints({}, {v})));
+  return writer.Finish(prefix);
 }
 
 }  // namespace

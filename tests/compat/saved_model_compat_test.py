@@ -1,0 +1,300 @@
+"""`estuary export --format saved_model` against TensorFlow 2.15.
+
+For the Titanic configurations of estimator_compat_test (LinearClassifier,
+DNNClassifier, DNNLinearCombinedClassifier, LinearRegressor) and one more
+that uses every other supported column (vocabulary file with an OOV
+bucket, hash bucket, identity, crossed with a raw key, embeddings with the
+sum and sqrtn combiners, 3 classes), Estuary trains, predicts the eval set
+and exports a SavedModel. Then, on that export:
+- tf.saved_model.load(...).signatures["predict"](examples=serialized
+  tf.train.Examples of the eval set) returns the head's keys with
+  `estuary predict`'s values (1e-5);
+- the TF1 loader TF Serving runs (tf.compat.v1.saved_model.loader.load:
+  variables restored through the SaverDef, the main op with the assets)
+  and a session fetching each signature's output tensors by name, as TF
+  Serving's Predict / Classify / Regress do, gives the same numbers, with
+  classification scores = probabilities and regression outputs = logistic
+  (binary) or predictions;
+- `saved_model_cli show --all` lists the same signatures (keys, method
+  names, input and output keys, dtypes, shapes) as TF's own
+  export_saved_model of the same estimator and columns (TF trained for a
+  few steps).
+A job with an unsupported column (weighted categorical) fails with an error
+naming it.
+
+Runs under the TF venv; drives the `estuary` binary.
+Usage: saved_model_compat_test.py --tool PATH_TO_ESTUARY [unittest args]
+"""
+import argparse
+import copy
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import unittest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import estimator_compat_test as ect  # noqa: E402
+
+ESTUARY = None
+STEPS = 100
+TOL = 1e-5
+SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+
+# Every other supported column kind, in one DNN-linear combined model.
+WIDE = (
+    {"type": "dnn_linear_combined_classifier", "n_classes": 3, "hidden_units": [8],
+     "dnn_optimizer": {"type": "adagrad", "learning_rate": 0.1},
+     "linear_feature_columns": ["age_bucketized", "sex", "embarked", "parch",
+                                "age_bucketized_X_embarked"],
+     "dnn_feature_columns": ["age", "sex_indicator", "embarked_embedding",
+                             "parch_embedding"]},
+    [
+        {"type": "numeric", "key": "age", "normalizer": ect.AGE_NORM},
+        {"type": "bucketized", "source_column": "age", "boundaries": [12, 25, 40, 60]},
+        {"type": "categorical_with_vocabulary_file", "key": "sex",
+         "vocabulary_file": "VOCAB", "num_oov_buckets": 1},
+        {"type": "categorical_with_hash_bucket", "key": "embarked", "hash_bucket_size": 8},
+        {"type": "categorical_with_identity", "key": "parch", "num_buckets": 4,
+         "default_value": 3},
+        {"type": "crossed", "keys": ["age_bucketized", "embarked"], "hash_bucket_size": 16},
+        {"type": "indicator", "categorical_column": "sex"},
+        {"type": "embedding", "categorical_column": "embarked", "dimension": 3,
+         "combiner": "sqrtn"},
+        {"type": "embedding", "categorical_column": "parch", "dimension": 2, "combiner": "sum"},
+    ],
+)
+CONFIGS = dict(ect.CONFIGS, wide_combined_classifier=WIDE)
+# The acceptance set: TF exports these too and the signatures are compared.
+TF_COMPARED = ("linear_classifier", "dnn_classifier", "dnn_linear_combined_classifier")
+
+
+def run(args):
+    p = subprocess.run([ESTUARY] + args, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise AssertionError(f"estuary {' '.join(args)} failed ({p.returncode}):\n"
+                             f"{p.stdout}\n{p.stderr}")
+    return p
+
+
+def feature_types(columns):
+    """Raw feature key -> 'float' | 'int64' | 'string', as the export parses it."""
+    types = {}
+    for c in columns:
+        t = c["type"]
+        if t == "numeric":
+            types[c["key"]] = "float"
+        elif t in ("categorical_with_vocabulary_list", "categorical_with_vocabulary_file",
+                   "categorical_with_hash_bucket"):
+            types[c["key"]] = "int64" if c.get("dtype") == "int64" else "string"
+        elif t == "categorical_with_identity":
+            types[c["key"]] = "int64"
+    names = {c.get("name") or c.get("key") for c in columns}
+    for c in columns:
+        if c["type"] == "crossed":
+            for k in c["keys"]:
+                if k not in names and k not in types and not k.endswith("_bucketized"):
+                    types[k] = "string"
+    return types
+
+
+def examples(eval_csv, types):
+    """The eval rows as serialized tf.train.Examples (the export's parse spec)."""
+    out = []
+    with open(eval_csv, newline="") as f:
+        for r in csv.DictReader(f):
+            feats = {}
+            for k, t in types.items():
+                if t == "float":
+                    feats[k] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(r[k])]))
+                elif t == "int64":
+                    feats[k] = tf.train.Feature(
+                        int64_list=tf.train.Int64List(value=[int(float(r[k]))]))
+                else:
+                    feats[k] = tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[r[k].encode()]))
+            out.append(tf.train.Example(
+                features=tf.train.Features(feature=feats)).SerializeToString())
+    return out
+
+
+def signatures_text(export_dir):
+    """saved_model_cli show --all, without tensor names and the op list."""
+    p = subprocess.run([SAVED_MODEL_CLI, "show", "--all", "--dir", export_dir],
+                       capture_output=True, text=True, check=True)
+    lines = [ln for ln in p.stdout.splitlines()
+             if not ln.strip().startswith("name:") and "contains the following ops" not in ln]
+    return "\n".join(lines)
+
+
+def tf_export(name, work, paths):
+    """TF 2.15's export_saved_model of the same estimator (a few steps)."""
+    est = ect.tf_estimator(name, 1, os.path.join(work, f"tf_{name}"))
+    est.train(ect.tf_input_fn(paths["train"], ect.label_key(name), ect.BATCH, True, 1),
+              max_steps=5)
+    cols = ect.tf_feature_columns(CONFIGS[name][1])
+    # Crossed raw keys parse like the columns of the same key (Estuary's
+    # ServingFeatureSpecs), else as strings.
+    spec = tf.feature_column.make_parse_example_spec(
+        [c for c in cols.values() if c.__class__.__name__ != "CrossedColumn"])
+    for c in cols.values():
+        if c.__class__.__name__ == "CrossedColumn":
+            for k in c.keys:
+                if isinstance(k, str) and k not in spec:
+                    spec[k] = tf.io.VarLenFeature(tf.string)
+    fn = tf.estimator.export.build_parsing_serving_input_receiver_fn(spec)
+    return est.export_saved_model(os.path.join(work, f"tf_{name}_export"), fn).decode()
+
+
+RESULTS = {}
+
+
+class SavedModelCompatTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="saved_model_compat_")
+        cls.paths = ect.write_clean_csvs(cls.work)
+        vocab = os.path.join(cls.work, "sex_vocab.txt")
+        with open(vocab, "w") as f:
+            f.write("male\nfemale\n")
+        cls.vocab = vocab
+
+    def estuary_export(self, name):
+        if name in RESULTS:
+            return RESULTS[name]
+        est, columns = CONFIGS[name]
+        columns = copy.deepcopy(columns)
+        for c in columns:
+            if c.get("vocabulary_file") == "VOCAB":
+                c["vocabulary_file"] = self.vocab
+        model_dir = os.path.join(self.work, f"estuary_{name}")
+        job = ect.estuary_job(name, 1, model_dir, self.paths) if name in ect.CONFIGS else None
+        if job is None:
+            job = ect.estuary_job("dnn_linear_combined_classifier", 1, model_dir, self.paths)
+        job["estimator"] = {k: v for k, v in est.items() if k != "label_key"}
+        job["feature_columns"] = columns
+        job["train_spec"] = {"max_steps": STEPS}
+        job_path = model_dir + ".json"
+        with open(job_path, "w") as f:
+            json.dump(job, f, indent=1)
+        run(["train", job_path, "--max_steps", str(STEPS)])
+        run(["predict", job_path, "--out", model_dir + ".predictions.jsonl"])
+        with open(model_dir + ".predictions.jsonl") as f:
+            predictions = [json.loads(line) for line in f]
+        p = run(["export", job_path, "--format", "saved_model",
+                 "--export_dir_base", model_dir + "_export"])
+        export_dir = p.stdout.strip().splitlines()[-1]
+        RESULTS[name] = {"export": export_dir, "predictions": predictions, "job": job_path,
+                         "examples": examples(self.paths["eval"], feature_types(columns))}
+        return RESULTS[name]
+
+    def expected(self, r, key):
+        return np.array([p[key] for p in r["predictions"]])
+
+    def compare(self, name, key, got, want):
+        got, want = np.asarray(got), np.asarray(want)
+        if got.dtype.kind in "SO":
+            got = got.astype(str)
+            self.assertEqual(got.reshape(want.shape).tolist(), want.astype(str).tolist(),
+                             f"{name}: {key}")
+        else:
+            np.testing.assert_allclose(got.reshape(want.shape), want.astype(got.dtype),
+                                       rtol=TOL, atol=TOL, err_msg=f"{name}: {key}")
+
+    def check_predict_signature(self, name):
+        r = self.estuary_export(name)
+        loaded = tf.saved_model.load(r["export"])
+        self.assertTrue({"predict", "serving_default"} <= set(loaded.signatures))
+        out = loaded.signatures["predict"](examples=tf.constant(r["examples"]))
+        keys = set(r["predictions"][0])
+        self.assertEqual(set(out), keys, name)
+        for key in sorted(keys):
+            self.compare(name, key, out[key].numpy(), self.expected(r, key))
+        # TF's variables are the export's: the load restored them all.
+        self.assertTrue(os.path.exists(os.path.join(r["export"], "variables",
+                                                    "variables.index")))
+
+    def check_serving_session(self, name):
+        """What TF Serving's Predict/Classify/Regress run: the TF1 loader and
+        a session fetching each signature's tensors by name."""
+        r = self.estuary_export(name)
+        with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+            meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], r["export"])
+            for key, sig in meta.signature_def.items():
+                (inp,) = sig.inputs.values()
+                fetch = {k: v.name for k, v in sig.outputs.items()}
+                got = sess.run(fetch, {inp.name: r["examples"]})
+                for out_key, value in got.items():
+                    if sig.method_name.endswith("/classify"):
+                        want_key = {"classes": "all_classes", "scores": "probabilities"}[out_key]
+                    elif sig.method_name.endswith("/regress"):
+                        want_key = ("logistic" if "logistic" in r["predictions"][0]
+                                    else "predictions")
+                    else:
+                        want_key = out_key
+                    self.compare(f"{name}/{key}", out_key, value, self.expected(r, want_key))
+
+    def check_signatures_like_tf(self, name):
+        r = self.estuary_export(name)
+        ours = signatures_text(r["export"])
+        theirs = signatures_text(tf_export(name, self.work, self.paths))
+        self.assertEqual(ours, theirs, name)
+
+
+def add_tests():
+    for name in CONFIGS:
+        checks = ["predict_signature", "serving_session"]
+        if name in TF_COMPARED:
+            checks.append("signatures_like_tf")
+        for check in checks:
+            def test(self, name=name, check=check):
+                getattr(self, "check_" + check)(name)
+            setattr(SavedModelCompatTest, f"test_{name}_{check}", test)
+
+
+add_tests()
+
+
+class UnsupportedColumnTest(unittest.TestCase):
+
+    def test_weighted_categorical_is_named(self):
+        work = tempfile.mkdtemp(prefix="saved_model_bad_")
+        paths = ect.write_clean_csvs(work)
+        model_dir = os.path.join(work, "m")
+        job = ect.estuary_job("linear_classifier", 1, model_dir, paths)
+        job["feature_columns"] = [
+            {"type": "categorical_with_vocabulary_list", "key": "sex",
+             "vocabulary_list": ["male", "female"]},
+            {"type": "weighted_categorical", "categorical_column": "sex",
+             "weight_feature_key": "fare"},
+        ]
+        job["estimator"] = {"type": "linear_classifier",
+                            "linear_feature_columns": ["sex_weighted_by_fare"]}
+        job_path = model_dir + ".json"
+        with open(job_path, "w") as f:
+            json.dump(job, f)
+        run(["train", job_path, "--max_steps", "2"])
+        p = subprocess.run([ESTUARY, "export", job_path, "--format", "saved_model"],
+                           capture_output=True, text=True)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("sex_weighted_by_fare", p.stderr)
+        self.assertIn("weighted categorical", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(model_dir, "export")) and any(
+            not n.startswith(".") for n in os.listdir(os.path.join(model_dir, "export"))))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tool", required=True)
+    args, rest = ap.parse_known_args()
+    ESTUARY = os.path.abspath(args.tool)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
