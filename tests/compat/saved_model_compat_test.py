@@ -106,8 +106,11 @@ def feature_types(columns):
     return types
 
 
-def examples(eval_csv, types):
-    """The eval rows as serialized tf.train.Examples (the export's parse spec)."""
+def examples(eval_csv, types, label):
+    """The eval rows as serialized tf.train.Examples (the export's parse spec,
+    plus the label)."""
+    types = dict(types)
+    types.setdefault(label, "float" if label == "age" else "int64")
     out = []
     with open(eval_csv, newline="") as f:
         for r in csv.DictReader(f):
@@ -124,6 +127,20 @@ def examples(eval_csv, types):
             out.append(tf.train.Example(
                 features=tf.train.Features(feature=feats)).SerializeToString())
     return out
+
+
+def example_input(path, types, label):
+    """An eval_input reading the Examples as the export's receiver parses
+    them (numeric: FixedLen [1]; categorical: VarLen)."""
+    features = {}
+    for k, t in types.items():
+        if t == "float":
+            features[k] = {"dtype": "float32", "shape": [1]}
+        else:
+            features[k] = {"dtype": t, "var_len": True}
+    features[label] = {"dtype": "float32" if label == "age" else "int64"}
+    return {"format": "tfrecord", "files": [path], "features": features, "label_key": label,
+            "batch_size": ect.EVAL_BATCH}
 
 
 def signatures_text(export_dir):
@@ -187,14 +204,28 @@ class SavedModelCompatTest(unittest.TestCase):
         with open(job_path, "w") as f:
             json.dump(job, f, indent=1)
         run(["train", job_path, "--max_steps", str(STEPS)])
-        run(["predict", job_path, "--out", model_dir + ".predictions.jsonl"])
+        # Estuary's predictions on the same serialized Examples (parsed as the
+        # receiver parses them: categorical features sparse; from the CSV they
+        # are dense, and a crossed column then orders its raw keys after its
+        # columns, as TF's sparse_cross does).
+        label = ect.label_key(name) if name in ect.CONFIGS else "survived"
+        types = feature_types(columns)
+        serialized = examples(self.paths["eval"], types, label)
+        records = model_dir + ".eval.tfrecord"
+        with tf.io.TFRecordWriter(records) as w:
+            for e in serialized:
+                w.write(e)
+        predict_job = dict(job, eval_input=example_input(records, types, label))
+        with open(model_dir + ".predict.json", "w") as f:
+            json.dump(predict_job, f, indent=1)
+        run(["predict", model_dir + ".predict.json", "--out", model_dir + ".predictions.jsonl"])
         with open(model_dir + ".predictions.jsonl") as f:
             predictions = [json.loads(line) for line in f]
         p = run(["export", job_path, "--format", "saved_model",
                  "--export_dir_base", model_dir + "_export"])
         export_dir = p.stdout.strip().splitlines()[-1]
         RESULTS[name] = {"export": export_dir, "predictions": predictions, "job": job_path,
-                         "examples": examples(self.paths["eval"], feature_types(columns))}
+                         "examples": serialized}
         return RESULTS[name]
 
     def expected(self, r, key):
