@@ -306,10 +306,10 @@ class UnsupportedColumnTest(unittest.TestCase):
             {"type": "categorical_with_vocabulary_list", "key": "sex",
              "vocabulary_list": ["male", "female"]},
             {"type": "weighted_categorical", "categorical_column": "sex",
-             "weight_feature_key": "fare"},
+             "weight_feature_key": "age"},
         ]
         job["estimator"] = {"type": "linear_classifier",
-                            "linear_feature_columns": ["sex_weighted_by_fare"]}
+                            "linear_feature_columns": ["sex_weighted_by_age"]}
         job_path = model_dir + ".json"
         with open(job_path, "w") as f:
             json.dump(job, f)
@@ -317,7 +317,7 @@ class UnsupportedColumnTest(unittest.TestCase):
         p = subprocess.run([ESTUARY, "export", job_path, "--format", "saved_model"],
                            capture_output=True, text=True)
         self.assertNotEqual(p.returncode, 0)
-        self.assertIn("sex_weighted_by_fare", p.stderr)
+        self.assertIn("sex_weighted_by_age", p.stderr)
         self.assertIn("weighted categorical", p.stderr)
         self.assertFalse(os.path.exists(os.path.join(model_dir, "export")) and any(
             not n.startswith(".") for n in os.listdir(os.path.join(model_dir, "export"))))
