@@ -619,11 +619,13 @@ absl::Status Builder::CrossInputs(size_t i, std::vector<Sparse>* sparse,
       sparse->push_back(s);
     } else {
       ASSIGN_OR_RETURN(RawFeature * f, Feature(ref));
-      if (f->sparse.has_value() || receiver_ == "parsing") {
+      if (receiver_ == "raw" && f->dense.has_value()) {
+        // A raw key fed a dense tensor is crossed as given (nothing
+        // dropped), after the sparse inputs: TF's sparse_cross order.
+        dense->push_back({*f->dense, f->dtype});
+      } else {
         ASSIGN_OR_RETURN(Sparse s, SparseFeature(ref));
         sparse->push_back(s);
-      } else {
-        dense->push_back({*f->dense, f->dtype});  // TF crosses raw dense keys last, as given
       }
     }
   }

@@ -4,21 +4,30 @@ For the Titanic configurations of estimator_compat_test (LinearClassifier,
 DNNClassifier, DNNLinearCombinedClassifier, LinearRegressor) and one more
 that uses every other supported column (vocabulary file with an OOV
 bucket, hash bucket, identity, crossed with a raw key, embeddings with the
-sum and sqrtn combiners, 3 classes), Estuary trains, predicts the eval set
-and exports a SavedModel. Then, on that export:
-- tf.saved_model.load(...).signatures["predict"](examples=serialized
-  tf.train.Examples of the eval set) returns the head's keys with
-  `estuary predict`'s values (1e-5);
+sum and sqrtn combiners, 3 classes), Estuary trains, exports a SavedModel
+with the parsing and with the raw receiver, and predicts the eval set twice:
+from the CSV, and from the same rows as serialized tf.train.Examples (a
+TFRecord eval input parsed as the receiver parses them). Then:
+- tf.saved_model.load(...).signatures["predict"](examples=the serialized
+  Examples) returns the head's keys with `estuary predict`'s values on the
+  Examples (1e-5);
+- the raw receiver's signatures["predict"](feature tensors of the CSV rows)
+  returns `estuary predict`'s values on the CSV (1e-5). (The two differ
+  only where TF's differ: a crossed column crosses a raw key given sparse,
+  as parsed from an Example, in key order, and one given dense after its
+  categorical columns);
 - the TF1 loader TF Serving runs (tf.compat.v1.saved_model.loader.load:
   variables restored through the SaverDef, the main op with the assets)
   and a session fetching each signature's output tensors by name, as TF
   Serving's Predict / Classify / Regress do, gives the same numbers, with
   classification scores = probabilities and regression outputs = logistic
-  (binary) or predictions;
+  (binary) or predictions; a tensorflow-serving-api PredictRequest
+  (signature "predict", input "examples") served that way gives a
+  PredictResponse with every prediction key;
 - `saved_model_cli show --all` lists the same signatures (keys, method
   names, input and output keys, dtypes, shapes) as TF's own
   export_saved_model of the same estimator and columns (TF trained for a
-  few steps).
+  few steps) for the three classifiers.
 A job with an unsupported column (weighted categorical) fails with an error
 naming it.
 
@@ -224,8 +233,16 @@ class SavedModelCompatTest(unittest.TestCase):
         p = run(["export", job_path, "--format", "saved_model",
                  "--export_dir_base", model_dir + "_export"])
         export_dir = p.stdout.strip().splitlines()[-1]
+        # The raw receiver, against `estuary predict` on the CSV (dense
+        # features, as the raw receiver's placeholders give them).
+        run(["predict", job_path, "--out", model_dir + ".csv_predictions.jsonl"])
+        with open(model_dir + ".csv_predictions.jsonl") as f:
+            csv_predictions = [json.loads(line) for line in f]
+        p = run(["export", job_path, "--format", "saved_model", "--receiver", "raw",
+                 "--export_dir_base", model_dir + "_raw_export"])
         RESULTS[name] = {"export": export_dir, "predictions": predictions, "job": job_path,
-                         "examples": serialized}
+                         "examples": serialized, "csv_predictions": csv_predictions,
+                         "raw_export": p.stdout.strip().splitlines()[-1]}
         return RESULTS[name]
 
     def expected(self, r, key):
@@ -254,6 +271,22 @@ class SavedModelCompatTest(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(r["export"], "variables",
                                                     "variables.index")))
 
+    def check_raw_receiver(self, name):
+        r = self.estuary_export(name)
+        fn = tf.saved_model.load(r["raw_export"]).signatures["predict"]
+        specs = fn.structured_input_signature[1]
+        with open(self.paths["eval"], newline="") as f:
+            rows = list(csv.DictReader(f))
+        convert = {tf.float32: float, tf.int64: lambda v: int(float(v)), tf.string: str.encode}
+        inputs = {k: tf.constant([[convert[spec.dtype](row[k])] for row in rows], spec.dtype)
+                  for k, spec in specs.items()}
+        out = fn(**inputs)
+        want = r["csv_predictions"]
+        self.assertEqual(set(out), set(want[0]), name)
+        for key in sorted(out):
+            self.compare(f"{name}/raw", key, out[key].numpy(),
+                         np.array([p[key] for p in want]))
+
     def check_serving_session(self, name):
         """What TF Serving's Predict/Classify/Regress run: the TF1 loader and
         a session fetching each signature's tensors by name."""
@@ -273,6 +306,25 @@ class SavedModelCompatTest(unittest.TestCase):
                     else:
                         want_key = out_key
                     self.compare(f"{name}/{key}", out_key, value, self.expected(r, want_key))
+            # TF Serving's Predict as tensorflow-serving-api clients call it:
+            # a PredictRequest (signature "predict", input "examples") whose
+            # inputs are fed by the signature's tensor names and whose
+            # response carries every output alias.
+            from tensorflow_serving.apis import predict_pb2
+            request = predict_pb2.PredictRequest()
+            request.model_spec.name = name
+            request.model_spec.signature_name = "predict"
+            request.inputs["examples"].CopyFrom(tf.make_tensor_proto(r["examples"]))
+            sig = meta.signature_def[request.model_spec.signature_name]
+            feeds = {sig.inputs[k].name: tf.make_ndarray(v) for k, v in request.inputs.items()}
+            fetched = sess.run({k: v.name for k, v in sig.outputs.items()}, feeds)
+            response = predict_pb2.PredictResponse()
+            for k, v in fetched.items():
+                response.outputs[k].CopyFrom(tf.make_tensor_proto(v))
+            self.assertEqual(set(response.outputs), set(r["predictions"][0]))
+            for k in response.outputs:
+                self.compare(f"{name}/PredictResponse", k,
+                             tf.make_ndarray(response.outputs[k]), self.expected(r, k))
 
     def check_signatures_like_tf(self, name):
         r = self.estuary_export(name)
@@ -283,7 +335,7 @@ class SavedModelCompatTest(unittest.TestCase):
 
 def add_tests():
     for name in CONFIGS:
-        checks = ["predict_signature", "serving_session"]
+        checks = ["predict_signature", "serving_session", "raw_receiver"]
         if name in TF_COMPARED:
             checks.append("signatures_like_tf")
         for check in checks:
