@@ -25,7 +25,8 @@ TFRecord eval input parsed as the receiver parses them). Then:
   (signature "predict", input "examples") served that way gives a
   PredictResponse with every prediction key;
 - `saved_model_cli show --all` lists the same signatures (keys, method
-  names, input and output keys, dtypes, shapes) as TF's own
+  names, input and output keys, dtypes, shapes and graph tensor names) as
+  TF's own
   export_saved_model of the same estimator and columns (TF trained for a
   few steps) for the three classifiers.
 A job with an unsupported column (weighted categorical) fails with an error
@@ -153,11 +154,11 @@ def example_input(path, types, label):
 
 
 def signatures_text(export_dir):
-    """saved_model_cli show --all, without tensor names and the op list."""
+    """saved_model_cli show --all without its list of the graph's ops (the
+    signatures with their tensor names, dtypes and shapes)."""
     p = subprocess.run([SAVED_MODEL_CLI, "show", "--all", "--dir", export_dir],
                        capture_output=True, text=True, check=True)
-    lines = [ln for ln in p.stdout.splitlines()
-             if not ln.strip().startswith("name:") and "contains the following ops" not in ln]
+    lines = [ln for ln in p.stdout.splitlines() if "contains the following ops" not in ln]
     return "\n".join(lines)
 
 
