@@ -14,6 +14,7 @@
 #include "estimator/export/tf_graph.h"
 #include "estimator/feature_column_builder.h"
 #include "estimator/nn/activation.h"
+#include "proto/tf/variable.pb.h"
 
 namespace estuary {
 namespace export_format {
@@ -130,6 +131,10 @@ class Builder {
 
   // A variable's value (VarHandleOp + ReadVariableOp on first use).
   std::string ReadVariable(const std::string& name);
+  // Adds resource variable `name` (handle, initializer, read) and its
+  // VariableDef; returns the read.
+  std::string MakeVariable(const std::string& name, DataType dtype,
+                           const std::vector<int64_t>& shape, bool trainable);
 
   // The receiver: fills features_ and the signature inputs.
   void ParsingReceiver();
@@ -177,6 +182,11 @@ class Builder {
   std::map<std::string, std::string> read_;  // variable -> its ReadVariableOp
   std::vector<std::string> variable_order_;
   std::map<std::string, std::string> handles_;  // variable -> VarHandleOp
+  struct VariableDefBytes {
+    std::string name, bytes;
+    bool trainable;
+  };
+  std::vector<VariableDefBytes> variable_defs_;  // in creation order
   std::vector<std::string> table_inits_;
   std::vector<std::pair<std::string, std::string>> asset_tensors_;  // tensor, asset name
   std::map<std::string, std::string> assets_;                         // asset name -> source
@@ -191,6 +201,43 @@ class Builder {
   Variables out_vars_;
 };
 
+std::string Builder::MakeVariable(const std::string& name, DataType dtype,
+                                  const std::vector<int64_t>& shape, bool trainable) {
+  // As tf.compat.v1.get_variable makes a resource variable: the handle,
+  // a zeros initial value and its Assign (the initializer), and a read.
+  const std::string handle =
+      N("VarHandleOp", name, {},
+        {{"dtype", AttrType(dtype)}, {"shape", AttrShape(shape)},
+         {"shared_name", AttrString(name)}});
+  tensorflow::TensorProto zeros;
+  zeros.set_dtype(dtype);
+  *zeros.mutable_tensor_shape() = TfShape(shape);
+  if (dtype == DT_INT64) {
+    zeros.add_int64_val(0);  // one value fills the shape
+  } else {
+    zeros.add_float_val(0.0f);
+  }
+  const std::string initial = g_.Constant(name + "/Initializer/zeros", zeros);
+  const std::string assign =
+      N("AssignVariableOp", name + "/Assign", {handle, initial}, {{"dtype", AttrType(dtype)}});
+  const std::string read =
+      N("ReadVariableOp", name + "/Read/ReadVariableOp", {handle}, {{"dtype", AttrType(dtype)}});
+  handles_[name] = handle;
+  read_[name] = read;
+  tensorflow::VariableDef def;
+  def.set_variable_name(handle + ":0");
+  def.set_initial_value_name(initial + ":0");
+  def.set_initializer_name(assign);
+  def.set_snapshot_name(read + ":0");
+  def.set_is_resource(true);
+  def.set_trainable(trainable);
+  if (!trainable) def.set_aggregation(tensorflow::VARIABLE_AGGREGATION_ONLY_FIRST_REPLICA);
+  std::string bytes;
+  def.SerializeToString(&bytes);
+  variable_defs_.push_back({name, bytes, trainable});
+  return read;
+}
+
 std::string Builder::ReadVariable(const std::string& name) {
   auto it = read_.find(name);
   if (it != read_.end()) return it->second;
@@ -199,18 +246,13 @@ std::string Builder::ReadVariable(const std::string& name) {
     Fail(absl::InvalidArgumentError(absl::StrCat("the checkpoint has no variable '", name, "'")));
     return name;
   }
-  const std::vector<int64_t> shape = VariableShape(name, f->second);
-  const std::string handle =
-      N("VarHandleOp", name, {},
-        {{"dtype", AttrType(DT_FLOAT)}, {"shape", AttrShape(shape)},
-         {"shared_name", AttrString(name)}});
-  handles_[name] = handle;
   variable_order_.push_back(name);
   out_vars_.floats[name] = f->second;
-  const std::string read =
-      N("ReadVariableOp", name + "/Read/ReadVariableOp", {handle}, {{"dtype", AttrType(DT_FLOAT)}});
-  read_[name] = read;
-  return read;
+  // Moving statistics are not trained (TF's batch norm keeps them out of
+  // trainable_variables).
+  const bool trainable = !absl::EndsWith(name, "/moving_mean") &&
+                         !absl::EndsWith(name, "/moving_variance");
+  return MakeVariable(name, DT_FLOAT, VariableShape(name, f->second), trainable);
 }
 
 void Builder::ParsingReceiver() {
@@ -805,11 +847,7 @@ absl::Status Builder::Saver(tensorflow::MetaGraphDef* meta) {
   // global_step: restored with the rest (TF's exports carry it).
   auto step = vars_.ints.find("global_step");
   const int64_t global_step = step == vars_.ints.end() ? 0 : step->second;
-  const std::string gs =
-      N("VarHandleOp", "global_step", {},
-        {{"dtype", AttrType(DT_INT64)}, {"shape", AttrShape({})},
-         {"shared_name", AttrString("global_step")}});
-  handles_["global_step"] = gs;
+  MakeVariable("global_step", DT_INT64, {}, /*trainable=*/false);
   out_vars_.ints["global_step"] = global_step;
   std::vector<std::string> names = {"global_step"};
   names.insert(names.end(), variable_order_.begin(), variable_order_.end());
@@ -827,10 +865,7 @@ absl::Status Builder::Saver(tensorflow::MetaGraphDef* meta) {
       g_.Strings("save/SaveV2/shape_and_slices", {count}, std::vector<std::string>(count, ""));
   std::vector<std::string> save_inputs = {prefix, tensor_names, slices};
   for (const std::string& n : names) {
-    save_inputs.push_back(n == "global_step"
-                              ? N("ReadVariableOp", "global_step/Read/ReadVariableOp", {gs},
-                                  {{"dtype", AttrType(DT_INT64)}})
-                              : read_[n]);
+    save_inputs.push_back(read_[n]);
   }
   const std::string save = N("SaveV2", "save/SaveV2", save_inputs, {{"dtypes", AttrTypes(types)}});
   const std::string saved = N("Identity", "save/control_dependency", {prefix, "^" + save},
@@ -974,6 +1009,15 @@ absl::StatusOr<SavedModelExport> Builder::Build() {
   RETURN_IF_ERROR(Signatures(meta));
   auto& collections = *meta->mutable_collection_def();
   collections["saved_model_main_op"].mutable_node_list()->add_value(main_op);
+  // TF1's variable collections: tf.saved_model.load lists these variables
+  // and tf.compat.v1 loaders find global_step.
+  for (const VariableDefBytes& v : variable_defs_) {
+    collections["variables"].mutable_bytes_list()->add_value(v.bytes);
+    if (v.trainable) collections["trainable_variables"].mutable_bytes_list()->add_value(v.bytes);
+    if (v.name == "global_step") {
+      collections["global_step"].mutable_bytes_list()->add_value(v.bytes);
+    }
+  }
   if (!table_inits_.empty()) {
     for (const std::string& t : table_inits_) {
       collections["table_initializer"].mutable_node_list()->add_value(t);

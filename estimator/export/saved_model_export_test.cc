@@ -77,6 +77,9 @@ TEST(SavedModelExportTest, BinaryClassifierHasTfSignaturesSaverAndVariables) {
   EXPECT_EQ(meta.saver_def().restore_op_name(), "save/restore_all");
   EXPECT_EQ(meta.saver_def().version(), tensorflow::SaverDef::V2);
   EXPECT_EQ(meta.collection_def().at("saved_model_main_op").node_list().value(0), "group_deps");
+  EXPECT_EQ(meta.collection_def().at("variables").bytes_list().value_size(), 4);
+  EXPECT_EQ(meta.collection_def().at("trainable_variables").bytes_list().value_size(), 3);
+  EXPECT_EQ(meta.collection_def().at("global_step").bytes_list().value_size(), 1);
 
   // Read variables and global_step are restored; the optimizer slot is not.
   EXPECT_EQ(sm->variables.floats.size(), 3u);

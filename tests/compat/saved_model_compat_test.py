@@ -268,9 +268,12 @@ class SavedModelCompatTest(unittest.TestCase):
         self.assertEqual(set(out), keys, name)
         for key in sorted(keys):
             self.compare(name, key, out[key].numpy(), self.expected(r, key))
-        # TF's variables are the export's: the load restored them all.
-        self.assertTrue(os.path.exists(os.path.join(r["export"], "variables",
-                                                    "variables.index")))
+        # The loaded variables are the export's bundle, restored.
+        reader = tf.train.load_checkpoint(os.path.join(r["export"], "variables", "variables"))
+        names = {v.name[:-2] for v in loaded.variables}
+        self.assertEqual(names, set(reader.get_variable_to_shape_map()), name)
+        for v in loaded.variables:
+            np.testing.assert_array_equal(v.numpy(), reader.get_tensor(v.name[:-2]))
 
     def check_raw_receiver(self, name):
         r = self.estuary_export(name)
