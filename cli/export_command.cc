@@ -43,7 +43,7 @@ int ExportCommand(int argc, char** argv) {
   std::string assets_extra;
   FlagSet flags(
       "estuary export JOB.json [--export_dir_base DIR] [--checkpoint PATH] "
-      "[--receiver parsing|raw] [--format estuary|onnx] [--assets_extra DEST=SRC,...]",
+      "[--receiver parsing|raw] [--format estuary|onnx|saved_model] [--assets_extra DEST=SRC,...]",
       "Exports the job's model for serving (tf.estimator's export_saved_model) into a new "
       "timestamped directory under the export base, written atomically; prints that directory "
       "as the last line. The estuary format holds the variables of one checkpoint, the job's "
@@ -51,7 +51,10 @@ int ExportCommand(int argc, char** argv) {
       "(serving_default, predict, classification / regression); `estuary serve` and "
       "LoadedExport run it. The onnx format holds model.onnx (IR 8, opset 17) from the "
       "transformed feature inputs to logits and predictions, and transform.json (how raw "
-      "features become those inputs).");
+      "features become those inputs). The saved_model format is TensorFlow's SavedModel "
+      "(saved_model.pb with a TF1 graph from the serving receiver through the feature columns "
+      "and the model to the head's outputs, TF's signatures, variables/ as a TF tensor "
+      "bundle, vocabulary assets): tf.saved_model.load and TF Serving load it.");
   flags.String("export_dir_base", &options.export_dir_base,
                "Directory to create the export in (default: model_dir/export).");
   flags.String("checkpoint", &options.checkpoint_path,
@@ -59,7 +62,7 @@ int ExportCommand(int argc, char** argv) {
   flags.String("receiver", &options.receiver,
                "Serving input: parsing (serialized tf.train.Example, TF's "
                "build_parsing_serving_input_receiver_fn) or raw (one tensor per feature).");
-  flags.String("format", &options.format, "estuary or onnx.");
+  flags.String("format", &options.format, "estuary, onnx or saved_model.");
   flags.String("assets_extra", &assets_extra,
                "Extra files to copy into the export's assets.extra/: DEST=SRC, comma-separated.");
   absl::Status st = flags.Parse(argc, argv, 2);

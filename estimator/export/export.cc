@@ -202,6 +202,11 @@ absl::StatusOr<std::unique_ptr<LoadedExport>> LoadedExport::Load(const std::stri
     return absl::InvalidArgumentError(absl::StrCat(
         "'", export_dir, "' is an ONNX export: run model.onnx with an ONNX runtime"));
   }
+  if (format == "saved_model") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", export_dir, "' is a TensorFlow SavedModel: serve it with TF Serving or load it with "
+        "tf.saved_model.load"));
+  }
   if (format != "estuary" || meta.value("format_version", 0) != ef::kFormatVersion ||
       !meta.contains("variables") || !meta["variables"].is_string()) {
     return absl::InvalidArgumentError(absl::StrCat(

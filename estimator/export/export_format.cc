@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "estimator/export/onnx_export.h"
+#include "estimator/export/saved_model_export.h"
 #include "estimator/feature_column_builder.h"
 
 namespace estuary {
@@ -338,9 +339,10 @@ absl::StatusOr<std::string> WriteExport(const JobSpec& job, const Variables& var
   if (options.export_dir_base.empty()) {
     return absl::InvalidArgumentError("export_dir_base is required");
   }
-  if (options.format != "estuary" && options.format != "onnx") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("format: '", options.format, "' is not 'estuary' or 'onnx'"));
+  if (options.format != "estuary" && options.format != "onnx" &&
+      options.format != "saved_model") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "format: '", options.format, "' is not 'estuary', 'onnx' or 'saved_model'"));
   }
   if (!job.estimator.has_value()) {
     return JsonPath(job.source).Key("estimator").Error("is required to export");
@@ -376,6 +378,9 @@ absl::StatusOr<std::string> WriteExport(const JobSpec& job, const Variables& var
                  {"checkpoint", checkpoint}};
     if (options.format == "onnx") {
       RETURN_IF_ERROR(WriteOnnxModel(job, vars, tmp, env));
+    } else if (options.format == "saved_model") {
+      RETURN_IF_ERROR(WriteSavedModel(job, vars, options.receiver, tmp, env));
+      meta["saved_model"] = kSavedModelFile;
     } else {
       // The job's sections, with vocabulary files moved into assets/.
       json model = {{"estimator", job.document["estimator"]},

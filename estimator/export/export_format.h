@@ -19,7 +19,9 @@
 //   assets/           vocabulary files
 //   assets.extra/     ExportOptions::assets_extra
 // An ONNX export ("onnx") holds export.json, model.onnx and
-// transform.json instead (estimator/export/onnx_export.h).
+// transform.json instead (estimator/export/onnx_export.h); a SavedModel
+// export ("saved_model") export.json, saved_model.pb, variables/ (a TF
+// tensor bundle) and assets/ (estimator/export/saved_model_export.h).
 //
 // Thread-safe: the functions keep no state.
 #ifndef ESTUARY_ESTIMATOR_EXPORT_EXPORT_FORMAT_H_
@@ -48,7 +50,7 @@ struct ExportOptions {
   // predict, "inputs" for classify/regress); "raw": one tensor per raw
   // feature (build_raw_serving_input_receiver_fn).
   std::string receiver = "parsing";
-  std::string format = "estuary";  // estuary | onnx
+  std::string format = "estuary";  // estuary | onnx | saved_model
   // Extra files: destination path inside the export's assets.extra/ ->
   // source path (tf.estimator's assets_extra).
   std::map<std::string, std::string> assets_extra;
