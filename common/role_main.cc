@@ -32,6 +32,7 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
 
   std::string job_path, tf_config_json;
   double hold_secs = 0;
+  int metrics_port = kMetricsOff;
   FlagSet flags(
       absl::StrCat(role.binary, " --job=JOB.json [flags]"),
       absl::StrCat(role.description,
@@ -49,6 +50,9 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
   flags.Double("hold_secs", &hold_secs,
                "Coordinator only: keep the cluster up this long after start-up before "
                "shutting it down (SIGTERM or a shutdown request ends it sooner).");
+  flags.Int("metrics_port", &metrics_port,
+            "Serve Prometheus metrics at http://0.0.0.0:PORT/metrics (0: a free port, "
+            "logged as \"metrics at ...\"; -1: off).");
   absl::Status st = flags.Parse(argc, argv);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -104,6 +108,16 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
   }
 
   InitLogging(ctx.tf_config.task.ToString());
+  MetricsOptions metrics_options;
+  metrics_options.job = ctx.tf_config.task.type;
+  metrics_options.task = absl::StrCat(ctx.tf_config.task.index);
+  metrics_options.port = metrics_port;
+  absl::StatusOr<std::unique_ptr<TaskMetrics>> metrics = TaskMetrics::Create(metrics_options);
+  if (!metrics.ok()) {
+    PrintError(role.binary, metrics.status().message());
+    return kExitBadInput;
+  }
+  ctx.metrics = metrics->get();
   return run(ctx);
 }
 

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/cluster.h"
 #include "common/job_spec.h"
+#include "common/metrics.h"
 #include "common/signals.h"
 #include "common/task_runtime.h"
 #include "grpcpp/grpcpp.h"
@@ -29,6 +30,9 @@ struct RoleContext {
   // before shutting it down (the job's work, until training lands).
   absl::Duration hold = absl::ZeroDuration();
   absl::Time process_start;
+  // This task's Prometheus metrics (--metrics_port): always set inside
+  // RoleMain's `run`; served over HTTP only with --metrics_port >= 0.
+  TaskMetrics* metrics = nullptr;
 };
 
 struct RoleDescription {

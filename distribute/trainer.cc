@@ -22,6 +22,7 @@
 #include "distribute/multi_worker_trainer.h"
 #include "distribute/parameter_server_strategy.h"
 #include "distribute/trainer_internal.h"
+#include "estimator/metrics_hook.h"
 
 namespace estuary {
 namespace {
@@ -172,6 +173,7 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   args.max_steps = job.train_spec.max_steps;
   args.hooks.push_back(std::make_shared<StepCallbackHook>(
       [&runtime](const StepInfo&) { return !runtime.stopped(); }));
+  if (ctx.metrics != nullptr) args.hooks.push_back(std::make_shared<MetricsHook>(ctx.metrics));
   absl::Status trained;
   {
     OnRuntimeStop cancel_on_stop(&runtime, [&canceller] { canceller.CancelAll(); });

@@ -17,7 +17,7 @@ namespace {
 int RunPs(const RoleContext& ctx) {
   const absl::Time start = absl::Now();
   PsShard shard;
-  PsGrpcService service(&shard);
+  PsGrpcService service(&shard, ctx.metrics);
   const int code = RunMember(ctx, {}, {{&service}});
   // Where the PS's time went (bench/ps_train_bench.py reads these lines).
   rusage usage;
