@@ -125,8 +125,8 @@ int TrainCommand(int argc, char** argv) {
   Common c;
   if (int code = Prepare("train", &flags, argc, argv, &c); code >= 0) return code;
   TrainArgs args;
-  absl::StatusOr<std::unique_ptr<TaskMetrics>> metrics = AddMetrics(metrics_port, &args);
-  if (!metrics.ok()) return Fail("train", metrics.status());
+  absl::StatusOr<std::unique_ptr<TaskMetrics>> task_metrics = AddMetrics(metrics_port, &args);
+  if (!task_metrics.ok()) return Fail("train", task_metrics.status());
   if (steps > 0) args.steps = steps;
   if (max_steps > 0) args.max_steps = max_steps;
   if (steps <= 0 && max_steps <= 0 && c.job.train_spec.max_steps.has_value()) {
@@ -198,8 +198,8 @@ int TrainAndEvaluateCommand(int argc, char** argv) {
   TrainArgs args;
   args.max_steps = c.job.train_spec.max_steps;
   args.saving_listeners.push_back(&listener);
-  absl::StatusOr<std::unique_ptr<TaskMetrics>> metrics = AddMetrics(metrics_port, &args);
-  if (!metrics.ok()) return Fail(verb, metrics.status());
+  absl::StatusOr<std::unique_ptr<TaskMetrics>> task_metrics = AddMetrics(metrics_port, &args);
+  if (!task_metrics.ok()) return Fail(verb, task_metrics.status());
   absl::Status st = c.estimator->Train(*train_input, args);
   if (!st.ok()) return Fail(verb, st);
   std::map<std::string, double> metrics = listener.last_metrics();
