@@ -45,7 +45,8 @@ std::string Job(const std::string& model_dir) {
   nlohmann::json job = {
       {"model_dir", model_dir},
       {"estimator", {{"type", "dnn_classifier"}, {"hidden_units", {8}}}},
-      {"feature_columns", {{{"type", "numeric"}, {"key", "a"}}, {{"type", "numeric"}, {"key", "b"}}}},
+      {"feature_columns",
+       {{{"type", "numeric"}, {"key", "a"}}, {{"type", "numeric"}, {"key", "b"}}}},
       {"train_input", train},
       {"eval_input", input},
       {"run_config", {{"save_checkpoints_secs", 3600}, {"log_step_count_steps", 100}}},
