@@ -1,4 +1,4 @@
-// Prometheus metrics of a live cluster (common/metrics.h): a chief, 2
+// Prometheus metrics of live clusters (common/metrics.h). First a chief, 2
 // workers and 2 PS tasks training with parameter_server, and an evaluator,
 // each with --metrics_port=0. The test scrapes every task's /metrics while
 // the cluster trains and checks:
@@ -8,6 +8,8 @@
 //    PS tasks' pushed bytes and apply latency count keep increasing between
 //    two scrapes;
 //  - every task reports its process metrics with its job/task labels.
+// Then 2 multi_worker_mirrored workers: their all-reduce latency histogram
+// grows while they train.
 #include <random>
 #include <regex>
 #include <string>
@@ -27,8 +29,9 @@ namespace {
 
 constexpr absl::Duration kSlack = absl::Seconds(90);
 
-// A linear classifier on a small learnable CSV, read forever.
-std::string Job(const std::string& model_dir) {
+// A small DNN classifier on a small learnable CSV, read forever, under
+// `strategy`.
+std::string Job(const std::string& model_dir, const std::string& strategy = "parameter_server") {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> u(-1, 1);
   std::string text = "a,b,y\n";
@@ -53,12 +56,12 @@ std::string Job(const std::string& model_dir) {
       {"train_spec", {{"max_steps", 100000000}}},
       {"eval_spec", {{"steps", nullptr}, {"start_delay_secs", 0}, {"throttle_secs", 0}}},
       {"distribution",
-       {{"strategy", "parameter_server"},
+       {{"strategy", strategy},
         {"heartbeat_interval_secs", 0.5},
         {"heartbeat_timeout_secs", 10},
         {"startup_timeout_secs", 60},
         {"shutdown_timeout_secs", 10}}}};
-  return WriteTempFile("metrics_job.json", job.dump(1));
+  return WriteTempFile("metrics_job_" + strategy + ".json", job.dump(1));
 }
 
 // The port a task logged ("metrics at http://0.0.0.0:PORT/metrics").
@@ -172,6 +175,45 @@ TEST(MetricsProcessTest, EveryTaskServesMetricsThatMoveWhileTheClusterTrains) {
   }
   for (const char* name : {"worker:0", "worker:1", "chief:0", "ps:0", "ps:1"}) {
     EXPECT_TRUE(moved.count(name)) << name << " metrics did not move\n" << Scrape(ports[name]);
+  }
+}
+
+// multi_worker_mirrored: the workers' all-reduce latency histogram and the
+// communicate phase grow; promtool accepts both workers' output.
+TEST(MetricsProcessTest, MirroredWorkersReportAllReduceLatency) {
+  const std::string job =
+      Job(std::string(std::getenv("TEST_TMPDIR")) + "/mwms_model", "multi_worker_mirrored");
+  TestCluster cluster(0, 2, 0);
+  std::vector<std::unique_ptr<Proc>> workers;
+  for (const char* t : {"worker:0", "worker:1"}) {
+    workers.push_back(cluster.StartTask(t, job, {"--metrics_port=0"}));
+  }
+  std::vector<int> ports;
+  for (auto& w : workers) {
+    ports.push_back(MetricsPort(*w));
+    ASSERT_GT(ports.back(), 0) << w->Output();
+  }
+  const std::optional<std::string> promtool = FindPromtool();
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const absl::Time deadline = absl::Now() + kSlack;
+    double first = 0;
+    std::string text;
+    // Until two scrapes show the all-reduce count growing.
+    while (absl::Now() < deadline) {
+      text = Scrape(ports[i]);
+      const double n = Sum(text, "estuary_allreduce_seconds_count", "op=\"allreduce\"");
+      if (first > 0 && n > first) break;
+      if (first == 0) first = n;
+      absl::SleepFor(absl::Milliseconds(200));  // between scrapes; bounded by the deadline
+    }
+    EXPECT_GT(Sum(text, "estuary_allreduce_seconds_count", "op=\"allreduce\""), first)
+        << workers[i]->Output() << "\n" << text;
+    EXPECT_GT(Sum(text, "estuary_step_phase_seconds_total", "phase=\"communicate\""), 0) << text;
+    EXPECT_GT(Sum(text, "estuary_allreduce_bytes_total"), 0) << text;
+    if (promtool.has_value()) {
+      absl::Status st = PromtoolCheckMetrics(*promtool, text);
+      EXPECT_TRUE(st.ok()) << st << "\n" << text;
+    }
   }
 }
 
