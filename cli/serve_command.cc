@@ -88,7 +88,7 @@ int ServeCommand(int argc, char** argv, SignalWatcher* signals) {
   metrics_options.port = metrics_port;
   absl::StatusOr<std::unique_ptr<TaskMetrics>> metrics = TaskMetrics::Create(metrics_options);
   if (!metrics.ok()) return Error(std::string(metrics.status().message()));
-  o.metrics = metrics->get();
+  if (metrics_port != kMetricsOff) o.metrics = metrics->get();  // else collect nothing
   const io::Env& env = io::Env::Default();
   if (!model_config_file.empty()) {
     absl::StatusOr<std::vector<serving::ModelConfig>> models =

@@ -108,16 +108,22 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
   }
 
   InitLogging(ctx.tf_config.task.ToString());
-  MetricsOptions metrics_options;
-  metrics_options.job = ctx.tf_config.task.type;
-  metrics_options.task = absl::StrCat(ctx.tf_config.task.index);
-  metrics_options.port = metrics_port;
-  absl::StatusOr<std::unique_ptr<TaskMetrics>> metrics = TaskMetrics::Create(metrics_options);
-  if (!metrics.ok()) {
-    PrintError(role.binary, metrics.status().message());
-    return kExitBadInput;
+  // Metrics only when served: without them no hook, PS or evaluator
+  // metrics are collected (the cost stays zero).
+  std::unique_ptr<TaskMetrics> metrics;
+  if (metrics_port != kMetricsOff) {
+    MetricsOptions metrics_options;
+    metrics_options.job = ctx.tf_config.task.type;
+    metrics_options.task = absl::StrCat(ctx.tf_config.task.index);
+    metrics_options.port = metrics_port;
+    absl::StatusOr<std::unique_ptr<TaskMetrics>> created = TaskMetrics::Create(metrics_options);
+    if (!created.ok()) {
+      PrintError(role.binary, created.status().message());
+      return kExitBadInput;
+    }
+    metrics = *std::move(created);
+    ctx.metrics = metrics.get();
   }
-  ctx.metrics = metrics->get();
   return run(ctx);
 }
 

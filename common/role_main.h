@@ -30,8 +30,9 @@ struct RoleContext {
   // before shutting it down (the job's work, until training lands).
   absl::Duration hold = absl::ZeroDuration();
   absl::Time process_start;
-  // This task's Prometheus metrics (--metrics_port): always set inside
-  // RoleMain's `run`; served over HTTP only with --metrics_port >= 0.
+  // This task's Prometheus metrics, served on --metrics_port; null when
+  // metrics are off (the default): the trainers, the PS service and the
+  // evaluator then collect none.
   TaskMetrics* metrics = nullptr;
 };
 
