@@ -4,6 +4,7 @@
 //
 //   train_bench --model dnn|sparse --data DIR --threads N [--input memory|csv]
 //               [--init DIR/init_MODEL] [--check_steps K] [--steps N | --seconds S]
+//               [--metrics]
 //
 // bench/train_bench.py writes the data once (numpy; the same files feed the
 // PyTorch and TF 2.15 peers) and compares the sides' losses. Files in DIR:
@@ -58,16 +59,19 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "common/checkpoint.h"
 #include "common/flags.h"
+#include "common/metrics.h"
 #include "common/optimizer.h"
 #include "common/tensor.h"
 #include "estimator/data/pipeline.h"
 #include "estimator/dnn_model.h"
 #include "estimator/feature_column.h"
 #include "estimator/head/head.h"
+#include "estimator/metrics_hook.h"
 #include "estimator/model.h"
 #include "estimator/one_device_strategy.h"
 #include "estimator/premade.h"
@@ -225,6 +229,10 @@ int Run(int argc, char** argv) {
   flags.Int("steps", &steps, "Timed steps; 0: until --seconds passed.");
   flags.Double("seconds", &seconds, "With --steps 0: timed steps run at least this long.");
   flags.Double("lr_scale", &lr_scale, "Multiplies the learning rate (the harness's self-test).");
+  bool with_metrics = false;
+  flags.Bool("metrics", &with_metrics,
+             "Time each step's phases as RunTrainLoop does and feed a MetricsHook (its "
+             "overhead: bench/RESULTS.md, \"Metrics overhead\").");
   absl::Status st = flags.Parse(argc, argv);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -312,6 +320,9 @@ int Run(int argc, char** argv) {
     pipeline = *std::move(p);
   }
 
+  std::unique_ptr<TaskMetrics> metrics = *TaskMetrics::Create({"local", "0"});
+  MetricsHook metrics_hook(metrics.get());
+  RunContext run;
   std::mt19937_64 rng(43);
   std::vector<ReplicaGradients> replicas(1);
   Gradients& grads = replicas[0].grads;
@@ -320,6 +331,8 @@ int Run(int argc, char** argv) {
   double loss_value = 0;
   // Estimator::Train's step (RunTrainLoop without hooks) on batch `step`.
   auto train_step = [&]() -> absl::Status {
+    const absl::Time t0 = with_metrics ? absl::Now() : absl::InfinitePast();
+    absl::Time t1, t2, t3;
     const Batch* batch = nullptr;
     if (pipeline != nullptr) {
       absl::StatusOr<std::optional<Batch>> next = pipeline->Next();
@@ -330,14 +343,26 @@ int Run(int argc, char** argv) {
     } else {
       batch = &batches[step % batches.size()];
     }
+    if (with_metrics) t1 = absl::Now();
     absl::StatusOr<const Variables*> vars = strategy.VariablesForStep(batch->features);
     if (!vars.ok()) return vars.status();
+    if (with_metrics) t2 = absl::Now();
     absl::StatusOr<double> loss = ComputeGradients(*model, **head, *batch, **vars,
                                                    strategy.global_step(), &rng, &grads);
     if (!loss.ok()) return loss.status();
+    if (with_metrics) t3 = absl::Now();
     loss_value = *loss;
     ++step;
-    return strategy.ApplyGradients(&replicas).status();
+    absl::Status applied = strategy.ApplyGradients(&replicas).status();
+    if (!with_metrics || !applied.ok()) return applied;
+    const absl::Time t4 = absl::Now();
+    StepInfo info{strategy.global_step(), loss_value, kBatch, {}};
+    info.phases.input = t1 - t0;
+    info.phases.compute = t3 - t2;
+    info.phases.communicate = strategy.TakeCommunicationTime();
+    info.phases.apply = (t2 - t1) + (t4 - t3) - info.phases.communicate;
+    info.phases.total = t4 - t0;
+    return metrics_hook.AfterStep(info, &run);
   };
 
   for (int i = 0; i < check_steps; ++i) {

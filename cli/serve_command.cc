@@ -9,6 +9,7 @@
 #include "common/flags.h"
 #include "common/io/env.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "estimator/export/export.h"
 #include "serving/config.h"
 #include "serving/model_server.h"
@@ -32,6 +33,7 @@ int ServeCommand(int argc, char** argv, SignalWatcher* signals) {
   double poll_secs = absl::ToDoubleSeconds(o.file_system_poll_wait);
   double drain_secs = absl::ToDoubleSeconds(o.drain_timeout);
   int max_request_bytes = static_cast<int>(o.max_request_bytes);
+  int metrics_port = kMetricsOff;
   FlagSet flags(
       "estuary serve --model_base_path DIR [--model_name NAME] [--port N] [--rest_api_port N]\n"
       "       estuary serve --model_config_file FILE [flags]",
@@ -61,6 +63,10 @@ int ServeCommand(int argc, char** argv, SignalWatcher* signals) {
             "Largest gRPC request message and REST body accepted.");
   flags.Double("drain_timeout_secs", &drain_secs,
                "On SIGTERM, how long requests in flight may take before they are cancelled.");
+  flags.Int("metrics_port", &metrics_port,
+            "Serve Prometheus metrics (requests, latency, batch sizes, process) at "
+            "http://0.0.0.0:PORT/metrics (0: a free port, logged; -1: off). Labels: "
+            "job=\"serving\", task=\"0\".");
   absl::Status st = flags.Parse(argc, argv, 2);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -76,6 +82,13 @@ int ServeCommand(int argc, char** argv, SignalWatcher* signals) {
   if (max_request_bytes < 1) return Error("--max_request_bytes must be >= 1");
   if (!(drain_secs >= 0)) return Error("--drain_timeout_secs must be >= 0");
   InitLogging("serve");
+  MetricsOptions metrics_options;
+  metrics_options.job = "serving";
+  metrics_options.task = "0";
+  metrics_options.port = metrics_port;
+  absl::StatusOr<std::unique_ptr<TaskMetrics>> metrics = TaskMetrics::Create(metrics_options);
+  if (!metrics.ok()) return Error(std::string(metrics.status().message()));
+  if (metrics_port != kMetricsOff) o.metrics = metrics->get();  // else collect nothing
   const io::Env& env = io::Env::Default();
   if (!model_config_file.empty()) {
     absl::StatusOr<std::vector<serving::ModelConfig>> models =

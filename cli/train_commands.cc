@@ -13,10 +13,13 @@
 #include "common/io/env.h"
 #include "common/job_spec.h"
 #include "common/logging.h"
+#include "common/metrics.h"
+#include "common/status_macros.h"
 #include "distribute/collective_strategy.h"
 #include "distribute/evaluator.h"
 #include "distribute/exporter.h"
 #include "estimator/estimator.h"
+#include "estimator/metrics_hook.h"
 #include "nlohmann/json.hpp"
 
 namespace estuary {
@@ -81,6 +84,23 @@ int Prepare(const std::string& verb, FlagSet* flags, int argc, char** argv, Comm
   return -1;
 }
 
+constexpr char kMetricsPortHelp[] =
+    "Serve Prometheus metrics (steps, step-phase times, loss, examples/s, process) at "
+    "http://0.0.0.0:PORT/metrics while training (0: a free port, logged; -1: off). Labels: "
+    "job=\"local\", task=\"0\".";
+
+// The process's metrics (always collected; served with port >= 0) and the
+// hook feeding them, added to *args. Errors: TaskMetrics::Create's.
+absl::StatusOr<std::unique_ptr<TaskMetrics>> AddMetrics(int port, TrainArgs* args) {
+  MetricsOptions o;
+  o.job = "local";
+  o.task = "0";
+  o.port = port;
+  ASSIGN_OR_RETURN(std::unique_ptr<TaskMetrics> metrics, TaskMetrics::Create(o));
+  if (port != kMetricsOff) args->hooks.push_back(std::make_shared<MetricsHook>(metrics.get()));
+  return metrics;
+}
+
 std::string Describe(const std::map<std::string, double>& metrics) {
   std::string out;
   for (const auto& [k, v] : metrics) absl::StrAppend(&out, out.empty() ? "" : ", ", k, " = ", v);
@@ -100,9 +120,13 @@ int TrainCommand(int argc, char** argv) {
   flags.Int("steps", &steps, "Train this many more steps.");
   flags.Int("max_steps", &max_steps, "Train until global_step reaches this.");
   flags.Bool("evaluate", &evaluate, "Evaluate on eval_input after training.");
+  int metrics_port = kMetricsOff;
+  flags.Int("metrics_port", &metrics_port, kMetricsPortHelp);
   Common c;
   if (int code = Prepare("train", &flags, argc, argv, &c); code >= 0) return code;
   TrainArgs args;
+  absl::StatusOr<std::unique_ptr<TaskMetrics>> task_metrics = AddMetrics(metrics_port, &args);
+  if (!task_metrics.ok()) return Fail("train", task_metrics.status());
   if (steps > 0) args.steps = steps;
   if (max_steps > 0) args.max_steps = max_steps;
   if (steps <= 0 && max_steps <= 0 && c.job.train_spec.max_steps.has_value()) {
@@ -130,6 +154,8 @@ int TrainAndEvaluateCommand(int argc, char** argv) {
                 "evaluating on eval_input each checkpoint saved at least eval_spec.throttle_secs "
                 "after the last evaluation began, and the final one; prints the final metrics. "
                 "Checkpoints follow run_config (save_checkpoints_steps / _secs).");
+  int metrics_port = kMetricsOff;
+  flags.Int("metrics_port", &metrics_port, kMetricsPortHelp);
   Common c;
   if (int code = Prepare("train_and_evaluate", &flags, argc, argv, &c); code >= 0) return code;
   const char* verb = "train_and_evaluate";
@@ -172,6 +198,8 @@ int TrainAndEvaluateCommand(int argc, char** argv) {
   TrainArgs args;
   args.max_steps = c.job.train_spec.max_steps;
   args.saving_listeners.push_back(&listener);
+  absl::StatusOr<std::unique_ptr<TaskMetrics>> task_metrics = AddMetrics(metrics_port, &args);
+  if (!task_metrics.ok()) return Fail(verb, task_metrics.status());
   absl::Status st = c.estimator->Train(*train_input, args);
   if (!st.ok()) return Fail(verb, st);
   std::map<std::string, double> metrics = listener.last_metrics();

@@ -32,6 +32,7 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
 
   std::string job_path, tf_config_json;
   double hold_secs = 0;
+  int metrics_port = kMetricsOff;
   FlagSet flags(
       absl::StrCat(role.binary, " --job=JOB.json [flags]"),
       absl::StrCat(role.description,
@@ -59,6 +60,9 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
                "run's Ctrl-C). preempt: the pod is being taken away (Kubernetes): the chief "
                "saves a checkpoint and fails the cluster so every task restarts, and a task "
                "that got the signal exits 128 + signal (143).");
+  flags.Int("metrics_port", &metrics_port,
+            "Serve Prometheus metrics at http://0.0.0.0:PORT/metrics (0: a free port, "
+            "logged as \"metrics at ...\"; -1: off).");
   absl::Status st = flags.Parse(argc, argv);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -119,6 +123,22 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
   }
 
   InitLogging(ctx.tf_config.task.ToString());
+  // Metrics only when served: without them no hook, PS or evaluator
+  // metrics are collected (the cost stays zero).
+  std::unique_ptr<TaskMetrics> metrics;
+  if (metrics_port != kMetricsOff) {
+    MetricsOptions metrics_options;
+    metrics_options.job = ctx.tf_config.task.type;
+    metrics_options.task = absl::StrCat(ctx.tf_config.task.index);
+    metrics_options.port = metrics_port;
+    absl::StatusOr<std::unique_ptr<TaskMetrics>> created = TaskMetrics::Create(metrics_options);
+    if (!created.ok()) {
+      PrintError(role.binary, created.status().message());
+      return kExitBadInput;
+    }
+    metrics = *std::move(created);
+    ctx.metrics = metrics.get();
+  }
   const int code = run(ctx);
   if (ctx.Preempted() && code != kExitBadInput) {
     const int signo = ctx.signals->received();

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/cluster.h"
 #include "common/job_spec.h"
+#include "common/metrics.h"
 #include "common/signals.h"
 #include "common/task_runtime.h"
 #include "grpcpp/grpcpp.h"
@@ -44,6 +45,10 @@ struct RoleContext {
   bool Preempted() const {
     return preempt_on_sigterm && signals != nullptr && signals->received() != 0;
   }
+  // This task's Prometheus metrics, served on --metrics_port; null when
+  // metrics are off (the default): the trainers, the PS service and the
+  // evaluator then collect none.
+  TaskMetrics* metrics = nullptr;
 };
 
 struct RoleDescription {

@@ -92,7 +92,23 @@ class CollectiveStrategy : public Strategy {
       : model_(model),
         options_(std::move(options)),
         is_chief_(options_.communicator == nullptr || options_.communicator->rank() == 0),
-        local_(model, optimizers, LocalOptions(options_, is_chief_)) {}
+        local_(model, optimizers, LocalOptions(options_, is_chief_)) {
+    if (options_.metrics != nullptr && options_.communicator != nullptr) {
+      TaskMetrics* m = options_.metrics;
+      auto& seconds = prometheus::BuildHistogram()
+                          .Name("estuary_allreduce_seconds")
+                          .Help("Latency of each collective of a training step between workers.")
+                          .Register(m->registry());
+      auto& bytes = prometheus::BuildCounter()
+                        .Name("estuary_allreduce_bytes_total")
+                        .Help("Bytes this worker contributed to the training steps' collectives.")
+                        .Register(m->registry());
+      allreduce_seconds_ = &seconds.Add(m->LabelsWith({{"op", "allreduce"}}), LatencyBuckets());
+      allgather_seconds_ = &seconds.Add(m->LabelsWith({{"op", "allgather"}}), LatencyBuckets());
+      allreduce_bytes_ = &bytes.Add(m->LabelsWith({{"op", "allreduce"}}));
+      allgather_bytes_ = &bytes.Add(m->LabelsWith({{"op", "allgather"}}));
+    }
+  }
 
   int num_local_replicas() const override { return options_.local_replicas; }
 
@@ -159,6 +175,11 @@ class CollectiveStrategy : public Strategy {
   std::vector<float> buffer_;               // header + dense slots
   std::vector<int64_t> bucket_ends_;        // buffer_ offsets; bucket b ends at [b]
   absl::Duration communication_;            // since the last TakeCommunicationTime
+  // options_.metrics' collective metrics; null without them.
+  prometheus::Histogram* allreduce_seconds_ = nullptr;
+  prometheus::Histogram* allgather_seconds_ = nullptr;
+  prometheus::Counter* allreduce_bytes_ = nullptr;
+  prometheus::Counter* allgather_bytes_ = nullptr;
 };
 
 void CollectiveStrategy::BuildLayout() {
@@ -250,11 +271,18 @@ absl::Status CollectiveStrategy::Restore() {
 
 absl::Status CollectiveStrategy::ReduceBucket(size_t b) {
   if (options_.communicator == nullptr) return absl::OkStatus();
-  const CommunicationTimer timer(&communication_);
+  const absl::Time start = absl::Now();
   const int64_t begin = b == 0 ? 0 : bucket_ends_[b - 1];
-  return options_.communicator->AllReduce(
+  absl::Status st = options_.communicator->AllReduce(
       absl::Span<float>(buffer_.data() + begin, static_cast<size_t>(bucket_ends_[b] - begin)),
       ReduceOp::kSum, Deadline());
+  const absl::Duration took = absl::Now() - start;
+  communication_ += took;
+  if (allreduce_seconds_ != nullptr) {
+    allreduce_seconds_->Observe(absl::ToDoubleSeconds(took));
+    allreduce_bytes_->Increment(static_cast<double>(sizeof(float) * (bucket_ends_[b] - begin)));
+  }
+  return st;
 }
 
 absl::Status CollectiveStrategy::EndOfInput() {
@@ -307,8 +335,15 @@ absl::StatusOr<std::map<std::string, SparseGradient>> CollectiveStrategy::Reduce
   Communicator* comm = options_.communicator;
   std::vector<std::string> all;
   {
-    const CommunicationTimer timer(&communication_);
-    ASSIGN_OR_RETURN(all, comm->AllGather(mine, Deadline()));
+    const absl::Time start = absl::Now();
+    absl::StatusOr<std::vector<std::string>> gathered = comm->AllGather(mine, Deadline());
+    const absl::Duration took = absl::Now() - start;
+    communication_ += took;
+    if (allgather_seconds_ != nullptr) {
+      allgather_seconds_->Observe(absl::ToDoubleSeconds(took));
+      allgather_bytes_->Increment(static_cast<double>(mine.size()));
+    }
+    ASSIGN_OR_RETURN(all, std::move(gathered));
   }
   std::vector<std::vector<RowsPart>> parts(sparse_.size());
   for (size_t rank = 0; rank < all.size(); ++rank) {

@@ -52,6 +52,7 @@
 #include "common/job_spec.h"
 #include "common/optimizer.h"
 #include "estimator/model.h"
+#include "common/metrics.h"
 #include "estimator/one_device_strategy.h"
 #include "estimator/strategy.h"
 
@@ -70,6 +71,11 @@ struct CollectiveStrategyOptions {
   // Gradient fusion: dense gradients travel in buckets of about this many
   // bytes (PyTorch DDP's 25 MiB), in reverse order of the model's layers.
   size_t bucket_bytes = size_t{25} << 20;
+  // The task's Prometheus metrics (borrowed, may be null): every
+  // collective of a step is observed in estuary_allreduce_seconds and
+  // estuary_allreduce_bytes_total (op="allreduce" for the dense buckets,
+  // "allgather" for the sparse rows).
+  TaskMetrics* metrics = nullptr;
 };
 
 // What a job file asks for: local.checkpoint from model_dir,

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/checkpoint.h"
 #include "common/logging.h"
+#include "common/metrics.h"
 #include "common/status_macros.h"
 #include "distribute/checkpoint_lease.h"
 #include "distribute/exporter.h"
@@ -191,19 +192,49 @@ absl::Status RunEvaluator(const RoleContext& ctx, TaskRuntime& runtime) {
       return exporters.AfterEvaluation(prefix, metrics, is_final);
     };
   }
+  // The evaluator's metrics (labels job, task): evaluations run, their
+  // duration, and the last evaluation's values (estuary_eval_value{metric}).
+  TaskMetrics* m = ctx.metrics;
+  prometheus::Counter* evaluations = nullptr;
+  prometheus::Histogram* evaluation_seconds = nullptr;
+  prometheus::Family<prometheus::Gauge>* values = nullptr;
+  if (m != nullptr) {
+    evaluations = &prometheus::BuildCounter()
+                       .Name("estuary_evaluations_total")
+                       .Help("Checkpoints this evaluator evaluated.")
+                       .Register(m->registry())
+                       .Add(m->labels());
+    evaluation_seconds = &prometheus::BuildHistogram()
+                              .Name("estuary_evaluation_seconds")
+                              .Help("Wall time of one evaluation.")
+                              .Register(m->registry())
+                              .Add(m->labels(), LatencyBuckets());
+    values = &prometheus::BuildGauge()
+                  .Name("estuary_eval_value")
+                  .Help("The last evaluation's metrics (loss, accuracy, auc, global_step, ...).")
+                  .Register(m->registry());
+  }
   Evaluator evaluator(std::move(options), [&](const std::string& prefix) {
-    absl::StatusOr<std::map<std::string, double>> metrics =
+    const absl::Time start = absl::Now();
+    absl::StatusOr<std::map<std::string, double>> result =
         estimator->Evaluate(input, job.eval_spec.steps, job.eval_spec.name, prefix);
-    if (metrics.ok()) {
+    if (m != nullptr && result.ok()) {
+      evaluations->Increment();
+      evaluation_seconds->Observe(absl::ToDoubleSeconds(absl::Now() - start));
+      for (const auto& [name, value] : *result) {
+        values->Add(m->LabelsWith({{"metric", name}})).Set(value);
+      }
+    }
+    if (result.ok()) {
       // The live view: the last evaluation travels with the heartbeats.
       runtime.report().Update([&](coordination::TaskReport* r) {
-        auto step = metrics->find("global_step");
-        r->set_last_eval_step(step != metrics->end() ? static_cast<int64_t>(step->second) : 0);
+        auto step = result->find("global_step");
+        r->set_last_eval_step(step != result->end() ? static_cast<int64_t>(step->second) : 0);
         r->mutable_last_eval_metrics()->clear();
-        for (const auto& [name, value] : *metrics) (*r->mutable_last_eval_metrics())[name] = value;
+        for (const auto& [name, value] : *result) (*r->mutable_last_eval_metrics())[name] = value;
       });
     }
-    return metrics;
+    return result;
   });
   return evaluator.Run().status();
 }

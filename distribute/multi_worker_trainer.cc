@@ -18,6 +18,7 @@
 #include "distribute/checkpoint_lease.h"
 #include "distribute/collective_generation.h"
 #include "distribute/collective_strategy.h"
+#include "estimator/metrics_hook.h"
 #include "distribute/keys.h"
 #include "distribute/trainer.h"
 #include "distribute/trainer_internal.h"
@@ -191,6 +192,7 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
         };
       }
       options.communicator = ring->get();
+      options.metrics = ctx.metrics;
       ASSIGN_OR_RETURN(std::unique_ptr<Strategy> s,
                        MakeCollectiveStrategy(model, optimizers, std::move(options)));
       strategy = s.get();
@@ -207,6 +209,7 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
         [&runtime](const StepInfo&) { return !runtime.stopped(); }));
     LiveTrainingReport live(&runtime);
     live.AddTo(&args, chief);
+    if (ctx.metrics != nullptr) args.hooks.push_back(std::make_shared<MetricsHook>(ctx.metrics));
     const absl::Status trained = (*estimator)->Train(input_fn, args);
     const int64_t global_step = (*estimator)->global_step();
     if (trained.ok() && chief && !runtime.stopped()) {

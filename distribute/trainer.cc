@@ -22,6 +22,7 @@
 #include "distribute/multi_worker_trainer.h"
 #include "distribute/parameter_server_strategy.h"
 #include "distribute/trainer_internal.h"
+#include "estimator/metrics_hook.h"
 
 namespace estuary {
 namespace {
@@ -211,6 +212,7 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
       [&runtime](const StepInfo&) { return !runtime.stopped(); }));
   LiveTrainingReport live(&runtime);
   live.AddTo(&args, chief);
+  if (ctx.metrics != nullptr) args.hooks.push_back(std::make_shared<MetricsHook>(ctx.metrics));
   absl::Status trained;
   {
     OnRuntimeStop cancel_on_stop(&runtime, [&canceller] { canceller.CancelAll(); });

@@ -17,7 +17,7 @@ namespace {
 int RunPs(const RoleContext& ctx) {
   const absl::Time start = absl::Now();
   PsShard shard;
-  PsGrpcService service(&shard);
+  PsGrpcService service(&shard, ctx.metrics);
   RoleServices extra;
   extra.services.push_back(&service);
   // The live view: the shard's sizes travel with every heartbeat.

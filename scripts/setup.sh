@@ -64,6 +64,7 @@ packages=(
   podman runc catatonit python3-yaml  # deploy/build_image.sh, tests/k8s (issue 12)
   libleveldb-dev  # the .index tables of TF checkpoints (common/tf_bundle/)
   chromium  # tests/status_page_test: the live status page in headless Chromium
+  prometheus-cpp-dev prometheus  # Prometheus metrics (common/metrics.h); promtool for tests
 )
 if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine
                                   openmpi-bin libopenmpi-dev iperf3); fi

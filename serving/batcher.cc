@@ -52,7 +52,8 @@ Tensor Rows(const Tensor& t, int64_t begin, int64_t n) {
 
 }  // namespace
 
-Batcher::Batcher(BatchingOptions options) : options_(std::move(options)) {
+Batcher::Batcher(BatchingOptions options, prometheus::Histogram* batch_sizes)
+    : options_(std::move(options)), batch_sizes_(batch_sizes) {
   const int n = std::max(1, options_.num_batch_threads);
   for (int i = 0; i < n; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -160,6 +161,7 @@ void Batcher::Loop() {
     ++batches_run_;
     largest_batch_ = std::max(largest_batch_, rows);
     mu_.Unlock();
+    if (batch_sizes_ != nullptr) batch_sizes_->Observe(static_cast<double>(rows));
     RunBatch(model, signature, tasks);
     mu_.Lock();
   }

@@ -22,6 +22,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "prometheus/histogram.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/tensor.h"
@@ -41,7 +42,9 @@ struct BatchingOptions {
 
 class Batcher {
  public:
-  explicit Batcher(BatchingOptions options);
+  // `batch_sizes` (may be null): observes the rows of every batch run
+  // (ServingMetrics::batch_size).
+  explicit Batcher(BatchingOptions options, prometheus::Histogram* batch_sizes = nullptr);
   ~Batcher();
 
   // Runs `signature` of `model` on `inputs` as part of a batch and returns
@@ -76,6 +79,7 @@ class Batcher {
                 const std::vector<Task*>& tasks);
 
   const BatchingOptions options_;
+  prometheus::Histogram* const batch_sizes_;
   mutable absl::Mutex mu_;
   absl::CondVar cv_;
   std::map<std::string, Queue> queues_ ABSL_GUARDED_BY(mu_);

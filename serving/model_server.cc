@@ -25,8 +25,12 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptio
   if (o.file_system_poll_wait > absl::ZeroDuration()) {
     s->watcher_ = std::make_unique<ModelWatcher>(s->manager_.get(), o.file_system_poll_wait);
   }
-  if (o.enable_batching) s->batcher_ = std::make_unique<Batcher>(o.batching);
-  s->api_ = std::make_unique<ServingApi>(s->manager_.get(), s->batcher_.get());
+  if (o.metrics != nullptr) s->metrics_ = std::make_unique<ServingMetrics>(o.metrics);
+  if (o.enable_batching) {
+    s->batcher_ = std::make_unique<Batcher>(
+        o.batching, s->metrics_ != nullptr ? &s->metrics_->batch_size() : nullptr);
+  }
+  s->api_ = std::make_unique<ServingApi>(s->manager_.get(), s->batcher_.get(), s->metrics_.get());
   s->prediction_service_ = std::make_unique<PredictionServiceHandler>(s->api_.get());
   s->model_service_ = std::make_unique<ModelServiceHandler>(s->api_.get());
   s->rest_ = std::make_unique<RestHandler>(s->api_.get());

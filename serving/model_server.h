@@ -47,6 +47,9 @@ struct ModelServerOptions {
   int64_t max_request_bytes = 64 << 20;  // gRPC messages and REST bodies
   int rest_api_num_threads = 8;
   absl::Duration drain_timeout = absl::Seconds(30);
+  // The process's Prometheus metrics (borrowed, may be null): the serving
+  // API's requests, latency and batch sizes (serving_api.h).
+  TaskMetrics* metrics = nullptr;
 };
 
 class ModelServer {
@@ -70,6 +73,7 @@ class ModelServer {
   ModelServer() = default;
 
   ModelServerOptions options_;
+  std::unique_ptr<ServingMetrics> metrics_;  // null without options.metrics
   std::unique_ptr<ModelManager> manager_;
   std::unique_ptr<ModelWatcher> watcher_;
   std::unique_ptr<Batcher> batcher_;

@@ -12,6 +12,8 @@
 #include "httplib.h"
 #include "proto/serving/model_service.grpc.pb.h"
 #include "proto/serving/prediction_service.grpc.pb.h"
+#include "common/metrics.h"
+#include "common/promtool_testing.h"
 #include "serving/fake_export.h"
 #include "serving/tensor_convert.h"
 
@@ -31,8 +33,10 @@ class ModelServerTest : public ::testing::Test {
   }
 
   std::unique_ptr<ModelServer> Start(absl::Notification* gate = nullptr, int64_t max_bytes = 1 << 20,
-                                     absl::Notification* entered = nullptr) {
+                                     absl::Notification* entered = nullptr,
+                                     TaskMetrics* metrics = nullptr) {
     ModelServerOptions o;
+    o.metrics = metrics;
     o.host = "127.0.0.1";
     o.port = 0;
     o.rest_api_port = 0;
@@ -110,6 +114,47 @@ TEST_F(ModelServerTest, GrpcAndRestServeTheModel) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_THAT(r->body, HasSubstr("\"logistic\": [0.5]"));
+}
+
+// The metrics of `estuary serve --metrics_port`: requests by method and
+// code (gRPC and REST), latency, batch sizes; promtool accepts them.
+TEST_F(ModelServerTest, CountsRequestsLatencyAndBatchSizes) {
+  std::unique_ptr<TaskMetrics> metrics = *TaskMetrics::Create({"serving", "0"});
+  std::unique_ptr<ModelServer> server = Start(nullptr, 1 << 20, nullptr, metrics.get());
+  ASSERT_NE(server, nullptr);
+  auto stub = Stub(server->grpc_port());
+  for (int i = 0; i < 2; ++i) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    tensorflow::serving::PredictResponse resp;
+    ASSERT_TRUE(stub->Predict(&ctx, PredictX(0), &resp).ok());
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  auto bad = PredictX(0);
+  bad.mutable_model_spec()->set_name("nope");
+  tensorflow::serving::PredictResponse resp;
+  EXPECT_FALSE(stub->Predict(&ctx, bad, &resp).ok());
+  httplib::Client http("127.0.0.1", server->rest_port());
+  http.set_read_timeout(60, 0);
+  const std::string body = absl::StrCat(R"({"signature_name": "predict", "instances": [{"b64": ")",
+                                        absl::Base64Escape(ExampleWithX(0)), R"("}]})");
+  auto r = http.Post("/v1/models/m:predict", body, "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+
+  const std::string text = metrics->Scrape();
+  EXPECT_THAT(text, HasSubstr("estuary_serving_requests_total{code=\"OK\",job=\"serving\","
+                              "method=\"Predict\",task=\"0\"} 3"));
+  EXPECT_THAT(text, HasSubstr("estuary_serving_requests_total{code=\"NOT_FOUND\","
+                              "job=\"serving\",method=\"Predict\",task=\"0\"} 1"));
+  EXPECT_THAT(text, HasSubstr("estuary_serving_request_seconds_count{job=\"serving\","
+                              "method=\"Predict\",task=\"0\"} 4"));
+  EXPECT_THAT(text, HasSubstr("estuary_serving_batch_size_count{job=\"serving\",task=\"0\"} 3"));
+  std::optional<std::string> promtool = estuary::testing::FindPromtool();
+  if (!promtool) GTEST_SKIP() << "promtool not installed (scripts/setup.sh installs it)";
+  absl::Status st = estuary::testing::PromtoolCheckMetrics(*promtool, text);
+  EXPECT_TRUE(st.ok()) << st;
 }
 
 TEST_F(ModelServerTest, OversizeRequestsAreRefusedAndTheServerKeepsServing) {

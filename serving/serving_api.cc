@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "serving/tensor_convert.h"
 
 namespace estuary {
@@ -62,11 +63,78 @@ absl::StatusOr<std::map<std::string, Tensor>> ServingApi::RunSignature(
     const ServableHandle& handle, const std::string& key,
     std::map<std::string, Tensor> inputs) const {
   if (batcher_ != nullptr) return batcher_->Run(handle.model, key, std::move(inputs));
+  if (metrics_ != nullptr && !inputs.empty()) {
+    metrics_->batch_size().Observe(static_cast<double>(inputs.begin()->second.batch_size()));
+  }
   return handle.model->Run(key, inputs);
+}
+
+ServingMetrics::ServingMetrics(TaskMetrics* metrics)
+    : metrics_(metrics),
+      requests_(prometheus::BuildCounter()
+                    .Name("estuary_serving_requests_total")
+                    .Help("Serving API calls (gRPC and REST) by method and status code.")
+                    .Register(metrics->registry())),
+      seconds_(prometheus::BuildHistogram()
+                   .Name("estuary_serving_request_seconds")
+                   .Help("Latency of the serving API calls.")
+                   .Register(metrics->registry())),
+      batch_size_(prometheus::BuildHistogram()
+                      .Name("estuary_serving_batch_size")
+                      .Help("Rows the model ran at once (a batch, or a request without "
+                            "batching).")
+                      .Register(metrics->registry())
+                      .Add(metrics->labels(), SizeBuckets())) {}
+
+void ServingMetrics::Count(const std::string& method, const absl::Status& status,
+                           absl::Duration took) {
+  seconds_.Add(metrics_->LabelsWith({{"method", method}}), LatencyBuckets())
+      .Observe(absl::ToDoubleSeconds(took));
+  requests_
+      .Add(metrics_->LabelsWith(
+          {{"method", method}, {"code", absl::StatusCodeToString(status.code())}}))
+      .Increment();
+}
+
+absl::Status ServingApi::Measured(const char* method,
+                                  const std::function<absl::Status()>& call) const {
+  if (metrics_ == nullptr) return call();
+  const absl::Time start = absl::Now();
+  absl::Status status = call();
+  metrics_->Count(method, status, absl::Now() - start);
+  return status;
 }
 
 absl::Status ServingApi::Predict(const tensorflow::serving::PredictRequest& request,
                                  tensorflow::serving::PredictResponse* response) const {
+  return Measured("Predict", [&] { return PredictUnmeasured(request, response); });
+}
+
+absl::Status ServingApi::Classify(const tensorflow::serving::ClassificationRequest& request,
+                                  tensorflow::serving::ClassificationResponse* response) const {
+  return Measured("Classify", [&] { return ClassifyUnmeasured(request, response); });
+}
+
+absl::Status ServingApi::Regress(const tensorflow::serving::RegressionRequest& request,
+                                 tensorflow::serving::RegressionResponse* response) const {
+  return Measured("Regress", [&] { return RegressUnmeasured(request, response); });
+}
+
+absl::Status ServingApi::GetModelMetadata(
+    const tensorflow::serving::GetModelMetadataRequest& request,
+    tensorflow::serving::GetModelMetadataResponse* response) const {
+  return Measured("GetModelMetadata",
+                  [&] { return GetModelMetadataUnmeasured(request, response); });
+}
+
+absl::Status ServingApi::GetModelStatus(
+    const tensorflow::serving::GetModelStatusRequest& request,
+    tensorflow::serving::GetModelStatusResponse* response) const {
+  return Measured("GetModelStatus", [&] { return GetModelStatusUnmeasured(request, response); });
+}
+
+absl::Status ServingApi::PredictUnmeasured(const tensorflow::serving::PredictRequest& request,
+                                           tensorflow::serving::PredictResponse* response) const {
   absl::StatusOr<ServableHandle> h = Resolve(request.model_spec());
   if (!h.ok()) return h.status();
   const std::string key = SignatureKey(request.model_spec());
@@ -168,8 +236,9 @@ absl::StatusOr<std::map<std::string, Tensor>> ServingApi::RunExamples(
   return out;
 }
 
-absl::Status ServingApi::Classify(const tensorflow::serving::ClassificationRequest& request,
-                                  tensorflow::serving::ClassificationResponse* response) const {
+absl::Status ServingApi::ClassifyUnmeasured(
+    const tensorflow::serving::ClassificationRequest& request,
+    tensorflow::serving::ClassificationResponse* response) const {
   absl::StatusOr<std::map<std::string, Tensor>> out =
       RunExamples(request.model_spec(), request.input(), kClassifyMethod,
                   response->mutable_model_spec());
@@ -201,8 +270,9 @@ absl::Status ServingApi::Classify(const tensorflow::serving::ClassificationReque
   return absl::OkStatus();
 }
 
-absl::Status ServingApi::Regress(const tensorflow::serving::RegressionRequest& request,
-                                 tensorflow::serving::RegressionResponse* response) const {
+absl::Status ServingApi::RegressUnmeasured(
+    const tensorflow::serving::RegressionRequest& request,
+    tensorflow::serving::RegressionResponse* response) const {
   absl::StatusOr<std::map<std::string, Tensor>> out = RunExamples(
       request.model_spec(), request.input(), kRegressMethod, response->mutable_model_spec());
   if (!out.ok()) return out.status();
@@ -220,7 +290,7 @@ absl::Status ServingApi::Regress(const tensorflow::serving::RegressionRequest& r
   return absl::OkStatus();
 }
 
-absl::Status ServingApi::GetModelMetadata(
+absl::Status ServingApi::GetModelMetadataUnmeasured(
     const tensorflow::serving::GetModelMetadataRequest& request,
     tensorflow::serving::GetModelMetadataResponse* response) const {
   if (request.metadata_field().empty()) {
@@ -244,8 +314,9 @@ absl::Status ServingApi::GetModelMetadata(
   return absl::OkStatus();
 }
 
-absl::Status ServingApi::GetModelStatus(const tensorflow::serving::GetModelStatusRequest& request,
-                                        tensorflow::serving::GetModelStatusResponse* response) const {
+absl::Status ServingApi::GetModelStatusUnmeasured(
+    const tensorflow::serving::GetModelStatusRequest& request,
+    tensorflow::serving::GetModelStatusResponse* response) const {
   const ModelSpec& spec = request.model_spec();
   if (spec.name().empty()) return absl::InvalidArgumentError("Missing model name in request.");
   std::optional<int64_t> version;

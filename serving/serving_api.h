@@ -19,9 +19,12 @@
 #ifndef ESTUARY_SERVING_SERVING_API_H_
 #define ESTUARY_SERVING_SERVING_API_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/metrics.h"
 #include "estimator/export/export.h"
 #include "proto/serving/classification.pb.h"
 #include "proto/serving/get_model_metadata.pb.h"
@@ -39,11 +42,34 @@ inline constexpr char kPredictMethod[] = "tensorflow/serving/predict";
 inline constexpr char kClassifyMethod[] = "tensorflow/serving/classify";
 inline constexpr char kRegressMethod[] = "tensorflow/serving/regress";
 
+// The Prometheus metrics of the serving API (labels job, task and):
+//   estuary_serving_requests_total{method,code}  Predict / Classify /
+//                                                Regress / GetModelMetadata /
+//                                                GetModelStatus calls (gRPC
+//                                                and REST), by status code
+//   estuary_serving_request_seconds{method}      their latency
+//   estuary_serving_batch_size                   rows a model ran at once:
+//                                                each batch (--enable_batching)
+//                                                or each request
+class ServingMetrics {
+ public:
+  explicit ServingMetrics(TaskMetrics* metrics);
+  void Count(const std::string& method, const absl::Status& status, absl::Duration took);
+  prometheus::Histogram& batch_size() { return batch_size_; }
+
+ private:
+  TaskMetrics* const metrics_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& seconds_;
+  prometheus::Histogram& batch_size_;
+};
+
 class ServingApi {
  public:
-  // `batcher` may be null (no batching). Both outlive this object.
-  ServingApi(const ModelManager* manager, Batcher* batcher)
-      : manager_(manager), batcher_(batcher) {}
+  // `batcher` may be null (no batching), `metrics` too. All outlive this
+  // object.
+  ServingApi(const ModelManager* manager, Batcher* batcher, ServingMetrics* metrics = nullptr)
+      : manager_(manager), batcher_(batcher), metrics_(metrics) {}
 
   absl::Status Predict(const tensorflow::serving::PredictRequest& request,
                        tensorflow::serving::PredictResponse* response) const;
@@ -62,6 +88,19 @@ class ServingApi {
   absl::StatusOr<SignatureSpec> GetSignature(const tensorflow::serving::ModelSpec& spec) const;
 
  private:
+  // The calls above without the metrics.
+  absl::Status PredictUnmeasured(const tensorflow::serving::PredictRequest& request,
+                                 tensorflow::serving::PredictResponse* response) const;
+  absl::Status ClassifyUnmeasured(const tensorflow::serving::ClassificationRequest& request,
+                                  tensorflow::serving::ClassificationResponse* response) const;
+  absl::Status RegressUnmeasured(const tensorflow::serving::RegressionRequest& request,
+                                 tensorflow::serving::RegressionResponse* response) const;
+  absl::Status GetModelMetadataUnmeasured(
+      const tensorflow::serving::GetModelMetadataRequest& request,
+      tensorflow::serving::GetModelMetadataResponse* response) const;
+  absl::Status GetModelStatusUnmeasured(
+      const tensorflow::serving::GetModelStatusRequest& request,
+      tensorflow::serving::GetModelStatusResponse* response) const;
   absl::StatusOr<ServableHandle> Resolve(const tensorflow::serving::ModelSpec& spec) const;
   absl::StatusOr<std::map<std::string, Tensor>> RunSignature(
       const ServableHandle& handle, const std::string& key,
@@ -72,8 +111,12 @@ class ServingApi {
       const tensorflow::serving::ModelSpec& spec, const tensorflow::serving::Input& input,
       const std::string& method, tensorflow::serving::ModelSpec* response_spec) const;
 
+  // Times `call` into the metrics (if any).
+  absl::Status Measured(const char* method, const std::function<absl::Status()>& call) const;
+
   const ModelManager* const manager_;
   Batcher* const batcher_;
+  ServingMetrics* const metrics_;
 };
 
 // A SignatureSpec by key, or null.

@@ -3,10 +3,16 @@
 #include <malloc.h>
 #include <time.h>
 
+#include <map>
+#include <optional>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/ps/ps_wire.h"
 #include "common/rpc.h"
 #include "grpcpp/impl/rpc_service_method.h"
@@ -67,6 +73,103 @@ PsPartition FromProto(const ps::RowPartitionProto& p) {
 
 }  // namespace
 
+// The Prometheus side of the service (ps_service.h lists the metrics).
+// Per-variable series are created on first use and cached.
+class PsGrpcService::Metrics {
+ public:
+  struct Method {
+    prometheus::Histogram* seconds;
+    prometheus::Family<prometheus::Counter>* requests;
+    prometheus::Labels labels;  // task labels + method
+  };
+  struct Variable {
+    prometheus::Counter* pulled_bytes;
+    prometheus::Counter* pulled_rows;
+    prometheus::Counter* pushed_bytes;
+    prometheus::Counter* pushed_rows;
+    prometheus::Gauge* rows;
+    prometheus::Gauge* bytes;
+  };
+
+  explicit Metrics(TaskMetrics* m)
+      : m_(m),
+        requests_(prometheus::BuildCounter()
+                      .Name("estuary_ps_requests_total")
+                      .Help("Calls the parameter server handled, by method and gRPC code.")
+                      .Register(m->registry())),
+        request_seconds_(prometheus::BuildHistogram()
+                             .Name("estuary_ps_request_seconds")
+                             .Help("Latency of the parameter server's handlers.")
+                             .Register(m->registry())),
+        apply_seconds_(prometheus::BuildHistogram()
+                           .Name("estuary_ps_apply_seconds")
+                           .Help("Time the shard took to apply a push (the optimizer).")
+                           .Register(m->registry())
+                           .Add(m->labels(), LatencyBuckets())),
+        pulled_bytes_(Counters("estuary_ps_pulled_bytes_total",
+                               "Bytes of variable values this PS sent to pulls.")),
+        pulled_rows_(Counters("estuary_ps_pulled_rows_total",
+                              "Rows of variable values this PS sent to pulls.")),
+        pushed_bytes_(Counters("estuary_ps_pushed_bytes_total",
+                               "Bytes of gradients and assignments this PS received.")),
+        pushed_rows_(Counters("estuary_ps_pushed_rows_total",
+                              "Rows of gradients and assignments this PS received.")),
+        rows_(Gauges("estuary_ps_variable_rows", "Rows of each variable this PS holds.")),
+        bytes_(Gauges("estuary_ps_variable_bytes",
+                      "Bytes of each variable this PS holds, optimizer slots included.")) {}
+
+  Method ForMethod(const std::string& name) {
+    // "/estuary.ps.ParameterServer/Pull" -> "Pull".
+    const std::string method = name.substr(name.rfind('/') + 1);
+    return Method{&request_seconds_.Add(m_->LabelsWith({{"method", method}}), LatencyBuckets()),
+                  &requests_, m_->LabelsWith({{"method", method}})};
+  }
+
+  void Count(const Method& method, const grpc::Status& status, absl::Duration took) {
+    method.seconds->Observe(absl::ToDoubleSeconds(took));
+    prometheus::Labels labels = method.labels;
+    // gRPC's and absl's codes share their numbers: "OK", "UNAVAILABLE", ...
+    labels["code"] = absl::StatusCodeToString(static_cast<absl::StatusCode>(status.error_code()));
+    requests_.Add(labels).Increment();
+  }
+
+  prometheus::Histogram& apply_seconds() { return apply_seconds_; }
+
+  Variable& ForVariable(const std::string& name) {
+    absl::MutexLock lock(&mu_);
+    auto it = variables_.find(name);
+    if (it != variables_.end()) return it->second;
+    const prometheus::Labels l = m_->LabelsWith({{"variable", name}});
+    return variables_
+        .emplace(name, Variable{&pulled_bytes_.Add(l), &pulled_rows_.Add(l), &pushed_bytes_.Add(l),
+                                &pushed_rows_.Add(l), &rows_.Add(l), &bytes_.Add(l)})
+        .first->second;
+  }
+
+ private:
+  prometheus::Family<prometheus::Counter>& Counters(const std::string& name,
+                                                    const std::string& help) {
+    return prometheus::BuildCounter().Name(name).Help(help).Register(m_->registry());
+  }
+  prometheus::Family<prometheus::Gauge>& Gauges(const std::string& name, const std::string& help) {
+    return prometheus::BuildGauge().Name(name).Help(help).Register(m_->registry());
+  }
+
+  TaskMetrics* const m_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& request_seconds_;
+  prometheus::Histogram& apply_seconds_;
+  prometheus::Family<prometheus::Counter>& pulled_bytes_;
+  prometheus::Family<prometheus::Counter>& pulled_rows_;
+  prometheus::Family<prometheus::Counter>& pushed_bytes_;
+  prometheus::Family<prometheus::Counter>& pushed_rows_;
+  prometheus::Family<prometheus::Gauge>& rows_;
+  prometheus::Family<prometheus::Gauge>& bytes_;
+  absl::Mutex mu_;
+  // Node-based: references handed out stay valid.
+  std::map<std::string, Variable> variables_ ABSL_GUARDED_BY(mu_);
+};
+
 void TuneMallocForBulkTransfers() {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
@@ -108,7 +211,10 @@ OptimizerConfig FromProto(const ps::OptimizerConfigProto& p) {
   return c;
 }
 
-PsGrpcService::PsGrpcService(PsShard* shard) : shard_(shard) {
+PsGrpcService::~PsGrpcService() = default;
+
+PsGrpcService::PsGrpcService(PsShard* shard, TaskMetrics* metrics)
+    : shard_(shard), metrics_(metrics != nullptr ? std::make_unique<Metrics>(metrics) : nullptr) {
   AddRawMethod(ps_wire::kInitialize, &PsGrpcService::Initialize);
   AddRawMethod(ps_wire::kDescribe, &PsGrpcService::Describe);
   AddRawMethod(ps_wire::kPull, &PsGrpcService::Pull);
@@ -124,11 +230,19 @@ std::string PsGrpcService::TimingSummary() const {
 }
 
 void PsGrpcService::AddRawMethod(const char* name, Handler handler) {
+  std::optional<Metrics::Method> method;
+  if (metrics_ != nullptr) method = metrics_->ForMethod(name);
   AddMethod(new grpc::internal::RpcServiceMethod(
       name, grpc::internal::RpcMethod::NORMAL_RPC,
       new grpc::internal::RpcMethodHandler<PsGrpcService, grpc::ByteBuffer, grpc::ByteBuffer>(
-          [handler](PsGrpcService* service, grpc::ServerContext* ctx, const grpc::ByteBuffer* in,
-                    grpc::ByteBuffer* out) { return (service->*handler)(ctx, *in, out); },
+          [handler, method](PsGrpcService* service, grpc::ServerContext* ctx,
+                            const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+            if (!method.has_value()) return (service->*handler)(ctx, *in, out);
+            const absl::Time start = absl::Now();
+            grpc::Status status = (service->*handler)(ctx, *in, out);
+            service->metrics_->Count(*method, status, absl::Now() - start);
+            return status;
+          },
           this)));
 }
 
@@ -156,6 +270,15 @@ grpc::Status PsGrpcService::Initialize(grpc::ServerContext*, const grpc::ByteBuf
       p.slots[slot] = *std::move(v);
     }
     parts.push_back(std::move(p));
+  }
+  if (metrics_ != nullptr) {
+    for (const PsVariablePart& p : parts) {
+      int64_t floats = p.value.size();
+      for (const auto& [slot, v] : p.slots) floats += v.size();
+      Metrics::Variable& v = metrics_->ForVariable(p.name);
+      v.rows->Set(static_cast<double>(p.value.rows()));
+      v.bytes->Set(static_cast<double>(floats * sizeof(float)));
+    }
   }
   std::optional<int64_t> step;
   if (req.has_global_step()) step = req.global_step();
@@ -219,6 +342,14 @@ grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& i
   absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), items);
   if (!values.ok()) return ToGrpcStatus(values.status());
   timer.EndApply();
+  if (metrics_ != nullptr) {
+    for (size_t i = 0; i < items.size() && i < values->size(); ++i) {
+      const Tensor& t = (*values)[i];
+      Metrics::Variable& v = metrics_->ForVariable(items[i].name);
+      v.pulled_rows->Increment(static_cast<double>(t.batch_size()));
+      v.pulled_bytes->Increment(static_cast<double>(t.num_elements() * sizeof(float)));
+    }
+  }
   FrameWriter writer;
   for (Tensor& t : *values) {
     if (absl::Status s = writer.AddTensor(std::move(t)); !s.ok()) return ToGrpcStatus(s);
@@ -256,9 +387,20 @@ grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffe
     item.values = *std::move(values);
   }
   timer.EndReceive();
+  if (metrics_ != nullptr) {
+    for (const PsPushItem& item : items) {
+      Metrics::Variable& v = metrics_->ForVariable(item.name);
+      v.pushed_rows->Increment(static_cast<double>(item.values.rows()));
+      v.pushed_bytes->Increment(static_cast<double>(item.values.size() * sizeof(float)));
+    }
+  }
+  const absl::Time apply_start = absl::Now();
   absl::StatusOr<int64_t> step = shard_->Push(req.generation(), std::move(items),
                                               req.advance_global_step(), ServerDeadline(ctx));
   if (!step.ok()) return ToGrpcStatus(step.status());
+  if (metrics_ != nullptr) {
+    metrics_->apply_seconds().Observe(absl::ToDoubleSeconds(absl::Now() - apply_start));
+  }
   timer.EndApply();
   ps::PushResponse resp;
   resp.set_global_step(*step);

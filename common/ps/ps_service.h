@@ -9,8 +9,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "common/metrics.h"
 #include "common/optimizer.h"
 #include "common/ps/ps_shard.h"
 #include "proto/ps.pb.h"
@@ -36,7 +38,18 @@ struct PsPhaseTimes {
 
 class PsGrpcService : public grpc::Service {
  public:
-  explicit PsGrpcService(PsShard* shard);
+  // `metrics` (borrowed, may be null): the task's Prometheus metrics, fed
+  // with (labels job, task and):
+  //   estuary_ps_requests_total{method,code}     handled calls
+  //   estuary_ps_request_seconds{method}         handler latency (wall)
+  //   estuary_ps_apply_seconds                   the shard's Push (optimizer)
+  //   estuary_ps_{pulled,pushed}_{bytes,rows}_total{variable}
+  //                                              values sent / received
+  //   estuary_ps_variable_{rows,bytes}{variable} this shard's part of each
+  //                                              variable (values + slots),
+  //                                              set at Initialize
+  explicit PsGrpcService(PsShard* shard, TaskMetrics* metrics = nullptr);
+  ~PsGrpcService() override;
 
   PsPhaseTimes pull_times() const { return pull_times_.Get(); }
   PsPhaseTimes push_times() const { return push_times_.Get(); }
@@ -62,7 +75,10 @@ class PsGrpcService : public grpc::Service {
     PsPhaseTimes Get() const { return {calls.load(), receive_ns.load(), apply_ns.load(), send_ns.load()}; }
   };
 
+  class Metrics;
+
   PsShard* const shard_;
+  std::unique_ptr<Metrics> metrics_;  // null without TaskMetrics
   AtomicPhaseTimes pull_times_;
   AtomicPhaseTimes push_times_;
 };
