@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "cli/certs_command.h"
 #include "cli/export_command.h"
 #include "cli/local_launcher.h"
 #include "cli/ps_placement.h"
@@ -45,6 +46,9 @@ constexpr char kTopUsage[] =
     "                  Run the job on a real multi-process cluster on this machine.\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
+    "  certs --out DIR (--tf_config JSON | --tasks chief:1,worker:2,...) [--hosts h,..]\n"
+    "                  Make a CA, task certificates, a job token and a Kubernetes\n"
+    "                  Secret for the job's `security` block (mutual TLS + token).\n"
     "  gen-data clicks --rows N --out DIR [--format csv|tfrecord] [--files K] [--seed S]\n"
     "                  Write a synthetic Criteo-like click log (13 integer + 26\n"
     "                  categorical features, Zipf-distributed, labels from a hidden\n"
@@ -211,6 +215,7 @@ int main(int argc, char** argv) {
   if (cmd == "evaluate") return estuary::EvaluateCommand(argc, argv);
   if (cmd == "predict") return estuary::PredictCommand(argc, argv);
   if (cmd == "export") return estuary::ExportCommand(argc, argv);
+  if (cmd == "certs") return estuary::CertsCommand(argc, argv);
   if (cmd == "serve") return estuary::ServeCommand(argc, argv, signals->get());
   if (cmd == "gen-data") {
     if (argc < 3 || std::strcmp(argv[2], "clicks") != 0) {

@@ -29,6 +29,8 @@ struct RoleContext {
   // before shutting it down (the job's work, until training lands).
   absl::Duration hold = absl::ZeroDuration();
   absl::Time process_start;
+  // TLS / job token of this task (job.security loaded for it); null: none.
+  SecurityPtr security;
 };
 
 struct RoleDescription {

@@ -20,6 +20,7 @@
 #include "common/cluster.h"
 #include "common/coordination/coordination_client.h"
 #include "common/job_spec.h"
+#include "common/transport_security.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/task.grpc.pb.h"
 
@@ -42,6 +43,9 @@ struct TaskRuntimeOptions {
   std::vector<grpc::Service*> services;
   // Reported by the task service ("worker").
   std::string binary;
+  // TLS and the job token for the server and every channel of this task
+  // (common/security.h LoadTaskSecurity); null: neither.
+  SecurityPtr security;
 };
 
 class TaskRuntime {
@@ -66,6 +70,9 @@ class TaskRuntime {
   const std::string& address() const { return address_; }
   int port() const { return port_; }
   uint64_t incarnation() const { return incarnation_; }
+  // This task's TLS / token material (null: none), for its other channels
+  // (PS client) and the ring's handshake.
+  const SecurityPtr& security() const { return options_.security; }
   // Valid until Leave(). Also the task's Store.
   CoordinationClient& coordination() { return *client_; }
 

@@ -32,37 +32,42 @@ grpc::Status Reply(absl::StatusOr<T> result, T* resp) {
 
 }  // namespace
 
-grpc::Status GrpcCoordinationService::RegisterTask(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::RegisterTask(grpc::ServerContext* ctx,
                                                    const coordination::RegisterTaskRequest* req,
                                                    coordination::RegisterTaskResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return Reply(service_->RegisterTask(FromProto(req->task()), req->incarnation(), req->address()),
                resp);
 }
 
-grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext* ctx,
                                                 const coordination::HeartbeatRequest* req,
                                                 coordination::HeartbeatResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return Reply(service_->Heartbeat(FromProto(req->task()), req->incarnation()), resp);
 }
 
-grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueSetRequest* req,
                                                   coordination::KeyValueSetResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return ToGrpcStatus(service_->Set(req->key(), req->value()));
 }
 
-grpc::Status GrpcCoordinationService::KeyValueGet(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::KeyValueGet(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueGetRequest* req,
                                                   coordination::KeyValueGetResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   absl::StatusOr<std::string> value = service_->Get(req->key());
   if (!value.ok()) return ToGrpcStatus(value.status());
   resp->set_value(*std::move(value));
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueAddRequest* req,
                                                   coordination::KeyValueAddResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   absl::StatusOr<int64_t> value = service_->Add(req->key(), req->delta());
   if (!value.ok()) return ToGrpcStatus(value.status());
   resp->set_value(*value);
@@ -72,6 +77,7 @@ grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext*,
 grpc::Status GrpcCoordinationService::WaitForKeys(grpc::ServerContext* ctx,
                                                   const coordination::WaitForKeysRequest* req,
                                                   coordination::WaitForKeysResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   const std::vector<std::string> keys(req->keys().begin(), req->keys().end());
   absl::StatusOr<std::vector<std::string>> values =
       service_->WaitForKeys(keys, Limits(ctx, req->timeout_ms()));
@@ -83,6 +89,7 @@ grpc::Status GrpcCoordinationService::WaitForKeys(grpc::ServerContext* ctx,
 grpc::Status GrpcCoordinationService::Barrier(grpc::ServerContext* ctx,
                                               const coordination::BarrierRequest* req,
                                               coordination::BarrierResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   std::vector<TaskId> participants;
   for (const auto& p : req->participants()) participants.push_back(FromProto(p));
   return ToGrpcStatus(service_->Barrier(req->barrier_id(), FromProto(req->task()),
@@ -93,26 +100,30 @@ grpc::Status GrpcCoordinationService::Barrier(grpc::ServerContext* ctx,
 grpc::Status GrpcCoordinationService::WatchCluster(grpc::ServerContext* ctx,
                                                    const coordination::WatchClusterRequest* req,
                                                    coordination::ClusterState* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return Reply(service_->WatchCluster(req->known_version(), Limits(ctx, req->timeout_ms())), resp);
 }
 
-grpc::Status GrpcCoordinationService::GetClusterState(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::GetClusterState(grpc::ServerContext* ctx,
                                                       const coordination::GetClusterStateRequest*,
                                                       coordination::ClusterState* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   *resp = service_->State();
   return grpc::Status::OK;
 }
 
 grpc::Status GrpcCoordinationService::RequestShutdown(
-    grpc::ServerContext*, const coordination::RequestShutdownRequest* req,
+    grpc::ServerContext* ctx, const coordination::RequestShutdownRequest* req,
     coordination::RequestShutdownResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   service_->RequestShutdown(req->reason(), req->job_failed());
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcCoordinationService::Disconnect(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::Disconnect(grpc::ServerContext* ctx,
                                                  const coordination::DisconnectRequest* req,
                                                  coordination::DisconnectResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return ToGrpcStatus(
       service_->Disconnect(FromProto(req->task()), req->incarnation(), req->reason()));
 }

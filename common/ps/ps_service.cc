@@ -128,7 +128,10 @@ void PsGrpcService::AddRawMethod(const char* name, Handler handler) {
       name, grpc::internal::RpcMethod::NORMAL_RPC,
       new grpc::internal::RpcMethodHandler<PsGrpcService, grpc::ByteBuffer, grpc::ByteBuffer>(
           [handler](PsGrpcService* service, grpc::ServerContext* ctx, const grpc::ByteBuffer* in,
-                    grpc::ByteBuffer* out) { return (service->*handler)(ctx, *in, out); },
+                    grpc::ByteBuffer* out) {
+            if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+            return (service->*handler)(ctx, *in, out);
+          },
           this)));
 }
 
