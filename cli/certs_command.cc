@@ -29,7 +29,7 @@
 namespace estuary {
 namespace {
 
-constexpr char kMountDir[] = "/etc/estuary/security/";
+constexpr char kMountDir[] = "/etc/estuary-security/";
 
 int Fail(const absl::Status& st) {
   std::fprintf(stderr, "estuary certs: error: %s\n", std::string(st.message()).c_str());

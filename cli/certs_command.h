@@ -11,7 +11,7 @@
 //   DIR/security.json             the job file's "security" block for DIR
 //   DIR/k8s-secret.yaml           a Kubernetes Secret with all of it but
 //                                 ca.key, and the "security" block for the
-//                                 Secret mounted at /etc/estuary/security
+//                                 Secret mounted at /etc/estuary-security
 //
 // Keys and the token are written mode 0600.
 #ifndef ESTUARY_CLI_CERTS_COMMAND_H_
