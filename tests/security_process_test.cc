@@ -198,8 +198,11 @@ TEST_F(SecurityProcessTest, StrangersAreRefusedAndTheJobGoesOn) {
   nlohmann::json wrong = *security_;
   wrong["token_file"] = WriteTempFile("wrong_token", "not-the-job-token-0123456789\n");
   out = stranger("wrong_token", wrong);
-  EXPECT_THAT(out, HasSubstr("Unauthenticated")) << out;
+  EXPECT_THAT(out, HasSubstr("RegisterTask to chief:0 at")) << out;
   EXPECT_THAT(out, HasSubstr("refused by chief:0: wrong job token")) << out;
+  // The chief's side: the refused call, its method and the stranger's peer.
+  EXPECT_TRUE(chief->WaitForLine("RegisterTask from ipv4:127.0.0.1", absl::Seconds(30)))
+      << chief->Output();
   EXPECT_TRUE(chief->HasLine("wrong job token")) << chief->Output();
 
   // The job goes on: the real worker joins and training ends.
