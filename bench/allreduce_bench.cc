@@ -16,7 +16,13 @@
 //   checked_sizes K     every size passed the check
 //
 //   bazel build -c opt //bench:allreduce_bench
-//   bazel-bin/bench/allreduce_bench [--world 2] [--sizes 4096,...] [--iters 2000,...]
+//   bazel-bin/bench/allreduce_bench [--world 2] [--sizes 4096,...] [--iters 2000,...] [--tls]
+//
+// --tls: the job's security on: mutual TLS on the coordination channels and
+// the job token there and in the ring's handshake (rank 0 writes a CA,
+// certificates and a token with cert_gen.h to a temporary directory; every
+// rank loads its own with LoadTaskSecurity). The ring's data plane itself
+// is not encrypted, so only set-up costs change.
 //
 // bench/allreduce_bench.py runs it next to torch gloo
 // (bench/allreduce_bench_gloo.py), Open MPI (bench/allreduce_bench_mpi.c)
@@ -36,6 +42,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/cert_gen.h"
 #include "common/cluster.h"
 #include "common/collective/communicator.h"
 #include "common/collective/ring/ring_communicator.h"
@@ -45,6 +52,7 @@
 #include "common/coordination/types.h"
 #include "common/flags.h"
 #include "common/rpc.h"
+#include "common/security.h"
 #include "common/subprocess.h"
 #include "grpcpp/grpcpp.h"
 
@@ -52,6 +60,36 @@ namespace estuary {
 namespace {
 
 constexpr absl::Duration kCallTimeout = absl::Seconds(60);
+
+// A CA, worker-<r>.crt/.key for every rank and a token in a new temporary
+// directory (*dir).
+absl::Status WriteBenchCertificates(int world, std::string* dir) {
+  char tmpl[] = "/tmp/allreduce_bench_tls.XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  *dir = tmpl;
+  const absl::Duration day = absl::Hours(24);
+  absl::StatusOr<PemPair> ca = MakeCertificateAuthority("allreduce_bench CA", day);
+  if (!ca.ok()) return ca.status();
+  auto write = [&](const std::string& name, const std::string& text) {
+    FILE* f = std::fopen((*dir + "/" + name).c_str(), "w");
+    if (f == nullptr) return absl::InternalError(absl::StrCat("cannot write ", *dir, "/", name));
+    std::fwrite(text.data(), 1, text.size(), f);
+    std::fclose(f);
+    return absl::OkStatus();
+  };
+  if (absl::Status s = write("ca.crt", ca->cert); !s.ok()) return s;
+  if (absl::Status s = write("token", "allreduce-bench-token-0123456789abcdef\n"); !s.ok()) {
+    return s;
+  }
+  for (int r = 0; r < world; ++r) {
+    absl::StatusOr<PemPair> p =
+        MakeSignedCertificate(*ca, absl::StrCat("worker:", r), {"127.0.0.1", "localhost"}, day);
+    if (!p.ok()) return p.status();
+    if (absl::Status s = write(absl::StrCat("worker-", r, ".crt"), p->cert); !s.ok()) return s;
+    if (absl::Status s = write(absl::StrCat("worker-", r, ".key"), p->key); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::vector<int64_t>> ParseList(const std::string& flag, const std::string& text) {
   std::vector<int64_t> out;
@@ -152,6 +190,10 @@ int Main(int argc, char** argv) {
   flags.Int("warmup", &warmup, "untimed calls per size (-1: iters/10, at least 2)");
   flags.Int("rank", &rank, "(internal) this process's rank");
   flags.String("store", &store, "(internal) the coordination service rank 0 hosts");
+  std::string tls_dir;
+  bool tls = false;
+  flags.Bool("tls", &tls, "mutual TLS + job token on the coordination channels and the ring");
+  flags.String("tls_dir", &tls_dir, "(internal) where rank 0 wrote the certificates");
   if (absl::Status s = flags.Parse(argc, argv, 1); !s.ok()) {
     std::fprintf(stderr, "allreduce_bench: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -184,6 +226,27 @@ int Main(int argc, char** argv) {
   std::vector<TaskId> tasks;
   for (int r = 0; r < world; ++r) tasks.push_back({"worker", r});
   // Rank 0: the coordination service and the other ranks.
+  if (tls && rank == 0) {
+    absl::Status made = WriteBenchCertificates(world, &tls_dir);
+    if (!made.ok()) {
+      std::fprintf(stderr, "allreduce_bench: %s\n", made.ToString().c_str());
+      return 1;
+    }
+  }
+  SecurityPtr security;
+  if (!tls_dir.empty()) {
+    SecurityConfig sc;
+    sc.ca = tls_dir + "/ca.crt";
+    sc.cert = tls_dir + "/";
+    sc.key = tls_dir + "/";
+    sc.token_file = tls_dir + "/token";
+    absl::StatusOr<SecurityPtr> loaded = LoadTaskSecurity(sc, tasks[rank]);
+    if (!loaded.ok()) {
+      std::fprintf(stderr, "allreduce_bench: %s\n", loaded.status().ToString().c_str());
+      return 1;
+    }
+    security = *std::move(loaded);
+  }
   std::unique_ptr<CoordinationService> service;
   std::unique_ptr<GrpcCoordinationService> grpc_service;
   std::unique_ptr<grpc::Server> server;
@@ -195,9 +258,10 @@ int Main(int argc, char** argv) {
     service = std::make_unique<CoordinationService>(o);
     grpc_service = std::make_unique<GrpcCoordinationService>(service.get());
     grpc::ServerBuilder b;
-    ConfigureServerBuilder(&b);
+    ServerOptions server_options;
+    server_options.security = security;
     int port = 0;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    ConfigureServerBuilder(&b, server_options, &port);
     b.RegisterService(grpc_service.get());
     server = b.BuildAndStart();
     if (!server || port == 0) {
@@ -209,7 +273,7 @@ int Main(int argc, char** argv) {
       SubprocessOptions so;
       so.argv = {"/proc/self/exe", "--rank", absl::StrCat(r), "--world", absl::StrCat(world),
                  "--store", store, "--sizes", sizes_text, "--iters", iters_text,
-                 "--warmup", absl::StrCat(warmup)};
+                 "--warmup", absl::StrCat(warmup), "--tls_dir", tls_dir};
       absl::StatusOr<std::unique_ptr<Subprocess>> child = Subprocess::Start(std::move(so));
       if (!child.ok()) {
         std::fprintf(stderr, "allreduce_bench: %s\n", child.status().ToString().c_str());
@@ -220,7 +284,10 @@ int Main(int argc, char** argv) {
   }
 
   const absl::Time rendezvous = absl::Now() + absl::Seconds(60);
-  CoordinationClient client(CreateChannel(store), tasks[rank], NewIncarnation(), store);
+  ChannelOptions channel_options;
+  channel_options.security = security;
+  CoordinationClient client(CreateChannel(store, channel_options), tasks[rank], NewIncarnation(),
+                            store);
   absl::Status status = client.Register(store, rendezvous).status();
   std::unique_ptr<Communicator> comm;
   if (status.ok()) {
@@ -230,6 +297,7 @@ int Main(int argc, char** argv) {
     ro.rank = rank;
     ro.size = world;
     ro.deadline = rendezvous;
+    if (security != nullptr) ro.token = security->token;
     absl::StatusOr<std::unique_ptr<Communicator>> ring = CreateRingCommunicator(ro);
     if (ring.ok()) {
       comm = *std::move(ring);

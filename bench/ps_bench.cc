@@ -6,7 +6,10 @@
 //   pairs_per_sec <aggregate over all clients>
 //   pair_ms_median <per client, median over pairs>
 //
-//   bazel run -c opt //bench:ps_bench -- --clients 2 --seconds 5 [--nomallopt]
+//   bazel run -c opt //bench:ps_bench -- --clients 2 --seconds 5 [--nomallopt] [--tls]
+//
+// --tls: mutual TLS (a CA and certificates made in memory) and the job
+// token on every call, as a job with `security` runs.
 //
 // bench/ps_bench.py runs it next to bench/ps_bench_torch.py (the same with
 // torch.distributed.rpc over TCP) and prints the medians side by side.
@@ -19,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/cert_gen.h"
 #include "common/flags.h"
 #include "common/ps/ps_client.h"
 #include "common/ps/ps_service.h"
@@ -31,13 +35,14 @@ namespace {
 constexpr int64_t kRows = 1024, kCols = 1024;  // 1 Mi floats
 
 // The PS child: serves until its parent closes the pipe.
-[[noreturn]] void Serve(int port_fd, int stop_fd) {
+[[noreturn]] void Serve(int port_fd, int stop_fd, SecurityPtr security) {
   PsShard shard;
   PsGrpcService service(&shard);
   grpc::ServerBuilder b;
-  ConfigureServerBuilder(&b);
+  ServerOptions options;
+  options.security = std::move(security);
   int port = 0;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  ConfigureServerBuilder(&b, options, &port);
   b.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = b.BuildAndStart();
   if (write(port_fd, &port, sizeof(port)) != sizeof(port)) _exit(1);
@@ -58,18 +63,46 @@ int Main(int argc, char** argv) {
   flags.Int("clients", &clients, "client threads, each with its own connection");
   flags.Double("seconds", &seconds, "timed seconds (after 1 s of warm-up)");
   flags.Bool("nomallopt", &nomallopt, "leave glibc's malloc thresholds as they are");
+  bool tls = false;
+  flags.Bool("tls", &tls, "mutual TLS and the job token on every call");
   if (absl::Status s = flags.Parse(argc, argv, 1); !s.ok()) {
     std::fprintf(stderr, "ps_bench: %s\n", std::string(s.message()).c_str());
     return 2;
   }
   if (!nomallopt) TuneMallocForBulkTransfers();
+  SecurityPtr server_security, client_security;
+  if (tls) {
+    const absl::Duration day = absl::Hours(24);
+    absl::StatusOr<PemPair> ca = MakeCertificateAuthority("ps_bench CA", day);
+    absl::StatusOr<PemPair> server =
+        ca.ok() ? MakeSignedCertificate(*ca, "ps:0", {"127.0.0.1"}, day) : ca.status();
+    absl::StatusOr<PemPair> client =
+        ca.ok() ? MakeSignedCertificate(*ca, "worker:0", {"localhost"}, day) : ca.status();
+    if (!server.ok() || !client.ok()) {
+      std::fprintf(stderr, "ps_bench: %s\n", (server.ok() ? client : server).status().ToString().c_str());
+      return 1;
+    }
+    auto make = [&](const PemPair& own, const char* task) {
+      auto s = std::make_shared<TransportSecurity>();
+      s->ca_pem = ca->cert;
+      s->cert_pem = own.cert;
+      s->key_pem = own.key;
+      s->token = "ps-bench-job-token-0123456789abcdef";
+      s->task = task;
+      return SecurityPtr(std::move(s));
+    };
+    server_security = make(*server, "ps:0");
+    client_security = make(*client, "worker:0");
+  }
+  PsClientOptions client_options;
+  client_options.channel.security = client_security;
   int port_pipe[2], stop_pipe[2];
   if (pipe(port_pipe) != 0 || pipe(stop_pipe) != 0) return 1;
   const pid_t child = fork();  // before any gRPC state exists
   if (child == 0) {
     close(port_pipe[0]);
     close(stop_pipe[1]);
-    Serve(port_pipe[1], stop_pipe[0]);
+    Serve(port_pipe[1], stop_pipe[0], server_security);
   }
   close(port_pipe[1]);
   close(stop_pipe[0]);
@@ -79,7 +112,7 @@ int Main(int argc, char** argv) {
 
   OptimizerConfig sgd;
   sgd.learning_rate = 1e-6;
-  std::unique_ptr<PsClient> chief = *PsClient::Create({address}, {});
+  std::unique_ptr<PsClient> chief = *PsClient::Create({address}, client_options);
   absl::Status init = chief->Initialize(
       1, {{"w", RowMatrixXf::Random(kRows, kCols), false, true, sgd, {}, 0}}, 0,
       absl::Now() + absl::Seconds(30));
@@ -95,7 +128,7 @@ int Main(int argc, char** argv) {
   std::vector<std::thread> threads;
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
-      std::unique_ptr<PsClient> client = *PsClient::Create({address}, {});
+      std::unique_ptr<PsClient> client = *PsClient::Create({address}, client_options);
       absl::StatusOr<uint64_t> gen = client->WaitInitialized(1, absl::Now() + absl::Seconds(30));
       if (!gen.ok()) {
         errors[c] = gen.status();

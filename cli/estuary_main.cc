@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "cli/certs_command.h"
 #include "cli/export_command.h"
 #include "cli/inspect_command.h"
 #include "cli/k8s_command.h"
@@ -55,6 +56,9 @@ constexpr char kTopUsage[] =
     "                  checkpoints and evaluations (the chief's live view).\n"
     "  explain-config [JOB.json] [--tf_config JSON]\n"
     "                  Validate TF_CONFIG (and a job) and say what each task will do.\n"
+    "  certs --out DIR (--tf_config JSON | --tasks chief:1,worker:2,...) [--hosts h,..]\n"
+    "                  Make a CA, task certificates, a job token and a Kubernetes\n"
+    "                  Secret for the job's `security` block (mutual TLS + token).\n"
     "  gen-data clicks --rows N --out DIR [--format csv|tfrecord] [--files K] [--seed S]\n"
     "                  Write a synthetic Criteo-like click log (13 integer + 26\n"
     "                  categorical features, Zipf-distributed, labels from a hidden\n"
@@ -226,6 +230,7 @@ int main(int argc, char** argv) {
   if (cmd == "export") return estuary::ExportCommand(argc, argv);
   if (cmd == "k8s") return estuary::K8sCommand(argc, argv);
   if (cmd == "inspect") return estuary::InspectCommand(argc, argv);
+  if (cmd == "certs") return estuary::CertsCommand(argc, argv);
   if (cmd == "serve") return estuary::ServeCommand(argc, argv, signals->get());
   if (cmd == "status") return estuary::StatusCommand(argc, argv, signals->get());
   if (cmd == "gen-data") {

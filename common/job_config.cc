@@ -358,6 +358,23 @@ const JsonSchema& DistributionSchema() {
   return *s;
 }
 
+const JsonSchema& SecuritySchema() {
+  static const auto* s = [] {
+    auto path = [](const char* name, const char* help) {
+      JsonField f = F(name, K::kString);
+      f.help = help;
+      return f;
+    };
+    return new JsonSchema{{
+        path("ca", "the job's CA certificate (PEM)"),
+        path("cert", "this task's certificate (PEM); {task} = <type>-<index>"),
+        path("key", "this task's private key (PEM); {task} = <type>-<index>"),
+        path("token_file", "a file holding the job's shared token"),
+    }};
+  }();
+  return *s;
+}
+
 void ReadSecs(const json& obj, const char* key, absl::Duration* out) {
   if (IsSet(obj, key)) *out = absl::Seconds(obj[key].get<double>());
 }
@@ -787,6 +804,31 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
     return where.Key("heartbeat_timeout_secs")
         .Error(absl::StrCat("must be greater than heartbeat_interval_secs (",
                             absl::ToDoubleSeconds(c.heartbeat_interval), ")"));
+  }
+  return c;
+}
+
+absl::StatusOr<SecurityConfig> ParseSecurityConfig(const json& section, const JsonPath& where,
+                                                   const std::string& base_dir) {
+  SecurityConfig c;
+  if (section.is_null()) return c;
+  RETURN_IF_ERROR(ValidateJson(section, SecuritySchema(), where));
+  const std::pair<const char*, std::string*> paths[] = {
+      {"ca", &c.ca}, {"cert", &c.cert}, {"key", &c.key}, {"token_file", &c.token_file}};
+  for (const auto& [key, out] : paths) {
+    ReadJson(section, key, out);
+    if (IsSet(section, key) && out->empty()) return where.Key(key).Error("must not be empty");
+    if (!out->empty() && !base_dir.empty() && (*out)[0] != '/') {
+      const bool dir = out->back() == '/';
+      *out = io::JoinPath(base_dir, *out);
+      if (dir && out->back() != '/') *out += '/';
+    }
+  }
+  const int tls_parts = !c.ca.empty() + !c.cert.empty() + !c.key.empty();
+  if (tls_parts != 0 && tls_parts != 3) {
+    const char* missing = c.ca.empty() ? "ca" : c.cert.empty() ? "cert" : "key";
+    return where.Key(missing).Error(
+        "is required with the other TLS fields: ca, cert and key come together (mutual TLS)");
   }
   return c;
 }

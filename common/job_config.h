@@ -312,6 +312,30 @@ struct DistributionConfig {
   absl::Duration shutdown_timeout = absl::Seconds(30);
 };
 
+// Security between the tasks (issue 14; common/security.h loads it per
+// task, common/transport_security.h applies it):
+//   "security": {"ca": "certs/ca.crt", "cert": "certs/{task}.crt",
+//                "key": "certs/{task}.key", "token_file": "certs/token"}
+// Paths are relative to the job file's directory. `cert` and `key` are
+// templates for the task reading them: {task} is "<type>-<index>"
+// ("worker-0"), {type} and {index} the parts; a path ending in "/" is a
+// directory holding "<task>.crt" / "<task>.key" (what `estuary certs`
+// writes and a Kubernetes Secret mounts). ca, cert and key come together
+// (mutual TLS on every gRPC channel and server); token_file alone or with
+// them (a shared token checked on every call, and by the ring's handshake).
+struct SecurityConfig {
+  std::string ca;
+  std::string cert;
+  std::string key;
+  std::string token_file;
+
+  bool tls() const { return !ca.empty(); }
+  bool enabled() const { return tls() || !token_file.empty(); }
+};
+absl::StatusOr<SecurityConfig> ParseSecurityConfig(const nlohmann::json& section,
+                                                   const JsonPath& where,
+                                                   const std::string& base_dir = "");
+
 absl::StatusOr<RunConfig> ParseRunConfig(const nlohmann::json& section, const JsonPath& where);
 absl::StatusOr<TrainSpec> ParseTrainSpec(const nlohmann::json& section, const JsonPath& where);
 // eval_spec.steps: null means "until the input runs out".

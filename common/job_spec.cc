@@ -36,6 +36,7 @@ const JsonSchema& JobSchema() {
         field("train_spec", JsonKind::kObject),
         field("eval_spec", JsonKind::kObject),
         field("distribution", JsonKind::kObject),
+        field("security", JsonKind::kObject),
     }};
   }();
   return *s;
@@ -84,6 +85,8 @@ absl::StatusOr<JobSpec> ParseJobSpec(absl::string_view text, absl::string_view s
                    ParseEvalSpec(Section(root, "eval_spec"), where.Key("eval_spec")));
   ASSIGN_OR_RETURN(job.distribution, ParseDistributionConfig(Section(root, "distribution"),
                                                              where.Key("distribution")));
+  ASSIGN_OR_RETURN(job.security,
+                   ParseSecurityConfig(Section(root, "security"), where.Key("security"), base_dir));
   job.document = std::move(root);
   return job;
 }

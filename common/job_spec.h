@@ -41,6 +41,7 @@ struct JobSpec {
   TrainSpec train_spec;
   EvalSpec eval_spec;
   DistributionConfig distribution;
+  SecurityConfig security;  // "security": TLS and the job token between tasks
   // The parsed file as it was given (exports store its estimator and
   // feature_columns sections: estimator/export/export_format.h); null for
   // a JobSpec not made by ParseJobSpec.

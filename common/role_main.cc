@@ -8,6 +8,7 @@
 #include "common/exit_codes.h"
 #include "common/flags.h"
 #include "common/logging.h"
+#include "common/security.h"
 
 namespace estuary {
 
@@ -116,6 +117,12 @@ int RoleMain(int argc, char** argv, const RoleDescription& role,
     return kExitBadInput;
   }
   ctx.job = *std::move(job);
+  absl::StatusOr<SecurityPtr> security = LoadTaskSecurity(ctx.job.security, ctx.tf_config.task);
+  if (!security.ok()) {
+    PrintError(role.binary, absl::StrCat(ctx.job.source, ": ", security.status().message()));
+    return kExitBadInput;
+  }
+  ctx.security = *std::move(security);
   if (absl::StatusOr<std::string> strategy = ResolveStrategy(ctx.job, ctx.tf_config);
       !strategy.ok()) {
     PrintError(role.binary, strategy.status().message());
@@ -154,6 +161,7 @@ TaskRuntimeOptions RuntimeOptionsFor(const RoleContext& ctx) {
   o.timing = ctx.job.distribution;
   o.listen_address = ctx.listen_address;
   o.binary = ctx.binary;
+  o.security = ctx.security;
   return o;
 }
 

@@ -49,6 +49,8 @@ struct RoleContext {
   // metrics are off (the default): the trainers, the PS service and the
   // evaluator then collect none.
   TaskMetrics* metrics = nullptr;
+  // TLS / job token of this task (job.security loaded for it); null: none.
+  SecurityPtr security;
 };
 
 struct RoleDescription {

@@ -103,12 +103,20 @@ std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
   // Each task talks to each peer over its own connection (no sharing of
   // subchannels between unrelated clients in one process).
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      address, ChannelCredentialsFor(options.security), args,
+      ClientInterceptorsFor(options.security));
 }
 
-void ConfigureServerBuilder(grpc::ServerBuilder* builder) {
-  builder->SetMaxReceiveMessageSize(1 << 30);
-  builder->SetMaxSendMessageSize(1 << 30);
+void ConfigureServerBuilder(grpc::ServerBuilder* builder, const ServerOptions& options,
+                            int* port) {
+  builder->SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder->SetMaxSendMessageSize(options.max_send_message_bytes);
+  builder->AddListeningPort(options.listen_address, ServerCredentialsFor(options.security), port);
+  builder->experimental().SetInterceptorCreators(ServerInterceptorsFor(options.security));
+  if (options.warn_if_insecure) {
+    WarnIfInsecure(options.what, options.listen_address, options.security);
+  }
 }
 
 std::string ListenAddressFor(const std::string& cluster_address) {

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/transport_security.h"
 #include "grpcpp/grpcpp.h"
 
 namespace estuary {
@@ -78,6 +79,10 @@ absl::Status CallUnary(Stub* stub,
   });
 }
 
+// The bound on every gRPC message between tasks, either way (a PS's part of
+// a large dense variable travels in one message).
+inline constexpr int kMaxMessageBytes = 1 << 30;
+
 struct ChannelOptions {
   // Reconnect quickly while a cluster starts. These arguments do not govern
   // the first connect to a server that is not up yet (gRPC 1.51 still waits
@@ -86,16 +91,40 @@ struct ChannelOptions {
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
   // gRPC's "min reconnect backoff" is really the shortest connect timeout.
   absl::Duration min_connect_timeout = absl::Seconds(2);
-  int max_message_bytes = 1 << 30;
+  int max_message_bytes = kMaxMessageBytes;
+  // TLS and the job token (transport_security.h); null: neither.
+  SecurityPtr security;
 };
 
-// An insecure channel to "host:port" with the options above. Does not
-// connect until the first call.
+// A channel to "host:port" with the options above: TLS with the job's CA
+// and this task's certificate when `options.security` has them, the job
+// token on every call when it has one, plain otherwise. Does not connect
+// until the first call. Every channel between tasks is made here.
 std::shared_ptr<grpc::Channel> CreateChannel(const std::string& address,
                                              const ChannelOptions& options = {});
 
-// Applies server-side message-size limits.
-void ConfigureServerBuilder(grpc::ServerBuilder* builder);
+struct ServerOptions {
+  // Where to listen ("host:port"; port 0: any free one).
+  std::string listen_address = "127.0.0.1:0";
+  // TLS and the job token; null: neither (and a loud warning when the
+  // address is not loopback).
+  SecurityPtr security;
+  int max_receive_message_bytes = kMaxMessageBytes;
+  int max_send_message_bytes = kMaxMessageBytes;
+  // Names the server in the insecure-listener warning.
+  std::string what = "gRPC server";
+  // Warn when listening beyond loopback without TLS or token (servers
+  // between a job's tasks; not the serving API, which is for clients).
+  bool warn_if_insecure = true;
+};
+
+// Prepares `builder` the one way every server is built: message-size
+// limits, the listening port with the credentials of `options.security`
+// (mutual TLS when it has a CA), and the job-token interceptor (services
+// call CheckCallAuthenticated). *port receives the bound port at
+// BuildAndStart (0 if it could not bind).
+void ConfigureServerBuilder(grpc::ServerBuilder* builder, const ServerOptions& options,
+                            int* port);
 
 // The address a task binds for the address other tasks dial: an IP literal
 // binds itself; a host name binds every interface ("[::]:port").

@@ -33,7 +33,7 @@ class RpcTest : public testing::Test {
  protected:
   void SetUp() override {
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    ConfigureServerBuilder(&b, ServerOptions{}, &port_);
     b.RegisterService(&health_);
     server_ = b.BuildAndStart();
     ASSERT_NE(port_, 0);

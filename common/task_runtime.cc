@@ -27,13 +27,38 @@ absl::Status ShutdownStatus(bool job_failed, const std::string& reason) {
   return absl::OkStatus();
 }
 
+// "mutual TLS + job token", for the start-up log line.
+std::string SecuritySummary(const SecurityPtr& s) {
+  const bool tls = s != nullptr && s->tls();
+  const bool token = s != nullptr && s->has_token();
+  if (tls && token) return "mutual TLS + job token";
+  if (tls) return "mutual TLS";
+  if (token) return "job token, no TLS";
+  return "no TLS, no job token";
+}
+
+// A registration that never got through the transport: say what the
+// security settings make likely (gRPC's own message is a bare
+// "failed to connect" / "Socket closed").
+absl::Status WithSecurityHint(const absl::Status& s, const SecurityPtr& security) {
+  if (!absl::IsUnavailable(s) && !absl::IsDeadlineExceeded(s)) return s;
+  const std::string hint =
+      security != nullptr && security->tls()
+          ? "TLS is on here: the chief must serve TLS with a certificate of this job's CA "
+            "(security.ca) naming the host dialed, and accept this task's certificate"
+          : "TLS is off here: if the chief's port is open but gRPC cannot talk to it, the "
+            "chief probably requires TLS (security in its job file)";
+  return absl::Status(s.code(), absl::StrCat(s.message(), " (", hint, ")"));
+}
+
 }  // namespace
 
 class TaskRuntime::StatusService final : public task::TaskService::Service {
  public:
   explicit StatusService(TaskRuntime* rt) : rt_(rt) {}
-  grpc::Status GetTaskStatus(grpc::ServerContext*, const task::GetTaskStatusRequest*,
+  grpc::Status GetTaskStatus(grpc::ServerContext* ctx, const task::GetTaskStatusRequest*,
                              task::TaskStatus* resp) override {
+    if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
     resp->set_type(rt_->task_.type);
     resp->set_index(rt_->task_.index);
     resp->set_pid(getpid());
@@ -71,8 +96,11 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Create(TaskRuntimeOpti
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  ConfigureServerBuilder(&builder);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &rt->port_);
+  ServerOptions server_options;
+  server_options.listen_address = listen;
+  server_options.security = opts.security;
+  server_options.what = absl::StrCat("gRPC server of ", task.ToString());
+  ConfigureServerBuilder(&builder, server_options, &rt->port_);
   rt->status_service_ = std::make_unique<StatusService>(rt.get());
   builder.RegisterService(rt->status_service_.get());
   for (grpc::Service* s : opts.services) builder.RegisterService(s);
@@ -91,14 +119,17 @@ absl::StatusOr<std::unique_ptr<TaskRuntime>> TaskRuntime::Create(TaskRuntimeOpti
     if (host.empty() || host == "0.0.0.0" || host == "[::]") host = HostName();
     rt->address_ = absl::StrCat(host, ":", rt->port_);
   }
-  spdlog::info("serving gRPC on {} (cluster address {})", listen, rt->address_);
+  spdlog::info("serving gRPC on {} (cluster address {}; {})", listen, rt->address_,
+               SecuritySummary(opts.security));
 
   {
     absl::MutexLock l(&rt->mu_);
     rt->incarnation_ = NewIncarnation();
     rt->coordinator_address_ = coordinator_address;
+    ChannelOptions channel;
+    channel.security = opts.security;
     rt->client_ = std::make_unique<CoordinationClient>(
-        CreateChannel(coordinator_address), task, rt->incarnation_,
+        CreateChannel(coordinator_address, channel), task, rt->incarnation_,
         absl::StrCat(coordinator.ToString(), " at ", coordinator_address));
   }
   return rt;
@@ -139,7 +170,10 @@ absl::Status TaskRuntime::WaitForCoordinatorPort(absl::Time deadline) {
 absl::Status TaskRuntime::Join() {
   const absl::Time deadline = absl::Now() + options_.timing.startup_timeout;
   RETURN_IF_ERROR(WaitForCoordinatorPort(deadline));
-  ASSIGN_OR_RETURN(coordination::RegisterTaskResponse reg, client_->Register(address_, deadline));
+  absl::StatusOr<coordination::RegisterTaskResponse> registered =
+      client_->Register(address_, deadline);
+  if (!registered.ok()) return WithSecurityHint(registered.status(), options_.security);
+  coordination::RegisterTaskResponse reg = *std::move(registered);
   leader_incarnation_ = reg.leader_incarnation();
   heartbeat_interval_ = absl::Milliseconds(reg.heartbeat_interval_ms());
   heartbeat_timeout_ = absl::Milliseconds(reg.heartbeat_timeout_ms());

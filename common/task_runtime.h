@@ -21,6 +21,7 @@
 #include "common/coordination/coordination_client.h"
 #include "common/job_spec.h"
 #include "common/status/live_report.h"
+#include "common/transport_security.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/task.grpc.pb.h"
 
@@ -46,6 +47,9 @@ struct TaskRuntimeOptions {
   // Fill the live report sent with every heartbeat (a PS's shard sizes);
   // called on the heartbeat thread.
   std::vector<LiveReport::Edit> report_sources;
+  // TLS and the job token for the server and every channel of this task
+  // (common/security.h LoadTaskSecurity); null: neither.
+  SecurityPtr security;
 };
 
 class TaskRuntime {
@@ -73,6 +77,9 @@ class TaskRuntime {
   // What this task reports with every heartbeat (the live view): training
   // hooks, the evaluator and the chief's checkpoint listener update it.
   LiveReport& report() { return report_; }
+  // This task's TLS / token material (null: none), for its other channels
+  // (PS client) and the ring's handshake.
+  const SecurityPtr& security() const { return options_.security; }
   // Valid until Leave(). Also the task's Store.
   CoordinationClient& coordination() { return *client_; }
 

@@ -149,6 +149,7 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
     ring_options.peer_names = peer_names;
     ring_options.host = HostOf(own_address);
     ring_options.deadline = form_deadline;
+    if (runtime.security() != nullptr) ring_options.token = runtime.security()->token;
     absl::StatusOr<std::unique_ptr<Communicator>> ring = CreateRingCommunicator(ring_options);
     if (!ring.ok()) {
       if (runtime.stopped()) return absl::CancelledError("stopped");

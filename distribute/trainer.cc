@@ -158,6 +158,7 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   PsClientOptions client_options;
   client_options.task_names = ps_names;
   client_options.canceller = &canceller;
+  client_options.channel.security = runtime.security();
   ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client,
                    PsClient::Create(ps_addresses, std::move(client_options)));
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/rpc.h"
 
 namespace estuary {
 namespace serving {
@@ -36,10 +37,13 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptio
   s->rest_ = std::make_unique<RestHandler>(s->api_.get());
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(absl::StrCat(o.host, ":", o.port), grpc::InsecureServerCredentials(),
-                           &s->grpc_port_);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(o.max_request_bytes));
-  builder.SetMaxSendMessageSize(1 << 30);
+  ServerOptions server_options;
+  server_options.listen_address = absl::StrCat(o.host, ":", o.port);
+  server_options.max_receive_message_bytes = static_cast<int>(o.max_request_bytes);
+  // The serving API is for clients outside the job: no job token, no
+  // warning (TLS for it is future work).
+  server_options.warn_if_insecure = false;
+  ConfigureServerBuilder(&builder, server_options, &s->grpc_port_);
   builder.RegisterService(s->prediction_service_.get());
   builder.RegisterService(s->model_service_.get());
   s->grpc_ = builder.BuildAndStart();

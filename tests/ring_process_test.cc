@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/coordination/coordination_service.h"
 #include "common/coordination/grpc_service.h"
+#include "common/rpc.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -31,7 +32,7 @@ class Coordinator {
  public:
   explicit Coordinator(int world) : service_(Options(world)), grpc_service_(&service_) {
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    ConfigureServerBuilder(&b, ServerOptions{}, &port_);
     b.RegisterService(&grpc_service_);
     server_ = b.BuildAndStart();
     EXPECT_NE(port_, 0);

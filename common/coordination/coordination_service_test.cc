@@ -34,7 +34,7 @@ class CoordinationServiceTest : public testing::Test {
     service_ = std::make_unique<CoordinationService>(o);
     grpc_service_ = std::make_unique<GrpcCoordinationService>(service_.get());
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    ConfigureServerBuilder(&b, ServerOptions{}, &port_);
     b.RegisterService(grpc_service_.get());
     server_ = b.BuildAndStart();
     ASSERT_NE(port_, 0);

@@ -32,16 +32,18 @@ grpc::Status Reply(absl::StatusOr<T> result, T* resp) {
 
 }  // namespace
 
-grpc::Status GrpcCoordinationService::RegisterTask(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::RegisterTask(grpc::ServerContext* ctx,
                                                    const coordination::RegisterTaskRequest* req,
                                                    coordination::RegisterTaskResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return Reply(service_->RegisterTask(FromProto(req->task()), req->incarnation(), req->address()),
                resp);
 }
 
-grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext* ctx,
                                                 const coordination::HeartbeatRequest* req,
                                                 coordination::HeartbeatResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   absl::StatusOr<coordination::HeartbeatResponse> r =
       service_->Heartbeat(FromProto(req->task()), req->incarnation());
   // Only a member's heartbeat counts (a stale incarnation's is refused).
@@ -51,24 +53,27 @@ grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext*,
   return Reply(std::move(r), resp);
 }
 
-grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueSetRequest* req,
                                                   coordination::KeyValueSetResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return ToGrpcStatus(service_->Set(req->key(), req->value()));
 }
 
-grpc::Status GrpcCoordinationService::KeyValueGet(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::KeyValueGet(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueGetRequest* req,
                                                   coordination::KeyValueGetResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   absl::StatusOr<std::string> value = service_->Get(req->key());
   if (!value.ok()) return ToGrpcStatus(value.status());
   resp->set_value(*std::move(value));
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueAddRequest* req,
                                                   coordination::KeyValueAddResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   absl::StatusOr<int64_t> value = service_->Add(req->key(), req->delta());
   if (!value.ok()) return ToGrpcStatus(value.status());
   resp->set_value(*value);
@@ -78,6 +83,7 @@ grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext*,
 grpc::Status GrpcCoordinationService::WaitForKeys(grpc::ServerContext* ctx,
                                                   const coordination::WaitForKeysRequest* req,
                                                   coordination::WaitForKeysResponse* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   const std::vector<std::string> keys(req->keys().begin(), req->keys().end());
   absl::StatusOr<std::vector<std::string>> values =
       service_->WaitForKeys(keys, Limits(ctx, req->timeout_ms()));
@@ -89,6 +95,7 @@ grpc::Status GrpcCoordinationService::WaitForKeys(grpc::ServerContext* ctx,
 grpc::Status GrpcCoordinationService::Barrier(grpc::ServerContext* ctx,
                                               const coordination::BarrierRequest* req,
                                               coordination::BarrierResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   std::vector<TaskId> participants;
   for (const auto& p : req->participants()) participants.push_back(FromProto(p));
   return ToGrpcStatus(service_->Barrier(req->barrier_id(), FromProto(req->task()),
@@ -99,33 +106,38 @@ grpc::Status GrpcCoordinationService::Barrier(grpc::ServerContext* ctx,
 grpc::Status GrpcCoordinationService::WatchCluster(grpc::ServerContext* ctx,
                                                    const coordination::WatchClusterRequest* req,
                                                    coordination::ClusterState* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return Reply(service_->WatchCluster(req->known_version(), Limits(ctx, req->timeout_ms())), resp);
 }
 
-grpc::Status GrpcCoordinationService::GetClusterState(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::GetClusterState(grpc::ServerContext* ctx,
                                                       const coordination::GetClusterStateRequest*,
                                                       coordination::ClusterState* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   *resp = service_->State();
   return grpc::Status::OK;
 }
 
 grpc::Status GrpcCoordinationService::RequestShutdown(
-    grpc::ServerContext*, const coordination::RequestShutdownRequest* req,
+    grpc::ServerContext* ctx, const coordination::RequestShutdownRequest* req,
     coordination::RequestShutdownResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   service_->RequestShutdown(req->reason(), req->job_failed());
   return grpc::Status::OK;
 }
 
-grpc::Status GrpcCoordinationService::Disconnect(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::Disconnect(grpc::ServerContext* ctx,
                                                  const coordination::DisconnectRequest* req,
                                                  coordination::DisconnectResponse*) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   return ToGrpcStatus(
       service_->Disconnect(FromProto(req->task()), req->incarnation(), req->reason()));
 }
 
-grpc::Status GrpcCoordinationService::GetStatus(grpc::ServerContext*,
+grpc::Status GrpcCoordinationService::GetStatus(grpc::ServerContext* ctx,
                                                 const coordination::GetStatusRequest*,
                                                 coordination::ClusterStatus* resp) {
+  if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
   if (live_ == nullptr) {
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         "this coordinator keeps no live status");

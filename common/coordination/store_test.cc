@@ -51,7 +51,7 @@ class GrpcEnv {
  public:
   GrpcEnv() : service_(Options()), grpc_service_(&service_) {
     grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    ConfigureServerBuilder(&b, ServerOptions{}, &port_);
     b.RegisterService(&grpc_service_);
     server_ = b.BuildAndStart();
     EXPECT_NE(port_, 0);

@@ -23,8 +23,7 @@ using ::testing::HasSubstr;
 struct TestPs {
   TestPs() : service(&shard) {
     grpc::ServerBuilder b;
-    ConfigureServerBuilder(&b);
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    ConfigureServerBuilder(&b, ServerOptions{}, &port);
     b.RegisterService(&service);
     server = b.BuildAndStart();
     address = absl::StrCat("127.0.0.1:", port);

@@ -237,6 +237,7 @@ void PsGrpcService::AddRawMethod(const char* name, Handler handler) {
       new grpc::internal::RpcMethodHandler<PsGrpcService, grpc::ByteBuffer, grpc::ByteBuffer>(
           [handler, method](PsGrpcService* service, grpc::ServerContext* ctx,
                             const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
+            if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
             if (!method.has_value()) return (service->*handler)(ctx, *in, out);
             const absl::Time start = absl::Now();
             grpc::Status status = (service->*handler)(ctx, *in, out);

@@ -1,6 +1,8 @@
 #include "common/collective/ring/ring_communicator.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
@@ -8,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -16,12 +20,16 @@
 
 #include "Eigen/Core"
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/collective/ring/tcp_socket.h"
+#include "common/crypto.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/transport_security.h"
 
 namespace estuary {
 namespace {
@@ -33,7 +41,17 @@ using ring_internal::Fd;
 // order (the handshake's magic numbers would not match otherwise).
 
 constexpr uint32_t kHelloMagic = 0x474e5245;  // "ERNG"
-constexpr uint32_t kProtocolVersion = 1;
+constexpr uint32_t kChallengeMagic = 0x48434552;  // "ERCH"
+// 2: the token challenge-response (ring_communicator.h).
+constexpr uint32_t kProtocolVersion = 2;
+constexpr size_t kNonceBytes = 32;
+
+// Sent by the accepting rank as soon as it accepts a connection.
+struct Challenge {
+  uint32_t magic = kChallengeMagic;
+  uint32_t version = kProtocolVersion;
+  uint8_t nonce[kNonceBytes] = {};
+};
 constexpr uint32_t kMessageMagic = 0x534d5245;  // "ERMS"
 
 // Sent by the connecting rank right after connect.
@@ -44,14 +62,59 @@ struct Hello {
   int64_t generation = 0;
   int32_t rank = 0;
   int32_t size = 0;
+  // The sender's nonce and its proof of the token (ring_communicator.h).
+  uint8_t nonce[kNonceBytes] = {};
+  uint8_t mac[kSha256Bytes] = {};
 };
 
-// The accepting rank's answer: its own Hello, and why it refused (code 1).
+// The accepting rank's answer: its own Hello (its mac over both nonces),
+// and why it refused (code 1).
 struct HelloReply {
   Hello hello;
   uint32_t code = 0;
   char reason[164] = {};
 };
+
+// HMAC-SHA256(token, role | the challenger's nonce | the responder's nonce |
+// the sender's hello fields).
+Sha256Digest HelloMac(const std::string& token, absl::string_view role,
+                      const uint8_t* challenge_nonce, const Hello& h) {
+  std::string m(role);
+  m.append(reinterpret_cast<const char*>(challenge_nonce), kNonceBytes);
+  m.append(reinterpret_cast<const char*>(h.nonce), kNonceBytes);
+  m.append(reinterpret_cast<const char*>(&h), offsetof(Hello, nonce));
+  return HmacSha256(token, m);
+}
+
+bool MacMatches(const Sha256Digest& want, const uint8_t* got) {
+  return ConstantTimeEquals(
+      absl::string_view(reinterpret_cast<const char*>(want.data()), want.size()),
+      absl::string_view(reinterpret_cast<const char*>(got), kSha256Bytes));
+}
+
+constexpr char kConnectRole[] = "estuary-ring-connect";
+constexpr char kAcceptRole[] = "estuary-ring-accept";
+
+// "10.0.0.7:51234" for a connected socket's peer ("?" if unknown).
+std::string PeerAddress(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+    port = ntohs(a->sin_port);
+    return absl::StrCat(host, ":", port);
+  }
+  if (ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+    port = ntohs(a->sin6_port);
+  }
+  return absl::StrCat("[", host, "]:", port);
+}
 
 enum class Op : uint8_t { kAllReduce = 1, kBroadcast, kAllGather, kBarrier, kGoodbye };
 enum class DType : uint8_t { kNone = 0, kFloat32, kInt64, kBytes };
@@ -94,6 +157,10 @@ constexpr size_t kSenderThreadMinBytes = 4 << 20;
 // On a shared machine spinning starves the very peer it waits for (4 KiB
 // between 2 processes on 2 busy cores: 18 us without, 70 us with 50 us of
 // spinning).
+
+// The largest AllGather payload a rank accepts from a peer (every other
+// frame's size is the call's own, checked by CheckHeader).
+constexpr uint64_t kMaxAllGatherBytes = uint64_t{1} << 30;
 
 // After a deadline, how long a rank waits for the other ranks' reports of
 // what they were waiting for (to name the rank that stalled).
@@ -1024,7 +1091,14 @@ absl::StatusOr<std::vector<std::string>> RingCommunicator::AllGather(absl::strin
     t[p].recv = true;
     t[p].size_known = false;
   }
-  RETURN_IF_ERROR(Fail(Exchange(call, &t, [&result](int p, Transfer* x) {
+  RETURN_IF_ERROR(Fail(Exchange(call, &t, [this, &result](int p, Transfer* x) {
+    // The one frame whose size the receiver does not know: bounded, so a
+    // garbled or hostile header cannot make this rank allocate at will.
+    if (x->recv_header.bytes > kMaxAllGatherBytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "AllGather at ", PeerName(rank_), ": ", PeerName(p), " sends ", x->recv_header.bytes,
+          " bytes, over the limit of ", kMaxAllGatherBytes));
+    }
     result[p].resize(x->recv_header.bytes);
     x->recv_data = result[p].data();
     x->recv_len = result[p].size();
@@ -1087,6 +1161,12 @@ class Rendezvous {
   absl::StatusOr<std::vector<Fd>> Run() {
     int port = 0;
     ASSIGN_OR_RETURN(Fd listener, ring_internal::Listen(o_.host, &port));
+    if (o_.token.empty() && !IsLoopbackAddress(o_.host)) {
+      spdlog::warn("SECURITY WARNING: the ring data plane of {} listens on {}:{} (not "
+                   "loopback) without a job token: any process that reaches it can try to join "
+                   "the ring. Set security.token_file in the job file.",
+                   Name(o_.rank), o_.host, port);
+    }
     const std::string host = o_.host.find(':') != std::string::npos && o_.host.front() != '['
                                  ? absl::StrCat("[", o_.host, "]")
                                  : o_.host;
@@ -1109,8 +1189,7 @@ class Rendezvous {
       absl::StatusOr<Fd> fd = ring_internal::Connect(addresses[r], o_.deadline, Name(r));
       if (!fd.ok()) return Annotate(fd.status());
       fds_[r] = *std::move(fd);
-      RETURN_IF_ERROR(Annotate(ring_internal::WriteFully(fds_[r].get(), &hello_, sizeof(hello_),
-                                                         o_.deadline, Name(r))));
+      RETURN_IF_ERROR(SendHello(r));
     }
     for (int waiting = o_.size - 1 - o_.rank; waiting > 0;) {
       absl::StatusOr<Fd> fd = ring_internal::Accept(listener.get(), o_.deadline);
@@ -1156,11 +1235,48 @@ class Rendezvous {
         Where(), ": ", absl::StrJoin(missing, ", "), " never connected by the deadline"));
   }
 
-  // Reads a higher rank's hello and answers it. Returns whether it joined
-  // (a refused or broken connection is dropped; the rendezvous goes on).
+  // A fresh nonce (the challenge this rank sends, or the one its hello
+  // carries).
+  static absl::Status NewNonce(uint8_t* out) {
+    ASSIGN_OR_RETURN(std::string nonce, RandomBytes(kNonceBytes));
+    std::memcpy(out, nonce.data(), kNonceBytes);
+    return absl::OkStatus();
+  }
+
+  // Connecting to lower rank r: reads its challenge, sends the hello with
+  // this rank's nonce and proof of the token.
+  absl::Status SendHello(int r) {
+    Challenge challenge;
+    RETURN_IF_ERROR(Annotate(ring_internal::ReadFully(fds_[r].get(), &challenge,
+                                                      sizeof(challenge), o_.deadline, Name(r))));
+    if (challenge.magic != kChallengeMagic || challenge.version != kProtocolVersion) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(), ": ", Name(r), " is not an Estuary ring peer of protocol ",
+                       kProtocolVersion, " (a stale address, or another program?)"));
+    }
+    Hello hello = hello_;
+    RETURN_IF_ERROR(Annotate(NewNonce(hello.nonce)));
+    std::memcpy(sent_nonces_[r].data(), hello.nonce, kNonceBytes);
+    const Sha256Digest mac = HelloMac(o_.token, kConnectRole, challenge.nonce, hello);
+    std::memcpy(hello.mac, mac.data(), mac.size());
+    return Annotate(
+        ring_internal::WriteFully(fds_[r].get(), &hello, sizeof(hello), o_.deadline, Name(r)));
+  }
+
+  // Challenges a higher rank, reads its hello and answers it. Returns
+  // whether it joined (a refused or broken connection is dropped, a refusal
+  // logged; the rendezvous goes on).
   bool AcceptPeer(Fd fd) {
-    Hello h;
     const absl::Time hello_deadline = std::min(o_.deadline, absl::Now() + absl::Seconds(10));
+    const std::string peer = PeerAddress(fd.get());
+    Challenge challenge;
+    if (!NewNonce(challenge.nonce).ok() ||
+        !ring_internal::WriteFully(fd.get(), &challenge, sizeof(challenge), hello_deadline,
+                                   "a connecting peer")
+             .ok()) {
+      return false;
+    }
+    Hello h;
     if (!ring_internal::ReadFully(fd.get(), &h, sizeof(h), hello_deadline, "a connecting peer")
              .ok()) {
       return false;
@@ -1170,6 +1286,12 @@ class Rendezvous {
     std::string reason;
     if (h.magic != kHelloMagic || h.version != kProtocolVersion) {
       reason = "not an Estuary ring peer of this protocol version";
+    } else if (!MacMatches(HelloMac(o_.token, kConnectRole, challenge.nonce, h), h.mac)) {
+      reason = o_.token.empty()
+                   ? "wrong job token: this ring has none (security.token_file) and the peer "
+                     "sent one"
+                   : "wrong job token: the peer does not hold this job's token "
+                     "(security.token_file)";
     } else if (h.prefix_hash != hello_.prefix_hash) {
       reason = absl::StrCat("it belongs to another group (prefix differs from '", o_.prefix, "')");
     } else if (h.generation != o_.generation) {
@@ -1185,6 +1307,12 @@ class Rendezvous {
     if (!reason.empty()) {
       reply.code = 1;
       std::strncpy(reply.reason, reason.c_str(), sizeof(reply.reason) - 1);
+      spdlog::warn("{}: refused a connection from {} (claims rank {}): {}", Where(), peer, h.rank,
+                   reason);
+    } else {
+      if (!NewNonce(reply.hello.nonce).ok()) return false;
+      const Sha256Digest mac = HelloMac(o_.token, kAcceptRole, h.nonce, reply.hello);
+      std::memcpy(reply.hello.mac, mac.data(), mac.size());
     }
     const absl::Status w = ring_internal::WriteFully(fd.get(), &reply, sizeof(reply),
                                                      hello_deadline, "a connecting peer");
@@ -1199,10 +1327,19 @@ class Rendezvous {
                                                       o_.deadline, Name(r))));
     reply.reason[sizeof(reply.reason) - 1] = '\0';
     if (reply.code != 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          Where(), ": ", Name(r), " at ", address, " refused the connection: ", reply.reason));
+      const absl::StatusCode code = absl::StartsWith(reply.reason, "wrong job token")
+                                        ? absl::StatusCode::kUnauthenticated
+                                        : absl::StatusCode::kInvalidArgument;
+      return absl::Status(code, absl::StrCat(Where(), ": ", Name(r), " at ", address,
+                                             " refused the connection: ", reply.reason));
     }
     const Hello& h = reply.hello;
+    if (!MacMatches(HelloMac(o_.token, kAcceptRole, sent_nonces_[r].data(), h), h.mac)) {
+      return absl::UnauthenticatedError(absl::StrCat(
+          Where(), ": ", Name(r), " at ", address,
+          " answered without this job's token (wrong job token, security.token_file): "
+          "a stale address, or a process of another job?"));
+    }
     if (h.magic != kHelloMagic || h.prefix_hash != hello_.prefix_hash ||
         h.generation != o_.generation || h.rank != r || h.size != o_.size) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -1215,6 +1352,9 @@ class Rendezvous {
   const RingOptions& o_;
   Hello hello_;
   std::vector<Fd> fds_;
+  // Per lower rank: the nonce this rank's hello carried.
+  std::vector<std::array<uint8_t, kNonceBytes>> sent_nonces_{
+      static_cast<size_t>(o_.size)};
 };
 
 }  // namespace

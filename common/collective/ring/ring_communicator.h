@@ -9,6 +9,18 @@
 // connection handshake checks prefix, generation, rank and size, so a
 // stale rank of an older generation is refused.
 //
+// Authentication: the handshake is a challenge-response over the job token
+// (RingOptions::token), both ways. The accepting rank sends a fresh 32-byte
+// nonce first; the connecting rank answers with its hello, its own nonce and
+// HMAC-SHA256(token, "estuary-ring-connect" | both nonces | its hello); the
+// accepting rank checks it (constant time) and answers with
+// HMAC-SHA256(token, "estuary-ring-accept" | both nonces | its hello), which
+// the connecting rank checks. A peer without the token is refused with
+// "wrong job token", logged by the accepting rank, and dropped; the
+// rendezvous goes on for the legitimate ranks. The data after the handshake
+// is neither encrypted nor integrity-protected (the ring is the bulk data
+// plane); keep it on the job's own network.
+//
 // Deadlines and faults as communicator.h says: a peer that dies is
 // Unavailable naming it; a stalled peer (SIGSTOP) is DeadlineExceeded;
 // ranks that time out report through the Store which rank they were
@@ -46,6 +58,9 @@ struct RingOptions {
   std::string host = "127.0.0.1";
   // Deadline of the rendezvous (every rank published and connected).
   absl::Time deadline = absl::InfiniteFuture();
+  // The job token every rank must prove it holds (empty: the HMACs use the
+  // empty key, so ranks with and without a token still refuse each other).
+  std::string token;
 };
 
 // Connects the ring. Errors: DeadlineExceeded naming the ranks that never

@@ -308,6 +308,80 @@ TEST(RingCommunicatorTest, RendezvousRefusesAnotherGeneration) {
   EXPECT_THAT(std::string(c0.status().message()), HasSubstr("rank 1 never connected"));
 }
 
+// Two ranks holding the job token; a process with another token dials rank
+// 0 first, claiming rank 1: it is refused (Unauthenticated, both sides say
+// "wrong job token"), and the real rank 1 still joins.
+TEST(RingCommunicatorTest, HandshakeRefusesAWrongTokenAndTheRingGoesOn) {
+  InMemoryCoordination coordination(Tasks(2));
+  auto s0 = coordination.Connect(TaskId{"worker", 0});
+  auto s1 = coordination.Connect(TaskId{"worker", 1});
+  ASSERT_TRUE(s0.ok() && s1.ok());
+  RingOptions o0;
+  o0.store = s0->get();
+  o0.rank = 0;
+  o0.size = 2;
+  o0.deadline = Later();
+  o0.token = "the-job-token-0123456789";
+  absl::StatusOr<std::unique_ptr<Communicator>> c0;
+  std::thread t0([&] { c0 = CreateRingCommunicator(o0); });
+
+  RingOptions intruder = o0;
+  intruder.store = s1->get();
+  intruder.rank = 1;
+  intruder.token = "a-guessed-token";
+  auto bad = CreateRingCommunicator(intruder);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kUnauthenticated) << bad.status();
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("refused the connection: wrong job token"));
+
+  RingOptions missing = intruder;  // no token at all
+  missing.token.clear();
+  auto none = CreateRingCommunicator(missing);
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kUnauthenticated) << none.status();
+
+  RingOptions o1 = intruder;
+  o1.token = o0.token;
+  auto c1 = CreateRingCommunicator(o1);
+  t0.join();
+  ASSERT_TRUE(c0.ok()) << c0.status();
+  ASSERT_TRUE(c1.ok()) << c1.status();
+  std::vector<float> a = {1, 2}, b = {10, 20};
+  absl::Status r0;
+  std::thread t([&] { r0 = (*c0)->AllReduce(absl::MakeSpan(a), ReduceOp::kSum, Later()); });
+  EXPECT_TRUE((*c1)->AllReduce(absl::MakeSpan(b), ReduceOp::kSum, Later()).ok());
+  t.join();
+  EXPECT_TRUE(r0.ok()) << r0;
+  EXPECT_EQ(a[1], 22);
+  EXPECT_EQ(b[0], 11);
+}
+
+// The connecting rank checks the accepting one too: an address that
+// answers without the token is refused there.
+TEST(RingCommunicatorTest, HandshakeRefusesAnAcceptorWithoutTheToken) {
+  InMemoryCoordination coordination(Tasks(2));
+  auto s0 = coordination.Connect(TaskId{"worker", 0});
+  auto s1 = coordination.Connect(TaskId{"worker", 1});
+  ASSERT_TRUE(s0.ok() && s1.ok());
+  RingOptions o0;
+  o0.store = s0->get();
+  o0.rank = 0;
+  o0.size = 2;
+  o0.deadline = In(absl::Seconds(3));
+  o0.token = "not-this-job";
+  absl::StatusOr<std::unique_ptr<Communicator>> c0;
+  std::thread t0([&] { c0 = CreateRingCommunicator(o0); });
+  RingOptions o1 = o0;
+  o1.store = s1->get();
+  o1.rank = 1;
+  o1.token = "the-job-token-0123456789";
+  auto c1 = CreateRingCommunicator(o1);
+  t0.join();
+  // The acceptor refuses first (the connector's proof fails its check).
+  EXPECT_EQ(c1.status().code(), absl::StatusCode::kUnauthenticated) << c1.status();
+  EXPECT_THAT(std::string(c1.status().message()), HasSubstr("wrong job token"));
+  EXPECT_EQ(c0.status().code(), absl::StatusCode::kDeadlineExceeded) << c0.status();
+}
+
 TEST(RingCommunicatorTest, RendezvousNamesMissingRanks) {
   InMemoryCoordination coordination(Tasks(3));
   auto s2 = coordination.Connect(TaskId{"worker", 2});

@@ -131,7 +131,7 @@ int Main(int argc, char** argv) {
   GrpcCoordinationService grpc_service(&service);
   int port = 0;
   grpc::ServerBuilder b;
-  b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  ConfigureServerBuilder(&b, ServerOptions{}, &port);
   b.RegisterService(&grpc_service);
   std::unique_ptr<grpc::Server> server = b.BuildAndStart();
   for (int r = 1; r < size; ++r) {
