@@ -9,11 +9,11 @@ if [ ! -d "$corpus" ]; then
   echo "corpus_test: no corpus directory $corpus" >&2
   exit 1
 fi
-count="$(find "$corpus" -type f | wc -l)"
+count="$(find -L "$corpus" -type f | wc -l)"
 if [ "$count" -eq 0 ]; then
   echo "corpus_test: $corpus is empty" >&2
   exit 1
 fi
 # Under --config=fuzz the binary is libFuzzer's: given files, it runs each
 # once. Otherwise standalone_main does the same.
-find "$corpus" -type f -print0 | xargs -0 "$binary"
+find -L "$corpus" -type f -print0 | xargs -0 "$binary"
