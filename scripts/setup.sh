@@ -59,6 +59,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libfarmhash-dev
   libssl-dev zlib1g-dev libc-ares-dev libre2-dev libcpp-httplib-dev
   dataset-fashion-mnist
+  clang-14 libclang-rt-14-dev  # --config=fuzz: libFuzzer + ASan (scripts/fuzz.sh, fuzz/)
 )
 if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine
                                   openmpi-bin libopenmpi-dev iperf3); fi
