@@ -569,7 +569,8 @@ namespace {
 
 // rows * cols * sizeof(float), or -1 if a factor is negative or it does not
 // fit in int64: shapes come from the file (a crafted manifest overflowed
-// the product and sized a huge matrix; found by fuzz/checkpoint_fuzzer).
+// the product and sized a huge matrix; an input for fuzz/checkpoint_fuzzer,
+// caught by its UBSan build).
 int64_t FloatBytes(int64_t rows, int64_t cols) {
   int64_t n;
   if (rows < 0 || cols < 0 || __builtin_mul_overflow(rows, cols, &n) ||

@@ -234,7 +234,7 @@ TEST(CheckpointTest, TensorChecksumCatchesConsistentlyReframedData) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("tensor 'dense/bias': checksum mismatch"));
 }
 
-// Found by fuzz/checkpoint_fuzzer (fuzz/corpus/checkpoint_fuzzer/
+// Caught by UBSan in fuzz/checkpoint_fuzzer (fuzz/corpus/checkpoint_fuzzer/
 // crash-shape-overflow): a manifest's shape whose byte size overflows
 // int64 wrapped around to the record's size (signed overflow) and then
 // sized a matrix of 2^64 bytes.
