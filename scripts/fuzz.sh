@@ -79,7 +79,8 @@ else
 fi
 
 for f in "${fuzzers[@]}"; do
-  stats="$(grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$out/$f.log" | sed 's/stat:://' | tr '\n' ' ')"
+  if [ ! -f "$out/$f.log" ]; then echo "fuzz: $f: no log" >&2; failed+=("$f"); continue; fi
+  stats="$(grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$out/$f.log" | sed 's/stat:://' | tr '\n' ' ' || true)"
   cov="$(grep -E '#[0-9]+.*(DONE|cov:)' "$out/$f.log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)"
   echo "fuzz: $f: $cov $stats"
 done
