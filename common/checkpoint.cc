@@ -668,17 +668,31 @@ absl::StatusOr<Manifest> ReadManifest(const std::string& prefix, const io::Env& 
 
 namespace {
 
+// rows * cols * sizeof(float), or -1 if a factor is negative or it does not
+// fit in int64: shapes come from the file (a crafted manifest overflowed
+// the product and sized a huge matrix; an input for fuzz/checkpoint_fuzzer,
+// caught by its UBSan build).
+int64_t FloatBytes(int64_t rows, int64_t cols) {
+  int64_t n;
+  if (rows < 0 || cols < 0 || __builtin_mul_overflow(rows, cols, &n) ||
+      __builtin_mul_overflow(n, static_cast<int64_t>(sizeof(float)), &n)) {
+    return -1;
+  }
+  return n;
+}
+
 // Copies a row partition's record into the whole variable being assembled.
 template <typename Assembly>
 absl::Status AddPartition(const CheckpointTensorEntry& t, const std::string& record,
                           const std::string& what, Assembly* a) {
   const int64_t full = t.partition_full_rows();
   const int count = t.partition_count(), index = t.partition_index();
-  const int64_t local = full > index ? (full - index + count - 1) / count : -1;
+  // ceil((full - index) / count), without overflowing for a huge `full`.
+  const int64_t local = full > index ? (full - index - 1) / count + 1 : -1;
   if (t.dtype() != CHECKPOINT_DTYPE_FLOAT || t.shape_size() != 2 || index < 0 || index >= count ||
-      t.shape(0) != std::max<int64_t>(local, 0) || t.shape(1) < 0 ||
-      static_cast<int64_t>(record.size()) !=
-          t.shape(0) * t.shape(1) * static_cast<int64_t>(sizeof(float))) {
+      t.shape(0) != std::max<int64_t>(local, 0) ||
+      static_cast<int64_t>(record.size()) != FloatBytes(t.shape(0), t.shape(1)) ||
+      FloatBytes(full, t.shape(1)) < 0) {
     return absl::DataLossError(absl::StrCat(what, ": bad row partition ", index, " of ", count));
   }
   if (a->count == 0) {
@@ -693,7 +707,7 @@ absl::Status AddPartition(const CheckpointTensorEntry& t, const std::string& rec
   }
   const int64_t cols = t.shape(1);
   const float* src = reinterpret_cast<const float*>(record.data());
-  for (int64_t r = 0; r < t.shape(0); ++r) {
+  for (int64_t r = 0; cols > 0 && r < t.shape(0); ++r) {
     std::memcpy(a->whole.data() + (r * count + index) * cols, src + r * cols, cols * sizeof(float));
   }
   return absl::OkStatus();
@@ -765,10 +779,8 @@ absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env)
         RETURN_IF_ERROR(AddPartition(t, record, what, &assemblies[t.name()]));
         continue;
       }
-      if (t.dtype() == CHECKPOINT_DTYPE_FLOAT && t.shape_size() == 2 && t.shape(0) >= 0 &&
-          t.shape(1) >= 0 &&
-          static_cast<int64_t>(record.size()) ==
-              t.shape(0) * t.shape(1) * static_cast<int64_t>(sizeof(float))) {
+      if (t.dtype() == CHECKPOINT_DTYPE_FLOAT && t.shape_size() == 2 &&
+          static_cast<int64_t>(record.size()) == FloatBytes(t.shape(0), t.shape(1))) {
         RowMatrixXf m(t.shape(0), t.shape(1));
         if (!record.empty()) std::memcpy(m.data(), record.data(), record.size());
         vars.floats.emplace(t.name(), std::move(m));

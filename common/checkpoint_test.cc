@@ -9,6 +9,7 @@
 #include "common/crc32c.h"
 #include "common/io/env.h"
 #include "common/io/fault_injecting_env.h"
+#include "common/io/tfrecord.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -231,6 +232,29 @@ TEST(CheckpointTest, TensorChecksumCatchesConsistentlyReframedData) {
   absl::Status s = Restore(prefix).status();
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("tensor 'dense/bias': checksum mismatch"));
+}
+
+// Caught by UBSan in fuzz/checkpoint_fuzzer (fuzz/corpus/checkpoint_fuzzer/
+// crash-shape-overflow): a manifest's shape whose byte size overflows
+// int64 wrapped around to the record's size (signed overflow) and then
+// sized a matrix of 2^64 bytes.
+TEST(CheckpointTest, ManifestShapeOverflowIsDataLoss) {
+  const std::string dir = NewDir("shape_overflow");
+  Variables vars;
+  vars.floats.emplace("w", RowMatrixXf(0, 4));
+  ASSERT_TRUE(Save(dir, 1, vars).ok());
+  const std::string prefix = dir + "/model.ckpt-1";
+  Manifest m = *ReadManifest(prefix);
+  for (auto& t : *m.mutable_shards(0)->mutable_tensors()) {
+    if (t.name() == "w") t.set_shape(0, int64_t{1} << 62);
+  }
+  auto writer = io::TFRecordWriter::Create(ManifestFileName(prefix));
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Write(m.SerializeAsString()).ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+  absl::Status s = Restore(prefix).status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("tensor 'w': bad dtype/shape/size"));
 }
 
 TEST(CheckpointTest, TruncatedShardNamesTensor) {

@@ -227,6 +227,10 @@ absl::StatusOr<TfConfig> ParseTfConfig(absl::string_view text) {
     root = json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
     return Invalid(absl::StrCat("not valid JSON at byte ", e.byte, ": ", e.what()));
+  } catch (const json::exception& e) {
+    // out_of_range: a number beyond double's range ("1e309"; found by
+    // fuzz/tf_config_fuzzer's kin, fuzz/job_spec_fuzzer).
+    return Invalid(absl::StrCat("not valid JSON: ", e.what()));
   }
   if (!root.is_object()) {
     return Invalid(absl::StrCat("must be a JSON object, got ", TypeName(root)));

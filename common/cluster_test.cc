@@ -108,6 +108,10 @@ INSTANTIATE_TEST_SUITE_P(
     Errors, TfConfigBadTest,
     testing::Values(
         BadCase{"malformed", R"({"cluster": )", "not valid JSON"},
+        // A number beyond double's range is nlohmann's out_of_range, not a
+        // parse_error (found by fuzz/job_spec_fuzzer; it used to abort).
+        BadCase{"number_overflow", R"({"cluster": {}, "x": 1e309})",
+                "not valid JSON: [json.exception.out_of_range.406] number overflow"},
         BadCase{"not_object", R"([1, 2])", "must be a JSON object"},
         BadCase{"cluster_wrong_type", R"({"cluster": "x", "task": {"type": "worker"}})",
                 "cluster must be an object"},

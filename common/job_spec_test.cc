@@ -119,6 +119,18 @@ TEST(JobSpecTest, SyntaxErrorsNameLineAndColumn) {
       << job.status();
 }
 
+// Found by fuzz/job_spec_fuzzer (fuzz/corpus/job_spec_fuzzer/
+// crash-number-overflow): nlohmann throws out_of_range, not parse_error, for
+// a number beyond double's range; it escaped ParseJsonText and aborted.
+TEST(JobSpecTest, NumberBeyondDoubleRangeIsInvalidJson) {
+  absl::StatusOr<JobSpec> job =
+      ParseJobSpec(R"({"model_dir": "m", "estimator": {"type":1e309_classifier"}})", "j.json");
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(job.status().message(), "j.json: invalid JSON: number overflow parsing '1e309'")
+      << job.status();
+}
+
 TEST(JobSpecTest, MissingFileIsNotFound) {
   absl::StatusOr<JobSpec> job = LoadJobSpec("/nonexistent/job.json");
   ASSERT_FALSE(job.ok());

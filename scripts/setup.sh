@@ -65,6 +65,7 @@ packages=(
   libleveldb-dev  # the .index tables of TF checkpoints (common/tf_bundle/)
   chromium  # tests/status_page_test: the live status page in headless Chromium
   prometheus-cpp-dev prometheus  # Prometheus metrics (common/metrics.h); promtool for tests
+  clang-14 libclang-rt-14-dev  # --config=fuzz: libFuzzer + ASan (scripts/fuzz.sh, fuzz/)
 )
 if [ "$bench" = 1 ]; then packages+=(python3-torch python3-numpy libopenblas0-pthread hyperfine
                                   openmpi-bin libopenmpi-dev iperf3); fi

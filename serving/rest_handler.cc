@@ -420,7 +420,9 @@ absl::Status ParseJson(absl::string_view body, json* doc) {
     // Parse again for the parser's message (the error path only).
     try {
       (void)json::parse(body.begin(), body.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+      // parse_error, or out_of_range for a number beyond double's range
+      // ("1e309"; found by fuzz/rest_handler_fuzzer).
       return absl::InvalidArgumentError(absl::StrCat("JSON Parse error: ", e.what()));
     }
     return absl::InvalidArgumentError("JSON Parse error: invalid JSON");

@@ -138,6 +138,9 @@ TEST_F(RestHandlerTest, BadRequestsGetTfServingErrors) {
   EXPECT_THAT(error("POST", "/v1/models/m:predict", "{not json", 400), HasSubstr("JSON Parse error"));
   EXPECT_THAT(error("POST", "/v1/models/m:predict", "", 400), HasSubstr("document is empty"));
   EXPECT_THAT(error("POST", "/v1/models/m:predict", "[1]", 400), HasSubstr("Is not object"));
+  // nlohmann's out_of_range, not a parse_error (it used to abort the server).
+  EXPECT_THAT(error("POST", "/v1/models/m:predict", R"({"instances": [1e309]})", 400),
+              HasSubstr("JSON Parse error: [json.exception.out_of_range.406] number overflow"));
   EXPECT_EQ(error("POST", "/v1/models/nope:predict", R"({"instances": [1]})", 404),
             "Servable not found for request: Latest(nope)");
   EXPECT_EQ(error("POST", "/v1/models/m/versions/9:predict", R"({"instances": [1]})", 404),
