@@ -13,7 +13,9 @@
 #include "common/cluster.h"
 #include "common/exit_codes.h"
 #include "common/flags.h"
+#include "common/job_config.h"
 #include "common/rpc.h"
+#include "common/security.h"
 #include "common/status/live_status.h"
 #include "common/status_macros.h"
 #include "httplib.h"
@@ -103,6 +105,47 @@ int Error(absl::string_view msg, int code) {
   return code;
 }
 
+// The client side of a secured cluster from `file`: a job file (its
+// "security" block) or the block alone (`estuary certs`' security.json).
+// The CA and the job token are the job's; the certificate is the tools'
+// client certificate (client.crt / client.key beside the task certificates
+// when they are a directory, else --client_cert / --client_key).
+absl::StatusOr<SecurityPtr> LoadClientSecurity(const std::string& file, std::string cert,
+                                               std::string key) {
+  std::ifstream in(file);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --security file ", file));
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json doc = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat(file, ": not a JSON object"));
+  }
+  const bool job_file = doc.contains("security");
+  const std::string base_dir = file.find('/') == std::string::npos
+                                   ? std::string(".")
+                                   : file.substr(0, file.rfind('/'));
+  ASSIGN_OR_RETURN(SecurityConfig config,
+                   ParseSecurityConfig(job_file ? doc["security"] : doc,
+                                       job_file ? JsonPath{file}.Key("security") : JsonPath{file},
+                                       base_dir));
+  if (config.tls()) {
+    if (cert.empty() && !config.cert.empty() && config.cert.back() == '/') {
+      cert = config.cert + "client.crt";
+    }
+    if (key.empty() && !config.key.empty() && config.key.back() == '/') {
+      key = config.key + "client.key";
+    }
+    if (cert.empty() || key.empty()) {
+      return absl::InvalidArgumentError(
+          "the job uses TLS: give the tools' client certificate with --client_cert and "
+          "--client_key (`estuary certs` writes client.crt / client.key)");
+    }
+    config.cert = cert;
+    config.key = key;
+  }
+  return LoadTaskSecurity(config, TaskId{"client", 0});
+}
+
 }  // namespace
 
 int StatusCommand(int argc, char** argv, SignalWatcher* signals) {
@@ -121,6 +164,14 @@ int StatusCommand(int argc, char** argv, SignalWatcher* signals) {
   flags.Double("interval", &interval_secs, "Seconds between redraws with --watch.");
   flags.Double("timeout", &timeout_secs, "Deadline of each request, in seconds.");
   flags.Bool("json", &json, "Print the status as JSON (the page's /status.json) instead.");
+  std::string security_file, client_cert, client_key;
+  flags.String("security", &security_file,
+               "For a secured cluster: the job file, or `estuary certs`' security.json: its CA "
+               "and job token secure the call.");
+  flags.String("client_cert", &client_cert,
+               "With --security and TLS: the client certificate (default: client.crt in the "
+               "job's certificate directory).");
+  flags.String("client_key", &client_key, "Its key (default: client.key beside it).");
   absl::Status st = flags.Parse(argc, argv, 2);
   if (flags.help_requested()) {
     std::printf("%s", flags.Usage().c_str());
@@ -136,9 +187,17 @@ int StatusCommand(int argc, char** argv, SignalWatcher* signals) {
       ParseTarget(flags.positional().empty() ? "" : flags.positional()[0]);
   if (!target.ok()) return Error(target.status().message(), kExitBadInput);
 
+  ChannelOptions channel;
+  if (!security_file.empty()) {
+    absl::StatusOr<SecurityPtr> security =
+        LoadClientSecurity(security_file, client_cert, client_key);
+    if (!security.ok()) return Error(security.status().message(), kExitBadInput);
+    channel.security = *std::move(security);
+  }
   std::unique_ptr<coordination::CoordinationService::Stub> stub;
   if (!target->grpc_address.empty()) {
-    stub = coordination::CoordinationService::NewStub(CreateChannel(target->grpc_address));
+    stub = coordination::CoordinationService::NewStub(
+        CreateChannel(target->grpc_address, channel));
   }
   const absl::Duration timeout = absl::Seconds(timeout_secs);
   auto fetch = [&]() {

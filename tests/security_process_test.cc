@@ -205,9 +205,22 @@ TEST_F(SecurityProcessTest, StrangersAreRefusedAndTheJobGoesOn) {
       << chief->Output();
   EXPECT_TRUE(chief->HasLine("wrong job token")) << chief->Output();
 
+  absl::StatusOr<int> code;
+  // `estuary status` reaches the secured chief only with the job's CA and
+  // token and the tools' client certificate (`estuary certs` wrote them).
+  const std::string tf_config = cluster.TfConfig("chief:0");
+  auto status = Proc::Start({Runfile("cli/estuary"), "status", tf_config, "--timeout=30",
+                             "--security", TmpDir() + "/certs/security.json"});
+  code = status->Wait(absl::Minutes(1));
+  EXPECT_TRUE(code.ok() && *code == 0) << status->Output();
+  EXPECT_THAT(status->Output(), HasSubstr("chief:0")) << status->Output();
+  auto plain = Proc::Start({Runfile("cli/estuary"), "status", tf_config, "--timeout=10"});
+  code = plain->Wait(absl::Minutes(1));
+  EXPECT_TRUE(code.ok() && *code == 1) << plain->Output();
+
   // The job goes on: the real worker joins and training ends.
   auto worker = cluster.StartTask("worker:0", job);
-  absl::StatusOr<int> code = chief->Wait(absl::Minutes(3));
+  code = chief->Wait(absl::Minutes(3));
   EXPECT_TRUE(code.ok() && *code == 0) << chief->Output();
   code = worker->Wait(absl::Minutes(1));
   EXPECT_TRUE(code.ok() && *code == 0) << worker->Output();
