@@ -22,6 +22,7 @@
 
 Usage: podman_pods.py RENDERED.yaml OUT.yaml FIRST_IP  (prints the --ip list)
 """
+import copy as copy_module
 import ipaddress
 import json
 import sys
@@ -91,8 +92,27 @@ def main():
             sys.exit(f"podman_pods.py: Service {svc} selects no pod")
     aliases = [{"ip": ips[name], "hostnames": [f"{name}.{ns}.svc"]}
                for name, ns, _, _ in pods]
-    played = [d for d in docs if d["kind"] == "ConfigMap"]
+    config_maps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    played = []
     for pod_name, _, labels, spec in pods:
+        # podman 4.3 fills a ConfigMap's volume again for each pod that
+        # mounts it: a pod already running could read its job file while the
+        # next pod's start rewrote it, empty (seen: "job.json:1:1: invalid
+        # JSON ... unexpected end of input", a restart). Each pod gets its
+        # own copy, as each node's kubelet gives it one.
+        volumes = []
+        for v in spec["volumes"]:
+            cm = v.get("configMap")
+            if cm is not None:
+                if cm["name"] not in config_maps:
+                    sys.exit(f"podman_pods.py: pod {pod_name} mounts ConfigMap {cm['name']}, "
+                             "which the manifests do not have")
+                own = copy_module.deepcopy(config_maps[cm["name"]])
+                own["metadata"]["name"] = f"{pod_name}-{cm['name']}"
+                played.append(own)
+                v = dict(v, configMap=dict(cm, name=own["metadata"]["name"]))
+            volumes.append(v)
+        spec["volumes"] = volumes
         spec["hostAliases"] = aliases
         # podman 4.3 publishes a containerPort on the host (Kubernetes does
         # not): five pods on one port collide. Pods reach each other over
