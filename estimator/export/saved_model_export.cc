@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/tf_bundle/tensor_bundle.h"
+#include "common/tf_bundle/tf_variables.h"
 #include "estimator/export/export_format.h"
 #include "estimator/export/tf_graph.h"
 #include "estimator/feature_column_builder.h"
@@ -43,14 +44,10 @@ DataType TfType(DType t) {
   return DT_FLOAT;
 }
 
-// TF's shape of an Estuary variable: biases and batch-norm parameters are
-// 1-D in TF ([units]); Estuary keeps them as [1, units].
+// TF's shape of an Estuary variable (tf_bundle's rule: biases and batch-norm
+// parameters are 1-D in TF, [1, units] in Estuary).
 std::vector<int64_t> VariableShape(const std::string& name, const RowMatrixXf& m) {
-  for (const char* suffix : {"/bias", "/bias_weights", "/gamma", "/beta", "/moving_mean",
-                             "/moving_variance"}) {
-    if (absl::EndsWith(name, suffix)) return {static_cast<int64_t>(m.size())};
-  }
-  return {m.rows(), m.cols()};
+  return tf_bundle::TfShape(name, m.rows(), m.cols());
 }
 
 // A SparseTensor's three tensors (indices [N, 2] int64, values [N], dense
