@@ -24,6 +24,7 @@
 #include "common/flags.h"
 #include "common/io/env.h"
 #include "common/security.h"
+#include "common/task_identity.h"
 #include "nlohmann/json.hpp"
 
 namespace estuary {
@@ -107,7 +108,8 @@ std::string K8sSecret(const std::string& name, const std::string& ns,
       "# Written by `estuary certs`: the job's TLS certificates and token.\n"
       "# Mount it in every task's pod at ", kMountDir,
       " (a volume of this Secret,\n"
-      "# defaultMode 0400) and put this block in the job file:\n"
+      "# defaultMode 0440, group = the pod's fsGroup) and put this block in the\n"
+      "# job file (`estuary k8s --security_secret NAME` does both):\n"
       "#   ",
       SecurityBlock(kMountDir).dump(),
       "\n# Each task reads <type>-<index>.crt/.key by its TF_CONFIG task.\n"
@@ -210,8 +212,10 @@ int CertsCommand(int argc, char** argv) {
   }
   std::map<std::string, std::string> secret_files = {{"ca.crt", ca.cert}};
 
-  auto issue = [&](const std::string& stem, const std::string& cn,
-                   std::vector<std::string> hosts) -> absl::Status {
+  // `task_uri`: the task identity (task_identity.h); none for the tools'
+  // client certificate, which may then make read-only calls only.
+  auto issue = [&](const std::string& stem, const std::string& cn, std::vector<std::string> hosts,
+                   const std::string& task_uri) -> absl::Status {
     for (const char* h : {"localhost", "127.0.0.1", "::1"}) hosts.push_back(h);
     hosts.insert(hosts.end(), extra_hosts.begin(), extra_hosts.end());
     std::set<std::string> seen;
@@ -219,22 +223,24 @@ int CertsCommand(int argc, char** argv) {
     for (std::string& h : hosts) {
       if (!h.empty() && seen.insert(h).second) unique.push_back(std::move(h));
     }
-    absl::StatusOr<PemPair> pair = MakeSignedCertificate(ca, cn, unique, validity);
+    absl::StatusOr<PemPair> pair = MakeSignedCertificate(ca, cn, unique, validity, task_uri);
     if (!pair.ok()) return pair.status();
     const std::string base = absl::StrCat(out, stem);
     if (absl::Status w = WriteFile(base + ".key", pair->key, 0600); !w.ok()) return w;
     if (absl::Status w = WriteFile(base + ".crt", pair->cert, 0644); !w.ok()) return w;
     secret_files[stem + ".crt"] = pair->cert;
     secret_files[stem + ".key"] = pair->key;
+    if (!task_uri.empty()) unique.push_back(task_uri);
     std::printf("wrote %s.crt (SANs: %s)\n", base.c_str(), absl::StrJoin(unique, ", ").c_str());
     return absl::OkStatus();
   };
   for (const TaskId& t : tasks) {
     std::vector<std::string> hosts;
     if (auto it = task_host.find(t); it != task_host.end()) hosts.push_back(it->second);
-    if (absl::Status s = issue(TaskFileStem(t), t.ToString(), hosts); !s.ok()) return Fail(s);
+    absl::Status s = issue(TaskFileStem(t), t.ToString(), hosts, TaskIdentityUri(t.type, t.index));
+    if (!s.ok()) return Fail(s);
   }
-  if (absl::Status s = issue("client", "client", {}); !s.ok()) return Fail(s);
+  if (absl::Status s = issue("client", "client", {}, ""); !s.ok()) return Fail(s);
 
   const std::string token_path = absl::StrCat(out, "token");
   std::string token;

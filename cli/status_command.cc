@@ -143,7 +143,7 @@ absl::StatusOr<SecurityPtr> LoadClientSecurity(const std::string& file, std::str
     config.cert = cert;
     config.key = key;
   }
-  return LoadTaskSecurity(config, TaskId{"client", 0});
+  return LoadTaskSecurity(config, TaskId{kToolsClientType, 0});
 }
 
 }  // namespace

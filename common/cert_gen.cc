@@ -120,7 +120,8 @@ absl::StatusOr<PemPair> MakeCertificateAuthority(const std::string& common_name,
 
 absl::StatusOr<PemPair> MakeSignedCertificate(const PemPair& ca, const std::string& common_name,
                                               const std::vector<std::string>& hosts,
-                                              absl::Duration validity) {
+                                              absl::Duration validity,
+                                              const std::string& task_uri) {
   if (hosts.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("certificate for ", common_name, ": no host names for its SANs"));
@@ -140,6 +141,7 @@ absl::StatusOr<PemPair> MakeSignedCertificate(const PemPair& ca, const std::stri
   X509_set_issuer_name(c, X509_get_subject_name(ca_cert.get()));
   std::vector<std::string> sans;
   for (const std::string& h : hosts) sans.push_back(absl::StrCat(IsIp(h) ? "IP:" : "DNS:", h));
+  if (!task_uri.empty()) sans.push_back(absl::StrCat("URI:", task_uri));
   for (const auto& [nid, value] :
        {std::pair<int, std::string>{NID_basic_constraints, "critical,CA:FALSE"},
         {NID_key_usage, "critical,digitalSignature,keyEncipherment"},

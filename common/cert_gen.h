@@ -24,12 +24,14 @@ absl::StatusOr<PemPair> MakeCertificateAuthority(const std::string& common_name,
                                                  absl::Duration validity);
 
 // A certificate signed by `ca` for both TLS server and client use, with
-// `hosts` as subjectAltNames (IP literals as IP entries, others as DNS).
-// InvalidArgument if `ca` does not parse or `hosts` is empty; Internal if
-// OpenSSL fails.
+// `hosts` as subjectAltNames (IP literals as IP entries, others as DNS) and,
+// when `task_uri` is given (task_identity.h TaskIdentityUri), that URI as
+// one more: the task the certificate belongs to. InvalidArgument if `ca`
+// does not parse or `hosts` is empty; Internal if OpenSSL fails.
 absl::StatusOr<PemPair> MakeSignedCertificate(const PemPair& ca, const std::string& common_name,
                                               const std::vector<std::string>& hosts,
-                                              absl::Duration validity);
+                                              absl::Duration validity,
+                                              const std::string& task_uri = "");
 
 }  // namespace estuary
 

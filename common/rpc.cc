@@ -112,7 +112,10 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder, const ServerOptions& o
                             int* port) {
   builder->SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder->SetMaxSendMessageSize(options.max_send_message_bytes);
-  builder->AddListeningPort(options.listen_address, ServerCredentialsFor(options.security), port);
+  builder->AddListeningPort(options.listen_address,
+                            options.credentials != nullptr ? options.credentials
+                                                           : ServerCredentialsFor(options.security),
+                            port);
   builder->experimental().SetInterceptorCreators(ServerInterceptorsFor(options.security));
   if (options.warn_if_insecure) {
     WarnIfInsecure(options.what, options.listen_address, options.security);

@@ -113,6 +113,9 @@ struct ServerOptions {
   int max_send_message_bytes = kMaxMessageBytes;
   // Names the server in the insecure-listener warning.
   std::string what = "gRPC server";
+  // When set, the listening port's credentials instead of `security`'s
+  // (the model server's --ssl_config_file).
+  std::shared_ptr<grpc::ServerCredentials> credentials;
   // Warn when listening beyond loopback without TLS or token (servers
   // between a job's tasks; not the serving API, which is for clients).
   bool warn_if_insecure = true;

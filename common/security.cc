@@ -9,10 +9,12 @@
 #include <memory>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/task_identity.h"
 
 namespace estuary {
 namespace {
@@ -70,6 +72,23 @@ class Loader {
 
 }  // namespace
 
+absl::Status CheckPemMaterial(const std::string& cert_pem, const std::string& key_pem,
+                              const std::string& ca_pem) {
+  if (!ca_pem.empty() && ParseCert(ca_pem) == nullptr) {
+    return absl::InvalidArgumentError("ca: is not a PEM certificate");
+  }
+  std::unique_ptr<X509, X509Free> cert = ParseCert(cert_pem);
+  if (cert == nullptr) return absl::InvalidArgumentError("cert: is not a PEM certificate");
+  auto key_bio = MemBio(key_pem);
+  std::unique_ptr<EVP_PKEY, KeyFree> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (key == nullptr) return absl::InvalidArgumentError("key: is not a PEM private key");
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError("key: does not belong to the certificate");
+  }
+  return absl::OkStatus();
+}
+
 std::string TaskFileStem(const TaskId& task) { return absl::StrCat(task.type, "-", task.index); }
 
 std::string ExpandTaskPath(const std::string& path, const TaskId& task,
@@ -104,18 +123,14 @@ absl::StatusOr<SecurityPtr> LoadTaskSecurity(const SecurityConfig& config, const
   ASSIGN_OR_RETURN(s->cert_pem, loader.Read("cert", cert_path));
   ASSIGN_OR_RETURN(s->key_pem, loader.Read("key", key_path));
 
-  std::unique_ptr<X509, X509Free> ca = ParseCert(s->ca_pem);
-  if (ca == nullptr) return loader.Invalid("ca", config.ca, "is not a PEM certificate");
-  std::unique_ptr<X509, X509Free> cert = ParseCert(s->cert_pem);
-  if (cert == nullptr) return loader.Invalid("cert", cert_path, "is not a PEM certificate");
-  auto key_bio = MemBio(s->key_pem);
-  std::unique_ptr<EVP_PKEY, KeyFree> key(
-      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-  if (key == nullptr) return loader.Invalid("key", key_path, "is not a PEM private key");
-  if (X509_check_private_key(cert.get(), key.get()) != 1) {
-    return loader.Invalid("key", key_path, absl::StrCat("does not belong to the certificate ",
-                                                        cert_path));
+  if (absl::Status pem = CheckPemMaterial(s->cert_pem, s->key_pem, s->ca_pem); !pem.ok()) {
+    const absl::string_view m = pem.message();
+    if (absl::StartsWith(m, "ca: ")) return loader.Invalid("ca", config.ca, m.substr(4));
+    if (absl::StartsWith(m, "cert: ")) return loader.Invalid("cert", cert_path, m.substr(6));
+    return loader.Invalid("key", key_path, absl::StrCat(m.substr(5), " ", cert_path));
   }
+  std::unique_ptr<X509, X509Free> ca = ParseCert(s->ca_pem);
+  std::unique_ptr<X509, X509Free> cert = ParseCert(s->cert_pem);
   std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
   X509_STORE_add_cert(store.get(), ca.get());
   std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
@@ -125,6 +140,19 @@ absl::StatusOr<SecurityPtr> LoadTaskSecurity(const SecurityConfig& config, const
         "cert", cert_path,
         absl::StrCat("is not a valid certificate of the job's CA ", config.ca, ": ",
                      X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx.get()))));
+  }
+  // The certificate must name this task: the servers bind a call's
+  // claimed task to it (transport_security.h CheckCallerIsTask).
+  absl::StatusOr<std::string> identity = CertificateTaskIdentity(s->cert_pem);
+  if (!identity.ok()) return loader.Invalid("cert", cert_path, identity.status().message());
+  if (task.type != kToolsClientType && *identity != task.ToString()) {
+    return loader.Invalid(
+        "cert", cert_path,
+        identity->empty()
+            ? absl::StrCat("names no task (a URI SAN ", TaskIdentityUri(task.type, task.index),
+                           " is needed: the servers refuse a task whose certificate is not "
+                           "its own; `estuary certs` writes it)")
+            : absl::StrCat("is the certificate of task ", *identity));
   }
   s->source = absl::StrCat("security {ca: ", config.ca, ", cert: ", cert_path, "}");
   return SecurityPtr(std::move(s));

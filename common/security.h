@@ -26,11 +26,23 @@ std::string TaskFileStem(const TaskId& task);
 std::string ExpandTaskPath(const std::string& path, const TaskId& task,
                            const std::string& extension);
 
+// Checks PEM material before a TLS server or channel uses it: `cert_pem` is
+// a certificate, `key_pem` a private key that belongs to it, `ca_pem` (when
+// non-empty) a certificate. OK, or InvalidArgument whose message starts
+// with the field at fault, "cert: ", "key: " or "ca: ", then why.
+absl::Status CheckPemMaterial(const std::string& cert_pem, const std::string& key_pem,
+                              const std::string& ca_pem);
+
+// The task type of the tools' client (`estuary status`): its certificate
+// may name any task or none (the servers then allow it read-only calls).
+inline constexpr char kToolsClientType[] = "client";
+
 // The material for `task`; null when the config enables nothing. Errors:
 // NotFound / PermissionDenied (a file cannot be read; the message names the
 // field, the path and the task); InvalidArgument (not PEM, a key that does
 // not match the certificate, a certificate not signed by the CA or expired,
-// an empty token file).
+// a certificate that does not name `task` (task_identity.h), an empty
+// token file).
 absl::StatusOr<SecurityPtr> LoadTaskSecurity(const SecurityConfig& config, const TaskId& task,
                                              const io::Env& env = io::Env::Default());
 

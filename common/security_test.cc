@@ -12,6 +12,7 @@
 #include "common/job_config.h"
 #include "common/json_schema.h"
 #include "common/rpc.h"
+#include "common/task_identity.h"
 #include "common/transport_security.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -124,7 +125,7 @@ TEST(JobToken, AClientCannotForgeTheServersVerdict) {
 }
 
 struct Pki {
-  PemPair ca, server, client, other_ca, stranger;
+  PemPair ca, server, client, tools, other_ca, stranger;
 };
 
 const Pki& TestPki() {
@@ -132,10 +133,14 @@ const Pki& TestPki() {
     auto* p = new Pki;
     const absl::Duration day = absl::Hours(24);
     p->ca = *MakeCertificateAuthority("test CA", day);
-    p->server = *MakeSignedCertificate(p->ca, "ps:0", {"localhost", "127.0.0.1"}, day);
-    p->client = *MakeSignedCertificate(p->ca, "worker:0", {"localhost"}, day);
+    p->server = *MakeSignedCertificate(p->ca, "ps:0", {"localhost", "127.0.0.1"}, day,
+                                       TaskIdentityUri("ps", 0));
+    p->client = *MakeSignedCertificate(p->ca, "worker:1", {"localhost"}, day,
+                                       TaskIdentityUri("worker", 1));
+    p->tools = *MakeSignedCertificate(p->ca, "client", {"localhost"}, day);
     p->other_ca = *MakeCertificateAuthority("another CA", day);
-    p->stranger = *MakeSignedCertificate(p->other_ca, "worker:9", {"localhost"}, day);
+    p->stranger = *MakeSignedCertificate(p->other_ca, "worker:9", {"localhost"}, day,
+                                         TaskIdentityUri("worker", 9));
     return p;
   }();
   return *pki;
@@ -171,6 +176,20 @@ TEST(MutualTls, OnlyCertificatesOfTheJobsCaGetIn) {
 
   EXPECT_TRUE(Call(server.Address(), Tls(pki.client, pki.ca)).ok());
   EXPECT_EQ(server.service().served, 3);
+}
+
+TEST(TaskIdentity, TaskCertificatesNameTheirTaskAndToolsCertificatesNone) {
+  const Pki& pki = TestPki();
+  EXPECT_EQ(TaskIdentityUri("worker", 3), "estuary://task/worker/3");
+  EXPECT_EQ(*CertificateTaskIdentity(pki.server.cert), "ps:0");
+  EXPECT_EQ(*CertificateTaskIdentity(pki.client.cert), "worker:1");
+  EXPECT_EQ(*CertificateTaskIdentity(pki.tools.cert), "");
+  EXPECT_EQ(CertificateTaskIdentity("not pem").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const PemPair odd = *MakeSignedCertificate(pki.ca, "x", {"localhost"}, absl::Hours(1),
+                                             "estuary://task/worker/zero");
+  EXPECT_THAT(std::string(CertificateTaskIdentity(odd.cert).status().message()),
+              HasSubstr("is not estuary://task/<type>/<index>"));
 }
 
 // --- the job file's block and its per-task loading ---
@@ -232,6 +251,23 @@ TEST(LoadTaskSecurity, ExpandsTheTaskAndChecksTheFiles) {
   absl::StatusOr<SecurityPtr> bad = LoadTaskSecurity(foreign, TaskId{"worker", 1});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << bad.status();
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("not a valid certificate of the job's CA"));
+
+  // A certificate of the job's CA, but another task's or none.
+  Write(dir + "/worker-2.crt", pki.client.cert);
+  Write(dir + "/worker-2.key", pki.client.key);
+  absl::StatusOr<SecurityPtr> other = LoadTaskSecurity(c, TaskId{"worker", 2});
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument) << other.status();
+  EXPECT_THAT(std::string(other.status().message()),
+              HasSubstr("worker-2.crt (for task worker:2) is the certificate of task worker:1"));
+  Write(dir + "/worker-3.crt", pki.tools.cert);
+  Write(dir + "/worker-3.key", pki.tools.key);
+  absl::StatusOr<SecurityPtr> none = LoadTaskSecurity(c, TaskId{"worker", 3});
+  EXPECT_THAT(std::string(none.status().message()),
+              HasSubstr("names no task (a URI SAN estuary://task/worker/3 is needed"));
+  // The tools' client may use any certificate of the CA.
+  Write(dir + "/client-0.crt", pki.tools.cert);
+  Write(dir + "/client-0.key", pki.tools.key);
+  EXPECT_TRUE(LoadTaskSecurity(c, TaskId{kToolsClientType, 0}).ok());
 
   SecurityConfig mismatch = c;
   mismatch.key = dir + "/stranger.key";

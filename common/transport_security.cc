@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/crypto.h"
 #include "common/logging.h"
+#include "common/task_identity.h"
+#include "grpc/grpc_security_constants.h"
 
 namespace estuary {
 namespace {
@@ -103,9 +105,19 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFor(const SecurityPt
 
 std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFor(const SecurityPtr& security) {
   if (security == nullptr || !security->tls()) return grpc::InsecureServerCredentials();
-  grpc::SslServerCredentialsOptions o(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  o.pem_root_certs = security->ca_pem;
-  o.pem_key_cert_pairs.push_back({security->key_pem, security->cert_pem});
+  return TlsServerCredentials(security->key_pem, security->cert_pem, security->ca_pem,
+                              /*require_client_cert=*/true);
+}
+
+std::shared_ptr<grpc::ServerCredentials> TlsServerCredentials(const std::string& key_pem,
+                                                              const std::string& cert_pem,
+                                                              const std::string& ca_pem,
+                                                              bool require_client_cert) {
+  grpc::SslServerCredentialsOptions o(
+      require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                          : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  o.pem_root_certs = ca_pem;
+  o.pem_key_cert_pairs.push_back({key_pem, cert_pem});
   return grpc::SslServerCredentials(o);
 }
 
@@ -131,6 +143,65 @@ grpc::Status CheckCallAuthenticated(const grpc::ServerContext* ctx) {
   if (it == md.end()) return grpc::Status::OK;
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                       std::string(it->second.data(), it->second.size()));
+}
+
+std::optional<absl::StatusOr<std::string>> CallerTaskIdentity(const grpc::ServerContext* ctx) {
+  const std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
+  if (auth == nullptr) return std::nullopt;
+  const std::vector<grpc::string_ref> pems =
+      auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+  if (pems.empty()) return std::nullopt;
+  const absl::string_view pem(pems.front().data(), pems.front().size());
+  // A connection makes many calls with one certificate (a PS pull per
+  // step): parse each handler thread's last certificate once.
+  thread_local std::string last_pem;
+  thread_local absl::StatusOr<std::string> last_identity;
+  if (pem != last_pem) {
+    last_identity = CertificateTaskIdentity(pem);
+    last_pem.assign(pem.data(), pem.size());
+  }
+  return last_identity;
+}
+
+namespace {
+
+grpc::Status Refuse(const grpc::ServerContext* ctx, absl::string_view method,
+                    const std::string& why) {
+  const std::string message = absl::StrCat(method, ": ", why);
+  spdlog::warn("refused {} from {}: {}", method, ctx->peer(), why);
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, message);
+}
+
+}  // namespace
+
+grpc::Status CheckCallerIsTask(const grpc::ServerContext* ctx, absl::string_view method,
+                               absl::string_view claimed) {
+  const std::optional<absl::StatusOr<std::string>> identity = CallerTaskIdentity(ctx);
+  if (!identity.has_value()) return grpc::Status::OK;
+  if (!identity->ok()) {
+    return Refuse(ctx, method, absl::StrCat("the caller's certificate is unusable: ",
+                                            identity->status().message()));
+  }
+  if (**identity == claimed) return grpc::Status::OK;
+  const std::string holder = (*identity)->empty()
+                                 ? std::string("no task (a tools' client certificate)")
+                                 : absl::StrCat("task ", **identity);
+  return Refuse(ctx, method,
+                absl::StrCat("the caller's certificate is for ", holder, ", not ", claimed,
+                             " (the task the call claims to be)"));
+}
+
+grpc::Status CheckCallerIsATask(const grpc::ServerContext* ctx, absl::string_view method) {
+  const std::optional<absl::StatusOr<std::string>> identity = CallerTaskIdentity(ctx);
+  if (!identity.has_value()) return grpc::Status::OK;
+  if (!identity->ok()) {
+    return Refuse(ctx, method, absl::StrCat("the caller's certificate is unusable: ",
+                                            identity->status().message()));
+  }
+  if (!(*identity)->empty()) return grpc::Status::OK;
+  return Refuse(ctx, method,
+                "the caller's certificate names no task (a tools' client certificate may make "
+                "read-only calls only)");
 }
 
 std::string TokenVerdict(absl::string_view expected, const std::string* sent) {

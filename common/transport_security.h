@@ -10,6 +10,13 @@
 //    verify the server's certificate against the same CA and the host name
 //    they dial (the certificate's SANs must name it: `estuary certs` puts
 //    the task's TF_CONFIG host, localhost, 127.0.0.1 and ::1 there).
+//  - Identity: a task certificate names its task (task_identity.h, a URI
+//    SAN). Calls that claim a task (register, heartbeat, barrier,
+//    disconnect) must come with that task's certificate
+//    (CheckCallerIsTask); calls that change the job (key-value writes,
+//    shutdown, every PS call) need a task certificate, so the tools' client
+//    certificate (no task) may make read-only calls only
+//    (CheckCallerIsATask). Both answer PermissionDenied; the server goes on.
 //  - Token: a client interceptor adds "estuary-job-token: <token>" to every
 //    call; the server's interceptor compares it in constant time with its
 //    own and, on a mismatch, logs the refusal (method, peer, why) and marks
@@ -24,9 +31,11 @@
 #define ESTUARY_COMMON_TRANSPORT_SECURITY_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/support/client_interceptor.h"
@@ -61,6 +70,15 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentialsFor(const SecurityPt
 // verify a client certificate of the job's CA.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentialsFor(const SecurityPtr& security);
 
+// SSL server credentials presenting `cert_pem` / `key_pem`; with
+// `require_client_cert`, clients must present a certificate that chains to
+// `ca_pem` (mutual TLS), else none is asked for. The job's servers
+// (ServerCredentialsFor) and the model server's --ssl_config_file use it.
+std::shared_ptr<grpc::ServerCredentials> TlsServerCredentials(const std::string& key_pem,
+                                                              const std::string& cert_pem,
+                                                              const std::string& ca_pem,
+                                                              bool require_client_cert);
+
 // The interceptor factories a channel / server needs for the token (empty
 // when there is no token; the server's factory is always installed so
 // that a client's forged verdict header is stripped).
@@ -75,6 +93,23 @@ ServerInterceptorsFor(const SecurityPtr& security);
 // not built through ConfigureServerBuilder has no interceptor and checks
 // nothing.
 grpc::Status CheckCallAuthenticated(const grpc::ServerContext* ctx);
+
+// The task the caller's certificate names ("worker:0"): nullopt when the
+// call did not come over TLS with a client certificate (nothing to bind),
+// "" for a certificate that names no task (the tools' client certificate),
+// an error for one whose identity is malformed.
+std::optional<absl::StatusOr<std::string>> CallerTaskIdentity(const grpc::ServerContext* ctx);
+
+// After CheckCallAuthenticated in handlers whose request claims a task:
+// OK without mutual TLS or when the caller's certificate names `claimed`
+// ("chief:0"); else PermissionDenied "<method>: the caller's certificate
+// is for task worker:0, not chief:0 (the task the call claims to be)",
+// also logged with the peer.
+grpc::Status CheckCallerIsTask(const grpc::ServerContext* ctx, absl::string_view method,
+                               absl::string_view claimed);
+// In handlers that change the job: OK without mutual TLS or with a task
+// certificate; PermissionDenied for a certificate that names no task.
+grpc::Status CheckCallerIsATask(const grpc::ServerContext* ctx, absl::string_view method);
 
 // The verdict of a token check, for the interceptor and its unit test:
 // empty when `sent` (nullptr: no token sent) is acceptable, else why not.

@@ -4,12 +4,13 @@
 //      with mutual TLS + the job token trains to the same variables as the
 //      same cluster without them (bit for bit: the same ring, the same sums).
 //      A PS cluster with them trains to max_steps (the PS channels).
-//  (b) While a secured chief waits at the start barrier, three strangers
+//  (b) While a secured chief waits at the start barrier, four strangers
 //      dressed as worker:0 try to join: one without TLS, one with a
 //      certificate of another CA, one with the job's certificates and a
-//      wrong token. Each is refused with a clear error (exit 2; the chief
-//      logs the refused token, gRPC the failed handshakes); then the real
-//      worker joins and the job ends at max_steps, every task exiting 0.
+//      wrong token, one with ps:0's certificate. Each is refused with a
+//      clear error (exit 2; the chief logs the refused token, gRPC the
+//      failed handshakes); then the real worker joins and the job ends at
+//      max_steps, every task exiting 0.
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -200,6 +201,15 @@ TEST_F(SecurityProcessTest, StrangersAreRefusedAndTheJobGoesOn) {
   out = stranger("wrong_token", wrong);
   EXPECT_THAT(out, HasSubstr("RegisterTask to chief:0 at")) << out;
   EXPECT_THAT(out, HasSubstr("refused by chief:0: wrong job token")) << out;
+  // Another task's certificate of the job's CA (ps:0's): a task may only
+  // be what its certificate names (the servers refuse a mismatch too,
+  // common/coordination:task_identity_test), so it stops at start-up.
+  nlohmann::json borrowed = *security_;
+  borrowed["cert"] = security_->at("cert").get<std::string>() + "ps-0.crt";
+  borrowed["key"] = security_->at("key").get<std::string>() + "ps-0.key";
+  out = stranger("borrowed_cert", borrowed);
+  EXPECT_THAT(out, HasSubstr("ps-0.crt (for task worker:0) is the certificate of task ps:0"))
+      << out;
   // The chief's side: the refused call, its method and the stranger's peer.
   EXPECT_TRUE(chief->WaitForLine("RegisterTask from ipv4:127.0.0.1", absl::Seconds(30)))
       << chief->Output();

@@ -36,6 +36,10 @@ grpc::Status GrpcCoordinationService::RegisterTask(grpc::ServerContext* ctx,
                                                    const coordination::RegisterTaskRequest* req,
                                                    coordination::RegisterTaskResponse* resp) {
   if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+  if (grpc::Status id = CheckCallerIsTask(ctx, "RegisterTask", FromProto(req->task()).ToString());
+      !id.ok()) {
+    return id;
+  }
   return Reply(service_->RegisterTask(FromProto(req->task()), req->incarnation(), req->address()),
                resp);
 }
@@ -44,6 +48,10 @@ grpc::Status GrpcCoordinationService::Heartbeat(grpc::ServerContext* ctx,
                                                 const coordination::HeartbeatRequest* req,
                                                 coordination::HeartbeatResponse* resp) {
   if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+  if (grpc::Status id = CheckCallerIsTask(ctx, "Heartbeat", FromProto(req->task()).ToString());
+      !id.ok()) {
+    return id;
+  }
   absl::StatusOr<coordination::HeartbeatResponse> r =
       service_->Heartbeat(FromProto(req->task()), req->incarnation());
   // Only a member's heartbeat counts (a stale incarnation's is refused).
@@ -57,6 +65,7 @@ grpc::Status GrpcCoordinationService::KeyValueSet(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueSetRequest* req,
                                                   coordination::KeyValueSetResponse*) {
   if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+  if (grpc::Status id = CheckCallerIsATask(ctx, "KeyValueSet"); !id.ok()) return id;
   return ToGrpcStatus(service_->Set(req->key(), req->value()));
 }
 
@@ -74,6 +83,7 @@ grpc::Status GrpcCoordinationService::KeyValueAdd(grpc::ServerContext* ctx,
                                                   const coordination::KeyValueAddRequest* req,
                                                   coordination::KeyValueAddResponse* resp) {
   if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+  if (grpc::Status id = CheckCallerIsATask(ctx, "KeyValueAdd"); !id.ok()) return id;
   absl::StatusOr<int64_t> value = service_->Add(req->key(), req->delta());
   if (!value.ok()) return ToGrpcStatus(value.status());
   resp->set_value(*value);
@@ -96,6 +106,10 @@ grpc::Status GrpcCoordinationService::Barrier(grpc::ServerContext* ctx,
                                               const coordination::BarrierRequest* req,
                                               coordination::BarrierResponse*) {
   if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+  if (grpc::Status id = CheckCallerIsTask(ctx, "Barrier", FromProto(req->task()).ToString());
+      !id.ok()) {
+    return id;
+  }
   std::vector<TaskId> participants;
   for (const auto& p : req->participants()) participants.push_back(FromProto(p));
   return ToGrpcStatus(service_->Barrier(req->barrier_id(), FromProto(req->task()),
@@ -122,6 +136,7 @@ grpc::Status GrpcCoordinationService::RequestShutdown(
     grpc::ServerContext* ctx, const coordination::RequestShutdownRequest* req,
     coordination::RequestShutdownResponse*) {
   if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+  if (grpc::Status id = CheckCallerIsATask(ctx, "RequestShutdown"); !id.ok()) return id;
   service_->RequestShutdown(req->reason(), req->job_failed());
   return grpc::Status::OK;
 }
@@ -130,6 +145,10 @@ grpc::Status GrpcCoordinationService::Disconnect(grpc::ServerContext* ctx,
                                                  const coordination::DisconnectRequest* req,
                                                  coordination::DisconnectResponse*) {
   if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+  if (grpc::Status id = CheckCallerIsTask(ctx, "Disconnect", FromProto(req->task()).ToString());
+      !id.ok()) {
+    return id;
+  }
   return ToGrpcStatus(
       service_->Disconnect(FromProto(req->task()), req->incarnation(), req->reason()));
 }

@@ -235,9 +235,10 @@ void PsGrpcService::AddRawMethod(const char* name, Handler handler) {
   AddMethod(new grpc::internal::RpcServiceMethod(
       name, grpc::internal::RpcMethod::NORMAL_RPC,
       new grpc::internal::RpcMethodHandler<PsGrpcService, grpc::ByteBuffer, grpc::ByteBuffer>(
-          [handler, method](PsGrpcService* service, grpc::ServerContext* ctx,
+          [handler, method, name](PsGrpcService* service, grpc::ServerContext* ctx,
                             const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
             if (grpc::Status auth = CheckCallAuthenticated(ctx); !auth.ok()) return auth;
+            if (grpc::Status id = CheckCallerIsATask(ctx, name); !id.ok()) return id;
             if (!method.has_value()) return (service->*handler)(ctx, *in, out);
             const absl::Time start = absl::Now();
             grpc::Status status = (service->*handler)(ctx, *in, out);
