@@ -10,6 +10,7 @@
 #include "common/io/env.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "common/transport_security.h"
 #include "estimator/export/export.h"
 #include "serving/config.h"
 #include "serving/model_server.h"
@@ -30,6 +31,7 @@ int ServeCommand(int argc, char** argv, SignalWatcher* signals) {
   std::string model_base_path;
   std::string model_config_file;
   std::string batching_parameters_file;
+  std::string ssl_config_file;
   double poll_secs = absl::ToDoubleSeconds(o.file_system_poll_wait);
   double drain_secs = absl::ToDoubleSeconds(o.drain_timeout);
   int max_request_bytes = static_cast<int>(o.max_request_bytes);
@@ -58,6 +60,10 @@ int ServeCommand(int argc, char** argv, SignalWatcher* signals) {
   flags.String("batching_parameters_file", &batching_parameters_file,
                "BatchingParameters (max_batch_size, batch_timeout_micros, num_batch_threads, "
                "max_enqueued_batches) in text format or JSON.");
+  flags.String("ssl_config_file", &ssl_config_file,
+               "TLS for the gRPC API: TF Serving's SSLConfig in text format (server_key, "
+               "server_cert, custom_ca as PEM text; client_verify: true requires client "
+               "certificates of custom_ca). REST stays plain HTTP, as in TF Serving.");
   flags.Int("rest_api_num_threads", &o.rest_api_num_threads, "Threads serving REST requests.");
   flags.Int("max_request_bytes", &max_request_bytes,
             "Largest gRPC request message and REST body accepted.");
@@ -107,6 +113,12 @@ int ServeCommand(int argc, char** argv, SignalWatcher* signals) {
         serving::LoadBatchingFile(env, batching_parameters_file, o.batching);
     if (!b.ok()) return Error(std::string(b.status().message()));
     o.batching = *b;
+  }
+  if (!ssl_config_file.empty()) {
+    absl::StatusOr<serving::ServingTls> tls = serving::LoadSslConfigFile(env, ssl_config_file);
+    if (!tls.ok()) return Error(std::string(tls.status().message()));
+    o.grpc_credentials =
+        TlsServerCredentials(tls->key_pem, tls->cert_pem, tls->ca_pem, tls->client_verify);
   }
   o.file_system_poll_wait = absl::Seconds(poll_secs);
   o.drain_timeout = absl::Seconds(drain_secs);

@@ -6,7 +6,9 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/util/json_util.h"
+#include "common/security.h"
 #include "proto/serving/model_server_config.pb.h"
+#include "proto/serving/ssl_config.pb.h"
 
 namespace estuary {
 namespace serving {
@@ -121,6 +123,51 @@ absl::StatusOr<BatchingOptions> LoadBatchingFile(const io::Env& env, const std::
   absl::StatusOr<std::string> text = io::ReadWholeFile(env, path);
   if (!text.ok()) return text.status();
   return ParseBatchingText(*text, path, defaults);
+}
+
+absl::StatusOr<ServingTls> ParseSslConfigText(const std::string& text, const std::string& path) {
+  tensorflow::serving::SSLConfig c;
+  absl::Status st = ParseMessage(text, path, &c);
+  if (!st.ok()) return st;
+  auto invalid = [&path](absl::string_view field, absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", field, " ", why));
+  };
+  constexpr char kPemNotPath[] = " (SSLConfig holds the PEM text itself, as in TF Serving)";
+  if (c.server_key().empty()) return invalid("server_key", "is empty");
+  if (c.server_cert().empty()) return invalid("server_cert", "is empty");
+  if (c.client_verify() && c.custom_ca().empty()) {
+    return invalid("custom_ca",
+                   "is empty, but client_verify needs the CA of the client certificates");
+  }
+  if (absl::Status pem = CheckPemMaterial(c.server_cert(), c.server_key(), c.custom_ca());
+      !pem.ok()) {
+    const absl::string_view m = pem.message();
+    if (absl::StartsWith(m, "ca: ")) {
+      return invalid("custom_ca", absl::StrCat(m.substr(4), kPemNotPath));
+    }
+    if (absl::StartsWith(m, "cert: ")) {
+      return invalid("server_cert", absl::StrCat(m.substr(6), kPemNotPath));
+    }
+    if (absl::StartsWith(m, "key: is not")) {
+      return invalid("server_key", absl::StrCat(m.substr(5), kPemNotPath));
+    }
+    return invalid("server_key", absl::StrCat(m.substr(5), " in server_cert"));
+  }
+  ServingTls tls;
+  tls.key_pem = c.server_key();
+  tls.cert_pem = c.server_cert();
+  tls.ca_pem = c.custom_ca();
+  tls.client_verify = c.client_verify();
+  return tls;
+}
+
+absl::StatusOr<ServingTls> LoadSslConfigFile(const io::Env& env, const std::string& path) {
+  absl::StatusOr<std::string> text = io::ReadWholeFile(env, path);
+  if (!text.ok()) {
+    return absl::Status(text.status().code(), absl::StrCat("--ssl_config_file: cannot read ", path,
+                                                           ": ", text.status().message()));
+  }
+  return ParseSslConfigText(*text, path);
 }
 
 }  // namespace serving

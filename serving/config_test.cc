@@ -1,5 +1,8 @@
 #include "serving/config.h"
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/cert_gen.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -80,6 +83,60 @@ TEST(ConfigTest, BatchingParameters) {
       ParseBatchingText("max_batch_size { value: 0 }", "b", defaults).status()));
   EXPECT_TRUE(absl::IsInvalidArgument(
       ParseBatchingText("max_batch_sizes { value: 1 }", "b", defaults).status()));
+}
+
+// A string field of the text format holding PEM text.
+std::string Field(const std::string& name, const std::string& pem) {
+  return absl::StrCat(name, ": \"", absl::StrReplaceAll(pem, {{"\n", "\\n"}}), "\"\n");
+}
+
+TEST(SslConfigTest, TfServingsSslConfigWithPemText) {
+  const PemPair ca = *MakeCertificateAuthority("ca", absl::Hours(1));
+  const PemPair server = *MakeSignedCertificate(ca, "server", {"localhost"}, absl::Hours(1));
+  const PemPair other = *MakeSignedCertificate(ca, "other", {"localhost"}, absl::Hours(1));
+  absl::StatusOr<ServingTls> tls = ParseSslConfigText(
+      Field("server_key", server.key) + Field("server_cert", server.cert) +
+          Field("custom_ca", ca.cert) + "client_verify: true\n",
+      "ssl.config");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->cert_pem, server.cert);
+  EXPECT_EQ(tls->key_pem, server.key);
+  EXPECT_EQ(tls->ca_pem, ca.cert);
+  EXPECT_TRUE(tls->client_verify);
+  // Server-side TLS only: no CA needed.
+  tls = ParseSslConfigText(Field("server_key", server.key) + Field("server_cert", server.cert),
+                           "ssl.config");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_FALSE(tls->client_verify);
+
+  auto error = [](const std::string& text) {
+    absl::StatusOr<ServingTls> t = ParseSslConfigText(text, "ssl.config");
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << t.status();
+    return std::string(t.status().message());
+  };
+  EXPECT_THAT(error(Field("server_cert", server.cert)),
+              HasSubstr("ssl.config: server_key is empty"));
+  EXPECT_THAT(error(Field("server_key", server.key)),
+              HasSubstr("ssl.config: server_cert is empty"));
+  EXPECT_THAT(error(Field("server_key", server.key) + Field("server_cert", "/etc/server.crt")),
+              HasSubstr("ssl.config: server_cert is not a PEM certificate (SSLConfig holds the "
+                        "PEM text itself"));
+  EXPECT_THAT(error(Field("server_key", "junk") + Field("server_cert", server.cert)),
+              HasSubstr("ssl.config: server_key is not a PEM private key"));
+  EXPECT_THAT(error(Field("server_key", other.key) + Field("server_cert", server.cert)),
+              HasSubstr("ssl.config: server_key does not belong to the certificate in "
+                        "server_cert"));
+  EXPECT_THAT(error(Field("server_key", server.key) + Field("server_cert", server.cert) +
+                    "client_verify: true\n"),
+              HasSubstr("ssl.config: custom_ca is empty, but client_verify needs"));
+  EXPECT_THAT(error(Field("server_key", server.key) + Field("server_cert", server.cert) +
+                    Field("custom_ca", "x")),
+              HasSubstr("ssl.config: custom_ca is not a PEM certificate"));
+  EXPECT_THAT(error("server_pem: \"x\"\n"), HasSubstr("ssl.config:1:"));
+  absl::StatusOr<ServingTls> missing = LoadSslConfigFile(io::Env::Default(), "/nonexistent/ssl");
+  EXPECT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("--ssl_config_file: cannot read /nonexistent/ssl"));
 }
 
 }  // namespace

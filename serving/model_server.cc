@@ -41,8 +41,9 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptio
   server_options.listen_address = absl::StrCat(o.host, ":", o.port);
   server_options.max_receive_message_bytes = static_cast<int>(o.max_request_bytes);
   // The serving API is for clients outside the job: no job token, no
-  // warning (TLS for it is future work).
+  // warning; TLS from --ssl_config_file.
   server_options.warn_if_insecure = false;
+  server_options.credentials = o.grpc_credentials;
   ConfigureServerBuilder(&builder, server_options, &s->grpc_port_);
   builder.RegisterService(s->prediction_service_.get());
   builder.RegisterService(s->model_service_.get());
@@ -50,7 +51,8 @@ absl::StatusOr<std::unique_ptr<ModelServer>> ModelServer::Start(ModelServerOptio
   if (s->grpc_ == nullptr || s->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot bind the gRPC port ", o.host, ":", o.port));
   }
-  spdlog::info("Running gRPC ModelServer at {}:{} ...", o.host, s->grpc_port_);
+  spdlog::info("Running gRPC ModelServer at {}:{}{} ...", o.host, s->grpc_port_,
+               o.grpc_credentials != nullptr ? " (TLS)" : "");
   if (o.rest_api_port >= 0) {
     HttpServerOptions ho;
     ho.host = o.host;

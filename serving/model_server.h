@@ -50,6 +50,10 @@ struct ModelServerOptions {
   // The process's Prometheus metrics (borrowed, may be null): the serving
   // API's requests, latency and batch sizes (serving_api.h).
   TaskMetrics* metrics = nullptr;
+  // The gRPC API's TLS (--ssl_config_file; transport_security.h
+  // TlsServerCredentials); null: plaintext. REST stays plain HTTP, as in
+  // TF Serving.
+  std::shared_ptr<grpc::ServerCredentials> grpc_credentials;
 };
 
 class ModelServer {

@@ -17,7 +17,11 @@ a real process. Then:
   server keeps serving;
 - a new version directory is loaded; deleting it while serving ends it
   (END with an error) and the older version serves again;
-- SIGTERM: exit 0.
+- SIGTERM: exit 0;
+- TLS: a second server with --ssl_config_file (TF Serving's SSLConfig,
+  client_verify: `estuary certs` material) answers the stubs over
+  grpc.secure_channel with a client certificate, refuses plaintext and
+  certificate-less clients; bad SSL configs are exit 2 naming file and field.
 
 Runs under the TF venv (TensorFlow 2.15 + tensorflow-serving-api 2.15).
 Usage: serving_test.py --tool PATH_TO_ESTUARY [unittest args]
@@ -387,6 +391,89 @@ class ServingTest(unittest.TestCase):
             self.assertIn("error", reply)
         code, _ = http(port, "GET", "/v1/models/titanic")
         self.assertEqual(code, 200)
+
+    # ------------------------------------------------------------- TLS
+
+    def tls_files(self):
+        """`estuary certs` material and TF Serving SSLConfig text (PEM inline)."""
+        certs = os.path.join(self.work, "certs")
+        if not os.path.exists(os.path.join(certs, "serving-0.crt")):
+            run(["certs", "--out", certs, "--tasks", "serving:1"])
+
+        def read(name):
+            with open(os.path.join(certs, name)) as f:
+                return f.read()
+
+        def field(name, pem):
+            return f'{name}: "{pem.replace(chr(10), chr(92) + "n")}"\n'
+
+        pems = {n: read(n) for n in ("ca.crt", "serving-0.crt", "serving-0.key",
+                                     "client.crt", "client.key")}
+        config = (field("server_key", pems["serving-0.key"]) +
+                  field("server_cert", pems["serving-0.crt"]) +
+                  field("custom_ca", pems["ca.crt"]) + "client_verify: true\n")
+        return pems, config
+
+    def write(self, name, text):
+        path = os.path.join(self.work, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_tls_mutual_grpc_with_tf_serving_ssl_config(self):
+        pems, config = self.tls_files()
+        server = Server(["--port", "0", "--rest_api_port", "0", "--model_name", "titanic",
+                         "--model_base_path", self.base, "--file_system_poll_wait_seconds", "0",
+                         "--ssl_config_file", self.write("ssl.config", config)])
+        try:
+            self.assertIn("(TLS)", "".join(server.log))
+            target = f"localhost:{server.grpc_port}"
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=pems["ca.crt"].encode(),
+                private_key=pems["client.key"].encode(),
+                certificate_chain=pems["client.crt"].encode())
+            with grpc.secure_channel(target, creds) as channel:
+                stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                resp = stub.Predict(self.predict_request(self.rows[:20]), timeout=DEADLINE)
+                logistic = tf.make_ndarray(resp.outputs["logistic"])
+                for i, want in enumerate(self.expected[:20]):
+                    self.assertClose(logistic[i].tolist(), want["logistic"], f"logistic[{i}]")
+
+            def refused(channel):
+                with channel:
+                    stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+                    with self.assertRaises(grpc.RpcError) as e:
+                        stub.Predict(self.predict_request(self.rows[:1]), timeout=30)
+                    self.assertEqual(e.exception.code(), grpc.StatusCode.UNAVAILABLE)
+
+            # A plaintext client, and a TLS client without a client certificate.
+            refused(grpc.insecure_channel(target))
+            refused(grpc.secure_channel(
+                target, grpc.ssl_channel_credentials(root_certificates=pems["ca.crt"].encode())))
+            # REST stays plain HTTP, as in TF Serving.
+            code, _ = http(server.rest_port, "GET", "/v1/models/titanic")
+            self.assertEqual(code, 200)
+        finally:
+            self.assertEqual(server.stop(), 0, "".join(server.log))
+
+    def test_tls_bad_ssl_config_is_exit_2_naming_file_and_field(self):
+        pems, config = self.tls_files()
+        cases = [
+            (os.path.join(self.work, "absent.config"), "absent.config"),
+            (self.write("bad_cert.config", config.replace("server_cert: \"-----BEGIN",
+                                                          "server_cert: \"-----NOPE")),
+             "bad_cert.config: server_cert is not a PEM certificate"),
+            (self.write("no_ca.config", config.split("custom_ca")[0] + "client_verify: true\n"),
+             "no_ca.config: custom_ca is empty, but client_verify needs"),
+            (self.write("typo.config", "server_pem: \"x\"\n"), "typo.config:1:"),
+        ]
+        for path, want in cases:
+            p = subprocess.run([ESTUARY, "serve", "--port", "0", "--model_base_path", self.base,
+                                "--ssl_config_file", path],
+                               capture_output=True, text=True, timeout=DEADLINE)
+            self.assertEqual(p.returncode, 2, (path, p.stdout, p.stderr))
+            self.assertIn("estuary serve: error: ", p.stderr)
+            self.assertIn(want, p.stderr)
 
     # ----------------------------------------------------- versions on disk
 
