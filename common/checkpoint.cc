@@ -682,9 +682,14 @@ int64_t FloatBytes(int64_t rows, int64_t cols) {
 }
 
 // Copies a row partition's record into the whole variable being assembled.
+// `data_bytes`: what the checkpoint's shard files hold together; every
+// partition of the whole variable is in them, so a manifest claiming more
+// (partition_full_rows x cols) is refused before the whole is allocated
+// (a crafted manifest with a one-row record forced a huge allocation; found
+// by fuzz/checkpoint_fuzzer).
 template <typename Assembly>
 absl::Status AddPartition(const CheckpointTensorEntry& t, const std::string& record,
-                          const std::string& what, Assembly* a) {
+                          const std::string& what, int64_t data_bytes, Assembly* a) {
   const int64_t full = t.partition_full_rows();
   const int count = t.partition_count(), index = t.partition_index();
   // ceil((full - index) / count), without overflowing for a huge `full`.
@@ -694,6 +699,12 @@ absl::Status AddPartition(const CheckpointTensorEntry& t, const std::string& rec
       static_cast<int64_t>(record.size()) != FloatBytes(t.shape(0), t.shape(1)) ||
       FloatBytes(full, t.shape(1)) < 0) {
     return absl::DataLossError(absl::StrCat(what, ": bad row partition ", index, " of ", count));
+  }
+  if (FloatBytes(full, t.shape(1)) > data_bytes) {
+    return absl::DataLossError(absl::StrCat(
+        what, ": row partition ", index, " of ", count, " claims a ", full, " x ", t.shape(1),
+        " variable (", FloatBytes(full, t.shape(1)), " bytes), more than the checkpoint's data "
+        "files hold (", data_bytes, " bytes)"));
   }
   if (a->count == 0) {
     a->count = count;
@@ -732,16 +743,27 @@ absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env)
     std::set<int> parts;
   };
   std::map<std::string, Assembly> assemblies;
+  auto missing_shard = [&](const ShardEntry& shard, const std::string& path) {
+    return absl::NotFoundError(absl::StrCat("checkpoint ", prefix, ": missing shard ",
+                                            shard.shard_index(), " of ", manifest.num_shards(),
+                                            ": ", path));
+  };
+  // The bytes the shard files really hold: no size the manifest claims
+  // may make Restore allocate more (AddPartition).
+  int64_t data_bytes = 0;
+  for (const ShardEntry& shard : manifest.shards()) {
+    const std::string path = JoinPath(dir, shard.file());
+    absl::StatusOr<uint64_t> size = env.GetFileSize(path);
+    if (absl::IsNotFound(size.status())) return missing_shard(shard, path);
+    if (!size.ok()) return size.status();
+    data_bytes += static_cast<int64_t>(std::min<uint64_t>(*size, uint64_t{1} << 62));
+  }
   for (const ShardEntry& shard : manifest.shards()) {
     const std::string path = JoinPath(dir, shard.file());
     uint32_t crc = 0;
     int64_t size = 0;
     absl::StatusOr<std::unique_ptr<io::InputStream>> file = env.NewSequentialFile(path);
-    if (absl::IsNotFound(file.status())) {
-      return absl::NotFoundError(absl::StrCat("checkpoint ", prefix, ": missing shard ",
-                                              shard.shard_index(), " of ", manifest.num_shards(),
-                                              ": ", path));
-    }
+    if (absl::IsNotFound(file.status())) return missing_shard(shard, path);
     if (!file.ok()) return file.status();
     ASSIGN_OR_RETURN(auto reader, io::TFRecordReader::Open(std::make_unique<ChecksummingInputStream>(
                                       *std::move(file), &crc, &size)));
@@ -776,7 +798,7 @@ absl::StatusOr<Variables> Restore(const std::string& prefix, const io::Env& env)
         return absl::DataLossError(absl::StrCat(what, ": duplicate variable"));
       }
       if (t.partition_count() > 0) {
-        RETURN_IF_ERROR(AddPartition(t, record, what, &assemblies[t.name()]));
+        RETURN_IF_ERROR(AddPartition(t, record, what, data_bytes, &assemblies[t.name()]));
         continue;
       }
       if (t.dtype() == CHECKPOINT_DTYPE_FLOAT && t.shape_size() == 2 &&

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include "absl/strings/match.h"
@@ -234,6 +235,14 @@ TEST(CheckpointTest, TensorChecksumCatchesConsistentlyReframedData) {
   EXPECT_THAT(std::string(s.message()), HasSubstr("tensor 'dense/bias': checksum mismatch"));
 }
 
+// Replaces the checkpoint's manifest with `m` (crafted).
+void RewriteManifest(const std::string& prefix, const Manifest& m) {
+  auto writer = io::TFRecordWriter::Create(ManifestFileName(prefix));
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Write(m.SerializeAsString()).ok());
+  ASSERT_TRUE((*writer)->Close().ok());
+}
+
 // Caught by UBSan in fuzz/checkpoint_fuzzer (fuzz/corpus/checkpoint_fuzzer/
 // crash-shape-overflow): a manifest's shape whose byte size overflows
 // int64 wrapped around to the record's size (signed overflow) and then
@@ -248,13 +257,41 @@ TEST(CheckpointTest, ManifestShapeOverflowIsDataLoss) {
   for (auto& t : *m.mutable_shards(0)->mutable_tensors()) {
     if (t.name() == "w") t.set_shape(0, int64_t{1} << 62);
   }
-  auto writer = io::TFRecordWriter::Create(ManifestFileName(prefix));
-  ASSERT_TRUE(writer.ok()) << writer.status();
-  ASSERT_TRUE((*writer)->Write(m.SerializeAsString()).ok());
-  ASSERT_TRUE((*writer)->Close().ok());
+  ASSERT_NO_FATAL_FAILURE(RewriteManifest(prefix, m));
   absl::Status s = Restore(prefix).status();
   EXPECT_TRUE(absl::IsDataLoss(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("tensor 'w': bad dtype/shape/size"));
+}
+
+// Found by fuzz/checkpoint_fuzzer (fuzz/corpus/checkpoint_fuzzer/
+// crash-partition-alloc): a row partition of one 1024-float row whose
+// manifest claims it is 1 of 2^31 - 1 partitions of a 2^31 - 1 row variable
+// passed the record-size check, and the whole variable (8 TiB) was
+// allocated before anything noticed the other partitions are missing.
+TEST(CheckpointTest, PartitionClaimingMoreThanTheFilesHoldIsDataLossBeforeAllocating) {
+  const std::string dir = NewDir("partition_alloc");
+  Variables part;
+  part.floats["emb"] = RowMatrixXf::Constant(1, 1024, 0.25f);
+  absl::StatusOr<ShardEntry> e = WriteShard(dir, 3, 0, 1, part, {{"emb", {1, 0, 1}}});
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_TRUE(CommitCheckpoint(dir, 3, {*e}).ok());
+  const std::string prefix = CheckpointPrefix(dir, 3);
+  ASSERT_TRUE(Restore(prefix).ok());
+  Manifest m = *ReadManifest(prefix);
+  constexpr int32_t kCount = std::numeric_limits<int32_t>::max();
+  for (auto& t : *m.mutable_shards(0)->mutable_tensors()) {
+    if (t.name() != "emb") continue;
+    t.set_partition_count(kCount);
+    t.set_partition_full_rows(kCount);
+  }
+  ASSERT_NO_FATAL_FAILURE(RewriteManifest(prefix, m));
+  absl::Status s = Restore(prefix).status();
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  const std::string message(s.message());
+  EXPECT_EQ(message.find(prefix + ".data-00000-of-00001"), 0u) << message;
+  EXPECT_THAT(message, HasSubstr("tensor 'emb': row partition 0 of 2147483647 claims a "
+                                 "2147483647 x 1024 variable"));
+  EXPECT_THAT(message, HasSubstr("more than the checkpoint's data files hold"));
 }
 
 TEST(CheckpointTest, TruncatedShardNamesTensor) {

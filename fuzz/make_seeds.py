@@ -150,3 +150,10 @@ write("checkpoint_fuzzer", "state_text",
       b"\x08" + b'model_checkpoint_path: "model.ckpt-1"\n'
       b'all_model_checkpoint_paths: "model.ckpt-1"\nall_model_checkpoint_timestamps: 1.5\n'
       b"last_preserved_timestamp: 0\n")
+# A row partition of one 1024-float row claiming to be 1 of 2^31 - 1 of a
+# 2^31 - 1 row variable: Restore allocated the whole 8 TiB before it
+# checked the claim against the files (common/checkpoint_test.cc
+# PartitionClaimingMoreThanTheFilesHoldIsDataLossBeforeAllocating).
+big = 2**31 - 1
+write("checkpoint_fuzzer", "crash-partition-alloc",
+      checkpoint(7, [[("emb", 1, [1, 1024], bytes(4096), (big, 0, big))]]))

@@ -446,7 +446,16 @@ absl::StatusOr<Tensor> BundleReader::Decode(const std::string& name,
   for (const auto& dim : entry.shape().dim()) {
     if (dim.size() < 0) return absl::DataLossError(absl::StrCat(what, ": unknown dimension"));
     t.shape.push_back(dim.size());
-    n *= dim.size();
+    if (__builtin_mul_overflow(n, dim.size(), &n)) {
+      return absl::DataLossError(absl::StrCat(what, ": the shape's element count overflows"));
+    }
+  }
+  // Every element takes at least one byte of the entry (a string its
+  // length varint): a shape claiming more elements than the entry's bytes
+  // is refused before anything is allocated for them.
+  if (n > static_cast<int64_t>(entry.size())) {
+    return absl::DataLossError(absl::StrCat(what, ": shape claims ", n, " elements in ",
+                                            entry.size(), " bytes"));
   }
   const char* data = bytes.data() + entry.offset();
   uint32_t crc = 0;

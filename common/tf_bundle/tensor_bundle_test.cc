@@ -248,6 +248,33 @@ TEST(TensorBundleTest, TruncatedAndBitFlippedFilesAreDataLossNamingFileAndTensor
   }
 }
 
+// An index entry whose shape claims more elements than its bytes can hold
+// (a string tensor of 2^40 strings in 9 bytes; a float shape whose element
+// count overflows) is DataLoss naming the data file and the tensor, before
+// anything is allocated for the elements.
+TEST(TensorBundleTest, AShapeClaimingMoreThanTheEntryHoldsIsDataLoss) {
+  const std::string prefix = NewDir("claims") + "/model.ckpt-1";
+  absl::StatusOr<BundleEntries> entries = WriteDataShard(
+      prefix, 0, 1,
+      {{"s", Tensor::Strings({1}, {"x"})}, {"f", Tensor::Floats({2}, {1.0f, 2.0f})}});
+  ASSERT_TRUE(entries.ok()) << entries.status();
+  entries->at("s").mutable_shape()->mutable_dim(0)->set_size(int64_t{1} << 40);
+  auto* dims = entries->at("f").mutable_shape();
+  dims->mutable_dim(0)->set_size(int64_t{1} << 62);
+  dims->add_dim()->set_size(int64_t{1} << 62);
+  ASSERT_TRUE(WriteIndex(prefix, 1, {*entries}).ok());
+  absl::StatusOr<std::unique_ptr<BundleReader>> reader = BundleReader::Open(prefix);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  absl::StatusOr<Tensor> s = (*reader)->Read("s");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss) << s.status();
+  EXPECT_THAT(s.status().message(),
+              HasSubstr("model.ckpt-1.data-00000-of-00001: tensor 's': shape claims "
+                        "1099511627776 elements in"));
+  absl::StatusOr<Tensor> f = (*reader)->Read("f");
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kDataLoss) << f.status();
+  EXPECT_THAT(f.status().message(), HasSubstr("tensor 'f': the shape's element count overflows"));
+}
+
 TEST(TensorBundleTest, AFailedWriteLeavesNoIndex) {
   const std::string prefix = NewDir("faults") + "/model.ckpt-1";
   for (io::FaultOp op : {io::FaultOp::kWrite, io::FaultOp::kSync, io::FaultOp::kRename}) {
