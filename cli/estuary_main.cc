@@ -96,6 +96,10 @@ int Local(int argc, char** argv, SignalWatcher* signals) {
   flags.Int("status_port", &o.status_port,
             "Serve the coordinator's status page on this HTTP port (0: a free one; the URL "
             "is in its log: `status page: http://...`); -1: none.");
+  flags.Int("metrics_port_base", &o.metrics_port_base,
+            "Every task serves Prometheus metrics: the k-th task (chief, workers, ps, "
+            "evaluator in that order) on port N+k; 0: each on a free port, reported by the "
+            "launcher when the task listens (`metrics of worker:0: http://...`); -1: none.");
   flags.String("bin_dir", &o.bin_dir, "Directory holding the chief/worker/ps/evaluator binaries.");
   flags.Bool("restart_failed", &o.restart_failed,
              "Restart a task that fails (exits non-zero or is killed) with the same TF_CONFIG, "

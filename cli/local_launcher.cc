@@ -51,6 +51,22 @@ std::string DirName(const std::string& path) {
 
 // What an evaluator logs with each evaluation's metrics (Estimator::Evaluate).
 constexpr absl::string_view kEvalResultLog = "saving dict for global step ";
+// What a task logs when its metrics / the coordinator's status page listen
+// (common/metrics.cc, common/coordination/coordinator.cc).
+constexpr absl::string_view kMetricsLog = "metrics at http://";
+constexpr absl::string_view kStatusPageLog = "status page: http://";
+
+// The loopback URL of a listener a task logged as "<marker>HOST:PORT/...":
+// "http://127.0.0.1:PORT<path>", or "" when the line has none.
+std::string LoggedUrl(absl::string_view line, absl::string_view marker, absl::string_view path) {
+  const size_t at = line.find(marker);
+  if (at == absl::string_view::npos) return "";
+  absl::string_view rest = line.substr(at + marker.size());
+  rest = rest.substr(0, rest.find('/'));
+  const size_t colon = rest.rfind(':');
+  if (colon == absl::string_view::npos) return "";
+  return absl::StrCat("http://127.0.0.1:", rest.substr(colon + 1), path);
+}
 
 // Serialises log lines from the children's reader threads, and keeps the
 // evaluator's latest metrics to repeat them at the end.
@@ -194,8 +210,30 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     });
   }
 
+  if (options.metrics_port_base > 0 &&
+      options.metrics_port_base + static_cast<int64_t>(tasks.size()) - 1 > 65535) {
+    return fail(kExitBadInput, absl::StrCat("--metrics_port_base=", options.metrics_port_base,
+                                            " leaves no port for the last of ", tasks.size(),
+                                            " tasks (65535 is the highest)"));
+  }
   log.Say(absl::StrFormat("starting %d tasks (strategy %s), job %s", tasks.size(), *strategy,
                           options.job_path));
+  if (options.metrics_port_base >= 0 || options.status_port >= 0) {
+    log.Say("task -> metrics address (a free port: reported when the task listens)");
+    auto address = [](int port, absl::string_view path) {
+      return port == 0 ? std::string("a free port")
+                       : absl::StrCat("http://127.0.0.1:", port, path);
+    };
+    for (size_t k = 0; options.metrics_port_base >= 0 && k < tasks.size(); ++k) {
+      const int port =
+          options.metrics_port_base == 0 ? 0 : options.metrics_port_base + static_cast<int>(k);
+      log.Say(absl::StrFormat("  %-12s -> %s", tasks[k].ToString(), address(port, "/metrics")));
+    }
+    if (options.status_port >= 0) {
+      log.Say(absl::StrFormat("  %-12s -> status page %s", coordinator->ToString(),
+                              address(options.status_port, "/")));
+    }
+  }
   const absl::Time launch = absl::Now();
   std::vector<Child> children;
   // Starts (or restarts) a child; logs its pid.
@@ -208,11 +246,17 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     log.Say(absl::StrCat("started ", c.task.ToString(), " (pid ", c.process->pid(), ")"));
     return absl::OkStatus();
   };
-  for (const TaskId& t : tasks) {
+  for (size_t k = 0; k < tasks.size(); ++k) {
+    const TaskId& t = tasks[k];
     TfConfig task_tf = tf;
     task_tf.task = t;
     SubprocessOptions so;
     so.argv = {binaries[BinaryFor(t)], absl::StrCat("--job=", options.job_path)};
+    if (options.metrics_port_base >= 0) {
+      so.argv.push_back(absl::StrCat(
+          "--metrics_port=",
+          options.metrics_port_base == 0 ? 0 : options.metrics_port_base + static_cast<int>(k)));
+    }
     if (t == *coordinator && options.hold_secs > 0) {
       so.argv.push_back(absl::StrCat("--hold_secs=", options.hold_secs));
     }
@@ -224,10 +268,22 @@ int RunLocalCluster(const LocalClusterOptions& options, const std::string& argv0
     const bool is_coordinator = t == *coordinator;
     const size_t num_tasks = tasks.size();
     const bool is_evaluator = t.type == kEvaluator;
-    so.on_line = [&log, prefix, is_coordinator, is_evaluator, launch, num_tasks](
-                     const std::string& line, bool) {
+    const bool report_metrics = options.metrics_port_base == 0;
+    const bool report_status = is_coordinator && options.status_port == 0;
+    so.on_line = [&log, prefix, is_coordinator, is_evaluator, launch, num_tasks, report_metrics,
+                  report_status](const std::string& line, bool) {
       log.Line(prefix, line);
       if (is_evaluator) log.NoteEvaluation(prefix, line);
+      if (report_metrics) {
+        if (std::string url = LoggedUrl(line, kMetricsLog, "/metrics"); !url.empty()) {
+          log.Say(absl::StrCat("metrics of ", prefix, ": ", url));
+        }
+      }
+      if (report_status) {
+        if (std::string url = LoggedUrl(line, kStatusPageLog, "/"); !url.empty()) {
+          log.Say(absl::StrCat("status page of ", prefix, ": ", url));
+        }
+      }
       // The coordinator logs this right after the start barrier; the pipe
       // delivers it within a millisecond.
       if (is_coordinator && absl::StrContains(line, kClusterReadyLog)) {

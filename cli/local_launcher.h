@@ -33,6 +33,12 @@ struct LocalClusterOptions {
   double hold_secs = 0;
   // Passed to the coordinator (--status_port; -1: no status page).
   int status_port = -1;
+  // Every task serves Prometheus metrics: the k-th task (in the cluster
+  // spec's order: chief, workers, ps, evaluator) on metrics_port_base + k;
+  // 0: each on a free port, reported by the launcher ("metrics of
+  // worker:0: http://127.0.0.1:PORT/metrics") once the task logs it; -1:
+  // none.
+  int metrics_port_base = -1;
   // Restart failed tasks (see above).
   bool restart_failed = false;
   int max_restarts = 3;
@@ -44,7 +50,10 @@ struct LocalClusterOptions {
 };
 
 // Logs "started worker:1 (pid N)" for every start, "restarting worker:1
-// (exit code 137, restart 1 of 3)" for every restart.
+// (exit code 137, restart 1 of 3)" for every restart; with metrics or a
+// status page, a table "task -> address" at the start and, for ports the
+// tasks picked, "metrics of worker:1: http://127.0.0.1:PORT/metrics" /
+// "status page of chief:0: http://127.0.0.1:PORT/" when each binds.
 // Exit codes: the chief's (coordinator's); 1 if another task failed first
 // (past its restarts); 2 for bad input; 124 at the timeout; 130 when
 // interrupted.

@@ -6,9 +6,14 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <string>
+#include <tuple>
+
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "tests/process_harness.h"
 
 namespace estuary::testing {
@@ -142,6 +147,60 @@ TEST(LocalLauncherTest, InterruptStopsEveryChildCleanly) {
   EXPECT_TRUE(p->HasLine("stopping the cluster: interrupted by signal 2")) << p->Output();
   // SIGTERM makes the chief end the job, so every task leaves cleanly.
   EXPECT_TRUE(p->HasLine("5 of 5 tasks exited 0")) << p->Output();
+}
+
+// The URL the launcher reported in "<what> of <task>: http://...".
+std::string ReportedUrl(Proc& launcher, const std::string& what, const std::string& task) {
+  const std::string marker = absl::StrCat(what, " of ", task, ": ");
+  const std::string line = launcher.FindLine(marker);
+  const size_t at = line.find(marker);
+  return at == std::string::npos ? "" : line.substr(at + marker.size());
+}
+
+// GET `url` ("http://127.0.0.1:PORT/path"): the body, or "" on failure.
+std::string HttpGet(const std::string& url) {
+  const std::string rest = url.substr(std::string("http://").size());
+  const size_t slash = rest.find('/');
+  const std::string hostport = rest.substr(0, slash);
+  int port = 0;
+  if (!absl::SimpleAtoi(hostport.substr(hostport.rfind(':') + 1), &port)) return "";
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(10);
+  client.set_read_timeout(30);
+  httplib::Result r = client.Get(rest.substr(slash).c_str());
+  return r && r->status == 200 ? r->body : "";
+}
+
+// --metrics_port_base=0 and --status_port=0: every task binds a free port,
+// the launcher reports where, and those addresses serve each task's own
+// metrics and the coordinator's status page.
+TEST(LocalLauncherTest, ReportsTheMetricsAndStatusAddressesTheTasksChose) {
+  auto p = Proc::Start({Runfile("cli/estuary"), "local", Job(), "--workers=1", "--ps=1",
+                        "--metrics_port_base=0", "--status_port=0", "--hold_secs=120",
+                        "--timeout=100"});
+  ASSERT_TRUE(p->WaitForLine("cluster up: 3 tasks", kBound)) << p->Output();
+  EXPECT_TRUE(p->HasLine("task -> metrics address")) << p->Output();
+  EXPECT_TRUE(p->HasLine("  worker:0     -> a free port")) << p->Output();
+  EXPECT_TRUE(p->HasLine("  chief:0      -> status page a free port")) << p->Output();
+  for (const auto& [task, type, index] :
+       {std::tuple<std::string, std::string, std::string>{"chief:0", "chief", "0"},
+        {"worker:0", "worker", "0"},
+        {"ps:0", "ps", "0"}}) {
+    ASSERT_TRUE(p->WaitForLine(absl::StrCat("metrics of ", task, ": http://127.0.0.1:"), kBound))
+        << p->Output();
+    const std::string text = HttpGet(ReportedUrl(*p, "metrics", task));
+    EXPECT_TRUE(absl::StrContains(text, absl::StrCat("job=\"", type, "\"")) &&
+                absl::StrContains(text, absl::StrCat("task=\"", index, "\"")))
+        << task << ":\n" << text;
+    EXPECT_TRUE(absl::StrContains(text, "estuary_")) << task << ":\n" << text;
+  }
+  ASSERT_TRUE(p->WaitForLine("status page of chief:0: http://127.0.0.1:", kBound)) << p->Output();
+  const std::string status = HttpGet(ReportedUrl(*p, "status page", "chief:0") + "status.json");
+  EXPECT_TRUE(absl::StrContains(status, "\"worker\"")) << status;
+  p->Signal(SIGINT);
+  absl::StatusOr<int> code = p->Wait(kBound);
+  ASSERT_TRUE(code.ok()) << p->Output();
+  EXPECT_EQ(*code, 130) << p->Output();
 }
 
 TEST(LocalLauncherTest, BadJobIsExit2) {
