@@ -61,6 +61,14 @@ int K8sCommand(int argc, char** argv) {
   flags.Int("termination_grace_secs", &o.termination_grace_secs,
             "Seconds between SIGTERM and SIGKILL (time for the chief's last checkpoint).");
   flags.Int("backoff_limit", &o.backoff_limit, "Restarts before Kubernetes fails the job.");
+  flags.String("security_secret", &o.security_secret,
+               "Mount this Secret (`estuary certs --k8s_secret NAME`: CA, task certificates, "
+               "token) at /etc/estuary-security in every pod and set the job file's security "
+               "block to it (mutual TLS + job token); the probes then use the metrics port.");
+  flags.Int("metrics_port", &o.metrics_port,
+            "With --security_secret: every task's plain-HTTP Prometheus metrics port, which "
+            "the readiness/liveness probes use (kubelet's gRPC probe has no client "
+            "certificate).");
   flags.String("out_dir", &out_dir, "Write a kustomize tree here instead of printing YAML.");
   absl::Status st = flags.Parse(argc, argv, 2);
   if (flags.help_requested()) {

@@ -169,17 +169,27 @@ Json Container(const K8sOptions& o, const TaskType& t, const std::string& tf_con
   // SIGTERM here is a preemption, not the end of the job (role_main.h).
   c["command"] = Json::array({absl::StrCat("/usr/local/bin/", t.binary),
                               absl::StrCat("--job=", kK8sJobFile), "--on_sigterm=preempt"});
+  const bool secured = !o.security_secret.empty();
+  if (secured) c["command"].push_back(absl::StrCat("--metrics_port=", o.metrics_port));
   if (!tf_config.empty()) c["env"] = Json::array({Json{{"name", "TF_CONFIG"}, {"value", tf_config}}});
   c["ports"] = Json::array({Json{{"name", "tfjob-port"}, {"containerPort", o.port}}});
+  if (secured) {
+    c["ports"].push_back(Json{{"name", "metrics"}, {"containerPort", o.metrics_port}});
+  }
   // The task's gRPC server answers grpc.health.v1 from its start (before
   // the start barrier), so readiness means "serving"; liveness catches a
-  // wedged server. Kubernetes >= 1.24 probes gRPC natively.
-  c["readinessProbe"] = Json{{"grpc", Json{{"port", o.port}}}, {"periodSeconds", 5}};
-  c["livenessProbe"] = Json{{"grpc", Json{{"port", o.port}}},
-                            {"initialDelaySeconds", 10},
-                            {"periodSeconds", 10},
-                            {"timeoutSeconds", 5},
-                            {"failureThreshold", 6}};
+  // wedged server. Kubernetes >= 1.24 probes gRPC natively. Under mutual
+  // TLS kubelet cannot present a client certificate: the probes ask the
+  // plain-HTTP metrics server instead (it listens from start-up too).
+  const Json probe = secured ? Json{{"httpGet", Json{{"path", "/metrics"}, {"port", "metrics"}}}}
+                             : Json{{"grpc", Json{{"port", o.port}}}};
+  c["readinessProbe"] = probe;
+  c["readinessProbe"]["periodSeconds"] = 5;
+  c["livenessProbe"] = probe;
+  c["livenessProbe"]["initialDelaySeconds"] = 10;
+  c["livenessProbe"]["periodSeconds"] = 10;
+  c["livenessProbe"]["timeoutSeconds"] = 5;
+  c["livenessProbe"]["failureThreshold"] = 6;
   c["resources"] = Json{{"requests", Json{{"cpu", o.cpu}, {"memory", o.memory}}},
                         {"limits", Json{{"memory", o.memory}}}};
   c["securityContext"] = Json{{"allowPrivilegeEscalation", false},
@@ -192,6 +202,10 @@ Json Container(const K8sOptions& o, const TaskType& t, const std::string& tf_con
   if (!o.data_host_path.empty()) {
     mounts.push_back(
         Json{{"name", "data"}, {"mountPath", o.data_host_path}, {"readOnly", true}});
+  }
+  if (secured) {
+    mounts.push_back(
+        Json{{"name", "security"}, {"mountPath", kK8sSecurityMount}, {"readOnly", true}});
   }
   c["volumeMounts"] = mounts;
   return c;
@@ -214,6 +228,13 @@ Json PodSpec(const K8sOptions& o, const TaskType& t, const std::string& tf_confi
   if (!o.data_host_path.empty()) {
     volumes.push_back(Json{{"name", "data"},
                            {"hostPath", Json{{"path", o.data_host_path}, {"type", "Directory"}}}});
+  }
+  if (!o.security_secret.empty()) {
+    // 0440: the files belong to root and the pod's fsGroup (65532), whose
+    // member the task runs as; the keys stay unreadable to others.
+    volumes.push_back(Json{{"name", "security"},
+                           {"secret", Json{{"secretName", o.security_secret},
+                                           {"defaultMode", 0440}}}});
   }
   spec["volumes"] = volumes;
   return spec;
@@ -334,6 +355,14 @@ absl::Status CheckOptions(const K8sOptions& o) {
   if (!o.data_host_path.empty() && o.data_host_path[0] != '/') {
     return absl::InvalidArgumentError("--data_host_path must be an absolute path");
   }
+  if (!o.security_secret.empty() && !IsDnsLabel(o.security_secret, 253)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--security_secret '", o.security_secret, "' is not a valid Secret name"));
+  }
+  if (!o.security_secret.empty() &&
+      (o.metrics_port <= 0 || o.metrics_port > 65535 || o.metrics_port == o.port)) {
+    return absl::InvalidArgumentError("--metrics_port must be 1..65535 and not --port");
+  }
   return absl::OkStatus();
 }
 
@@ -362,6 +391,15 @@ absl::StatusOr<K8sManifests> RenderK8sManifests(const std::string& job_text,
   const std::string model_dir = job.value("model_dir", "");
   const std::string shared = absl::StrCat(kK8sSharedMount, "/");
   if (!absl::StartsWith(model_dir, shared)) job["model_dir"] = absl::StrCat(shared, "model");
+  if (!o.security_secret.empty()) {
+    // The block `estuary certs` prints for the Secret's mount (replacing
+    // any the job had: paths on the submitting machine mean nothing here).
+    const std::string dir = absl::StrCat(kK8sSecurityMount, "/");
+    job["security"] = Json{{"ca", absl::StrCat(dir, "ca.crt")},
+                           {"cert", dir},
+                           {"key", dir},
+                           {"token_file", absl::StrCat(dir, "token")}};
+  }
 
   K8sManifests m;
   m.job_json = job.dump(2) + "\n";

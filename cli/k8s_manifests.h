@@ -59,11 +59,21 @@ struct K8sOptions {
   int termination_grace_secs = 60;
   // Job / TFJob backoffLimit: restarts (all tasks together) before the job fails.
   int backoff_limit = 10;
+  // The Secret `estuary certs --k8s_secret NAME` wrote (the job's CA, task
+  // certificates and token): mounted read-only at kK8sSecurityMount in
+  // every pod, and the job file's `security` block points there. Empty:
+  // no security. With it, gRPC requires client certificates, which
+  // kubelet's gRPC probe cannot present: every task then also serves its
+  // Prometheus metrics on plain HTTP `metrics_port`, and the probes are
+  // httpGet /metrics there.
+  std::string security_secret;
+  int metrics_port = 9090;
 };
 
 // The mount point of the shared volume and the job file in every pod.
 inline constexpr char kK8sSharedMount[] = "/estuary";
 inline constexpr char kK8sJobFile[] = "/etc/estuary/job.json";
+inline constexpr char kK8sSecurityMount[] = "/etc/estuary-security";
 
 struct K8sManifests {
   // The job file as mounted in the pods (model_dir on the shared volume).

@@ -69,6 +69,42 @@ TEST(K8sManifestsTest, TfJobHasEveryReplicaTypeAndNoTfConfig) {
   EXPECT_EQ(m->kustomize_files.count("base/job.json"), 1);
 }
 
+TEST(K8sManifestsTest, SecuritySecretIsMountedAndTheProbesLeaveGrpc) {
+  absl::StatusOr<K8sManifests> plain = RenderK8sManifests(kJob, "job.json", Shape());
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_TRUE(absl::StrContains(plain->plain_yaml, "grpc:")) << plain->plain_yaml;
+  EXPECT_FALSE(absl::StrContains(plain->plain_yaml, "--metrics_port"));
+  EXPECT_FALSE(nlohmann::json::parse(plain->job_json).contains("security"));
+
+  K8sOptions o = Shape();
+  o.security_secret = "mnist-security";
+  o.metrics_port = 9100;
+  absl::StatusOr<K8sManifests> m = RenderK8sManifests(kJob, "job.json", o);
+  ASSERT_TRUE(m.ok()) << m.status();
+  const nlohmann::json job = nlohmann::json::parse(m->job_json);
+  EXPECT_EQ(job["security"]["ca"], "/etc/estuary-security/ca.crt");
+  EXPECT_EQ(job["security"]["cert"], "/etc/estuary-security/");
+  EXPECT_EQ(job["security"]["key"], "/etc/estuary-security/");
+  EXPECT_EQ(job["security"]["token_file"], "/etc/estuary-security/token");
+  for (const std::string& yaml : {m->plain_yaml, m->tfjob_yaml}) {
+    EXPECT_TRUE(absl::StrContains(yaml, "secretName: mnist-security")) << yaml;
+    EXPECT_TRUE(absl::StrContains(yaml, "defaultMode: 288")) << yaml;  // 0440
+    EXPECT_TRUE(absl::StrContains(yaml, "mountPath: /etc/estuary-security")) << yaml;
+    EXPECT_TRUE(absl::StrContains(yaml, "- \"--metrics_port=9100\"")) << yaml;
+    EXPECT_TRUE(absl::StrContains(yaml, "containerPort: 9100")) << yaml;
+    EXPECT_TRUE(absl::StrContains(yaml, "path: /metrics")) << yaml;
+    // kubelet's gRPC probe cannot present a client certificate.
+    EXPECT_FALSE(absl::StrContains(yaml, "grpc:")) << yaml;
+  }
+  o.metrics_port = o.port;
+  EXPECT_TRUE(absl::StrContains(RenderK8sManifests(kJob, "job.json", o).status().message(),
+                                "--metrics_port must be 1..65535 and not --port"));
+  o = Shape();
+  o.security_secret = "Bad_Name";
+  EXPECT_TRUE(absl::StrContains(RenderK8sManifests(kJob, "job.json", o).status().message(),
+                                "--security_secret 'Bad_Name' is not a valid Secret name"));
+}
+
 TEST(K8sManifestsTest, BadInputNamesTheField) {
   K8sOptions o = Shape();
   o.name = "My_Job";

@@ -43,7 +43,10 @@ fi
   --image registry.example/estuary:1.0 --storage_class nfs-client --out_dir "$work/clicks" >/dev/null
 "$estuary" k8s examples/fashion_mnist_k8s.json --workers 0 --ps 1 --name solo \
   --out_dir "$work/solo" >/dev/null
-for tree in deploy/k8s "$work/clicks" "$work/solo"; do
+# Mutual TLS: the Secret of `estuary certs` mounted, httpGet probes.
+"$estuary" k8s examples/fashion_mnist_k8s.json --workers 1 --ps 1 --name sec \
+  --security_secret sec-security --out_dir "$work/secure" >/dev/null
+for tree in deploy/k8s "$work/clicks" "$work/solo" "$work/secure"; do
   for overlay in plain tfjob; do
     if kustomize_build "$tree/overlays/$overlay" >"$work/out.yaml" &&
        node tests/k8s/validate.mjs "$work/out.yaml" >"$work/validate.log"; then
