@@ -151,7 +151,11 @@ absl::StatusOr<std::string> ExplainConfig(const TfConfig& tf, const JobSpec* job
               "the ring at a new generation and resume from the last checkpoint once it is back "
               "(restarted by `estuary local --restart_failed` or Kubernetes), waiting up to the "
               "start-up timeout, else the job fails naming it\n",
-              d.communication == "nccl" ? "NCCL" : "ring over TCP", d.num_replicas_per_worker,
+              d.communication == "nccl"   ? "NCCL (refused at start-up where it can not run)"
+              : d.communication == "ring" ? "ring over TCP"
+                                          : "auto (NCCL where the build has CUDA and a GPU is "
+                                            "visible, else ring over TCP)",
+              d.num_replicas_per_worker,
               absl::ToDoubleSeconds(d.collective_timeout)));
     }
   }

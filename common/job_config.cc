@@ -343,12 +343,21 @@ const JsonSchema& EvalSpecSchema() {
   return *s;
 }
 
+const JsonSchema& EvalDistributeSchema() {
+  static const auto* s = new JsonSchema{{
+      Enum("strategy", {"one_device", "mirrored"}),
+      F("num_replicas", K::kInt, 1, 4096),
+  }};
+  return *s;
+}
+
 const JsonSchema& DistributionSchema() {
   static const auto* s = new JsonSchema{{
       Enum("strategy", {"auto", "one_device", "mirrored", "multi_worker_mirrored",
                         "central_storage", "parameter_server"}),
       Enum("communication", {"auto", "ring", "nccl"}),
       F("num_replicas_per_worker", K::kInt, 1, 4096),
+      Object("eval_distribute", &EvalDistributeSchema()),
       F("collective_timeout_secs", K::kNumber, 0.01, 86400),
       F("heartbeat_interval_secs", K::kNumber, 0.01, 3600),
       F("heartbeat_timeout_secs", K::kNumber, 0.05, 86400),
@@ -795,6 +804,19 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
   ReadJson(d, "strategy", &c.strategy);
   ReadJson(d, "communication", &c.communication);
   ReadJson(d, "num_replicas_per_worker", &c.num_replicas_per_worker);
+  if (IsSet(d, "eval_distribute")) {
+    const json& e = d["eval_distribute"];
+    DistributionConfig::EvalDistribute& ed = c.eval_distribute;
+    ed.strategy = "mirrored";  // the object's default: TF's MirroredStrategy()
+    ReadJson(e, "strategy", &ed.strategy);
+    ed.num_replicas = ed.strategy == "mirrored" ? c.num_replicas_per_worker : 1;
+    ReadJson(e, "num_replicas", &ed.num_replicas);
+    if (ed.strategy == "one_device" && ed.num_replicas != 1) {
+      return where.Key("eval_distribute").Key("num_replicas")
+          .Error(absl::StrCat("must be 1 under strategy 'one_device', not ", ed.num_replicas,
+                              " (use 'mirrored' for several replicas)"));
+    }
+  }
   ReadSecs(d, "collective_timeout_secs", &c.collective_timeout);
   ReadSecs(d, "heartbeat_interval_secs", &c.heartbeat_interval);
   ReadSecs(d, "heartbeat_timeout_secs", &c.heartbeat_timeout);

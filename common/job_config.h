@@ -296,6 +296,18 @@ struct DistributionConfig {
   // parameter_server.
   std::string strategy = "auto";
   std::string communication = "auto";  // ring | nccl | auto
+  // tf.estimator's RunConfig(eval_distribute=...): how Estimator::Evaluate
+  // spreads evaluation over local replicas ("eval_distribute": {"strategy":
+  // "mirrored", "num_replicas": N}). Each replica reads its own batch of
+  // eval_input's batch_size and computes on its own thread; an eval step is
+  // num_replicas batches (eval_spec.steps counts such steps, as in TF).
+  // Default (key absent): one_device, 1 replica.
+  struct EvalDistribute {
+    std::string strategy = "one_device";  // one_device | mirrored
+    // mirrored: default num_replicas_per_worker; one_device: 1. >= 1.
+    int num_replicas = 1;
+  };
+  EvalDistribute eval_distribute;
   // Replicas in sync per training process (mirrored / central_storage: the
   // process's replicas; multi_worker_mirrored: each worker's). Each reads
   // its own batch of train_input's batch_size (the per-replica batch), so

@@ -291,6 +291,47 @@ TEST(JobSpecTest, SynchronousStrategiesAndTheirKeys) {
               "$.distribution.collective_timeout_secs");
 }
 
+// distribution.eval_distribute (TF's RunConfig(eval_distribute=...)):
+// defaults, and one-line errors naming the field.
+TEST(JobSpecTest, EvalDistribute) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(R"({"model_dir": "m"})", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->distribution.eval_distribute.strategy, "one_device");
+  EXPECT_EQ(job->distribution.eval_distribute.num_replicas, 1);
+  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"eval_distribute":
+                        {"strategy": "mirrored", "num_replicas": 3}}})",
+                     "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->distribution.eval_distribute.strategy, "mirrored");
+  EXPECT_EQ(job->distribution.eval_distribute.num_replicas, 3);
+  // Without num_replicas: as many as the training replicas (an empty
+  // object means mirrored).
+  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"num_replicas_per_worker": 2,
+                        "eval_distribute": {}}})",
+                     "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->distribution.eval_distribute.strategy, "mirrored");
+  EXPECT_EQ(job->distribution.eval_distribute.num_replicas, 2);
+  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"num_replicas_per_worker": 2,
+                        "eval_distribute": {"strategy": "one_device"}}})",
+                     "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->distribution.eval_distribute.num_replicas, 1);
+  ExpectError(R"({"model_dir": "m", "distribution": {"eval_distribute": {"num_replica": 2}}})",
+              "$.distribution.eval_distribute.num_replica: unknown key; did you mean "
+              "'num_replicas'?");
+  ExpectError(R"({"model_dir": "m", "distribution": {"eval_distribute": {"num_replicas": 0}}})",
+              "$.distribution.eval_distribute.num_replicas");
+  ExpectError(R"({"model_dir": "m", "distribution": {"eval_distribute": {"strategy": "tpu"}}})",
+              "$.distribution.eval_distribute.strategy");
+  ExpectError(R"({"model_dir": "m", "distribution": {"eval_distribute": "mirrored"}})",
+              "$.distribution.eval_distribute");
+  ExpectError(R"({"model_dir": "m", "distribution": {"eval_distribute":
+                  {"strategy": "one_device", "num_replicas": 2}}})",
+              "$.distribution.eval_distribute.num_replicas: must be 1 under strategy "
+              "'one_device', not 2");
+}
+
 // ResolveStrategy's one-line errors name the job's strategy and what the
 // cluster has.
 absl::Status Resolve(const std::string& strategy, const std::string& tf_config) {

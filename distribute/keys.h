@@ -25,6 +25,9 @@ inline constexpr char kCollectivePrefix[] = "estuary/collective";
 // The newest ring generation the chief opened (1, 2, ...; one per
 // re-formation after a failed collective).
 inline constexpr char kCollectiveGenerationKey[] = "estuary/collective/generation";
+// The collective the chief chose at start-up ("ring" | "nccl"; distribute/
+// communication_choice.h): every rank uses it.
+inline constexpr char kCollectiveCommunicationKey[] = "estuary/collective/communication";
 // "<prefix><generation>/<rank>" = the incarnation of the task that joined
 // that generation as that rank (the chief's, rank 0, opens it), so that a
 // restarted task never joins a generation its dead incarnation was part of.

@@ -14,10 +14,12 @@
 #include "common/collective/communicator.h"
 #include "common/collective/ring/ring_communicator.h"
 #include "common/logging.h"
+#include "common/nccl/nccl_communicator.h"
 #include "common/status_macros.h"
 #include "distribute/checkpoint_lease.h"
 #include "distribute/collective_generation.h"
 #include "distribute/collective_strategy.h"
+#include "distribute/communication_choice.h"
 #include "estimator/metrics_hook.h"
 #include "distribute/keys.h"
 #include "distribute/trainer.h"
@@ -81,11 +83,12 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
   const JobSpec& job = ctx.job;
   const TfConfig& tf = ctx.tf_config;
   const DistributionConfig& dist = job.distribution;
-  if (dist.communication == "nccl") {
-    return absl::UnimplementedError(
-        "distribution.communication 'nccl': a cluster's multi_worker_mirrored trainer runs the "
-        "TCP ring so far (use 'ring' or 'auto')");
-  }
+  // Ring or NCCL, once, before anything starts (NCCL asked for where it
+  // can not run fails here, never mid-training).
+  absl::StatusOr<int> nccl_devices = absl::UnimplementedError("not probed");
+  if (dist.communication != "ring") nccl_devices = NcclVisibleDevices();
+  ASSIGN_OR_RETURN(const CommunicationChoice mine,
+                   ChooseCommunication(dist.communication, nccl_devices));
   const bool chief = tf.IsCoordinator();
   const InputShard shard = TrainerShard(tf);
   const int rank = shard.index;
@@ -102,6 +105,15 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
   spdlog::info("training as {} (rank {} of {} in the all-reduce ring: {}) on input shard {} of {}",
                chief ? "chief" : "worker", rank, shard.count, absl::StrJoin(peer_names, ", "),
                shard.index, shard.count);
+  // Every rank takes the chief's choice (under `auto` machines may differ).
+  ASSIGN_OR_RETURN(const CommunicationChoice communication,
+                   AgreeOnCommunication(store, chief, mine, absl::Now() + dist.startup_timeout));
+  spdlog::info("{}", communication.why);
+  if (communication.nccl && runtime.security() != nullptr) {
+    spdlog::warn("NCCL's own bootstrap and transport do not check the job's token or TLS "
+                 "certificates (the Store rendezvous does); use 'ring' where the network is not "
+                 "trusted");
+  }
 
   CheckpointLeases leases(&store);  // the chief's keep_checkpoint_max asks the evaluator
   CurrentRing current;
@@ -139,18 +151,35 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
       generation = *joined;
     }
 
-    // 2. The ring.
-    RingOptions ring_options;
-    ring_options.store = &store;
-    ring_options.prefix = kCollectivePrefix;
-    ring_options.generation = generation;
-    ring_options.rank = rank;
-    ring_options.size = shard.count;
-    ring_options.peer_names = peer_names;
-    ring_options.host = HostOf(own_address);
-    ring_options.deadline = form_deadline;
-    if (runtime.security() != nullptr) ring_options.token = runtime.security()->token;
-    absl::StatusOr<std::unique_ptr<Communicator>> ring = CreateRingCommunicator(ring_options);
+    // 2. The ring (or the NCCL communicator: the same ranks, generations
+    // and recovery; its rendezvous keys live under <prefix>/nccl).
+    absl::StatusOr<std::unique_ptr<Communicator>> ring;
+    if (communication.nccl) {
+      NcclOptions nccl_options;
+      nccl_options.store = &store;
+      nccl_options.prefix = absl::StrCat(kCollectivePrefix, "/nccl");
+      nccl_options.generation = generation;
+      nccl_options.rank = rank;
+      nccl_options.size = shard.count;
+      nccl_options.peer_names = peer_names;
+      // One GPU per process; processes of one machine take consecutive
+      // ranks (estuary local; one pod per GPU sees device 0 only).
+      nccl_options.device = rank % communication.gpus;
+      nccl_options.deadline = form_deadline;
+      ring = CreateNcclCommunicator(nccl_options);
+    } else {
+      RingOptions ring_options;
+      ring_options.store = &store;
+      ring_options.prefix = kCollectivePrefix;
+      ring_options.generation = generation;
+      ring_options.rank = rank;
+      ring_options.size = shard.count;
+      ring_options.peer_names = peer_names;
+      ring_options.host = HostOf(own_address);
+      ring_options.deadline = form_deadline;
+      if (runtime.security() != nullptr) ring_options.token = runtime.security()->token;
+      ring = CreateRingCommunicator(ring_options);
+    }
     if (!ring.ok()) {
       if (runtime.stopped()) return absl::CancelledError("stopped");
       const std::string what =

@@ -3,6 +3,12 @@
 // ring) and train one Estimator each over a CollectiveStrategy
 // (distribute/collective_strategy.h) on their input shard.
 //
+//  - Communication: distribution.communication picks the TCP ring or NCCL
+//    at start-up (communication_choice.h; `auto` = NCCL when the build has
+//    CUDA and a GPU is visible, logged with the reason). NCCL uses the same
+//    ranks, generations and recovery as the ring below; its unique id goes
+//    through the Store under "<kCollectivePrefix>/nccl/<generation>/",
+//    one GPU per process (device rank % visible GPUs).
 //  - Ranks: the chief (or master) is rank 0, worker i is rank i + 1
 //    (TrainerShard's order; without a chief, worker i is rank i). The ring
 //    listens on this task's host from TF_CONFIG (any free port) and meets
@@ -47,7 +53,9 @@ namespace estuary {
 std::vector<TaskId> TrainerTasks(const TfConfig& tf);
 
 // Errors: the job's (InvalidArgument), distribution.communication "nccl"
-// (Unimplemented: the cluster trainer runs the TCP ring), a ring that does
+// where NCCL can not run (at start-up: Unimplemented in a build without
+// --config=cuda, FailedPrecondition without a usable GPU; see
+// communication_choice.h), a ring that does
 // not form or re-form in time (DeadlineExceeded naming the ranks missing,
 // with the failure that started the re-formation), a collective error
 // other than Unavailable / DeadlineExceeded, a NaN loss, checkpoint I/O

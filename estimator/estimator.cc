@@ -1,6 +1,8 @@
 #include "estimator/estimator.h"
 
 #include <algorithm>
+#include <functional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -10,6 +12,7 @@
 #include "common/status_macros.h"
 #include "common/summary_writer.h"
 #include "estimator/one_device_strategy.h"
+#include "estimator/replica_threads.h"
 #include "estimator/train_loop.h"
 
 namespace estuary {
@@ -110,29 +113,64 @@ absl::StatusOr<std::map<std::string, double>> Estimator::Evaluate(const InputFn&
                                                                   std::optional<int64_t> steps,
                                                                   const std::string& name,
                                                                   const std::string& checkpoint_path) {
+  const int n = options_.eval_replicas;
+  if (n < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("eval_replicas must be at least 1, not ", n));
+  }
   RETURN_IF_ERROR(LoadForInference(checkpoint_path));
   ASSIGN_OR_RETURN(std::unique_ptr<Pipeline> input, input_fn());
-  std::unique_ptr<EvalMetrics> metrics = options_.head->CreateEvalMetrics();
-  std::mt19937_64 rng(1);
-  int64_t batches = 0;
-  const absl::Time start = absl::Now();
-  spdlog::info("starting evaluation at global_step {}", global_step_);
-  while (!steps.has_value() || batches < *steps) {
-    ASSIGN_OR_RETURN(std::optional<Batch> batch, input->Next());
-    if (!batch.has_value()) break;
-    if (!batch->has_labels) {
-      return absl::InvalidArgumentError("evaluation needs labels: set label_key in the input");
-    }
-    std::unique_ptr<Model::ForwardState> state;
-    ASSIGN_OR_RETURN(RowMatrixXf logits,
-                     options_.model->Forward(batch->features, vars_, false, &rng, &state));
-    ASSIGN_OR_RETURN(const Tensor* weights, options_.head->FindWeights(batch->features));
-    RETURN_IF_ERROR(metrics->Update(logits, batch->labels, weights));
-    ++batches;
-    if (batches % 100 == 0) spdlog::info("evaluation [{}{}]", batches,
-                                         steps.has_value() ? absl::StrCat("/", *steps) : "");
+  // One EvalMetrics and one generator per replica (Forward in inference
+  // mode draws nothing; the generator is there for the signature).
+  std::vector<std::unique_ptr<EvalMetrics>> metrics;
+  std::vector<std::mt19937_64> rngs;
+  for (int i = 0; i < n; ++i) {
+    metrics.push_back(options_.head->CreateEvalMetrics());
+    rngs.emplace_back(1 + i);
   }
-  std::map<std::string, double> result = metrics->Result();
+  ReplicaThreads threads(n);
+  std::vector<absl::Status> statuses(n);
+  std::vector<Batch> batches;
+  int64_t evaluated_steps = 0;
+  int64_t evaluated_batches = 0;
+  const absl::Time start = absl::Now();
+  spdlog::info("starting evaluation at global_step {}{}", global_step_,
+               n > 1 ? absl::StrCat(" on ", n, " replicas (eval_distribute: mirrored, one thread "
+                                    "each; a step is ", n, " batches)")
+                     : "");
+  while (!steps.has_value() || evaluated_steps < *steps) {
+    batches.clear();
+    while (static_cast<int>(batches.size()) < n) {
+      ASSIGN_OR_RETURN(std::optional<Batch> batch, input->Next());
+      if (!batch.has_value()) break;
+      if (!batch->has_labels) {
+        return absl::InvalidArgumentError("evaluation needs labels: set label_key in the input");
+      }
+      batches.push_back(*std::move(batch));
+    }
+    if (batches.empty()) break;
+    const int active = static_cast<int>(batches.size());  // < n: the input's last step
+    const std::function<void(int)> evaluate = [&](int i) {
+      if (i >= active) return;
+      statuses[i] = [&]() -> absl::Status {
+        std::unique_ptr<Model::ForwardState> state;
+        ASSIGN_OR_RETURN(RowMatrixXf logits, options_.model->Forward(batches[i].features, vars_,
+                                                                     false, &rngs[i], &state));
+        ASSIGN_OR_RETURN(const Tensor* weights, options_.head->FindWeights(batches[i].features));
+        return metrics[i]->Update(logits, batches[i].labels, weights);
+      }();
+    };
+    threads.Run(evaluate);
+    for (int i = 0; i < active; ++i) RETURN_IF_ERROR(statuses[i]);
+    ++evaluated_steps;
+    evaluated_batches += active;
+    if (evaluated_steps % 100 == 0) {
+      spdlog::info("evaluation [{}{}]", evaluated_steps,
+                   steps.has_value() ? absl::StrCat("/", *steps) : "");
+    }
+  }
+  for (int i = 1; i < n; ++i) RETURN_IF_ERROR(metrics[0]->Merge(*metrics[i]));
+  std::map<std::string, double> result = metrics[0]->Result();
   result[kGlobalStepName] = static_cast<double>(global_step_);
   const std::string dir =
       absl::StrCat(options_.model_dir, "/", name.empty() ? "eval" : "eval_" + name);
@@ -143,8 +181,9 @@ absl::StatusOr<std::map<std::string, double>> Estimator::Evaluate(const InputFn&
     absl::StrAppend(&line, line.empty() ? "" : ", ", key, " = ", absl::StrFormat("%.7g", value));
   }
   RETURN_IF_ERROR(summaries->Close());
-  spdlog::info("finished evaluation in {:.2f} sec ({} batches)",
-               absl::ToDoubleSeconds(absl::Now() - start), batches);
+  spdlog::info("finished evaluation in {:.2f} sec ({} steps, {} batches, {} replica{})",
+               absl::ToDoubleSeconds(absl::Now() - start), evaluated_steps, evaluated_batches, n,
+               n == 1 ? "" : "s");
   spdlog::info("saving dict for global step {}: {}", global_step_, line);
   return result;
 }

@@ -11,7 +11,8 @@
 // checkpoint, as TF does.
 //
 // Not thread-safe: one call at a time. Owns the model, head, optimizers and
-// the strategy.
+// the strategy. Train (num_local_replicas > 1) and Evaluate
+// (eval_replicas > 1) start replica threads that live for the call.
 #ifndef ESTUARY_ESTIMATOR_ESTIMATOR_H_
 #define ESTUARY_ESTIMATOR_ESTIMATOR_H_
 
@@ -70,6 +71,12 @@ struct EstimatorOptions {
   // The training hooks' time source (save_checkpoints_secs, steps/sec);
   // tests inject a fake one.
   Clock now = RealNow;
+  // tf.estimator's RunConfig(eval_distribute=MirroredStrategy()): Evaluate
+  // reads this many batches per step and runs them on as many threads (one
+  // replica each), merging the replicas' metrics at the end. >= 1 (1: one
+  // device, the calling thread). EstimatorFromJob sets it from
+  // distribution.eval_distribute.
+  int eval_replicas = 1;
   // The job the Estimator was built from (EstimatorFromJob sets it):
   // ExportSavedModel stores its model and feature-column sections. Null for
   // an Estimator assembled in C++ (not exportable).
@@ -88,10 +95,19 @@ class Estimator {
   // with InvalidArgument("NaN loss during training ...").
   absl::Status Train(const InputFn& input_fn, const TrainArgs& args);
 
-  // Metrics with TF's keys plus "global_step", over `steps` batches or
-  // until the input runs out, from the latest checkpoint (or the checkpoint
+  // Metrics with TF's keys plus "global_step", over `steps` steps or until
+  // the input runs out, from the latest checkpoint (or the checkpoint
   // `checkpoint_path` names: "<dir>/model.ckpt-N"). Writes them as
   // summaries to model_dir/eval (model_dir/eval_NAME).
+  // With eval_replicas = N > 1 (eval_distribute), a step is N batches, one
+  // per replica, computed in parallel (replica 0 on the calling thread, the
+  // others on threads this call owns); a last step with fewer batches left
+  // evaluates those. Each replica updates its own EvalMetrics; they are
+  // merged in replica order at the end (EvalMetrics::Merge), so the result
+  // is that of one replica over the same batches: counts exactly, float
+  // sums up to the order of additions. Errors: InvalidArgument for a batch
+  // without labels or eval_replicas < 1; the input's, the model's and the
+  // head's (the lowest replica's first).
   absl::StatusOr<std::map<std::string, double>> Evaluate(const InputFn& input_fn,
                                                          std::optional<int64_t> steps = {},
                                                          const std::string& name = "",

@@ -82,6 +82,7 @@ absl::StatusOr<std::unique_ptr<Estimator>> EstimatorFromJob(const JobSpec& job,
   options.strategy_factory = std::move(extra.strategy_factory);
   options.is_chief = extra.is_chief;
   options.now = std::move(extra.now);
+  options.eval_replicas = job.distribution.eval_distribute.num_replicas;
   options.job = std::make_shared<const JobSpec>(job);
   ASSIGN_OR_RETURN(FeatureColumnSet set, BuildFeatureColumns(job));
   const JsonPath linear_where = est.where.Key("linear_feature_columns");

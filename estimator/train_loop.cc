@@ -5,16 +5,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <utility>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "estimator/replica_threads.h"
 
 namespace estuary {
 
@@ -40,71 +38,6 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
   return loss.training_loss;
 }
 
-namespace {
-
-// The threads of one RunTrainLoop call that compute replicas 1..n-1 while
-// the loop's thread computes replica 0.
-class ReplicaThreads {
- public:
-  explicit ReplicaThreads(int replicas) {
-    for (int i = 1; i < replicas; ++i) threads_.emplace_back([this, i] { Serve(i); });
-  }
-  ~ReplicaThreads() {
-    {
-      absl::MutexLock lock(&mu_);
-      shutdown_ = true;
-      start_.SignalAll();
-    }
-    for (std::thread& t : threads_) t.join();
-  }
-  ReplicaThreads(const ReplicaThreads&) = delete;
-  ReplicaThreads& operator=(const ReplicaThreads&) = delete;
-
-  // Runs fn(i) for every replica i, fn(0) on this thread; returns when
-  // every call has returned.
-  void Run(const std::function<void(int)>& fn) {
-    {
-      absl::MutexLock lock(&mu_);
-      fn_ = &fn;
-      pending_ = static_cast<int>(threads_.size());
-      ++round_;
-      start_.SignalAll();
-    }
-    fn(0);
-    absl::MutexLock lock(&mu_);
-    while (pending_ > 0) done_.Wait(&mu_);
-    fn_ = nullptr;
-  }
-
- private:
-  void Serve(int replica) {
-    int64_t seen = 0;
-    for (;;) {
-      const std::function<void(int)>* fn = nullptr;
-      {
-        absl::MutexLock lock(&mu_);
-        while (round_ == seen && !shutdown_) start_.Wait(&mu_);
-        if (shutdown_) return;
-        seen = round_;
-        fn = fn_;
-      }
-      (*fn)(replica);
-      absl::MutexLock lock(&mu_);
-      if (--pending_ == 0) done_.Signal();
-    }
-  }
-
-  absl::Mutex mu_;
-  absl::CondVar start_;
-  absl::CondVar done_;
-  const std::function<void(int)>* fn_ ABSL_GUARDED_BY(mu_) = nullptr;
-  int64_t round_ ABSL_GUARDED_BY(mu_) = 0;
-  int pending_ ABSL_GUARDED_BY(mu_) = 0;
-  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;  // last: started after the fields above
-};
-
-}  // namespace
 
 absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
                           Strategy* strategy, const std::vector<TrainingHook*>& hooks,

@@ -4,7 +4,10 @@
 // distribute/collective_strategy_test for why the floats differ at all;
 // optimizer slots too) and log the same losses as one_device with batch
 // 2B; a bad num_replicas_per_worker is a one-line error naming the field.
+// `estuary evaluate` with distribution.eval_distribute on 3 replicas logs
+// so and prints the metrics of the one-replica evaluation.
 #include <cmath>
+#include <map>
 #include <random>
 #include <string>
 
@@ -34,8 +37,11 @@ std::string WriteData() {
 
 // A wide-and-deep job (identity column: sparse rows in both parts).
 std::string WriteJob(const std::string& name, const std::string& data,
-                     const std::string& strategy, int64_t batch, nlohmann::json replicas) {
-  const std::string model_dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name, "_model");
+                     const std::string& strategy, int64_t batch, nlohmann::json replicas,
+                     const nlohmann::json& eval_distribute = nullptr,
+                     const std::string& model_name = "") {
+  const std::string model_dir = absl::StrCat(std::getenv("TEST_TMPDIR"), "/",
+                                             model_name.empty() ? name : model_name, "_model");
   nlohmann::json job = {
       {"model_dir", model_dir},
       {"estimator",
@@ -57,6 +63,10 @@ std::string WriteJob(const std::string& name, const std::string& data,
         {"batch_size", batch}}},
       {"run_config", {{"tf_random_seed", 42}, {"log_step_count_steps", 10}}},
       {"distribution", {{"strategy", strategy}, {"num_replicas_per_worker", replicas}}}};
+  // 640 rows in batches of 50: 12 and a ragged one of 40.
+  job["eval_input"] = job["train_input"];
+  job["eval_input"]["batch_size"] = 50;
+  if (!eval_distribute.is_null()) job["distribution"]["eval_distribute"] = eval_distribute;
   return WriteTempFile(name + ".json", job.dump(1));
 }
 
@@ -132,6 +142,52 @@ TEST(MirroredTrainTest, ZeroReplicasIsAOneLineErrorNamingTheField) {
   EXPECT_EQ(*code, 2) << p->Output();
   EXPECT_NE(p->Output().find("$.distribution.num_replicas_per_worker"), std::string::npos)
       << p->Output();
+}
+
+// "key = value" pairs of the last "saving dict for global step" line.
+std::map<std::string, double> EvalMetrics(Proc& p) {
+  std::map<std::string, double> out;
+  const std::string line = p.FindLine("saving dict for global step ");
+  std::string rest = line.substr(line.find(": ", line.find("global step")) + 2);
+  for (size_t at = 0; at < rest.size();) {
+    size_t end = rest.find(", ", at);
+    if (end == std::string::npos) end = rest.size();
+    const std::string pair = rest.substr(at, end - at);
+    const size_t eq = pair.find(" = ");
+    if (eq != std::string::npos) out[pair.substr(0, eq)] = std::stod(pair.substr(eq + 3));
+    at = end + 2;
+  }
+  return out;
+}
+
+std::map<std::string, double> RunEvaluate(const std::string& job, const std::string& must_log) {
+  auto p = Proc::Start({Runfile("cli/estuary"), "evaluate", job});
+  absl::StatusOr<int> code = p->Wait(absl::Minutes(2));
+  EXPECT_TRUE(code.ok() && *code == 0) << p->Output();
+  EXPECT_TRUE(p->HasLine(must_log)) << p->Output();
+  return EvalMetrics(*p);
+}
+
+TEST(MirroredTrainTest, EvalDistributeEvaluatesOnReplicasWithTheOneReplicaMetrics) {
+  const std::string data = WriteData();
+  Train(WriteJob("eval_train", data, "mirrored", 8, 2));
+  const std::map<std::string, double> one =
+      RunEvaluate(WriteJob("eval_one", data, "mirrored", 8, 2,
+                           {{"strategy", "one_device"}}, "eval_train"),
+                  "(13 steps, 13 batches, 1 replica)");
+  const std::map<std::string, double> three =
+      RunEvaluate(WriteJob("eval_three", data, "mirrored", 8, 2,
+                           {{"strategy", "mirrored"}, {"num_replicas", 3}}, "eval_train"),
+                  "starting evaluation at global_step 40 on 3 replicas");
+  ASSERT_GE(one.size(), 10u);
+  ASSERT_EQ(three.size(), one.size());
+  for (const auto& [key, value] : one) {
+    // As printed (7 significant digits); counts are exact.
+    EXPECT_NEAR(three.at(key), value, 1e-6 * (1 + std::abs(value))) << key;
+  }
+  EXPECT_EQ(three.at("accuracy"), one.at("accuracy"));
+  EXPECT_EQ(three.at("auc"), one.at("auc"));
+  EXPECT_EQ(one.at("global_step"), 40);
 }
 
 }  // namespace

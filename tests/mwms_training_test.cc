@@ -91,6 +91,7 @@ struct JobOptions {
   double collective_timeout_secs = 30;
   double startup_timeout_secs = 30;
   std::vector<int> hidden_units = {16, 8};
+  std::string communication = "auto";  // distribution.communication
 };
 
 std::string Job(const std::string& data, const JobOptions& o) {
@@ -122,6 +123,7 @@ std::string Job(const std::string& data, const JobOptions& o) {
       {"train_spec", {{"max_steps", o.max_steps}}},
       {"distribution",
        {{"strategy", o.cluster ? "multi_worker_mirrored" : "auto"},
+        {"communication", o.communication},
         {"heartbeat_interval_secs", 0.5},
         {"heartbeat_timeout_secs", 5},
         {"startup_timeout_secs", o.startup_timeout_secs},
@@ -172,6 +174,11 @@ TEST_F(MwmsTrainingTest, TwoRanksEqualOneProcessWithTheGlobalBatch) {
   ASSERT_TRUE(code.ok() && *code == 0) << local->Output();
   EXPECT_TRUE(local->HasLine("2 of 2 tasks exited 0")) << local->Output();
   EXPECT_TRUE(local->HasLine("[worker:0] ring generation 1 formed: rank 1 of 2"))
+      << local->Output();
+  // `auto` says which collective it took and why (this test's build and
+  // machine: no CUDA, or no GPU).
+  EXPECT_TRUE(local->HasLine(
+      "[chief:0] all-reduce over the TCP ring: distribution.communication 'auto' and "))
       << local->Output();
   EXPECT_TRUE(
       local->HasLine(absl::StrCat("training finished: final checkpoint at global_step ", kN)))
@@ -294,6 +301,37 @@ TEST_F(MwmsTrainingTest, KilledChiefFailsTheWorker) {
   ASSERT_TRUE(worker.ok()) << t->worker->Output();
   EXPECT_EQ(*worker, 1) << t->worker->Output();
   EXPECT_LT(absl::Now() - killed, absl::Seconds(30)) << t->worker->Output();
+}
+
+// (f)
+TEST_F(MwmsTrainingTest, NcclWhereItCanNotRunFailsAtStartUpNamingTheField) {
+  JobOptions o{.name = "nccl", .max_steps = 1000000, .communication = "nccl"};
+  const std::string job = Job(*data_, o);
+  TestCluster cluster(1, 1, 0);
+  auto chief = cluster.StartTask("chief:0", job);
+  auto worker = cluster.StartTask("worker:0", job);
+  absl::StatusOr<int> chief_code = chief->Wait(absl::Seconds(60));
+  absl::StatusOr<int> worker_code = worker->Wait(absl::Seconds(60));
+  ASSERT_TRUE(chief_code.ok()) << chief->Output();
+  ASSERT_TRUE(worker_code.ok()) << worker->Output();
+  if (chief->HasLine("all-reduce over NCCL")) {
+    GTEST_SKIP() << "this build and machine run NCCL (a GPU is visible); the refusal is for "
+                    "builds and machines without it";
+  }
+  EXPECT_EQ(*chief_code, 1) << chief->Output();
+  EXPECT_EQ(*worker_code, 1) << worker->Output();
+  for (Proc* p : {chief.get(), worker.get()}) {
+    const std::string error = p->FindLine("error: ");
+    EXPECT_NE(error.find("distribution.communication 'nccl' can not run here: "),
+              std::string::npos)
+        << p->Output();
+    // Without CUDA in the build, or without a usable GPU.
+    EXPECT_TRUE(error.find("this build has no CUDA") != std::string::npos ||
+                error.find("no usable GPU") != std::string::npos ||
+                error.find("no CUDA device visible") != std::string::npos)
+        << error;
+    EXPECT_FALSE(p->HasLine("loss = ")) << p->Output();
+  }
 }
 
 }  // namespace

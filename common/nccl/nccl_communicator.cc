@@ -449,6 +449,16 @@ std::string MissingRanks(const NcclOptions& options, const std::vector<std::stri
 
 }  // namespace
 
+absl::StatusOr<int> NcclVisibleDevices() {
+  int devices = 0;
+  const cudaError_t e = cudaGetDeviceCount(&devices);
+  if (e != cudaSuccess) {
+    return absl::FailedPreconditionError(absl::StrCat("no usable GPU: ", CudaError(e)));
+  }
+  if (devices < 1) return absl::FailedPreconditionError("no CUDA device visible");
+  return devices;
+}
+
 absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(const NcclOptions& options) {
   if (options.store == nullptr) return absl::InvalidArgumentError("NcclOptions.store is null");
   if (options.size < 1 || options.rank < 0 || options.rank >= options.size) {

@@ -63,6 +63,14 @@ struct NcclOptions {
 // --config=cuda.
 absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(const NcclOptions& options);
 
+// Whether NCCL can run here: the number of CUDA devices this process sees
+// (>= 1). Cheap (asks the CUDA runtime for the device count; no context,
+// no kernel), so a trainer calls it at start-up to choose or refuse NCCL.
+// Errors: Unimplemented when built without --config=cuda; FailedPrecondition
+// when the build has CUDA but no GPU is usable (the CUDA runtime's reason:
+// no driver, no device, CUDA_VISIBLE_DEVICES empty).
+absl::StatusOr<int> NcclVisibleDevices();
+
 }  // namespace estuary
 
 #endif  // ESTUARY_COMMON_NCCL_NCCL_COMMUNICATOR_H_

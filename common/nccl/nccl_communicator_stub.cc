@@ -8,4 +8,9 @@ absl::StatusOr<std::unique_ptr<Communicator>> CreateNcclCommunicator(const NcclO
       "NCCL collectives need a GPU build: rebuild with --config=cuda (scripts/setup.sh --cuda)");
 }
 
+absl::StatusOr<int> NcclVisibleDevices() {
+  return absl::UnimplementedError(
+      "this build has no CUDA (built without --config=cuda; scripts/setup.sh --cuda)");
+}
+
 }  // namespace estuary

@@ -97,6 +97,18 @@ TEST(NcclCommunicatorTest, Probe) {
   EXPECT_TRUE(probe.nccl_allreduce_ok) << probe.error;
 }
 
+// The cheap start-up check a trainer runs agrees with the full probe:
+// FailedPrecondition with the CUDA runtime's reason without a GPU.
+TEST(NcclCommunicatorTest, VisibleDevicesAgreesWithTheProbe) {
+  const absl::StatusOr<int> devices = NcclVisibleDevices();
+  if (!NoGpu().empty()) {
+    EXPECT_EQ(devices.status().code(), absl::StatusCode::kFailedPrecondition) << devices.status();
+    return;
+  }
+  ASSERT_TRUE(devices.ok()) << devices.status();
+  EXPECT_EQ(*devices, Probe().device_count);
+}
+
 TEST(NcclCommunicatorTest, BadOptions) {
   Cluster cluster(2);
   NcclOptions options = cluster.Options(0, absl::Seconds(5));

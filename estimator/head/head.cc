@@ -131,6 +131,11 @@ Tensor MatrixTensor(const RowMatrixXf& m) {
 
 // ---- Eval metrics -------------------------------------------------------
 
+absl::Status MergeMismatch(const char* self) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("can not merge another head's eval metrics into ", self));
+}
+
 class BinaryEvalMetrics : public EvalMetrics {
  public:
   explicit BinaryEvalMetrics(const BinaryClassHead* head) : head_(head) {}
@@ -170,6 +175,20 @@ class BinaryEvalMetrics : public EvalMetrics {
             {"auc_precision_recall", auc_pr_.Result()}};
   }
 
+  absl::Status Merge(const EvalMetrics& other) override {
+    const auto* o = dynamic_cast<const BinaryEvalMetrics*>(&other);
+    if (o == nullptr) return MergeMismatch("BinaryEvalMetrics");
+    loss_.Merge(o->loss_);
+    average_loss_.Merge(o->average_loss_);
+    accuracy_.Merge(o->accuracy_);
+    prediction_mean_.Merge(o->prediction_mean_);
+    label_mean_.Merge(o->label_mean_);
+    precision_recall_.Merge(o->precision_recall_);
+    auc_.Merge(o->auc_);
+    auc_pr_.Merge(o->auc_pr_);
+    return absl::OkStatus();
+  }
+
  private:
   const BinaryClassHead* head_;
   MeanMetric loss_, average_loss_, accuracy_, prediction_mean_, label_mean_;
@@ -202,6 +221,15 @@ class MultiClassEvalMetrics : public EvalMetrics {
             {"accuracy", accuracy_.Result()}};
   }
 
+  absl::Status Merge(const EvalMetrics& other) override {
+    const auto* o = dynamic_cast<const MultiClassEvalMetrics*>(&other);
+    if (o == nullptr) return MergeMismatch("MultiClassEvalMetrics");
+    loss_.Merge(o->loss_);
+    average_loss_.Merge(o->average_loss_);
+    accuracy_.Merge(o->accuracy_);
+    return absl::OkStatus();
+  }
+
  private:
   const MultiClassHead* head_;
   MeanMetric loss_, average_loss_, accuracy_;
@@ -230,6 +258,16 @@ class RegressionEvalMetrics : public EvalMetrics {
             {"average_loss", average_loss_.Result()},
             {"prediction/mean", prediction_mean_.Result()},
             {"label/mean", label_mean_.Result()}};
+  }
+
+  absl::Status Merge(const EvalMetrics& other) override {
+    const auto* o = dynamic_cast<const RegressionEvalMetrics*>(&other);
+    if (o == nullptr) return MergeMismatch("RegressionEvalMetrics");
+    loss_.Merge(o->loss_);
+    average_loss_.Merge(o->average_loss_);
+    prediction_mean_.Merge(o->prediction_mean_);
+    label_mean_.Merge(o->label_mean_);
+    return absl::OkStatus();
   }
 
  private:

@@ -113,6 +113,12 @@ class EvalMetrics {
                               const Tensor* weights) = 0;
   // Metric key -> value (no "global_step"; the Estimator adds it).
   virtual std::map<std::string, double> Result() const = 0;
+  // Adds the state of `other` (another replica's metrics, made by the same
+  // head's CreateEvalMetrics) to this one, so that Result() is that of one
+  // EvalMetrics updated with both replicas' batches (counts exactly; float
+  // sums up to the order of additions). InvalidArgument when `other` is of
+  // another head.
+  virtual absl::Status Merge(const EvalMetrics& other) = 0;
 };
 
 // Labels: float in [0, 1] (soft labels allowed, as TF), int64 in {0, 1}, or

@@ -21,6 +21,21 @@ void PrecisionRecallMetric::Update(float label, float prediction, double weight)
 double PrecisionRecallMetric::Precision() const { return DivNoNan(tp_, tp_ + fp_); }
 double PrecisionRecallMetric::Recall() const { return DivNoNan(tp_, tp_ + fn_); }
 
+void PrecisionRecallMetric::Merge(const PrecisionRecallMetric& other) {
+  tp_ += other.tp_;
+  fp_ += other.fp_;
+  fn_ += other.fn_;
+}
+
+void AucMetric::Merge(const AucMetric& other) {
+  for (int i = 0; i < num_thresholds_ && i < other.num_thresholds_; ++i) {
+    tp_bucket_[i] += other.tp_bucket_[i];
+    fp_bucket_[i] += other.fp_bucket_[i];
+  }
+  total_pos_ += other.total_pos_;
+  total_neg_ += other.total_neg_;
+}
+
 AucMetric::AucMetric(Curve curve, int num_thresholds)
     : curve_(curve),
       num_thresholds_(num_thresholds),

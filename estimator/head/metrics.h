@@ -4,7 +4,10 @@
 // like Keras' divide_no_nan).
 //
 // Value types; thread-compatible (no internal locking: one evaluation loop
-// owns its accumulators).
+// owns its accumulators). Merge adds another accumulator's state (a
+// replica's, under eval_distribute) as TF sums SyncOnRead metric variables
+// across replicas: counts add exactly; sums of floats differ from one
+// accumulator over all updates only by the order of additions.
 #ifndef ESTUARY_ESTIMATOR_HEAD_METRICS_H_
 #define ESTUARY_ESTIMATOR_HEAD_METRICS_H_
 
@@ -22,6 +25,10 @@ class MeanMetric {
     count_ += weight;
   }
   double Result() const { return count_ == 0.0 ? 0.0 : total_ / count_; }
+  void Merge(const MeanMetric& other) {
+    total_ += other.total_;
+    count_ += other.count_;
+  }
   double total() const { return total_; }
   double count() const { return count_; }
 
@@ -40,6 +47,8 @@ class PrecisionRecallMetric {
   void Update(float label, float prediction, double weight = 1.0);
   double Precision() const;  // tp / (tp + fp)
   double Recall() const;     // tp / (tp + fn)
+  // `other` must have the same threshold.
+  void Merge(const PrecisionRecallMetric& other);
 
  private:
   float threshold_;
@@ -62,6 +71,8 @@ class AucMetric {
   // A label is positive when it is non-zero.
   void Update(float label, float prediction, double weight = 1.0);
   double Result() const;
+  // `other` must have the same curve and num_thresholds.
+  void Merge(const AucMetric& other);
 
  private:
   Curve curve_;
