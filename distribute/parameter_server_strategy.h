@@ -9,7 +9,12 @@
 //                     rows (the mirror's other rows are never read);
 //   ApplyGradients    one Push of the step's Gradients (touched rows only);
 //                     each PS applies common/optimizer, PS 0 advances
-//                     global_step and the push returns it;
+//                     global_step and the push returns it; the same call
+//                     also pulls the next step's variables (the training
+//                     loop reads the next batch ahead: PrefetchVariables
+//                     names its rows), read by each PS after applying this
+//                     push: one round trip per step, and the next step sees
+//                     this step's update exactly as a separate pull would;
 //   Restore           chief: LoadModel (the latest checkpoint, else initial
 //                     values and a warm start; slots and update counters
 //                     from the checkpoint) then Initialize every PS with a
@@ -42,6 +47,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -69,12 +75,13 @@ struct ParameterServerStrategyOptions {
   // Chief: the generation to tag the PS tasks with at Restore (+1 at each
   // recovery); workers: the least generation they accept.
   uint64_t generation = 1;
-  // Pull the next step's variables while this step computes (read-ahead,
-  // strategy.h): that step then reads variables without this step's own
-  // update (one more step of staleness, as any other worker's step). Off
-  // by default: on 2 cores it gained no speed and cost Adam accuracy
+  // Pull the next step's variables while this step computes (an
+  // asynchronous pull: that step then reads variables without this step's
+  // own update, one more step of staleness, as any other worker's step).
+  // Off by default: on 2 cores it gained no speed and cost Adam accuracy
   // (Fashion-MNIST DNN, chief + 2 workers + 1 PS, 9375 steps: 0.877-0.887
-  // with it, 0.889 without).
+  // with it, 0.889 without). Off, the next step's pull rides on this
+  // step's push (after it is applied: no added staleness).
   bool prefetch = false;
   // How many PS recoveries one step may go through before its error is
   // returned.
@@ -109,12 +116,15 @@ class ParameterServerStrategy : public Strategy {
   // loss. Errors: Push's (InvalidArgument for an unknown variable, nothing
   // sent).
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
-  bool PrefetchesVariables() const override { return options_.prefetch; }
+  // Always: the next step's rows are needed for the push's pull (or for
+  // the asynchronous prefetch).
+  bool PrefetchesVariables() const override { return true; }
   // All of VariablesForStep and ApplyGradients (pull, push, recovery): the
   // optimizer runs on the PS tasks.
   absl::Duration TakeCommunicationTime() override;
-  // Starts the pull for `next_features` in the background; the next
-  // VariablesForStep waits for it. Errors: RowsRead's.
+  // Names the rows `next_features` reads, for the next ApplyGradients'
+  // push + pull (prefetch: starts that pull in the background; the next
+  // VariablesForStep waits for it). Errors: RowsRead's.
   absl::Status PrefetchVariables(const FeatureMap& next_features) override;
   // Chief only (FailedPrecondition on a worker). A PS failure while saving
   // is recovered from (as above) and the save retried. Errors:
@@ -152,6 +162,10 @@ class ParameterServerStrategy : public Strategy {
   // The next step's variables, filled by the prefetch in flight.
   Variables next_mirror_;
   std::future<absl::Status> prefetch_;
+  // The rows the next step reads (PrefetchVariables), pulled with the push.
+  std::optional<std::map<std::string, std::vector<int64_t>>> next_rows_;
+  // mirror_ holds the next step's variables (pulled with the last push).
+  bool mirror_ready_ = false;
   int64_t global_step_ = 0;
   uint64_t generation_ = 0;  // chief: of the last Initialize
   absl::Duration communication_;  // since the last TakeCommunicationTime
