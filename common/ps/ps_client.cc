@@ -336,9 +336,10 @@ absl::Status PsClient::PlanPull(const Layout& layout, const std::vector<std::str
     RETURN_IF_ERROR(CheckGlobalRows(name, global, r->rows));
     RowMatrixXf* dst = mirror_of(name, *r);
     std::vector<std::vector<int64_t>> local(n), ids(n);
-    if (r->ps >= 0) {  // whole on one PS: local rows = global rows
-      local[r->ps] = global;
-      ids[r->ps] = global;
+    if (r->ps >= 0 || n == 1) {  // local rows = global rows
+      const int p = r->ps >= 0 ? r->ps : 0;
+      local[p] = global;
+      ids[p] = global;
     } else {
       for (int64_t g : global) {
         const int p = static_cast<int>(g % n);
@@ -384,8 +385,13 @@ absl::Status PsClient::ReadPulled(const std::string& what, FrameReader* reader,
         return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
                                                 t.global.size()));
       }
-      for (size_t i = 0; i < t.global.size(); ++i) {
-        std::copy_n(m->data() + i * cols, cols, t.dst->data() + t.global[i] * cols);
+      float* dst = t.dst->data();
+      if (cols == 1) {  // the linear part's weights: no memmove call per float
+        for (size_t i = 0; i < t.global.size(); ++i) dst[t.global[i]] = m->data()[i];
+      } else {
+        for (size_t i = 0; i < t.global.size(); ++i) {
+          std::copy_n(m->data() + i * cols, cols, dst + t.global[i] * cols);
+        }
       }
     }
   }
@@ -476,7 +482,7 @@ absl::StatusOr<int64_t> PsClient::PushPull(const Gradients& grads,
       v->set_name(name);
       v->set_kind(ps::PushVariable::SPARSE);
       v->set_any_rows(!g.rows.empty());
-      if (r->ps >= 0) {
+      if (r->ps >= 0 || n == 1) {  // local rows = global rows: no copy
         RETURN_IF_ERROR(writers[p].AddInts(g.rows));
         RETURN_IF_ERROR(writers[p].AddMatrixView(g.values));
         continue;
