@@ -159,7 +159,7 @@ absl::Status ParameterServerStrategy::PrefetchVariables(const FeatureMap& next_f
   // Every row-sparse variable is in the mirror, with no rows if this batch
   // reads none (Forward looks every variable up).
   for (const std::string& name : row_sparse_) rows[name];
-  if (!options_.prefetch) {
+  if (!options_.prefetch) {  // pull_with_push
     next_rows_ = std::move(rows);
     return absl::OkStatus();
   }

@@ -9,12 +9,11 @@
 //                     rows (the mirror's other rows are never read);
 //   ApplyGradients    one Push of the step's Gradients (touched rows only);
 //                     each PS applies common/optimizer, PS 0 advances
-//                     global_step and the push returns it; the same call
-//                     also pulls the next step's variables (the training
-//                     loop reads the next batch ahead: PrefetchVariables
-//                     names its rows), read by each PS after applying this
-//                     push: one round trip per step, and the next step sees
-//                     this step's update exactly as a separate pull would;
+//                     global_step and the push returns it; with
+//                     pull_with_push the same call also pulls the next
+//                     step's variables (the loop reads the next batch
+//                     ahead: PrefetchVariables names its rows), read by
+//                     each PS after applying this push;
 //   Restore           chief: LoadModel (the latest checkpoint, else initial
 //                     values and a warm start; slots and update counters
 //                     from the checkpoint) then Initialize every PS with a
@@ -80,9 +79,16 @@ struct ParameterServerStrategyOptions {
   // own update, one more step of staleness, as any other worker's step).
   // Off by default: on 2 cores it gained no speed and cost Adam accuracy
   // (Fashion-MNIST DNN, chief + 2 workers + 1 PS, 9375 steps: 0.877-0.887
-  // with it, 0.889 without). Off, the next step's pull rides on this
-  // step's push (after it is applied: no added staleness).
+  // with it, 0.889 without).
   bool prefetch = false;
+  // Pull the next step's variables with this step's push (PsClient::
+  // PushPull: one round trip per step; each PS answers after applying the
+  // push, so the step still sees its own update). Off by default: the
+  // read happens one round trip earlier than a separate pull's, so a step
+  // misses more of the other workers' updates; Fashion-MNIST (chief + 2
+  // workers + 1 PS, Adam, loaded 2 cores): median 0.8897 with it, 0.8916
+  // without, near the acceptance test's 0.88 (bench/RESULTS.md).
+  bool pull_with_push = false;
   // How many PS recoveries one step may go through before its error is
   // returned.
   int max_recoveries_per_step = 3;
@@ -116,15 +122,16 @@ class ParameterServerStrategy : public Strategy {
   // loss. Errors: Push's (InvalidArgument for an unknown variable, nothing
   // sent).
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
-  // Always: the next step's rows are needed for the push's pull (or for
-  // the asynchronous prefetch).
-  bool PrefetchesVariables() const override { return true; }
+  // With prefetch or pull_with_push: both need the next step's rows.
+  bool PrefetchesVariables() const override {
+    return options_.prefetch || options_.pull_with_push;
+  }
   // All of VariablesForStep and ApplyGradients (pull, push, recovery): the
   // optimizer runs on the PS tasks.
   absl::Duration TakeCommunicationTime() override;
   // Names the rows `next_features` reads, for the next ApplyGradients'
-  // push + pull (prefetch: starts that pull in the background; the next
-  // VariablesForStep waits for it). Errors: RowsRead's.
+  // push + pull (pull_with_push), or starts that pull in the background
+  // (prefetch; the next VariablesForStep waits for it). Errors: RowsRead's.
   absl::Status PrefetchVariables(const FeatureMap& next_features) override;
   // Chief only (FailedPrecondition on a worker). A PS failure while saving
   // is recovered from (as above) and the save retried. Errors:
