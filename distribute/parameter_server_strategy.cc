@@ -90,8 +90,10 @@ absl::Status ParameterServerStrategy::Recover(const absl::Status& why) {
                           absl::IsFailedPrecondition(why) || absl::IsAborted(why);
   if (!ps_failure) return why;
   // A prefetch in flight read the old generation: wait for it and drop it
-  // (the next step pulls again).
+  // (the next step pulls again), as what the last push pulled.
   (void)FinishPrefetch();
+  next_rows_.reset();
+  mirror_ready_ = false;
   if (options_.is_chief) {
     ++generation_;
     spdlog::warn("parameter servers failed ({}); reinitialising them from the latest "
@@ -122,6 +124,8 @@ absl::Status ParameterServerStrategy::Restore() {
   (void)FinishPrefetch();
   mirror_ = Variables();
   next_mirror_ = Variables();
+  next_rows_.reset();
+  mirror_ready_ = false;
   if (options_.is_chief) {
     generation_ = options_.generation;
     RETURN_IF_ERROR(InitializeFromCheckpoint());
@@ -152,7 +156,13 @@ absl::Status ParameterServerStrategy::FinishPrefetch() {
 absl::Status ParameterServerStrategy::PrefetchVariables(const FeatureMap& next_features) {
   RETURN_IF_ERROR(FinishPrefetch());  // none in flight normally
   ASSIGN_OR_RETURN(auto rows, model_->RowsRead(next_features));
+  // Every row-sparse variable is in the mirror, with no rows if this batch
+  // reads none (Forward looks every variable up).
   for (const std::string& name : row_sparse_) rows[name];
+  if (!options_.prefetch) {  // pull_with_push
+    next_rows_ = std::move(rows);
+    return absl::OkStatus();
+  }
   prefetch_ = std::async(std::launch::async, [this, dense = dense_, rows = std::move(rows)] {
     return client_->Pull(dense, rows, &next_mirror_, absl::Now() + options_.call_timeout);
   });
@@ -162,6 +172,10 @@ absl::Status ParameterServerStrategy::PrefetchVariables(const FeatureMap& next_f
 absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
     const FeatureMap& features) {
   const CommunicationTimer timer(&communication_);  // all of it waits on the PS tasks
+  if (mirror_ready_) {  // pulled with the last push
+    mirror_ready_ = false;
+    return &mirror_;
+  }
   if (prefetch_.valid()) {
     absl::Status st = FinishPrefetch();
     if (st.ok()) {
@@ -172,8 +186,6 @@ absl::StatusOr<const Variables*> ParameterServerStrategy::VariablesForStep(
     RETURN_IF_ERROR(Recover(st));
   }
   ASSIGN_OR_RETURN(auto rows, model_->RowsRead(features));
-  // Every row-sparse variable is in the mirror, with no rows if this batch
-  // reads none (Forward looks every variable up).
   for (const std::string& name : row_sparse_) rows[name];
   for (int recoveries = 0;; ++recoveries) {
     absl::Status st = client_->Pull(dense_, rows, &mirror_, absl::Now() + options_.call_timeout);
@@ -191,8 +203,15 @@ absl::StatusOr<double> ParameterServerStrategy::ApplyGradients(
   }
   const ReplicaGradients& replica = replicas->front();
   const CommunicationTimer timer(&communication_);  // the optimizer runs on the PS tasks
-  absl::StatusOr<int64_t> step =
-      client_->Push(replica.grads, absl::Now() + options_.call_timeout);
+  const absl::Time deadline = absl::Now() + options_.call_timeout;
+  absl::StatusOr<int64_t> step;
+  if (next_rows_.has_value()) {
+    step = client_->PushPull(replica.grads, dense_, *next_rows_, &mirror_, deadline);
+    next_rows_.reset();
+    mirror_ready_ = step.ok();
+  } else {
+    step = client_->Push(replica.grads, deadline);
+  }
   if (step.ok()) {
     global_step_ = *step;
     return replica.loss;

@@ -9,7 +9,11 @@
 //                     rows (the mirror's other rows are never read);
 //   ApplyGradients    one Push of the step's Gradients (touched rows only);
 //                     each PS applies common/optimizer, PS 0 advances
-//                     global_step and the push returns it;
+//                     global_step and the push returns it; with
+//                     pull_with_push the same call also pulls the next
+//                     step's variables (the loop reads the next batch
+//                     ahead: PrefetchVariables names its rows), read by
+//                     each PS after applying this push;
 //   Restore           chief: LoadModel (the latest checkpoint, else initial
 //                     values and a warm start; slots and update counters
 //                     from the checkpoint) then Initialize every PS with a
@@ -42,6 +46,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -69,13 +74,21 @@ struct ParameterServerStrategyOptions {
   // Chief: the generation to tag the PS tasks with at Restore (+1 at each
   // recovery); workers: the least generation they accept.
   uint64_t generation = 1;
-  // Pull the next step's variables while this step computes (read-ahead,
-  // strategy.h): that step then reads variables without this step's own
-  // update (one more step of staleness, as any other worker's step). Off
-  // by default: on 2 cores it gained no speed and cost Adam accuracy
+  // Pull the next step's variables while this step computes (an
+  // asynchronous pull: that step then reads variables without this step's
+  // own update, one more step of staleness, as any other worker's step).
+  // Off by default: on 2 cores it gained no speed and cost Adam accuracy
   // (Fashion-MNIST DNN, chief + 2 workers + 1 PS, 9375 steps: 0.877-0.887
   // with it, 0.889 without).
   bool prefetch = false;
+  // Pull the next step's variables with this step's push (PsClient::
+  // PushPull: one round trip per step; each PS answers after applying the
+  // push, so the step still sees its own update). Off by default: the
+  // read happens one round trip earlier than a separate pull's, so a step
+  // misses more of the other workers' updates; Fashion-MNIST (chief + 2
+  // workers + 1 PS, Adam, loaded 2 cores): median 0.8897 with it, 0.8916
+  // without, near the acceptance test's 0.88 (bench/RESULTS.md).
+  bool pull_with_push = false;
   // How many PS recoveries one step may go through before its error is
   // returned.
   int max_recoveries_per_step = 3;
@@ -109,12 +122,16 @@ class ParameterServerStrategy : public Strategy {
   // loss. Errors: Push's (InvalidArgument for an unknown variable, nothing
   // sent).
   absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) override;
-  bool PrefetchesVariables() const override { return options_.prefetch; }
+  // With prefetch or pull_with_push: both need the next step's rows.
+  bool PrefetchesVariables() const override {
+    return options_.prefetch || options_.pull_with_push;
+  }
   // All of VariablesForStep and ApplyGradients (pull, push, recovery): the
   // optimizer runs on the PS tasks.
   absl::Duration TakeCommunicationTime() override;
-  // Starts the pull for `next_features` in the background; the next
-  // VariablesForStep waits for it. Errors: RowsRead's.
+  // Names the rows `next_features` reads, for the next ApplyGradients'
+  // push + pull (pull_with_push), or starts that pull in the background
+  // (prefetch; the next VariablesForStep waits for it). Errors: RowsRead's.
   absl::Status PrefetchVariables(const FeatureMap& next_features) override;
   // Chief only (FailedPrecondition on a worker). A PS failure while saving
   // is recovered from (as above) and the save retried. Errors:
@@ -152,6 +169,10 @@ class ParameterServerStrategy : public Strategy {
   // The next step's variables, filled by the prefetch in flight.
   Variables next_mirror_;
   std::future<absl::Status> prefetch_;
+  // The rows the next step reads (PrefetchVariables), pulled with the push.
+  std::optional<std::map<std::string, std::vector<int64_t>>> next_rows_;
+  // mirror_ holds the next step's variables (pulled with the last push).
+  bool mirror_ready_ = false;
   int64_t global_step_ = 0;
   uint64_t generation_ = 0;  // chief: of the last Initialize
   absl::Duration communication_;  // since the last TakeCommunicationTime

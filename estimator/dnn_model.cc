@@ -98,9 +98,7 @@ class DnnModel : public Model {
         }
       }
       ASSIGN_OR_RETURN(CategoricalIds ids, e->categorical->Ids(features));
-      r = std::move(ids.ids);
-      std::sort(r.begin(), r.end());
-      r.erase(std::unique(r.begin(), r.end()), r.end());
+      r = SortedDistinct(ids.ids);
     }
     return rows;
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace estuary {
@@ -132,6 +133,18 @@ absl::StatusOr<EmbeddingGrad> CombineEmbeddingsGrad(int64_t num_buckets,
     g.grads.row(static_cast<int64_t>(i)) = sums.row(distinct[i].second);
   }
   return g;
+}
+
+std::vector<int64_t> SortedDistinct(const std::vector<int64_t>& ids) {
+  absl::flat_hash_set<int64_t> seen;
+  seen.reserve(ids.size());
+  std::vector<int64_t> out;
+  out.reserve(ids.size());
+  for (int64_t id : ids) {
+    if (seen.insert(id).second) out.push_back(id);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 }  // namespace estuary

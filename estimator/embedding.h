@@ -66,6 +66,11 @@ absl::StatusOr<EmbeddingGrad> CombineEmbeddingsGrad(int64_t num_buckets,
                                                     const CategoricalIds& ids, Combiner combiner,
                                                     const RowMatrixXf& output_grad);
 
+// The distinct values of `ids`, ascending (Model::RowsRead's rows). A hash
+// set drops the repeats first, so only distinct ids are sorted (a batch
+// repeats a column's ids a lot: bucketized columns, frequent values).
+std::vector<int64_t> SortedDistinct(const std::vector<int64_t>& ids);
+
 }  // namespace estuary
 
 #endif  // ESTUARY_ESTIMATOR_EMBEDDING_H_

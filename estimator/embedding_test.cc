@@ -1,5 +1,9 @@
 #include "estimator/embedding.h"
 
+#include <algorithm>
+#include <random>
+#include <vector>
+
 #include "gtest/gtest.h"
 
 namespace estuary {
@@ -46,6 +50,21 @@ TEST(EmbeddingTest, GradientSumsDuplicateIds) {
   EXPECT_EQ(g->ids, std::vector<int64_t>({1, 3}));
   EXPECT_FLOAT_EQ(g->grads(0, 0), 0.5f);
   EXPECT_FLOAT_EQ(g->grads(1, 0), 10.5f);
+}
+
+TEST(EmbeddingTest, SortedDistinctEqualsSortUnique) {
+  EXPECT_TRUE(SortedDistinct({}).empty());
+  EXPECT_EQ(SortedDistinct({5, -1, 5, 3, 1048575, 3, 0, -1}),
+            (std::vector<int64_t>{-1, 0, 3, 5, 1048575}));
+  std::mt19937_64 rng(7);
+  for (int n : {1, 17, 256, 5000}) {
+    std::vector<int64_t> ids(n);
+    for (int64_t& id : ids) id = static_cast<int64_t>(rng() % (n / 3 + 2));
+    std::vector<int64_t> want = ids;
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    EXPECT_EQ(SortedDistinct(ids), want) << n;
+  }
 }
 
 TEST(EmbeddingTest, ParseCombiner) {

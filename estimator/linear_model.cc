@@ -71,10 +71,7 @@ absl::StatusOr<std::map<std::string, std::vector<int64_t>>> LinearModel::RowsRea
   for (size_t i = 0; i < columns_.size(); ++i) {
     if (!columns_[i]->is_categorical()) continue;
     ASSIGN_OR_RETURN(CategoricalIds ids, columns_[i]->Ids(features));
-    std::vector<int64_t>& r = rows[weight_names_[i]];
-    r = std::move(ids.ids);
-    std::sort(r.begin(), r.end());
-    r.erase(std::unique(r.begin(), r.end()), r.end());
+    rows[weight_names_[i]] = SortedDistinct(ids.ids);
   }
   return rows;
 }

@@ -294,25 +294,24 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
   return generation;
 }
 
-absl::Status PsClient::Pull(const std::vector<std::string>& dense,
-                            const std::map<std::string, std::vector<int64_t>>& rows,
-                            Variables* mirror, absl::Time deadline) {
-  ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
+// What a pull asks one PS for and where the answer goes.
+struct PsClient::PullTarget {
+  RowMatrixXf* dst = nullptr;
+  bool whole = false;            // the answer is the whole variable
+  int partition = 0;             // else: rows of partition `partition` of `count`
+  int count = 1;
+  std::vector<int64_t> global;   // the global rows answered (empty: every local row)
+};
+
+absl::Status PsClient::PlanPull(const Layout& layout, const std::vector<std::string>& dense,
+                                const std::map<std::string, std::vector<int64_t>>& rows,
+                                Variables* mirror, const std::vector<PullFields*>& fields,
+                                std::vector<FrameWriter>* writers,
+                                std::vector<std::vector<PullTarget>>* targets) const {
   const int n = num_ps();
-  // What each PS is asked for, and where each answer goes.
-  struct Target {
-    RowMatrixXf* dst = nullptr;
-    bool whole = false;            // the answer is the whole variable
-    int partition = 0;             // else: rows of partition `partition` of `count`
-    int count = 1;
-    std::vector<int64_t> global;   // the global rows answered (empty: every local row)
-  };
-  std::vector<ps::PullRequest> reqs(n);
-  std::vector<FrameWriter> writers(n);
-  std::vector<std::vector<Target>> targets(n);
   auto route = [&](const std::string& name) -> absl::StatusOr<const Layout::Route*> {
-    auto it = layout->routes.find(name);
-    if (it == layout->routes.end()) {
+    auto it = layout.routes.find(name);
+    if (it == layout.routes.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat("PsClient: pull of '", name, "', which no parameter server holds"));
     }
@@ -328,9 +327,8 @@ absl::Status PsClient::Pull(const std::vector<std::string>& dense,
     RowMatrixXf* dst = mirror_of(name, *r);
     for (int p = 0; p < n; ++p) {
       if (r->ps >= 0 && r->ps != p) continue;
-      ps::PullVariable* v = reqs[p].add_variables();
-      v->set_name(name);
-      targets[p].push_back({dst, r->ps >= 0, p, n, {}});
+      fields[p]->Add()->set_name(name);
+      (*targets)[p].push_back({dst, r->ps >= 0, p, n, {}});
     }
   }
   for (const auto& [name, global] : rows) {
@@ -338,20 +336,79 @@ absl::Status PsClient::Pull(const std::vector<std::string>& dense,
     RETURN_IF_ERROR(CheckGlobalRows(name, global, r->rows));
     RowMatrixXf* dst = mirror_of(name, *r);
     std::vector<std::vector<int64_t>> local(n), ids(n);
-    for (int64_t g : global) {
-      const int p = r->ps >= 0 ? r->ps : static_cast<int>(g % n);
-      local[p].push_back(r->ps >= 0 ? g : g / n);
-      ids[p].push_back(g);
+    if (r->ps >= 0 || n == 1) {  // local rows = global rows
+      const int p = r->ps >= 0 ? r->ps : 0;
+      local[p] = global;
+      ids[p] = global;
+    } else {
+      for (int64_t g : global) {
+        const int p = static_cast<int>(g % n);
+        local[p].push_back(g / n);
+        ids[p].push_back(g);
+      }
     }
     for (int p = 0; p < n; ++p) {
       if (ids[p].empty()) continue;
-      ps::PullVariable* v = reqs[p].add_variables();
+      ps::PullVariable* v = fields[p]->Add();
       v->set_name(name);
       v->set_rows(true);
-      RETURN_IF_ERROR(writers[p].AddInts(std::move(local[p])));
-      targets[p].push_back({dst, false, p, n, std::move(ids[p])});
+      RETURN_IF_ERROR((*writers)[p].AddInts(std::move(local[p])));
+      (*targets)[p].push_back({dst, false, p, n, std::move(ids[p])});
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status PsClient::ReadPulled(const std::string& what, FrameReader* reader,
+                                  const std::vector<PullTarget>& targets) {
+  for (const PullTarget& t : targets) {
+    absl::StatusOr<RowMatrixXf> m = reader->NextMatrix();
+    if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat(what, ": ", m.status().message()));
+    const int64_t cols = t.dst->cols();
+    if (m->cols() != cols) {
+      return absl::DataLossError(absl::StrCat(what, ": ", m->cols(), " columns, expected ", cols));
+    }
+    if (t.whole) {
+      if (m->rows() != t.dst->rows()) {
+        return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
+                                                t.dst->rows()));
+      }
+      *t.dst = *std::move(m);
+    } else if (t.global.empty()) {  // every row of a partition
+      for (int64_t r = 0; r < m->rows(); ++r) {
+        const int64_t g = r * t.count + t.partition;
+        if (g >= t.dst->rows()) return absl::DataLossError(absl::StrCat(what, ": too many rows"));
+        std::copy_n(m->data() + r * cols, cols, t.dst->data() + g * cols);
+      }
+    } else {
+      if (m->rows() != static_cast<int64_t>(t.global.size())) {
+        return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
+                                                t.global.size()));
+      }
+      float* dst = t.dst->data();
+      if (cols == 1) {  // the linear part's weights: no memmove call per float
+        for (size_t i = 0; i < t.global.size(); ++i) dst[t.global[i]] = m->data()[i];
+      } else {
+        for (size_t i = 0; i < t.global.size(); ++i) {
+          std::copy_n(m->data() + i * cols, cols, dst + t.global[i] * cols);
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PsClient::Pull(const std::vector<std::string>& dense,
+                            const std::map<std::string, std::vector<int64_t>>& rows,
+                            Variables* mirror, absl::Time deadline) {
+  ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
+  const int n = num_ps();
+  std::vector<ps::PullRequest> reqs(n);
+  std::vector<FrameWriter> writers(n);
+  std::vector<std::vector<PullTarget>> targets(n);
+  std::vector<PullFields*> fields(n);
+  for (int p = 0; p < n; ++p) fields[p] = reqs[p].mutable_variables();
+  RETURN_IF_ERROR(PlanPull(*layout, dense, rows, mirror, fields, &writers, &targets));
   return ParallelFor(n, [&](int p) -> absl::Status {
     if (reqs[p].variables_size() == 0) return absl::OkStatus();
     reqs[p].set_generation(layout->generation);
@@ -361,40 +418,18 @@ absl::Status PsClient::Pull(const std::vector<std::string>& dense,
     ps::PullResponse resp;
     FrameReader reader;
     RETURN_IF_ERROR(ParseResponse(response, what, &resp, &reader));
-    for (Target& t : targets[p]) {
-      absl::StatusOr<RowMatrixXf> m = reader.NextMatrix();
-      if (!m.ok()) return absl::Status(m.status().code(), absl::StrCat(what, ": ", m.status().message()));
-      const int64_t cols = t.dst->cols();
-      if (m->cols() != cols) {
-        return absl::DataLossError(absl::StrCat(what, ": ", m->cols(), " columns, expected ", cols));
-      }
-      if (t.whole) {
-        if (m->rows() != t.dst->rows()) {
-          return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
-                                                  t.dst->rows()));
-        }
-        *t.dst = *std::move(m);
-      } else if (t.global.empty()) {  // every row of a partition
-        for (int64_t r = 0; r < m->rows(); ++r) {
-          const int64_t g = r * t.count + t.partition;
-          if (g >= t.dst->rows()) return absl::DataLossError(absl::StrCat(what, ": too many rows"));
-          std::copy_n(m->data() + r * cols, cols, t.dst->data() + g * cols);
-        }
-      } else {
-        if (m->rows() != static_cast<int64_t>(t.global.size())) {
-          return absl::DataLossError(absl::StrCat(what, ": ", m->rows(), " rows, expected ",
-                                                  t.global.size()));
-        }
-        for (size_t i = 0; i < t.global.size(); ++i) {
-          std::copy_n(m->data() + i * cols, cols, t.dst->data() + t.global[i] * cols);
-        }
-      }
-    }
-    return absl::OkStatus();
+    return ReadPulled(what, &reader, targets[p]);
   });
 }
 
 absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadline) {
+  return PushPull(grads, {}, {}, nullptr, deadline);
+}
+
+absl::StatusOr<int64_t> PsClient::PushPull(const Gradients& grads,
+                                           const std::vector<std::string>& dense,
+                                           const std::map<std::string, std::vector<int64_t>>& rows,
+                                           Variables* mirror, absl::Time deadline) {
   ASSIGN_OR_RETURN(std::shared_ptr<const Layout> layout, CurrentLayout());
   const int n = num_ps();
   std::vector<ps::PushRequest> reqs(n);
@@ -447,7 +482,7 @@ absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadli
       v->set_name(name);
       v->set_kind(ps::PushVariable::SPARSE);
       v->set_any_rows(!g.rows.empty());
-      if (r->ps >= 0) {
+      if (r->ps >= 0 || n == 1) {  // local rows = global rows: no copy
         RETURN_IF_ERROR(writers[p].AddInts(g.rows));
         RETURN_IF_ERROR(writers[p].AddMatrixView(g.values));
         continue;
@@ -462,19 +497,28 @@ absl::StatusOr<int64_t> PsClient::Push(const Gradients& grads, absl::Time deadli
       RETURN_IF_ERROR(writers[p].AddTensor(GatherRows(g.values, index)));
     }
   }
+  // The pull's rows follow the push's tensors in each request.
+  std::vector<std::vector<PullTarget>> targets(n);
+  if (!dense.empty() || !rows.empty()) {
+    std::vector<PullFields*> fields(n);
+    for (int p = 0; p < n; ++p) fields[p] = reqs[p].mutable_pull();
+    RETURN_IF_ERROR(PlanPull(*layout, dense, rows, mirror, fields, &writers, &targets));
+  }
   int64_t global_step = 0;
   RETURN_IF_ERROR(ParallelFor(n, [&](int p) -> absl::Status {
-    if (p != 0 && reqs[p].variables_size() == 0) return absl::OkStatus();
+    if (p != 0 && reqs[p].variables_size() == 0 && reqs[p].pull_size() == 0) {
+      return absl::OkStatus();
+    }
     reqs[p].set_generation(layout->generation);
     reqs[p].set_advance_global_step(p == 0);
     grpc::ByteBuffer request = writers[p].Finish(&reqs[p]), response;
     RETURN_IF_ERROR(Call(p, "Push", ps_wire::kPush, request, &response, deadline, false));
-    if (p != 0) return absl::OkStatus();
+    const std::string what = absl::StrCat("Push to ", ps_[p]->name);
     ps::PushResponse resp;
     FrameReader reader;
-    RETURN_IF_ERROR(ParseResponse(response, absl::StrCat("Push to ", ps_[p]->name), &resp, &reader));
-    global_step = resp.global_step();
-    return absl::OkStatus();
+    RETURN_IF_ERROR(ParseResponse(response, what, &resp, &reader));
+    if (p == 0) global_step = resp.global_step();
+    return ReadPulled(what, &reader, targets[p]);
   }));
   return global_step;
 }

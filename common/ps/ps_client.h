@@ -35,11 +35,13 @@
 #include "absl/time/time.h"
 #include "common/optimizer.h"
 #include "common/ps/placement.h"
+#include "common/ps/ps_wire.h"
 #include "common/rpc.h"
 #include "common/tensor.h"
 #include "common/variables.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "proto/checkpoint.pb.h"
+#include "proto/ps.pb.h"
 
 namespace estuary {
 
@@ -103,6 +105,16 @@ class PsClient {
   // is detected here, before anything is sent).
   absl::StatusOr<int64_t> Push(const Gradients& grads, absl::Time deadline);
 
+  // Push, then Pull(dense, rows, mirror) in the same round trip: each PS
+  // applies its part of the push and then answers its part of the pull
+  // (one call per PS instead of two), so the values pulled include this
+  // push, exactly as a Pull after the Push returned would. Errors: those of
+  // both; a failed pull may follow an applied push (the mirror is then
+  // partly updated: pull again).
+  absl::StatusOr<int64_t> PushPull(const Gradients& grads, const std::vector<std::string>& dense,
+                                   const std::map<std::string, std::vector<int64_t>>& rows,
+                                   Variables* mirror, absl::Time deadline);
+
   // global_step on PS 0.
   absl::StatusOr<int64_t> GlobalStep(absl::Time deadline);
 
@@ -131,6 +143,18 @@ class PsClient {
   struct Layout;  // generation, placement and per-variable routes
   PsClient(std::vector<std::unique_ptr<Ps>> ps, PsClientOptions options);
   absl::StatusOr<std::shared_ptr<const Layout>> CurrentLayout() const;
+  // A pull's part for each PS: the PullVariables (added to fields[p]), the
+  // rows tensors (appended to writers[p]) and where each answer goes.
+  struct PullTarget;
+  using PullFields = google::protobuf::RepeatedPtrField<ps::PullVariable>;
+  absl::Status PlanPull(const Layout& layout, const std::vector<std::string>& dense,
+                        const std::map<std::string, std::vector<int64_t>>& rows,
+                        Variables* mirror, const std::vector<PullFields*>& fields,
+                        std::vector<ps_wire::FrameWriter>* writers,
+                        std::vector<std::vector<PullTarget>>* targets) const;
+  // Copies one PS's answers (the rest of *reader) into their targets.
+  static absl::Status ReadPulled(const std::string& what, ps_wire::FrameReader* reader,
+                                 const std::vector<PullTarget>& targets);
   // One raw call to PS `ps`; errors say "<what> to ps:N at host:port: ...".
   absl::Status Call(int ps, const char* what, const char* method, const grpc::ByteBuffer& request,
                     grpc::ByteBuffer* response, absl::Time deadline, bool wait_for_ready) const;

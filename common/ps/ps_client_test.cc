@@ -73,6 +73,32 @@ class PsClientTest : public ::testing::Test {
              {"kernel", kernel_, false, true, config_, {}, 0},
              {"bias", bias_, false, true, config_, {}, 0}};
   }
+  // What the PS tasks should hold: the initial values with every step
+  // of Gradients() applied on whole variables.
+  struct Reference {
+    std::unique_ptr<Optimizer> opt;
+    RowMatrixXf t, k, b;
+    Slots ts, ks, bs;
+  };
+  Reference MakeReference() {
+    Reference r{*MakeOptimizer(config_), table_, kernel_, bias_, {}, {}, {}};
+    r.ts = r.opt->CreateSlots(r.t);
+    r.ks = r.opt->CreateSlots(r.k);
+    r.bs = r.opt->CreateSlots(r.b);
+    return r;
+  }
+  // One step's gradients (rows of the table on both PS), applied to *ref.
+  Gradients StepGradients(int step, std::mt19937* rng, Reference* ref) {
+    Gradients g;
+    g.dense["kernel"] = Random(30, 20, rng);
+    g.dense["bias"] = Random(1, 20, rng);
+    g.sparse["table"] = {{1, 2, 9, kPartitionMinRows + 1}, Random(4, 2, rng)};
+    ref->opt->ApplyDense(&ref->k, &ref->ks, g.dense["kernel"], step);
+    ref->opt->ApplyDense(&ref->b, &ref->bs, g.dense["bias"], step);
+    ref->opt->ApplySparse(&ref->t, &ref->ts, g.sparse["table"].rows, g.sparse["table"].values,
+                          step);
+    return g;
+  }
   std::unique_ptr<TestPs> ps_[2];
   std::unique_ptr<PsClient> chief_, worker_;
   OptimizerConfig config_;
@@ -103,19 +129,12 @@ TEST_F(PsClientTest, InitializePullPushGlobalStepAndCheckpoint) {
   EXPECT_TRUE(mirror.floats.at("table").row(1).isZero());  // not pulled
 
   // Two pushes; the reference applies the same on whole variables.
-  std::unique_ptr<Optimizer> opt = *MakeOptimizer(config_);
-  RowMatrixXf t = table_, k = kernel_, b = bias_;
-  Slots ts = opt->CreateSlots(t), ks = opt->CreateSlots(k), bs = opt->CreateSlots(b);
+  Reference ref = MakeReference();
+  const RowMatrixXf &t = ref.t, &k = ref.k;
+  const Slots &ts = ref.ts, &bs = ref.bs;
   std::mt19937 rng(11);
   for (int step = 0; step < 2; ++step) {
-    Gradients g;
-    g.dense["kernel"] = Random(30, 20, &rng);
-    g.dense["bias"] = Random(1, 20, &rng);
-    g.sparse["table"] = {{1, 2, 9, kPartitionMinRows + 1}, Random(4, 2, &rng)};
-    opt->ApplyDense(&k, &ks, g.dense["kernel"], step);
-    opt->ApplyDense(&b, &bs, g.dense["bias"], step);
-    opt->ApplySparse(&t, &ts, g.sparse["table"].rows, g.sparse["table"].values, step);
-    absl::StatusOr<int64_t> gs = worker_->Push(g, Deadline());
+    absl::StatusOr<int64_t> gs = worker_->Push(StepGradients(step, &rng, &ref), Deadline());
     ASSERT_TRUE(gs.ok()) << gs.status();
     EXPECT_EQ(*gs, 41 + step);
   }
@@ -166,6 +185,39 @@ TEST_F(PsClientTest, InitializePullPushGlobalStepAndCheckpoint) {
   ASSERT_TRUE(worker_->Pull({"table", "kernel"}, {}, &fresh, Deadline()).ok());
   EXPECT_TRUE(fresh.floats.at("table") == t);
   EXPECT_EQ(*worker_->GlobalStep(Deadline()), 42);
+}
+
+TEST_F(PsClientTest, PushPullAnswersWithThePushApplied) {
+  ASSERT_TRUE(chief_->Initialize(1, vars_, 0, Deadline()).ok());
+  ASSERT_TRUE(worker_->WaitInitialized(1, Deadline()).ok());
+  Reference ref = MakeReference();
+  const RowMatrixXf &t = ref.t, &k = ref.k, &b = ref.b;
+  std::mt19937 rng(5);
+  Variables mirror;
+  // Rows on both PS, and rows the push did not touch.
+  const std::vector<int64_t> rows = {1, 4, kPartitionMinRows + 1, kPartitionMinRows + 2};
+  for (int step = 0; step < 3; ++step) {
+    absl::StatusOr<int64_t> gs = worker_->PushPull(StepGradients(step, &rng, &ref),
+                                                   {"kernel", "bias"}, {{"table", rows}}, &mirror,
+                                                   Deadline());
+    ASSERT_TRUE(gs.ok()) << gs.status();
+    EXPECT_EQ(*gs, step + 1);
+    // The values pulled are those after this push (bitwise: same optimizer).
+    EXPECT_TRUE(mirror.floats.at("kernel") == k) << step;
+    EXPECT_TRUE(mirror.floats.at("bias") == b) << step;
+    for (int64_t r : rows) EXPECT_TRUE(mirror.floats.at("table").row(r) == t.row(r)) << r;
+    EXPECT_TRUE(mirror.floats.at("table").row(2).isZero());  // pushed, not pulled
+  }
+  // One call per PS and step: the pull rode on the push.
+  for (auto& p : ps_) {
+    EXPECT_EQ(p->service.push_times().calls, 3);
+    EXPECT_EQ(p->service.pull_times().calls, 0);
+  }
+  // A bad pull is InvalidArgument before anything is sent.
+  Gradients none;
+  EXPECT_EQ(worker_->PushPull(none, {}, {{"table", {5, 3}}}, &mirror, Deadline()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*worker_->GlobalStep(Deadline()), 3);
 }
 
 TEST_F(PsClientTest, BadGradientsAreInvalidArgument) {

@@ -67,6 +67,24 @@ std::string PhaseSummary(const PsPhaseTimes& t) {
                          t.receive_ns / 1e6, t.apply_ns / 1e6, t.send_ns / 1e6);
 }
 
+// A pull's items from its PullVariables and the rows tensors that follow
+// in *reader.
+absl::Status ReadPullItems(const google::protobuf::RepeatedPtrField<ps::PullVariable>& vars,
+                           FrameReader* reader, std::vector<PsPullItem>* items) {
+  items->resize(vars.size());
+  for (int i = 0; i < vars.size(); ++i) {
+    PsPullItem& item = (*items)[i];
+    item.name = vars[i].name();
+    item.by_rows = vars[i].rows();
+    if (item.by_rows) {
+      absl::StatusOr<std::vector<int64_t>> rows = reader->NextInts();
+      if (!rows.ok()) return rows.status();
+      item.rows = *std::move(rows);
+    }
+  }
+  return absl::OkStatus();
+}
+
 PsPartition FromProto(const ps::RowPartitionProto& p) {
   return {p.full_rows(), p.index(), p.count() > 0 ? p.count() : 1};
 }
@@ -324,34 +342,32 @@ grpc::Status PsGrpcService::Describe(grpc::ServerContext* ctx, const grpc::ByteB
   return grpc::Status::OK;
 }
 
+void PsGrpcService::CountPulled(const std::vector<PsPullItem>& items,
+                                const std::vector<Tensor>& values) {
+  if (metrics_ == nullptr) return;
+  for (size_t i = 0; i < items.size() && i < values.size(); ++i) {
+    const Tensor& t = values[i];
+    Metrics::Variable& v = metrics_->ForVariable(items[i].name);
+    v.pulled_rows->Increment(static_cast<double>(t.batch_size()));
+    v.pulled_bytes->Increment(static_cast<double>(t.num_elements() * sizeof(float)));
+  }
+}
+
 grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& in,
                                  grpc::ByteBuffer* out) {
   PhaseTimer timer(&pull_times_);
   ps::PullRequest req;
   FrameReader reader;
   if (absl::Status s = ParseRequest(in, &req, &reader); !s.ok()) return ToGrpcStatus(s);
-  std::vector<PsPullItem> items(req.variables_size());
-  for (int i = 0; i < req.variables_size(); ++i) {
-    items[i].name = req.variables(i).name();
-    items[i].by_rows = req.variables(i).rows();
-    if (items[i].by_rows) {
-      absl::StatusOr<std::vector<int64_t>> rows = reader.NextInts();
-      if (!rows.ok()) return ToGrpcStatus(rows.status());
-      items[i].rows = *std::move(rows);
-    }
+  std::vector<PsPullItem> items;
+  if (absl::Status s = ReadPullItems(req.variables(), &reader, &items); !s.ok()) {
+    return ToGrpcStatus(s);
   }
   timer.EndReceive();
   absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), items);
   if (!values.ok()) return ToGrpcStatus(values.status());
   timer.EndApply();
-  if (metrics_ != nullptr) {
-    for (size_t i = 0; i < items.size() && i < values->size(); ++i) {
-      const Tensor& t = (*values)[i];
-      Metrics::Variable& v = metrics_->ForVariable(items[i].name);
-      v.pulled_rows->Increment(static_cast<double>(t.batch_size()));
-      v.pulled_bytes->Increment(static_cast<double>(t.num_elements() * sizeof(float)));
-    }
-  }
+  CountPulled(items, *values);
   FrameWriter writer;
   for (Tensor& t : *values) {
     if (absl::Status s = writer.AddTensor(std::move(t)); !s.ok()) return ToGrpcStatus(s);
@@ -388,6 +404,9 @@ grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffe
     if (!values.ok()) return ToGrpcStatus(absl::InvalidArgumentError(values.status().message()));
     item.values = *std::move(values);
   }
+  // The pull answered after the push (PsClient::PushPull).
+  std::vector<PsPullItem> pull;
+  if (absl::Status s = ReadPullItems(req.pull(), &reader, &pull); !s.ok()) return ToGrpcStatus(s);
   timer.EndReceive();
   if (metrics_ != nullptr) {
     for (const PsPushItem& item : items) {
@@ -403,10 +422,19 @@ grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffe
   if (metrics_ != nullptr) {
     metrics_->apply_seconds().Observe(absl::ToDoubleSeconds(absl::Now() - apply_start));
   }
+  FrameWriter writer;
+  if (!pull.empty()) {
+    absl::StatusOr<std::vector<Tensor>> values = shard_->Pull(req.generation(), pull);
+    if (!values.ok()) return ToGrpcStatus(values.status());
+    CountPulled(pull, *values);
+    for (Tensor& t : *values) {
+      if (absl::Status s = writer.AddTensor(std::move(t)); !s.ok()) return ToGrpcStatus(s);
+    }
+  }
   timer.EndApply();
   ps::PushResponse resp;
   resp.set_global_step(*step);
-  *out = FrameWriter().Build(resp);
+  *out = writer.Finish(&resp);
   return grpc::Status::OK;
 }
 

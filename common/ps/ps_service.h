@@ -69,6 +69,8 @@ class PsGrpcService : public grpc::Service {
   grpc::Status GlobalStep(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Pause(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Save(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
+  // Feeds the pulled_{rows,bytes} metrics (no-op without metrics).
+  void CountPulled(const std::vector<PsPullItem>& items, const std::vector<Tensor>& values);
 
   struct AtomicPhaseTimes {
     std::atomic<int64_t> calls{0}, receive_ns{0}, apply_ns{0}, send_ns{0};

@@ -160,8 +160,13 @@ absl::StatusOr<std::vector<Tensor>> PsShard::Pull(uint64_t generation,
     } else {
       RETURN_IF_ERROR(CheckRows(item.name, item.rows, v.value.rows()));
       std::vector<float> values(item.rows.size() * cols);
-      for (size_t i = 0; i < item.rows.size(); ++i) {
-        std::copy_n(v.value.data() + item.rows[i] * cols, cols, values.data() + i * cols);
+      const float* src = v.value.data();
+      if (cols == 1) {  // the linear part's weights: no memmove call per float
+        for (size_t i = 0; i < item.rows.size(); ++i) values[i] = src[item.rows[i]];
+      } else {
+        for (size_t i = 0; i < item.rows.size(); ++i) {
+          std::copy_n(src + item.rows[i] * cols, cols, values.data() + i * cols);
+        }
       }
       t = Tensor::Floats({static_cast<int64_t>(item.rows.size()), cols}, std::move(values));
     }
