@@ -315,6 +315,11 @@ struct DistributionConfig {
   int num_replicas_per_worker = 1;
   // Deadline of each collective call of a synchronous step.
   absl::Duration collective_timeout = absl::Seconds(60);
+  // Synchronous strategies: all-reduce each gradient bucket as soon as
+  // Backward finished it (distribute/collective_strategy.h), and the
+  // buckets' size (0: 25 MiB, DDP's).
+  bool overlap_backward = false;
+  int64_t bucket_bytes = 0;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   // How long a task waits for the chief to answer its registration, and for

@@ -332,6 +332,24 @@ TEST(JobSpecTest, EvalDistribute) {
               "'one_device', not 2");
 }
 
+TEST(JobSpecTest, OverlapBackwardAndBucketBytes) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(
+      R"({"model_dir": "m", "distribution": {"strategy": "multi_worker_mirrored",
+          "overlap_backward": true, "bucket_bytes": 262144}})",
+      "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->distribution.overlap_backward);
+  EXPECT_EQ(job->distribution.bucket_bytes, 262144);
+  job = ParseJobSpec(R"({"model_dir": "m"})", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_FALSE(job->distribution.overlap_backward);
+  EXPECT_EQ(job->distribution.bucket_bytes, 0);  // the strategy's 25 MiB
+  ExpectError(R"({"model_dir": "m", "distribution": {"overlap_backward": 1}})",
+              "$.distribution.overlap_backward");
+  ExpectError(R"({"model_dir": "m", "distribution": {"bucket_bytes": 100}})",
+              "$.distribution.bucket_bytes");
+}
+
 // ResolveStrategy's one-line errors name the job's strategy and what the
 // cluster has.
 absl::Status Resolve(const std::string& strategy, const std::string& tf_config) {

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -48,6 +49,12 @@ struct Gradients {
   // New values of non-trainable variables computed by the step (batch-norm
   // moving statistics): assigned as they are, never given to an optimizer.
   std::map<std::string, RowMatrixXf> assign;
+  // Optional: told as soon as a dense gradient is final (Backward writes it
+  // no more), so a strategy can start reducing it while Backward computes
+  // the rest (estimator/strategy.h GradientObserver). A model calls it
+  // where it can (the DNN: per layer, top first); `grad` is the matrix that
+  // ends up in `dense` (its data stays put). Not cleared by Clear().
+  std::function<void(const std::string& name, const RowMatrixXf& grad)> on_final;
 
   void Clear() {
     dense.clear();

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <set>
+#include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -66,6 +69,13 @@ SparseGradient MergeRows(const std::vector<RowsPart>& parts, int64_t cols) {
   return out;
 }
 
+// dst[0, n) += weight * src[0, n): the one expression both ways of summing
+// the local replicas use (with and without overlap), so that they round
+// alike.
+void AddWeighted(float* dst, const float* src, int64_t n, float weight) {
+  Eigen::Map<Eigen::VectorXf>(dst, n) += weight * Eigen::Map<const Eigen::VectorXf>(src, n);
+}
+
 template <typename T>
 void Append(std::string* out, const T* data, size_t n) {
   out->append(reinterpret_cast<const char*>(data), n * sizeof(T));
@@ -84,7 +94,7 @@ bool Read(const std::string& in, size_t* pos, size_t n, const T** out) {
 // worker's copy (variables, slots, global_step) and applies the reduced
 // step; this class reduces the local replicas and, with a communicator,
 // the workers.
-class CollectiveStrategy : public Strategy {
+class CollectiveStrategy : public Strategy, private GradientObserver {
  public:
   CollectiveStrategy(const Model* model,
                      const std::map<std::string, std::unique_ptr<Optimizer>>* optimizers,
@@ -110,7 +120,17 @@ class CollectiveStrategy : public Strategy {
     }
   }
 
+  ~CollectiveStrategy() override {
+    if (!comm_thread_.joinable()) return;
+    {
+      absl::MutexLock l(&mu_);
+      stop_ = true;
+    }
+    comm_thread_.join();
+  }
+
   int num_local_replicas() const override { return options_.local_replicas; }
+  GradientObserver* ObserveStep() override;
 
   absl::Status Restore() override;
   int64_t global_step() const override { return local_.global_step(); }
@@ -159,6 +179,21 @@ class CollectiveStrategy : public Strategy {
   absl::Status BroadcastState();
   // All-reduces bucket `b` of buffer_ (no-op in one process).
   absl::Status ReduceBucket(size_t b);
+  // Overlap (options_.overlap_backward): GradientObserver, called by the
+  // replicas' threads during the step.
+  void Loss(int replica, double loss, int64_t batch_size) override;
+  void Final(int replica, const std::string& variable, const RowMatrixXf& grad) override;
+  void Done(int replica, const Gradients& grads) override;
+  // Marks replica r's gradient of slot s final (data: its gradient, or null
+  // for none). Requires mu_.
+  void MarkFinal(int r, size_t s, const RowMatrixXf* grad) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The communication thread: reduces the observed step's buckets in
+  // order, each once every replica finished it.
+  void CommLoop();
+  // Bucket b's part of buffer_: the replicas' gradients weighted by batch
+  // size and summed in replica order (bucket 0: and the header), exactly as
+  // ApplyGradients does without overlap.
+  absl::Status FillBucket(size_t b);
   // The sparse rows of every replica of every worker, merged by id and
   // scaled by `scale`.
   absl::StatusOr<std::map<std::string, SparseGradient>> ReduceSparse(
@@ -174,6 +209,31 @@ class CollectiveStrategy : public Strategy {
   std::map<std::string, size_t> sparse_of_;  // name -> index into sparse_
   std::vector<float> buffer_;               // header + dense slots
   std::vector<int64_t> bucket_ends_;        // buffer_ offsets; bucket b ends at [b]
+  std::vector<size_t> bucket_of_slot_;      // by index into dense_
+
+  // Overlap state (options_.overlap_backward with a communicator). The
+  // step's replicas write it through the observer; the comm thread reads
+  // it and writes buffer_ (one bucket at a time, while the step is
+  // observed; the training thread touches buffer_ only after the comm
+  // thread finished the step).
+  struct FinalGrad {
+    bool final = false;
+    const float* data = nullptr;  // null: this replica has no gradient for the slot
+    int64_t rows = 0, cols = 0;
+  };
+  absl::Mutex mu_;
+  std::thread comm_thread_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool observing_ ABSL_GUARDED_BY(mu_) = false;  // a step is observed
+  std::vector<std::vector<FinalGrad>> finals_ ABSL_GUARDED_BY(mu_);  // [replica][slot]
+  std::vector<double> losses_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> batch_sizes_ ABSL_GUARDED_BY(mu_);
+  std::vector<bool> loss_known_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> pending_ ABSL_GUARDED_BY(mu_);  // per bucket: finals still missing
+  size_t next_bucket_ ABSL_GUARDED_BY(mu_) = 0;    // the comm thread's next bucket
+  bool comm_done_ ABSL_GUARDED_BY(mu_) = false;    // the step's buckets are reduced (or failed)
+  bool comm_busy_ ABSL_GUARDED_BY(mu_) = false;    // the comm thread is filling / reducing
+  absl::Status comm_status_ ABSL_GUARDED_BY(mu_);
   absl::Duration communication_;            // since the last TakeCommunicationTime
   // options_.metrics' collective metrics; null without them.
   prometheus::Histogram* allreduce_seconds_ = nullptr;
@@ -216,6 +276,13 @@ void CollectiveStrategy::BuildLayout() {
   }
   bucket_ends_.push_back(offset);
   buffer_.assign(static_cast<size_t>(offset), 0.0f);
+  bucket_of_slot_.clear();
+  for (const Slot& slot : dense_) {
+    const size_t b = static_cast<size_t>(
+        std::upper_bound(bucket_ends_.begin(), bucket_ends_.end(), slot.offset) -
+        bucket_ends_.begin());
+    bucket_of_slot_.push_back(std::min(b, bucket_ends_.size() - 1));
+  }
   for (const std::string& name : row_sparse) {
     auto it = vars.floats.find(name);
     if (it == vars.floats.end()) continue;
@@ -296,6 +363,154 @@ absl::Status CollectiveStrategy::EndOfInput() {
   if (!st.ok()) return st;
   spdlog::info("input ended at global_step {}; told the other workers", global_step());
   return absl::OkStatus();
+}
+
+GradientObserver* CollectiveStrategy::ObserveStep() {
+  if (!options_.overlap_backward || options_.communicator == nullptr || world() < 2 ||
+      bucket_ends_.empty()) {
+    return nullptr;
+  }
+  if (!comm_thread_.joinable()) comm_thread_ = std::thread([this] { CommLoop(); });
+  const int replicas = options_.local_replicas;
+  absl::MutexLock l(&mu_);
+  // A step abandoned by a failed replica may still be reducing a bucket.
+  mu_.Await(absl::Condition(+[](bool* busy) { return !*busy; }, &comm_busy_));
+  finals_.assign(replicas, std::vector<FinalGrad>(dense_.size()));
+  losses_.assign(replicas, 0.0);
+  batch_sizes_.assign(replicas, 0);
+  loss_known_.assign(replicas, false);
+  pending_.assign(bucket_ends_.size(), 0);
+  for (size_t b : bucket_of_slot_) pending_[b] += replicas;
+  pending_[0] += replicas;  // bucket 0's header: every replica's loss
+  next_bucket_ = 0;
+  comm_done_ = false;
+  comm_status_ = absl::OkStatus();
+  observing_ = true;
+  return this;
+}
+
+void CollectiveStrategy::Loss(int replica, double loss, int64_t batch_size) {
+  absl::MutexLock l(&mu_);
+  if (loss_known_[replica]) return;
+  loss_known_[replica] = true;
+  losses_[replica] = loss;
+  batch_sizes_[replica] = batch_size;
+  --pending_[0];
+}
+
+void CollectiveStrategy::MarkFinal(int r, size_t s, const RowMatrixXf* grad) {
+  FinalGrad& f = finals_[r][s];
+  if (f.final) {
+    // Reported during Backward: the data must not have moved since.
+    if (grad != nullptr && f.data != grad->data() && comm_status_.ok()) {
+      comm_status_ = absl::InternalError(absl::StrCat(
+          "the gradient of '", dense_[s].name,
+          "' moved after the model reported it final (Gradients::on_final)"));
+    }
+    return;
+  }
+  f.final = true;
+  if (grad != nullptr) {
+    f.data = grad->data();
+    f.rows = grad->rows();
+    f.cols = grad->cols();
+  }
+  --pending_[bucket_of_slot_[s]];
+}
+
+void CollectiveStrategy::Final(int replica, const std::string& variable,
+                               const RowMatrixXf& grad) {
+  auto it = slot_of_.find(variable);
+  if (it == slot_of_.end()) return;  // ApplyGradients names it
+  absl::MutexLock l(&mu_);
+  MarkFinal(replica, it->second, &grad);
+}
+
+void CollectiveStrategy::Done(int replica, const Gradients& grads) {
+  absl::MutexLock l(&mu_);
+  for (const auto* m : {&grads.dense, &grads.assign}) {
+    for (const auto& [name, g] : *m) {
+      auto it = slot_of_.find(name);
+      if (it != slot_of_.end()) MarkFinal(replica, it->second, &g);
+    }
+  }
+  for (size_t s = 0; s < dense_.size(); ++s) MarkFinal(replica, s, nullptr);
+}
+
+absl::Status CollectiveStrategy::FillBucket(size_t b) {
+  const int64_t begin = b == 0 ? 0 : bucket_ends_[b - 1];
+  const int replicas = options_.local_replicas;
+  std::vector<size_t> slots;
+  std::vector<FinalGrad> finals;  // [slot index in `slots`][replica]
+  std::vector<double> losses;
+  std::vector<int64_t> sizes;
+  {
+    absl::MutexLock l(&mu_);
+    RETURN_IF_ERROR(comm_status_);
+    for (size_t s = 0; s < dense_.size(); ++s) {
+      if (bucket_of_slot_[s] != b) continue;
+      slots.push_back(s);
+      for (int r = 0; r < replicas; ++r) finals.push_back(finals_[r][s]);
+    }
+    losses = losses_;
+    sizes = batch_sizes_;
+  }
+  std::fill(buffer_.begin() + begin, buffer_.begin() + bucket_ends_[b], 0.0f);
+  if (b == 0) {
+    buffer_[kHasData] = static_cast<float>(replicas);
+    for (int r = 0; r < replicas; ++r) {
+      buffer_[kLossSum] += static_cast<float>(losses[r] * sizes[r]);
+      buffer_[kExamples] += static_cast<float>(sizes[r]);
+    }
+  }
+  for (size_t i = 0; i < slots.size(); ++i) {
+    const Slot& slot = dense_[slots[i]];
+    for (int r = 0; r < replicas; ++r) {
+      const FinalGrad& f = finals[i * replicas + r];
+      if (f.data == nullptr) continue;
+      if (f.rows != slot.rows || f.cols != slot.cols) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the gradient of '", slot.name, "' is [", f.rows, ", ", f.cols,
+                         "] but the variable is [", slot.rows, ", ", slot.cols, "]"));
+      }
+      AddWeighted(buffer_.data() + slot.offset, f.data, slot.rows * slot.cols,
+                  static_cast<float>(sizes[r]));
+    }
+  }
+  return absl::OkStatus();
+}
+
+void CollectiveStrategy::CommLoop() {
+  const int64_t in_sync = static_cast<int64_t>(world()) * options_.local_replicas;
+  while (true) {
+    size_t b;
+    {
+      absl::MutexLock l(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stop_ || (observing_ && !comm_done_ && pending_[next_bucket_] == 0);
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (stop_) return;
+      b = next_bucket_;
+      comm_busy_ = true;
+    }
+    absl::Status s = FillBucket(b);
+    if (s.ok()) s = ReduceBucket(b);
+    absl::MutexLock l(&mu_);
+    comm_busy_ = false;
+    if (!s.ok()) {
+      if (comm_status_.ok()) comm_status_ = std::move(s);
+      comm_done_ = true;
+      continue;
+    }
+    // A worker without data: the others stop after bucket 0 (ApplyGradients
+    // returns OutOfRange), so this one does too.
+    if (b == 0 && static_cast<int64_t>(buffer_[kHasData]) < in_sync) {
+      comm_done_ = true;
+      continue;
+    }
+    if (++next_bucket_ == bucket_ends_.size()) comm_done_ = true;
+  }
 }
 
 absl::StatusOr<std::map<std::string, SparseGradient>> CollectiveStrategy::ReduceSparse(
@@ -380,15 +595,42 @@ absl::StatusOr<double> CollectiveStrategy::ApplyGradients(
                      " local replicas but the step brought ", replicas->size()));
   }
   if (bucket_ends_.empty()) return absl::FailedPreconditionError("ApplyGradients before Restore");
+  // Overlap: the comm thread reduced the buckets while the replicas
+  // computed (replicas it was not told about are reported now); wait for it.
+  bool observed = false;
+  {
+    absl::MutexLock l(&mu_);
+    observed = observing_;
+  }
+  if (observed) {
+    for (int r = 0; r < options_.local_replicas; ++r) {
+      bool known;
+      {
+        absl::MutexLock l(&mu_);
+        known = loss_known_[r];
+      }
+      if (!known) Loss(r, (*replicas)[r].loss, (*replicas)[r].batch_size);
+      Done(r, (*replicas)[r].grads);
+    }
+    absl::MutexLock l(&mu_);
+    mu_.Await(absl::Condition(&comm_done_));
+    observing_ = false;
+    RETURN_IF_ERROR(comm_status_);
+  }
   // The local sum, each replica's gradients weighted by its batch size, so
   // that dividing by the global example count gives the gradient of the
-  // mean loss over the global batch (also when batches are ragged).
-  std::fill(buffer_.begin(), buffer_.end(), 0.0f);
-  buffer_[kHasData] = static_cast<float>(replicas->size());
+  // mean loss over the global batch (also when batches are ragged). With
+  // overlap, FillBucket did it; this checks the gradients.
+  if (!observed) {
+    std::fill(buffer_.begin(), buffer_.end(), 0.0f);
+    buffer_[kHasData] = static_cast<float>(replicas->size());
+  }
   for (ReplicaGradients& r : *replicas) {
     const float weight = static_cast<float>(r.batch_size);
-    buffer_[kLossSum] += static_cast<float>(r.loss * r.batch_size);
-    buffer_[kExamples] += weight;
+    if (!observed) {
+      buffer_[kLossSum] += static_cast<float>(r.loss * r.batch_size);
+      buffer_[kExamples] += weight;
+    }
     for (const auto* m : {&r.grads.dense, &r.grads.assign}) {
       for (const auto& [name, g] : *m) {
         auto it = slot_of_.find(name);
@@ -403,8 +645,7 @@ absl::StatusOr<double> CollectiveStrategy::ApplyGradients(
               absl::StrCat("the gradient of '", name, "' is [", g.rows(), ", ", g.cols(),
                            "] but the variable is [", slot.rows, ", ", slot.cols, "]"));
         }
-        Eigen::Map<Eigen::VectorXf> dst(buffer_.data() + slot.offset, g.size());
-        dst += weight * Eigen::Map<const Eigen::VectorXf>(g.data(), g.size());
+        if (!observed) AddWeighted(buffer_.data() + slot.offset, g.data(), g.size(), weight);
       }
     }
     for (const auto& [name, g] : r.grads.sparse) {
@@ -417,7 +658,7 @@ absl::StatusOr<double> CollectiveStrategy::ApplyGradients(
   }
   // Bucket 0 carries the header: after it every worker knows whether every
   // replica in sync had data, and stops together if not.
-  RETURN_IF_ERROR(ReduceBucket(0));
+  if (!observed) RETURN_IF_ERROR(ReduceBucket(0));
   const int64_t in_sync = static_cast<int64_t>(world()) * options_.local_replicas;
   if (static_cast<int64_t>(buffer_[kHasData]) < in_sync) {
     return absl::OutOfRangeError(absl::StrCat(
@@ -425,7 +666,9 @@ absl::StatusOr<double> CollectiveStrategy::ApplyGradients(
         " of ", in_sync, " replicas had a batch at global_step ", global_step(),
         "); nothing applied"));
   }
-  for (size_t b = 1; b < bucket_ends_.size(); ++b) RETURN_IF_ERROR(ReduceBucket(b));
+  if (!observed) {
+    for (size_t b = 1; b < bucket_ends_.size(); ++b) RETURN_IF_ERROR(ReduceBucket(b));
+  }
   const double examples = buffer_[kExamples];
   if (examples <= 0) {
     return absl::InvalidArgumentError(
@@ -462,6 +705,8 @@ CollectiveStrategyOptions CollectiveStrategyOptionsFromJob(const JobSpec& job) {
   }
   o.local_replicas = job.distribution.num_replicas_per_worker;
   o.collective_timeout = job.distribution.collective_timeout;
+  o.overlap_backward = job.distribution.overlap_backward;
+  if (job.distribution.bucket_bytes > 0) o.bucket_bytes = job.distribution.bucket_bytes;
   return o;
 }
 

@@ -71,6 +71,16 @@ struct CollectiveStrategyOptions {
   // Gradient fusion: dense gradients travel in buckets of about this many
   // bytes (PyTorch DDP's 25 MiB), in reverse order of the model's layers.
   size_t bucket_bytes = size_t{25} << 20;
+  // Overlap (distribution.overlap_backward): with a communicator, a thread
+  // of the strategy all-reduces each bucket as soon as every local replica
+  // has finished its gradients (Strategy::ObserveStep), while Backward
+  // computes the rest (the DNN reports its gradients layer by layer, top
+  // first). The same sums in the same order: results are bit-identical to
+  // overlap off. Off by default: on 2 shared cores it was no win
+  // (bench/RESULTS.md). The thread is the strategy's (joined when it is
+  // destroyed, after an all-reduce in flight ends, at the latest at its
+  // deadline).
+  bool overlap_backward = false;
   // The task's Prometheus metrics (borrowed, may be null): every
   // collective of a step is observed in estuary_allreduce_seconds and
   // estuary_allreduce_bytes_total (op="allreduce" for the dense buckets,

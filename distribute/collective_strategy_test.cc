@@ -184,6 +184,8 @@ struct WorkerSpec {
   uint64_t seed = kSeed;
   // Wraps the worker's communicator in a FaultInjectingCommunicator.
   std::optional<FaultInjectingOptions> fault;
+  // CollectiveStrategyOptions::overlap_backward.
+  bool overlap = false;
 };
 
 // Records how many collective calls the worker's communicator had made
@@ -235,6 +237,7 @@ std::vector<Result> TrainCollective(Kind kind, const std::string& path, int work
     options.communicator = workers > 1 ? comms[w].get() : nullptr;
     options.collective_timeout = absl::Seconds(60);
     options.bucket_bytes = 64;  // several buckets even for these small models
+    options.overlap_backward = specs[w].overlap;
     absl::StatusOr<std::unique_ptr<Strategy>> strategy =
         MakeCollectiveStrategy(s.model.get(), &s.optimizers, options);
     if (!strategy.ok()) {
@@ -380,6 +383,28 @@ TEST_P(SameAsOneProcessTest, TwoWorkersOfTwoReplicasTrainAsOneProcessOfBatch4B) 
   ExpectLossesClose(one.losses, workers[0].losses);
 }
 
+// Overlap of the all-reduces with Backward: the same sums in the same
+// order, so the same bits as without it (2 workers x 2 replicas, several
+// buckets).
+TEST_P(SameAsOneProcessTest, OverlapWithBackwardGivesTheSameBits) {
+  const std::string tag = absl::StrCat("overlap", static_cast<int>(GetParam()));
+  const std::string path = WriteData(tag + ".csv", kSteps * 4 * kB);
+  std::vector<Result> plain = TrainCollective(GetParam(), path, 2, 2, tag + "-plain");
+  std::vector<WorkerSpec> overlap(2);
+  for (WorkerSpec& spec : overlap) spec.overlap = true;
+  std::vector<Result> overlapped = TrainCollective(GetParam(), path, 2, 2, tag + "-on", overlap);
+  ASSERT_EQ(plain.size(), 2u);
+  ASSERT_EQ(overlapped.size(), 2u);
+  for (int w = 0; w < 2; ++w) {
+    ASSERT_TRUE(plain[w].status.ok()) << plain[w].status;
+    ASSERT_TRUE(overlapped[w].status.ok()) << overlapped[w].status;
+    EXPECT_EQ(overlapped[w].global_step, kSteps);
+    ExpectBitIdentical(plain[w].vars, overlapped[w].vars);
+    EXPECT_EQ(plain[w].losses, overlapped[w].losses);
+  }
+  ExpectTrained(overlapped[0], overlapped[0]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, SameAsOneProcessTest,
                          ::testing::Values(Kind::kDnn, Kind::kLinear, Kind::kWideDeep),
                          [](const ::testing::TestParamInfo<Kind>& info) {
@@ -408,6 +433,90 @@ TEST(CollectiveStrategyTest, InputEndingOnOneWorkerEndsBothAtTheSameStep) {
     EXPECT_EQ(w.losses.size(), 3u);
   }
   ExpectBitIdentical(workers[0].vars, workers[1].vars);
+}
+
+TEST(CollectiveStrategyTest, WithOverlapInputEndingOnOneWorkerEndsBothAtTheSameStep) {
+  const std::string five = WriteData("five-overlap.csv", 5 * kB);
+  const std::string three = WriteData("three-overlap.csv", 3 * kB);
+  std::vector<Result> workers = TrainCollective(
+      Kind::kDnn, "", 2, 1, "end-overlap", {{five, kSeed, {}, true}, {three, kSeed, {}, true}});
+  ASSERT_EQ(workers.size(), 2u);
+  for (const Result& w : workers) {
+    ASSERT_TRUE(w.status.ok()) << w.status;
+    EXPECT_EQ(w.global_step, 3);
+    EXPECT_EQ(w.losses.size(), 3u);
+  }
+  ExpectBitIdentical(workers[0].vars, workers[1].vars);
+}
+
+// The DNN tells the observer each layer's gradients as Backward finishes
+// them, top layer first (the order of the strategy's buckets), then Done.
+TEST(CollectiveStrategyTest, DnnBackwardReportsGradientsTopLayerFirst) {
+  class Recorder : public GradientObserver {
+   public:
+    void Loss(int replica, double loss, int64_t batch_size) override {
+      events.push_back(absl::StrCat("loss ", batch_size));
+    }
+    void Final(int replica, const std::string& variable, const RowMatrixXf& grad) override {
+      events.push_back(variable);
+      data[variable] = grad.data();
+    }
+    void Done(int replica, const Gradients& grads) override {
+      events.push_back("done");
+      for (const auto& [name, g] : grads.dense) {
+        if (data.count(name) > 0) {
+          EXPECT_EQ(data[name], g.data()) << name << " moved";
+        }
+      }
+    }
+    std::vector<std::string> events;
+    std::map<std::string, const float*> data;
+  };
+  Worker s = MakeWorker(Kind::kDnn);
+  Variables vars;
+  ASSERT_TRUE(s.model->InitVariables(kSeed, &vars).ok());
+  const std::string path = WriteData("observer.csv", kB);
+  std::unique_ptr<Pipeline> input = MakeInput(path, kB);
+  absl::StatusOr<std::optional<Batch>> batch = input->Next();
+  ASSERT_TRUE(batch.ok() && batch->has_value());
+  std::mt19937_64 rng(1);
+  Gradients grads;
+  Recorder recorder;
+  ASSERT_TRUE(ComputeGradients(*s.model, *s.head, **batch, vars, 0, &rng, &grads, nullptr,
+                               &recorder, 0)
+                  .ok());
+  const std::vector<std::string> want = {
+      absl::StrCat("loss ", kB),      "dnn/logits/kernel",          "dnn/logits/bias",
+      "dnn/hiddenlayer_1/kernel",     "dnn/hiddenlayer_1/bias",     "dnn/hiddenlayer_0/kernel",
+      "dnn/hiddenlayer_0/bias",       "done"};
+  EXPECT_EQ(recorder.events, want);
+  EXPECT_FALSE(static_cast<bool>(grads.on_final));  // not left behind
+}
+
+TEST(CollectiveStrategyTest, WithOverlapAFailedCollectiveFailsBothWorkersWithNothingApplied) {
+  const std::string path = WriteData("fault-overlap.csv", kSteps * 2 * kB);
+  FaultInjectingOptions none;
+  std::vector<Result> dry = TrainCollective(Kind::kDnn, path, 2, 1, "fault-overlap-dry",
+                                            {{"", kSeed, {}, true}, {"", kSeed, none, true}});
+  ASSERT_EQ(dry.size(), 2u);
+  ASSERT_TRUE(dry[1].status.ok()) << dry[1].status;
+  ASSERT_GE(dry[1].calls_after_step.size(), 3u);
+  const int64_t begin = dry[1].calls_after_step[1], end = dry[1].calls_after_step[2];
+  ASSERT_GE(end - begin, 2);  // several buckets
+  for (int64_t call : {begin, end - 1}) {
+    SCOPED_TRACE(call);
+    FaultInjectingOptions fault;
+    fault.call = call;
+    fault.failure = absl::UnavailableError("injected: worker 1 died");
+    std::vector<Result> workers =
+        TrainCollective(Kind::kDnn, path, 2, 1, absl::StrCat("fault-overlap", call),
+                        {{"", kSeed, {}, true}, {"", kSeed, fault, true}});
+    ASSERT_EQ(workers.size(), 2u);
+    EXPECT_TRUE(absl::IsUnavailable(workers[1].status)) << workers[1].status;
+    EXPECT_FALSE(workers[0].status.ok());
+    for (const Result& w : workers) EXPECT_EQ(w.global_step, 2);
+    ExpectBitIdentical(workers[0].vars, workers[1].vars);
+  }
 }
 
 TEST(CollectiveStrategyTest, AFailedCollectiveFailsBothWorkersAtTheSameStepWithNothingApplied) {

@@ -166,7 +166,8 @@ class DnnModel : public Model {
                         const Variables& vars, Gradients* grads) const override {
     const State& state = static_cast<const State&>(base);
     ASSIGN_OR_RETURN(nn::MlpGradients g,
-                     mlp_->Backward(vars.floats, state.mlp, dlogits, has_embeddings_));
+                     mlp_->Backward(vars.floats, state.mlp, dlogits, has_embeddings_,
+                                    grads->on_final));
     for (auto& [name, grad] : g.by_name) grads->dense[name] = std::move(grad);
     for (auto& [name, value] : g.moving) grads->assign[name] = std::move(value);
     for (int64_t i = 0, offset = 0; i < static_cast<int64_t>(columns_.size()); ++i) {

@@ -57,6 +57,25 @@ struct ReplicaGradients {
   int64_t batch_size = 0;  // examples in the replica's batch
 };
 
+// Overlap of gradient communication with the backward pass (PyTorch DDP's
+// idea): a strategy that returns one from Strategy::ObserveStep is told,
+// while the replicas compute (ComputeGradients), each replica's loss before
+// its Backward and each dense gradient as soon as it is final, and may
+// start reducing finished gradients before ApplyGradients. Called from the
+// replicas' threads concurrently (distinct `replica`). The gradients'
+// data (the `dense` / `assign` matrices of the replica's Gradients) must
+// stay put and unchanged until the step's ApplyGradients.
+class GradientObserver {
+ public:
+  virtual ~GradientObserver() = default;
+  // Before Backward: the replica's training loss and batch size.
+  virtual void Loss(int replica, double loss, int64_t batch_size) = 0;
+  // `grad` (of dense or assigned variable `variable`) is final.
+  virtual void Final(int replica, const std::string& variable, const RowMatrixXf& grad) = 0;
+  // Backward returned OK: every gradient in `grads` is final.
+  virtual void Done(int replica, const Gradients& grads) = 0;
+};
+
 class Strategy {
  public:
   virtual ~Strategy() = default;
@@ -103,6 +122,12 @@ class Strategy {
   // had run out); InvalidArgument for a wrong number of replicas; the
   // strategy's.
   virtual absl::StatusOr<double> ApplyGradients(std::vector<ReplicaGradients>* replicas) = 0;
+
+  // Called once per step before the replicas compute: the observer
+  // (GradientObserver) the step's ComputeGradients tell, or null (default:
+  // no overlap; ApplyGradients gets everything at once). Valid until the
+  // step's ApplyGradients.
+  virtual GradientObserver* ObserveStep() { return nullptr; }
 
   // The time this strategy's VariablesForStep, PrefetchVariables and
   // ApplyGradients spent waiting on other tasks (PS pull/push, all-reduce,

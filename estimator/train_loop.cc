@@ -19,7 +19,8 @@ namespace estuary {
 absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, const Batch& batch,
                                         const Variables& vars, int64_t global_step,
                                         std::mt19937_64* rng, Gradients* grads,
-                                        ModelSummaries* summaries) {
+                                        ModelSummaries* summaries, GradientObserver* observer,
+                                        int replica) {
   if (!batch.has_labels) {
     return absl::InvalidArgumentError("training needs labels: set label_key in the input");
   }
@@ -34,7 +35,18 @@ absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, co
   }
   if (summaries != nullptr) model.Summarize(*state, vars, summaries);
   grads->Clear();
-  RETURN_IF_ERROR(model.Backward(*state, loss.dlogits, vars, grads));
+  if (observer == nullptr) {
+    RETURN_IF_ERROR(model.Backward(*state, loss.dlogits, vars, grads));
+    return loss.training_loss;
+  }
+  observer->Loss(replica, loss.training_loss, batch.batch_size);
+  grads->on_final = [observer, replica](const std::string& name, const RowMatrixXf& g) {
+    observer->Final(replica, name, g);
+  };
+  absl::Status backward = model.Backward(*state, loss.dlogits, vars, grads);
+  grads->on_final = nullptr;
+  RETURN_IF_ERROR(backward);
+  observer->Done(replica, *grads);
   return loss.training_loss;
 }
 
@@ -108,11 +120,13 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
       if (next_complete) RETURN_IF_ERROR(strategy->PrefetchVariables(next[0].features));
       strategy_time += absl::Now() - read;
     }
+    GradientObserver* const observer = strategy->ObserveStep();
     const std::function<void(int)> compute = [&](int i) {
       std::mt19937_64* replica_rng = i == 0 ? rng : &rngs[i - 1];
       absl::StatusOr<double> loss =
           ComputeGradients(model, head, batches[i], *vars, global_step, replica_rng,
-                           &replicas[i].grads, i == 0 && want_summaries ? &summaries : nullptr);
+                           &replicas[i].grads, i == 0 && want_summaries ? &summaries : nullptr,
+                           observer, i);
       statuses[i] = loss.status();
       replicas[i].loss = loss.ok() ? *loss : 0;
       replicas[i].batch_size = batches[i].batch_size;

@@ -27,11 +27,14 @@ namespace estuary {
 // With `summaries`, also the model's summaries of this forward pass
 // (Model::Summarize) into it. InvalidArgument for a batch without labels,
 // for a NaN/inf loss ("NaN loss during training ..."), and from the model
-// and head.
+// and head. With `observer` (Strategy::ObserveStep), tells it this
+// replica's loss before Backward, each gradient the model reports final
+// during Backward (Gradients::on_final), and Done after it.
 absl::StatusOr<double> ComputeGradients(const Model& model, const Head& head, const Batch& batch,
                                         const Variables& vars, int64_t global_step,
                                         std::mt19937_64* rng, Gradients* grads,
-                                        ModelSummaries* summaries = nullptr);
+                                        ModelSummaries* summaries = nullptr,
+                                        GradientObserver* observer = nullptr, int replica = 0);
 
 // Runs steps until `input` runs out or a hook requests a stop. Per step,
 // with N = strategy->num_local_replicas(): reads N batches (fewer left:

@@ -141,9 +141,10 @@ absl::StatusOr<RowMatrixXf> Mlp::Forward(const VariableMap& vars, const RowMatri
   return DenseForward(state->logits_input, **kernel, **bias, ctx_);
 }
 
-absl::StatusOr<MlpGradients> Mlp::Backward(const VariableMap& vars, const MlpState& state,
-                                           const RowMatrixXf& dlogits,
-                                           bool input_gradient) const {
+absl::StatusOr<MlpGradients> Mlp::Backward(
+    const VariableMap& vars, const MlpState& state, const RowMatrixXf& dlogits,
+    bool input_gradient,
+    const std::function<void(const std::string&, const RowMatrixXf&)>& on_final) const {
   if (!state.valid || state.hidden.size() != hidden_.size()) {
     return absl::FailedPreconditionError("mlp: Backward before Forward");
   }
@@ -154,15 +155,22 @@ absl::StatusOr<MlpGradients> Mlp::Backward(const VariableMap& vars, const MlpSta
   }
   // Forward checked names and shapes of the same variables.
   MlpGradients g;
+  auto final = [&](const std::string& name) {
+    if (on_final) on_final(name, g.by_name[name]);
+  };
   RowMatrixXf d;
   DenseBackward(state.logits_input, vars.at(logits_.kernel), dlogits, &d,
                 &g.by_name[logits_.kernel], &g.by_name[logits_.bias], ctx_);
+  final(logits_.kernel);
+  final(logits_.bias);
   for (int i = static_cast<int>(hidden_.size()) - 1; i >= 0; --i) {
     const Layer& l = hidden_[i];
     const MlpState::Layer& s = state.hidden[i];
     if (l.batch_norm) {
       RowMatrixXf dbn;
       bn_.Backward(s.bn, vars.at(l.gamma), d, &dbn, &g.by_name[l.gamma], &g.by_name[l.beta]);
+      final(l.gamma);
+      final(l.beta);
       d = std::move(dbn);
       if (s.bn.training) {
         g.moving[l.moving_mean] = s.bn.new_moving_mean;
@@ -175,6 +183,8 @@ absl::StatusOr<MlpGradients> Mlp::Backward(const VariableMap& vars, const MlpSta
     RowMatrixXf* dx = (i > 0 || input_gradient) ? &d : nullptr;
     DenseBackward(s.input, vars.at(l.kernel), dz, dx, &g.by_name[l.kernel], &g.by_name[l.bias],
                   ctx_);
+    final(l.kernel);
+    final(l.bias);
     if (dx == nullptr) d.resize(0, 0);
   }
   g.dx = std::move(d);

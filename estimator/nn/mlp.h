@@ -22,6 +22,7 @@
 #define ESTUARY_ESTIMATOR_NN_MLP_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -97,10 +98,13 @@ class Mlp {
   // be the variables that Forward read, unchanged since. FailedPrecondition
   // without a successful Forward, InvalidArgument on a shape mismatch.
   // Without `input_gradient`, dx is left empty (saves the first layer's
-  // dy W^T GEMM when the input is not trainable).
-  absl::StatusOr<MlpGradients> Backward(const VariableMap& vars, const MlpState& state,
-                                        const RowMatrixXf& dlogits,
-                                        bool input_gradient = true) const;
+  // dy W^T GEMM when the input is not trainable). `on_final` (optional) is
+  // told each layer's gradients as soon as they are computed, top layer
+  // first (Gradients::on_final).
+  absl::StatusOr<MlpGradients> Backward(
+      const VariableMap& vars, const MlpState& state, const RowMatrixXf& dlogits,
+      bool input_gradient = true,
+      const std::function<void(const std::string&, const RowMatrixXf&)>& on_final = {}) const;
 
  private:
   struct Layer {
