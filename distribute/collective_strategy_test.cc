@@ -419,13 +419,13 @@ INSTANTIATE_TEST_SUITE_P(Models, SameAsOneProcessTest,
                            return "";
                          });
 
-TEST(CollectiveStrategyTest, InputEndingOnOneWorkerEndsBothAtTheSameStep) {
-  // Worker 0 has 5 batches, worker 1 only 3: both end after step 3, with
-  // OK, identical variables, and step 4 applied nowhere.
-  const std::string five = WriteData("five.csv", 5 * kB);
-  const std::string three = WriteData("three.csv", 3 * kB);
-  std::vector<Result> workers = TrainCollective(Kind::kWideDeep, "", 2, 1, "end",
-                                                {{five, kSeed}, {three, kSeed}});
+// Worker 0 has 5 batches, worker 1 only 3: both end after step 3, with OK,
+// identical variables, and step 4 applied nowhere.
+void ExpectInputEndingOnOneWorkerEndsBoth(Kind kind, const std::string& tag, bool overlap) {
+  const std::string five = WriteData("five-" + tag + ".csv", 5 * kB);
+  const std::string three = WriteData("three-" + tag + ".csv", 3 * kB);
+  std::vector<Result> workers = TrainCollective(
+      kind, "", 2, 1, tag, {{five, kSeed, {}, overlap}, {three, kSeed, {}, overlap}});
   ASSERT_EQ(workers.size(), 2u);
   for (const Result& w : workers) {
     ASSERT_TRUE(w.status.ok()) << w.status;
@@ -435,18 +435,12 @@ TEST(CollectiveStrategyTest, InputEndingOnOneWorkerEndsBothAtTheSameStep) {
   ExpectBitIdentical(workers[0].vars, workers[1].vars);
 }
 
+TEST(CollectiveStrategyTest, InputEndingOnOneWorkerEndsBothAtTheSameStep) {
+  ExpectInputEndingOnOneWorkerEndsBoth(Kind::kWideDeep, "end", /*overlap=*/false);
+}
+
 TEST(CollectiveStrategyTest, WithOverlapInputEndingOnOneWorkerEndsBothAtTheSameStep) {
-  const std::string five = WriteData("five-overlap.csv", 5 * kB);
-  const std::string three = WriteData("three-overlap.csv", 3 * kB);
-  std::vector<Result> workers = TrainCollective(
-      Kind::kDnn, "", 2, 1, "end-overlap", {{five, kSeed, {}, true}, {three, kSeed, {}, true}});
-  ASSERT_EQ(workers.size(), 2u);
-  for (const Result& w : workers) {
-    ASSERT_TRUE(w.status.ok()) << w.status;
-    EXPECT_EQ(w.global_step, 3);
-    EXPECT_EQ(w.losses.size(), 3u);
-  }
-  ExpectBitIdentical(workers[0].vars, workers[1].vars);
+  ExpectInputEndingOnOneWorkerEndsBoth(Kind::kDnn, "end-overlap", /*overlap=*/true);
 }
 
 // The DNN tells the observer each layer's gradients as Backward finishes
