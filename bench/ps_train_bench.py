@@ -12,6 +12,9 @@ hashed buckets, linear part over 13 bucketized + 26 hashed columns + two
   estuary_ps1   `estuary local --workers 0 --ps 1`: chief (trains) + 1 ps
   estuary_ps2   `estuary local --workers 1 --ps 1`: chief + 1 worker + 1 ps
   estuary_one   `estuary train`: one process (same job, no cluster)
+  estuary_ps1pp, estuary_ps2pp  as estuary_ps1 / estuary_ps2 with
+                `distribution.pull_with_push` on (one PushPull round trip per
+                step instead of a push and a pull)
   tf_one        (optional) the TF script without TF_CONFIG: one process
 alternating systems within each of --runs rounds. Figure: steady-state
 global_step/sec after warm-up x batch = examples/s. Estuary: from the
@@ -67,7 +70,7 @@ def make_data(estuary, out, rows, files):
     open(os.path.join(out, "DONE"), "w").close()
 
 
-def make_job(args, model_dir, one_process=False):
+def make_job(args, model_dir, one_process=False, pull_with_push=False):
     job = json.load(open(os.path.join(ROOT, "examples/clicks_wide_deep.json")))
     job = copy.deepcopy(job)
     job["model_dir"] = model_dir
@@ -79,6 +82,8 @@ def make_job(args, model_dir, one_process=False):
     job["train_spec"]["max_steps"] = args.steps
     if one_process:
         job.pop("distribution", None)
+    elif pull_with_push:
+        job.setdefault("distribution", {})["pull_with_push"] = True
     path = os.path.join(model_dir + ".json")
     with open(path, "w") as f:
         json.dump(job, f, indent=1)
@@ -115,9 +120,9 @@ def ps_split(out):
     return d
 
 
-def run_estuary_local(args, workers, tmp):
+def run_estuary_local(args, workers, tmp, pull_with_push=False):
     model_dir = tempfile.mkdtemp(prefix=f"est_ps{workers + 1}_", dir=tmp)
-    job = make_job(args, model_dir)
+    job = make_job(args, model_dir, pull_with_push=pull_with_push)
     cmd = [args.estuary, "local", job, "--workers", str(workers), "--ps", "1",
            "--timeout", str(args.timeout)]
     marks = Marks()
@@ -238,8 +243,9 @@ def main():
                 rate, cpu = run_tf(args, tmp, cluster=True)
             elif s == "tf_one":
                 rate, cpu = run_tf(args, tmp, cluster=False)
-            elif s in ("estuary_ps1", "estuary_ps2"):
-                rate, cpu, split = run_estuary_local(args, 0 if s == "estuary_ps1" else 1, tmp)
+            elif s in ("estuary_ps1", "estuary_ps2", "estuary_ps1pp", "estuary_ps2pp"):
+                rate, cpu, split = run_estuary_local(args, 0 if s.startswith("estuary_ps1") else 1,
+                                                     tmp, pull_with_push=s.endswith("pp"))
             elif s == "estuary_one":
                 rate, cpu = run_estuary_one(args, tmp)
             else:
@@ -265,7 +271,10 @@ def main():
         print(f"{s}_cpu_ms_per_step_total {cpu_med[s]:.2f}")
         print(f"{s}_examples_per_cpu_sec {BATCH * 1e3 / cpu_med[s]:.0f}")
     pairs = [("estuary_ps1", "tf_ps"), ("estuary_ps1", "estuary_one"), ("estuary_ps2", "estuary_ps1"),
-             ("estuary_ps2", "estuary_one"), ("estuary_one", "tf_one"), ("tf_ps", "tf_one")]
+             ("estuary_ps2", "estuary_one"), ("estuary_one", "tf_one"), ("tf_ps", "tf_one"),
+             ("estuary_ps1pp", "tf_ps"), ("estuary_ps1pp", "estuary_one"),
+             ("estuary_ps1pp", "estuary_ps1"), ("estuary_ps2pp", "estuary_ps2"),
+             ("estuary_ps2pp", "estuary_one")]
     for a, b in pairs:
         if a in med and b in med:
             print(f"{a}_vs_{b} {med[a] / med[b]:.2f}")

@@ -361,6 +361,7 @@ const JsonSchema& DistributionSchema() {
       F("collective_timeout_secs", K::kNumber, 0.01, 86400),
       F("overlap_backward", K::kBool),
       F("bucket_bytes", K::kInt, 1024, 1e12),
+      F("pull_with_push", K::kBool),
       F("heartbeat_interval_secs", K::kNumber, 0.01, 3600),
       F("heartbeat_timeout_secs", K::kNumber, 0.05, 86400),
       F("startup_timeout_secs", K::kNumber, 0.1, 86400),
@@ -822,6 +823,7 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
   ReadSecs(d, "collective_timeout_secs", &c.collective_timeout);
   ReadJson(d, "overlap_backward", &c.overlap_backward);
   ReadJson(d, "bucket_bytes", &c.bucket_bytes);
+  ReadJson(d, "pull_with_push", &c.pull_with_push);
   ReadSecs(d, "heartbeat_interval_secs", &c.heartbeat_interval);
   ReadSecs(d, "heartbeat_timeout_secs", &c.heartbeat_timeout);
   ReadSecs(d, "startup_timeout_secs", &c.startup_timeout);

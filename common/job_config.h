@@ -320,6 +320,10 @@ struct DistributionConfig {
   // buckets' size (0: 25 MiB, DDP's).
   bool overlap_backward = false;
   int64_t bucket_bytes = 0;
+  // parameter_server: each step's push also pulls the next step's
+  // variables, one round trip per PS and step instead of two (distribute/
+  // parameter_server_strategy.h, ParameterServerStrategyOptions).
+  bool pull_with_push = false;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   // How long a task waits for the chief to answer its registration, and for

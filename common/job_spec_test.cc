@@ -332,6 +332,20 @@ TEST(JobSpecTest, EvalDistribute) {
               "'one_device', not 2");
 }
 
+TEST(JobSpecTest, PullWithPush) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(
+      R"({"model_dir": "m", "distribution": {"strategy": "parameter_server",
+          "pull_with_push": true}})",
+      "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->distribution.pull_with_push);
+  job = ParseJobSpec(R"({"model_dir": "m"})", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_FALSE(job->distribution.pull_with_push);
+  ExpectError(R"({"model_dir": "m", "distribution": {"pull_with_push": "yes"}})",
+              "$.distribution.pull_with_push");
+}
+
 TEST(JobSpecTest, OverlapBackwardAndBucketBytes) {
   absl::StatusOr<JobSpec> job = ParseJobSpec(
       R"({"model_dir": "m", "distribution": {"strategy": "multi_worker_mirrored",

@@ -179,6 +179,7 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   ps.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
   ps.init_timeout = std::max(dist.startup_timeout, absl::Seconds(60));
   ps.call_timeout = TrainerCallTimeout(dist);
+  ps.pull_with_push = dist.pull_with_push;
   CheckpointLeases leases(&store);
   if (chief) {
     ps.may_delete = [&leases, &ps](int64_t step) {
