@@ -197,7 +197,7 @@ absl::Status InstancesToTensors(const json& instances, const SignatureSpec& sig,
           absl::StrCat("JSON object: does not have named input: ", name));
     }
     TensorProto one;
-    absl::Status st = ValueToTensor(item, ToDataType(it->second.dtype), &one);
+    absl::Status st = ValueToTensor(item, ToTfDataType(it->second.dtype), &one);
     if (!st.ok()) return st;
     auto sit = item_shape.find(name);
     if (sit == item_shape.end()) {
@@ -264,14 +264,14 @@ absl::Status InputsToTensors(const json& inputs, const SignatureSpec& sig,
           "required as per tensorinfo_map");
     }
     const auto& [name, spec] = *sig.inputs.begin();
-    return ValueToTensor(inputs, ToDataType(spec.dtype), &(*out)[name]);
+    return ValueToTensor(inputs, ToTfDataType(spec.dtype), &(*out)[name]);
   }
   for (const auto& [name, spec] : sig.inputs) {
     if (!inputs.contains(name)) {
       return absl::InvalidArgumentError(
           absl::StrCat("Missing named input: ", name, " in 'inputs' object."));
     }
-    absl::Status st = ValueToTensor(inputs[name], ToDataType(spec.dtype), &(*out)[name]);
+    absl::Status st = ValueToTensor(inputs[name], ToTfDataType(spec.dtype), &(*out)[name]);
     if (!st.ok()) return st;
   }
   return absl::OkStatus();

@@ -157,7 +157,7 @@ absl::Status ServingApi::PredictUnmeasured(const tensorflow::serving::PredictReq
     }
     if (t->dtype != it->second.dtype) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "Expects arg '", alias, "' to be ", DataTypeName(ToDataType(it->second.dtype)), " but ",
+          "Expects arg '", alias, "' to be ", DataTypeName(ToTfDataType(it->second.dtype)), " but ",
           DataTypeName(proto.dtype()), " is provided"));
     }
     inputs[alias] = *std::move(t);

@@ -42,18 +42,6 @@ absl::Status FromField(const Field& field, int64_t n, std::vector<Out>* out) {
 
 }  // namespace
 
-tensorflow::DataType ToDataType(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat:
-      return tensorflow::DT_FLOAT;
-    case DType::kInt64:
-      return tensorflow::DT_INT64;
-    case DType::kString:
-      return tensorflow::DT_STRING;
-  }
-  return tensorflow::DT_INVALID;
-}
-
 std::string DataTypeName(tensorflow::DataType dtype) {
   if (tensorflow::DataType_IsValid(dtype)) return tensorflow::DataType_Name(dtype);
   return absl::StrCat("DataType(", static_cast<int>(dtype), ")");
@@ -132,7 +120,7 @@ absl::StatusOr<Tensor> FromTensorProto(const tensorflow::TensorProto& proto) {
 }
 
 void ToTensorProto(const Tensor& tensor, tensorflow::TensorProto* proto) {
-  proto->set_dtype(ToDataType(tensor.dtype));
+  proto->set_dtype(ToTfDataType(tensor.dtype));
   auto* shape = proto->mutable_tensor_shape();
   for (int64_t d : tensor.shape) shape->add_dim()->set_size(d);
   switch (tensor.dtype) {
@@ -156,7 +144,7 @@ tensorflow::SignatureDef ToSignatureDef(const SignatureSpec& spec) {
     for (const auto& [key, ts] : specs) {
       tensorflow::TensorInfo& info = (*out)[key];
       info.set_name(absl::StrCat(key, ":0"));
-      info.set_dtype(ToDataType(ts.dtype));
+      info.set_dtype(ToTfDataType(ts.dtype));
       auto* shape = info.mutable_tensor_shape();
       for (int64_t d : ts.shape) shape->add_dim()->set_size(d);
     }

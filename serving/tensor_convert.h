@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/tensor.h"
+#include "common/tf_dtype.h"
 #include "estimator/export/export.h"
 #include "proto/tf/meta_graph.pb.h"
 #include "proto/tf/tensor.pb.h"
@@ -21,7 +22,6 @@
 namespace estuary {
 namespace serving {
 
-tensorflow::DataType ToDataType(DType dtype);
 // "DT_FLOAT"...
 std::string DataTypeName(tensorflow::DataType dtype);
 

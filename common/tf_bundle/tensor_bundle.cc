@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "common/crc32c.h"
 #include "common/status_macros.h"
+#include "common/tf_dtype.h"
 #include "leveldb/env.h"
 #include "leveldb/iterator.h"
 #include "leveldb/options.h"
@@ -80,18 +81,6 @@ int ElementSize(tensorflow::DataType dtype) {
     default:
       return 0;
   }
-}
-
-tensorflow::DataType ToTf(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat:
-      return tensorflow::DT_FLOAT;
-    case DType::kInt64:
-      return tensorflow::DT_INT64;
-    case DType::kString:
-      return tensorflow::DT_STRING;
-  }
-  return tensorflow::DT_INVALID;
 }
 
 void PutVarint64(uint64_t v, std::string* out) {
@@ -253,7 +242,7 @@ absl::StatusOr<BundleEntries> WriteDataShard(const std::string& prefix, int shar
     absl::Status filled = CheckFilled(name, t);
     if (!filled.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", filled.message()));
     tensorflow::BundleEntryProto& e = entries[name];
-    e.set_dtype(ToTf(t.dtype));
+    e.set_dtype(ToTfDataType(t.dtype));
     tensorflow::TensorShapeProto* shape = e.mutable_shape();
     for (int64_t d : t.shape) shape->add_dim()->set_size(d);
     e.set_shard_id(shard_index);

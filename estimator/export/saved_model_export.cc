@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/tf_bundle/tensor_bundle.h"
+#include "common/tf_dtype.h"
 #include "common/tf_bundle/tf_variables.h"
 #include "estimator/export/export_format.h"
 #include "estimator/export/tf_graph.h"
@@ -34,15 +35,6 @@ constexpr char kLinearScope[] = "linear/linear_model/";
 constexpr char kInputLayer[] = "dnn/input_from_feature_columns/input_layer/";
 constexpr float kBatchNormEpsilon = 1e-3f;        // estimator/nn/layers.h
 constexpr int64_t kCrossHashKey = 956888297470;   // 0xDECAFCAFFE, TF's sparse_cross key
-
-DataType TfType(DType t) {
-  switch (t) {
-    case DType::kFloat: return DT_FLOAT;
-    case DType::kInt64: return DT_INT64;
-    case DType::kString: return DT_STRING;
-  }
-  return DT_FLOAT;
-}
 
 // TF's shape of an Estuary variable (tf_bundle's rule: biases and batch-norm
 // parameters are 1-D in TF, [1, units] in Estuary).
@@ -265,7 +257,7 @@ void Builder::ParsingReceiver() {
   for (const data::FeatureSpec& f : *specs) {
     if (const auto* fixed = std::get_if<data::FixedLenFeature>(&f)) {
       dense_keys.push_back(fixed->key);
-      dense_types.push_back(TfType(fixed->dtype));
+      dense_types.push_back(ToTfDataType(fixed->dtype));
       dense_shapes.push_back(fixed->shape);
       std::vector<float> values;
       std::vector<int64_t> shape = {0};
@@ -282,7 +274,7 @@ void Builder::ParsingReceiver() {
     } else {
       const auto& var = std::get<data::VarLenFeature>(f);
       sparse_keys.push_back(var.key);
-      sparse_types.push_back(TfType(var.dtype));
+      sparse_types.push_back(ToTfDataType(var.dtype));
     }
   }
   const int64_t s = static_cast<int64_t>(sparse_keys.size());
@@ -325,12 +317,12 @@ void Builder::RawReceiver() {
     std::vector<int64_t> shape = {-1};
     if (const auto* fixed = std::get_if<data::FixedLenFeature>(&f)) {
       key = fixed->key;
-      t = TfType(fixed->dtype);
+      t = ToTfDataType(fixed->dtype);
       shape.insert(shape.end(), fixed->shape.begin(), fixed->shape.end());
     } else {
       const auto& var = std::get<data::VarLenFeature>(f);
       key = var.key;
-      t = TfType(var.dtype);
+      t = ToTfDataType(var.dtype);
       shape.push_back(-1);
     }
     const std::string p =
