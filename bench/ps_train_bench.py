@@ -12,9 +12,11 @@ hashed buckets, linear part over 13 bucketized + 26 hashed columns + two
   estuary_ps1   `estuary local --workers 0 --ps 1`: chief (trains) + 1 ps
   estuary_ps2   `estuary local --workers 1 --ps 1`: chief + 1 worker + 1 ps
   estuary_one   `estuary train`: one process (same job, no cluster)
-  estuary_ps1pp, estuary_ps2pp  as estuary_ps1 / estuary_ps2 with
-                `distribution.pull_with_push` on (one PushPull round trip per
-                step instead of a push and a pull)
+  estuary_ps1pp, estuary_ps2pp, estuary_ps1np, estuary_ps2np
+                as estuary_ps1 / estuary_ps2 with `distribution.pull_with_push`
+                set on (pp: one PushPull round trip per step) or off (np: a
+                push, then a pull); unset (the plain names) it is on with one
+                trainer (estuary_ps1), off with two (estuary_ps2)
   tf_one        (optional) the TF script without TF_CONFIG: one process
 alternating systems within each of --runs rounds. Figure: steady-state
 global_step/sec after warm-up x batch = examples/s. Estuary: from the
@@ -70,7 +72,7 @@ def make_data(estuary, out, rows, files):
     open(os.path.join(out, "DONE"), "w").close()
 
 
-def make_job(args, model_dir, one_process=False, pull_with_push=False):
+def make_job(args, model_dir, one_process=False, pull_with_push=None):
     job = json.load(open(os.path.join(ROOT, "examples/clicks_wide_deep.json")))
     job = copy.deepcopy(job)
     job["model_dir"] = model_dir
@@ -82,8 +84,8 @@ def make_job(args, model_dir, one_process=False, pull_with_push=False):
     job["train_spec"]["max_steps"] = args.steps
     if one_process:
         job.pop("distribution", None)
-    elif pull_with_push:
-        job.setdefault("distribution", {})["pull_with_push"] = True
+    elif pull_with_push is not None:
+        job.setdefault("distribution", {})["pull_with_push"] = pull_with_push
     path = os.path.join(model_dir + ".json")
     with open(path, "w") as f:
         json.dump(job, f, indent=1)
@@ -120,7 +122,7 @@ def ps_split(out):
     return d
 
 
-def run_estuary_local(args, workers, tmp, pull_with_push=False):
+def run_estuary_local(args, workers, tmp, pull_with_push=None):
     model_dir = tempfile.mkdtemp(prefix=f"est_ps{workers + 1}_", dir=tmp)
     job = make_job(args, model_dir, pull_with_push=pull_with_push)
     cmd = [args.estuary, "local", job, "--workers", str(workers), "--ps", "1",
@@ -243,9 +245,10 @@ def main():
                 rate, cpu = run_tf(args, tmp, cluster=True)
             elif s == "tf_one":
                 rate, cpu = run_tf(args, tmp, cluster=False)
-            elif s in ("estuary_ps1", "estuary_ps2", "estuary_ps1pp", "estuary_ps2pp"):
+            elif re.fullmatch(r"estuary_ps[12](pp|np)?", s):
+                pp = {"pp": True, "np": False}.get(s[len("estuary_ps1"):])
                 rate, cpu, split = run_estuary_local(args, 0 if s.startswith("estuary_ps1") else 1,
-                                                     tmp, pull_with_push=s.endswith("pp"))
+                                                     tmp, pull_with_push=pp)
             elif s == "estuary_one":
                 rate, cpu = run_estuary_one(args, tmp)
             else:
@@ -272,9 +275,9 @@ def main():
         print(f"{s}_examples_per_cpu_sec {BATCH * 1e3 / cpu_med[s]:.0f}")
     pairs = [("estuary_ps1", "tf_ps"), ("estuary_ps1", "estuary_one"), ("estuary_ps2", "estuary_ps1"),
              ("estuary_ps2", "estuary_one"), ("estuary_one", "tf_one"), ("tf_ps", "tf_one"),
-             ("estuary_ps1pp", "tf_ps"), ("estuary_ps1pp", "estuary_one"),
-             ("estuary_ps1pp", "estuary_ps1"), ("estuary_ps2pp", "estuary_ps2"),
-             ("estuary_ps2pp", "estuary_one")]
+             ("estuary_ps1np", "tf_ps"), ("estuary_ps1np", "estuary_one"),
+             ("estuary_ps1", "estuary_ps1np"), ("estuary_ps1pp", "estuary_ps1np"),
+             ("estuary_ps2pp", "estuary_ps2"), ("estuary_ps2pp", "estuary_one")]
     for a, b in pairs:
         if a in med and b in med:
             print(f"{a}_vs_{b} {med[a] / med[b]:.2f}")

@@ -823,7 +823,7 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
   ReadSecs(d, "collective_timeout_secs", &c.collective_timeout);
   ReadJson(d, "overlap_backward", &c.overlap_backward);
   ReadJson(d, "bucket_bytes", &c.bucket_bytes);
-  ReadJson(d, "pull_with_push", &c.pull_with_push);
+  if (IsSet(d, "pull_with_push")) c.pull_with_push = d["pull_with_push"].get<bool>();
   ReadSecs(d, "heartbeat_interval_secs", &c.heartbeat_interval);
   ReadSecs(d, "heartbeat_timeout_secs", &c.heartbeat_timeout);
   ReadSecs(d, "startup_timeout_secs", &c.startup_timeout);

@@ -322,8 +322,11 @@ struct DistributionConfig {
   int64_t bucket_bytes = 0;
   // parameter_server: each step's push also pulls the next step's
   // variables, one round trip per PS and step instead of two (distribute/
-  // parameter_server_strategy.h, ParameterServerStrategyOptions).
-  bool pull_with_push = false;
+  // parameter_server_strategy.h, ParameterServerStrategyOptions). Unset
+  // (the default): on when the cluster has one trainer, where it reads
+  // exactly what a separate pull would (nobody else pushes), off with
+  // several (their steps then miss more of each other's updates).
+  std::optional<bool> pull_with_push;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   // How long a task waits for the chief to answer its registration, and for

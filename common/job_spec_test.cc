@@ -338,10 +338,14 @@ TEST(JobSpecTest, PullWithPush) {
           "pull_with_push": true}})",
       "job.json");
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_TRUE(job->distribution.pull_with_push);
+  EXPECT_EQ(job->distribution.pull_with_push, true);
+  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"pull_with_push": false}})",
+                     "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->distribution.pull_with_push, false);
   job = ParseJobSpec(R"({"model_dir": "m"})", "job.json");
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_FALSE(job->distribution.pull_with_push);
+  EXPECT_EQ(job->distribution.pull_with_push, std::nullopt);  // by the number of trainers
   ExpectError(R"({"model_dir": "m", "distribution": {"pull_with_push": "yes"}})",
               "$.distribution.pull_with_push");
 }

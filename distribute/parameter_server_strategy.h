@@ -83,11 +83,13 @@ struct ParameterServerStrategyOptions {
   bool prefetch = false;
   // Pull the next step's variables with this step's push (PsClient::
   // PushPull: one round trip per step; each PS answers after applying the
-  // push, so the step still sees its own update). Off by default: the
-  // read happens one round trip earlier than a separate pull's, so a step
-  // misses more of the other workers' updates; Fashion-MNIST (chief + 2
-  // workers + 1 PS, Adam, loaded 2 cores): median 0.8897 with it, 0.8916
-  // without, near the acceptance test's 0.88 (bench/RESULTS.md).
+  // push, so the step still sees its own update). With one trainer that
+  // is exactly what a separate pull reads; with several the read happens
+  // a round trip (and, on busy cores, a context switch) earlier, so a step
+  // misses more of the other workers' updates: Fashion-MNIST (chief + 2
+  // workers + 1 PS, Adam, 20 runs each on 2 cores): mean accuracy 0.8865
+  // with it, 0.8897 without (bench/RESULTS.md). The job file's default
+  // (distribution.pull_with_push unset) turns it on for one trainer only.
   bool pull_with_push = false;
   // How many PS recoveries one step may go through before its error is
   // returned.

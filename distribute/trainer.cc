@@ -179,7 +179,10 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   ps.keep_checkpoint_max = static_cast<int>(job.run_config.keep_checkpoint_max);
   ps.init_timeout = std::max(dist.startup_timeout, absl::Seconds(60));
   ps.call_timeout = TrainerCallTimeout(dist);
-  ps.pull_with_push = dist.pull_with_push;
+  // One trainer: nobody else pushes, so the values pulled with a push are
+  // exactly what a separate pull would read. Several: off unless asked
+  // (bench/RESULTS.md: -0.3 points of Fashion-MNIST accuracy, 20 runs).
+  ps.pull_with_push = dist.pull_with_push.value_or(TrainerShard(tf).count == 1);
   CheckpointLeases leases(&store);
   if (chief) {
     ps.may_delete = [&leases, &ps](int64_t step) {
@@ -205,8 +208,9 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   ASSIGN_OR_RETURN(std::unique_ptr<Estimator> estimator, EstimatorFromJob(job, extra));
   const InputShard shard = TrainerShard(tf);
   ASSIGN_OR_RETURN(InputFn input_fn, InputFnFromJob(job, "train_input", shard));
-  spdlog::info("training as {} on input shard {} of {} with {} ps tasks",
-               chief ? "chief" : "worker", shard.index, shard.count, ps_addresses.size());
+  spdlog::info("training as {} on input shard {} of {} with {} ps tasks ({})",
+               chief ? "chief" : "worker", shard.index, shard.count, ps_addresses.size(),
+               ps.pull_with_push ? "one push+pull per step" : "a push, then a pull, per step");
 
   TrainArgs args;
   args.max_steps = job.train_spec.max_steps;
