@@ -360,6 +360,14 @@ class RingCommunicator final : public Communicator {
     absl::Mutex mu;
     size_t received ABSL_GUARDED_BY(mu) = 0;  // items received (and reduced)
     bool stop ABSL_GUARDED_BY(mu) = false;    // the receiving thread gave up
+    // Items whose bytes the sender has handed to the kernel, and whether it
+    // has ended (done, failed or stopped). The receiving thread waits on
+    // them before an all-gather item lands in place over bytes the sender
+    // sent during the reduce-scatter: the peer cannot send that item before
+    // it has all of ours, so the wait is normally over at once, but this
+    // makes the order one that the code (and TSAN) can see.
+    size_t sent ABSL_GUARDED_BY(mu) = 0;
+    bool ended ABSL_GUARDED_BY(mu) = false;
     // Written by the sender before it sets `failed` / ends (read after
     // join).
     int error = 0;  // errno of a failed write
@@ -920,6 +928,20 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
           }
           continue;
         }
+        if (threaded && !reduce && recv_off == 0 && len > 0) {
+          // In place over the reduce-scatter's send item of the same range
+          // (all-gather step a receives chunk rank - a, which reduce-scatter
+          // step a sent): wait until the sender is past it.
+          const size_t sent_item = recv_item - static_cast<size_t>(size_ - 1) * k_segs;
+          absl::MutexLock l(&sender_state.mu);
+          auto past = [&sender_state, sent_item]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return sender_state.sent > sent_item || sender_state.ended;
+          };
+          if (!sender_state.mu.AwaitWithDeadline(absl::Condition(&past), call.deadline)) {
+            return absl::DeadlineExceededError("");
+          }
+          if (sender_state.sent <= sent_item) return absl::AbortedError("");  // it failed
+        }
         char* dest =
             reduce ? reinterpret_cast<char*>(scratch) : reinterpret_cast<char*>(data + begin);
         const ssize_t r = recv(prev_fd, dest + recv_off, len - recv_off, MSG_DONTWAIT);
@@ -1022,6 +1044,14 @@ void RingCommunicator::RunSender(SenderState* st, int fd, const Call& call, size
     }
     return true;
   };
+  // However it ends, a receiver waiting for `sent` must wake.
+  struct Ended {
+    SenderState* st;
+    ~Ended() {
+      absl::MutexLock l(&st->mu);
+      st->ended = true;
+    }
+  } ended{st};
   if (!write_all(reinterpret_cast<const char*>(&call.header), kHeaderBytes)) return;
   for (size_t t = 0; t < items; ++t) {
     if (t >= k_segs) {
@@ -1039,6 +1069,8 @@ void RingCommunicator::RunSender(SenderState* st, int fd, const Call& call, size
     }
     const auto [p, len] = item(t);
     if (len > 0 && !write_all(p, len)) return;
+    absl::MutexLock l(&st->mu);
+    st->sent = t + 1;
   }
 }
 
