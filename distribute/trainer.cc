@@ -182,7 +182,8 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   // One trainer: nobody else pushes, so the values pulled with a push are
   // exactly what a separate pull would read. Several: off unless asked
   // (bench/RESULTS.md: -0.3 points of Fashion-MNIST accuracy, 20 runs).
-  ps.pull_with_push = dist.pull_with_push.value_or(TrainerShard(tf).count == 1);
+  const InputShard shard = TrainerShard(tf);
+  ps.pull_with_push = dist.pull_with_push.value_or(shard.count == 1);
   CheckpointLeases leases(&store);
   if (chief) {
     ps.may_delete = [&leases, &ps](int64_t step) {
@@ -206,7 +207,6 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   extra.strategy_factory = factory;
   extra.is_chief = chief;
   ASSIGN_OR_RETURN(std::unique_ptr<Estimator> estimator, EstimatorFromJob(job, extra));
-  const InputShard shard = TrainerShard(tf);
   ASSIGN_OR_RETURN(InputFn input_fn, InputFnFromJob(job, "train_input", shard));
   spdlog::info("training as {} on input shard {} of {} with {} ps tasks ({})",
                chief ? "chief" : "worker", shard.index, shard.count, ps_addresses.size(),

@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/tf_bundle/tensor_bundle.h"
-#include "common/tf_dtype.h"
 #include "common/tf_bundle/tf_variables.h"
+#include "common/tf_dtype.h"
 #include "estimator/export/export_format.h"
 #include "estimator/export/tf_graph.h"
 #include "estimator/feature_column_builder.h"
@@ -23,11 +23,9 @@ namespace export_format {
 namespace {
 
 using tensorflow::DataType;
-using tensorflow::DT_BOOL;
 using tensorflow::DT_FLOAT;
 using tensorflow::DT_INT32;
 using tensorflow::DT_INT64;
-using tensorflow::DT_RESOURCE;
 using tensorflow::DT_STRING;
 using Kind = FeatureColumnKind;
 
