@@ -36,7 +36,10 @@
 // the checkpoint's step. The generation tag keeps old and new shards from
 // ever mixing.
 //
-// Not thread-safe (one training thread). Borrows the model, optimizers and
+// Not thread-safe (one training thread), except that PrefetchVariables may
+// run on RunTrainLoop's read-ahead thread while the step computes (it only
+// touches the next step's rows / prefetch, never the mirror the step
+// reads). Borrows the model, optimizers and
 // client, which must outlive it.
 #ifndef ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_
 #define ESTUARY_DISTRIBUTE_PARAMETER_SERVER_STRATEGY_H_

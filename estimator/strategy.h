@@ -101,7 +101,11 @@ class Strategy {
   // features before the current step computes, so it can fetch that
   // step's variables meanwhile (parameter_server: the next pull overlaps
   // this step's Forward/Backward). RunTrainLoop then reads the next batch
-  // right after VariablesForStep and calls PrefetchVariables with it; the
+  // and calls PrefetchVariables with it on a second thread while the
+  // current step computes (after VariablesForStep, joined before
+  // ApplyGradients), so PrefetchVariables must not touch what
+  // VariablesForStep returned nor anything ObserveStep's observer uses; its
+  // `next_features` stay alive until the next ApplyGradients returns. The
   // next VariablesForStep is for those features. Default: no read-ahead
   // (the loop is then exactly batch, step, batch, step).
   virtual bool PrefetchesVariables() const { return false; }

@@ -64,8 +64,13 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
   // existed); replica i >= 1 from its own generator.
   std::vector<std::mt19937_64> rngs;
   for (int i = 1; i < n; ++i) rngs.emplace_back((*rng)());
+  const bool read_ahead = strategy->PrefetchesVariables();
+  // Replicas 1..n-1 compute on threads of their own; with read_ahead one
+  // more thread reads the next step's batches and calls PrefetchVariables
+  // while this step computes (off the step's critical path).
+  const int helpers = n + (read_ahead ? 1 : 0);
   std::unique_ptr<ReplicaThreads> threads;
-  if (n > 1) threads = std::make_unique<ReplicaThreads>(n);
+  if (helpers > 1) threads = std::make_unique<ReplicaThreads>(helpers);
   std::vector<ReplicaGradients> replicas(n);
   std::vector<absl::Status> statuses(n);
   // One step's batches; false when the input had fewer than n left.
@@ -79,7 +84,6 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     return true;
   };
   RunContext run;
-  const bool read_ahead = strategy->PrefetchesVariables();
   std::vector<Batch> batches;
   std::vector<Batch> next;  // read ahead (read_ahead only)
   bool have_next = false;
@@ -111,17 +115,25 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     mark = absl::Now();
     ASSIGN_OR_RETURN(const Variables* vars, strategy->VariablesForStep(batches[0].features));
     absl::Duration strategy_time = absl::Now() - mark;
-    if (read_ahead) {
-      mark = absl::Now();
-      ASSIGN_OR_RETURN(next_complete, read_step(&next));
+    // read_ahead: the next step's batches and PrefetchVariables, on the
+    // last helper thread while the replicas compute.
+    absl::Status read_ahead_status;
+    const auto read_next = [&] {
+      absl::StatusOr<bool> read = read_step(&next);
+      if (!read.ok()) {
+        read_ahead_status = read.status();
+        return;
+      }
+      next_complete = *read;
       have_next = true;
-      const absl::Time read = absl::Now();
-      phases.input += read - mark;
-      if (next_complete) RETURN_IF_ERROR(strategy->PrefetchVariables(next[0].features));
-      strategy_time += absl::Now() - read;
-    }
+      if (next_complete) read_ahead_status = strategy->PrefetchVariables(next[0].features);
+    };
     GradientObserver* const observer = strategy->ObserveStep();
     const std::function<void(int)> compute = [&](int i) {
+      if (i == n) {
+        read_next();
+        return;
+      }
       std::mt19937_64* replica_rng = i == 0 ? rng : &rngs[i - 1];
       absl::StatusOr<double> loss =
           ComputeGradients(model, head, batches[i], *vars, global_step, replica_rng,
@@ -140,6 +152,7 @@ absl::Status RunTrainLoop(const Model& model, const Head& head, Pipeline* input,
     const absl::Time computed = absl::Now();
     phases.compute = computed - mark;
     for (const absl::Status& status : statuses) RETURN_IF_ERROR(status);
+    RETURN_IF_ERROR(read_ahead_status);
     absl::StatusOr<double> loss = strategy->ApplyGradients(&replicas);
     const absl::Time applied = absl::Now();
     strategy_time += applied - computed;
