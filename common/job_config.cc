@@ -362,6 +362,7 @@ const JsonSchema& DistributionSchema() {
       F("overlap_backward", K::kBool),
       F("bucket_bytes", K::kInt, 1024, 1e12),
       F("pull_with_push", K::kBool),
+      F("ps_data_plane", K::kBool),
       F("heartbeat_interval_secs", K::kNumber, 0.01, 3600),
       F("heartbeat_timeout_secs", K::kNumber, 0.05, 86400),
       F("startup_timeout_secs", K::kNumber, 0.1, 86400),
@@ -824,6 +825,7 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
   ReadJson(d, "overlap_backward", &c.overlap_backward);
   ReadJson(d, "bucket_bytes", &c.bucket_bytes);
   if (IsSet(d, "pull_with_push")) c.pull_with_push = d["pull_with_push"].get<bool>();
+  ReadJson(d, "ps_data_plane", &c.ps_data_plane);
   ReadSecs(d, "heartbeat_interval_secs", &c.heartbeat_interval);
   ReadSecs(d, "heartbeat_timeout_secs", &c.heartbeat_timeout);
   ReadSecs(d, "startup_timeout_secs", &c.startup_timeout);

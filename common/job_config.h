@@ -327,6 +327,10 @@ struct DistributionConfig {
   // exactly what a separate pull would (nobody else pushes), off with
   // several (their steps then miss more of each other's updates).
   std::optional<bool> pull_with_push;
+  // parameter_server: Push and Pull over each PS's TCP data plane (common/
+  // ps/ps_data_plane.h) instead of gRPC, in a job without `security` (a
+  // secured job always keeps them on gRPC). False: always gRPC.
+  bool ps_data_plane = true;
   absl::Duration heartbeat_interval = absl::Seconds(1);
   absl::Duration heartbeat_timeout = absl::Seconds(10);
   // How long a task waits for the chief to answer its registration, and for

@@ -350,6 +350,18 @@ TEST(JobSpecTest, PullWithPush) {
               "$.distribution.pull_with_push");
 }
 
+TEST(JobSpecTest, PsDataPlane) {
+  absl::StatusOr<JobSpec> job = ParseJobSpec(R"({"model_dir": "m"})", "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_TRUE(job->distribution.ps_data_plane);  // on unless the job is secured
+  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"ps_data_plane": false}})",
+                     "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_FALSE(job->distribution.ps_data_plane);
+  ExpectError(R"({"model_dir": "m", "distribution": {"ps_data_plane": 1}})",
+              "$.distribution.ps_data_plane");
+}
+
 TEST(JobSpecTest, OverlapBackwardAndBucketBytes) {
   absl::StatusOr<JobSpec> job = ParseJobSpec(
       R"({"model_dir": "m", "distribution": {"strategy": "multi_worker_mirrored",

@@ -159,6 +159,7 @@ absl::Status RunParameterServerTrainer(const RoleContext& ctx, TaskRuntime& runt
   client_options.task_names = ps_names;
   client_options.canceller = &canceller;
   client_options.channel.security = runtime.security();
+  client_options.data_plane = job.distribution.ps_data_plane;
   ASSIGN_OR_RETURN(std::unique_ptr<PsClient> client,
                    PsClient::Create(ps_addresses, std::move(client_options)));
 

@@ -18,6 +18,19 @@ int RunPs(const RoleContext& ctx) {
   const absl::Time start = absl::Now();
   PsShard shard;
   PsGrpcService service(&shard, ctx.metrics);
+  // Push and Pull also over the data plane, unless the job is secured (it
+  // has neither TLS nor the token: ps_data_plane.h) or it is turned off.
+  const bool secured = ctx.security != nullptr && (ctx.security->tls() || ctx.security->has_token());
+  if (!secured && ctx.job.distribution.ps_data_plane) {
+    absl::StatusOr<std::string> own = ctx.tf_config.OwnAddress();
+    const std::string address = own.ok() ? *own : std::string("127.0.0.1:0");
+    const std::string host = address.substr(0, address.rfind(':'));
+    if (absl::Status s = service.StartDataPlane(host); s.ok()) {
+      spdlog::info("ps data plane on {}:{}", host, service.data_port());
+    } else {
+      spdlog::warn("no ps data plane ({}): push and pull go over gRPC", s.message());
+    }
+  }
   RoleServices extra;
   extra.services.push_back(&service);
   // The live view: the shard's sizes travel with every heartbeat.

@@ -1,6 +1,7 @@
 #include "common/ps/ps_client.h"
 
 #include <algorithm>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <thread>
@@ -8,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/logging.h"
+#include "common/ps/ps_data_plane.h"
 #include "common/ps/ps_service.h"
 #include "common/ps/ps_wire.h"
 #include "common/status_macros.h"
@@ -24,7 +27,37 @@ struct PsClient::Ps {
   std::string name;
   std::string address;
   std::shared_ptr<grpc::Channel> channel;
+  // The PS's data plane (ps_data_plane.h) as its last Initialize / Describe
+  // answer named it; null: none (Push and Pull over gRPC).
+  absl::Mutex data_mu;
+  std::shared_ptr<PsDataConnection> data ABSL_GUARDED_BY(data_mu);
+  bool data_logged ABSL_GUARDED_BY(data_mu) = false;
 };
+
+namespace {
+
+// "host" of "host:port" / "[v6]:port".
+std::string HostOf(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+}  // namespace
+
+void PsClient::LearnDataPort(int ps, int port) {
+  Ps& p = *ps_[ps];
+  const bool secured = options_.channel.security != nullptr &&
+                       (options_.channel.security->tls() || options_.channel.security->has_token());
+  absl::MutexLock l(&p.data_mu);
+  if (!options_.data_plane || secured || port <= 0) {
+    p.data.reset();
+    return;
+  }
+  const std::string address = absl::StrCat(HostOf(p.address), ":", port);
+  if (p.data != nullptr && p.data->address() == address) return;
+  p.data = std::make_shared<PsDataConnection>(address, p.name);
+  p.data_logged = false;
+}
 
 struct PsClient::Layout {
   struct Route {
@@ -137,7 +170,40 @@ absl::StatusOr<std::shared_ptr<const PsClient::Layout>> PsClient::CurrentLayout(
 absl::Status PsClient::Call(int ps, const char* what, const char* method,
                             const grpc::ByteBuffer& request, grpc::ByteBuffer* response,
                             absl::Time deadline, bool wait_for_ready) const {
-  const Ps& p = *ps_[ps];
+  Ps& p = *ps_[ps];
+  if (std::strcmp(method, ps_wire::kPush) == 0 || std::strcmp(method, ps_wire::kPull) == 0) {
+    std::shared_ptr<PsDataConnection> data;
+    {
+      absl::MutexLock l(&p.data_mu);
+      data = p.data;
+    }
+    if (data != nullptr) {
+      if (options_.canceller != nullptr && options_.canceller->cancelled()) {
+        return absl::CancelledError(absl::StrCat(what, " to ", p.name, ": cancelled (shutting down)"));
+      }
+      // A PS that is gone (or a data port nobody can reach) refuses the
+      // connection at once: the call then takes gRPC, which answers for a
+      // dead PS as always (Unavailable, or FailedPrecondition once it is
+      // back, empty), and a later call tries the data plane again.
+      absl::Status connected = data->EnsureConnected(deadline, options_.data_connect_timeout);
+      {
+        absl::MutexLock l(&p.data_mu);
+        if (!p.data_logged) {
+          p.data_logged = true;
+          if (connected.ok()) {
+            spdlog::info("push and pull to {} over its data plane at {}", p.name, data->address());
+          } else {
+            spdlog::warn("{}: {}; push and pull go over gRPC", p.name, connected.message());
+          }
+        }
+      }
+      if (connected.ok()) {
+        return data->Call(
+            std::strcmp(method, ps_wire::kPush) == 0 ? ps_data::kPush : ps_data::kPull, request,
+            response, deadline, absl::StrCat(what, " to ", p.name, " at ", data->address()));
+      }
+    }
+  }
   CallOptions o;
   o.deadline = deadline;
   o.wait_for_ready = wait_for_ready;
@@ -218,7 +284,13 @@ absl::Status PsClient::Initialize(uint64_t generation, const std::vector<PsVaria
       }
     }
     grpc::ByteBuffer request = writer.Finish(&req), response;
-    return Call(p, "Initialize", ps_wire::kInitialize, request, &response, deadline, true);
+    RETURN_IF_ERROR(Call(p, "Initialize", ps_wire::kInitialize, request, &response, deadline, true));
+    ps::InitializeResponse resp;
+    FrameReader reader;
+    RETURN_IF_ERROR(
+        ParseResponse(response, absl::StrCat("Initialize of ", ps_[p]->name), &resp, &reader));
+    LearnDataPort(p, resp.data_port());
+    return absl::OkStatus();
   });
   if (!s.ok()) return s;
   absl::MutexLock l(&mu_);
@@ -268,6 +340,7 @@ absl::StatusOr<uint64_t> PsClient::WaitInitialized(uint64_t min_generation, absl
   layout->generation = described[0].generation();
   for (int p = 0; p < n; ++p) {
     const ps::DescribeResponse& d = described[p];
+    LearnDataPort(p, d.data_port());
     if (d.generation() != layout->generation || d.ps_index() != p || d.num_ps() != n) {
       return absl::FailedPreconditionError(absl::StrCat(
           "PsClient: ", ps_[p]->name, " holds generation ", d.generation(), " as ps ",

@@ -64,6 +64,11 @@ struct PsClientOptions {
   // A pause for a checkpoint (SaveShards) lifts by itself after this even if
   // the client dies between its two phases.
   absl::Duration max_pause = absl::Seconds(30);
+  // Push and Pull over a PS's data plane (ps_data_plane.h) when it offers
+  // one (a job without security); false: always gRPC.
+  bool data_plane = true;
+  // How long a call waits to connect to a data plane before it takes gRPC.
+  absl::Duration data_connect_timeout = absl::Milliseconds(300);
 };
 
 class PsClient {
@@ -143,6 +148,8 @@ class PsClient {
   struct Layout;  // generation, placement and per-variable routes
   PsClient(std::vector<std::unique_ptr<Ps>> ps, PsClientOptions options);
   absl::StatusOr<std::shared_ptr<const Layout>> CurrentLayout() const;
+  // Records the data port PS `ps` answered with (0: none).
+  void LearnDataPort(int ps, int port);
   // A pull's part for each PS: the PullVariables (added to fields[p]), the
   // rows tensors (appended to writers[p]) and where each answer goes.
   struct PullTarget;

@@ -306,6 +306,7 @@ grpc::Status PsGrpcService::Initialize(grpc::ServerContext*, const grpc::ByteBuf
       shard_->Initialize(req.generation(), req.ps_index(), req.num_ps(), std::move(parts), step);
   if (!s.ok()) return ToGrpcStatus(s);
   ps::InitializeResponse resp;
+  resp.set_data_port(data_port());
   *out = FrameWriter().Build(resp);
   return grpc::Status::OK;
 }
@@ -325,6 +326,7 @@ grpc::Status PsGrpcService::Describe(grpc::ServerContext* ctx, const grpc::ByteB
     resp.set_generation(layout->generation);
     resp.set_ps_index(layout->ps_index);
     resp.set_num_ps(layout->num_ps);
+    resp.set_data_port(data_port());
     resp.set_has_global_step(layout->has_global_step);
     for (const PsVariableInfo& v : layout->variables) {
       ps::VariableMeta* m = resp.add_variables();
@@ -377,8 +379,37 @@ grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& i
   return grpc::Status::OK;
 }
 
+absl::Status PsGrpcService::StartDataPlane(const std::string& host) {
+  absl::StatusOr<std::unique_ptr<PsDataServer>> server = PsDataServer::Start(
+      host, [this](uint32_t method, const grpc::ByteBuffer& in, grpc::ByteBuffer* out) {
+        return ServeData(method, in, out);
+      });
+  if (!server.ok()) return server.status();
+  data_ = *std::move(server);
+  return absl::OkStatus();
+}
+
+int PsGrpcService::data_port() const { return data_ != nullptr ? data_->port() : 0; }
+
+grpc::Status PsGrpcService::ServeData(uint32_t method, const grpc::ByteBuffer& in,
+                                      grpc::ByteBuffer* out) {
+  const absl::Time start = absl::Now();
+  const bool push = method == ps_data::kPush;
+  grpc::Status status = push ? DoPush(in, out, start + absl::Seconds(60)) : Pull(nullptr, in, out);
+  if (metrics_ != nullptr) {
+    metrics_->Count(metrics_->ForMethod(push ? ps_wire::kPush : ps_wire::kPull), status,
+                    absl::Now() - start);
+  }
+  return status;
+}
+
 grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffer& in,
                                  grpc::ByteBuffer* out) {
+  return DoPush(in, out, ServerDeadline(ctx));
+}
+
+grpc::Status PsGrpcService::DoPush(const grpc::ByteBuffer& in, grpc::ByteBuffer* out,
+                                   absl::Time deadline) {
   PhaseTimer timer(&push_times_);
   ps::PushRequest req;
   FrameReader reader;
@@ -417,7 +448,7 @@ grpc::Status PsGrpcService::Push(grpc::ServerContext* ctx, const grpc::ByteBuffe
   }
   const absl::Time apply_start = absl::Now();
   absl::StatusOr<int64_t> step = shard_->Push(req.generation(), std::move(items),
-                                              req.advance_global_step(), ServerDeadline(ctx));
+                                              req.advance_global_step(), deadline);
   if (!step.ok()) return ToGrpcStatus(step.status());
   if (metrics_ != nullptr) {
     metrics_->apply_seconds().Observe(absl::ToDoubleSeconds(absl::Now() - apply_start));

@@ -14,6 +14,7 @@
 
 #include "common/metrics.h"
 #include "common/optimizer.h"
+#include "common/ps/ps_data_plane.h"
 #include "common/ps/ps_shard.h"
 #include "proto/ps.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -51,6 +52,14 @@ class PsGrpcService : public grpc::Service {
   explicit PsGrpcService(PsShard* shard, TaskMetrics* metrics = nullptr);
   ~PsGrpcService() override;
 
+  // Serves Push and Pull also on a data plane (ps_data_plane.h) listening
+  // on `host`, and names its port in Initialize's and Describe's answers.
+  // Only for a job without security (the data plane has neither TLS nor
+  // the job token). Errors: Unavailable (cannot listen).
+  absl::Status StartDataPlane(const std::string& host);
+  // The data plane's port; 0 when it is not started.
+  int data_port() const;
+
   PsPhaseTimes pull_times() const { return pull_times_.Get(); }
   PsPhaseTimes push_times() const { return push_times_.Get(); }
   // One line, e.g. "ps handler cpu: pull 812 calls: receive 3.1 ms, apply
@@ -66,6 +75,10 @@ class PsGrpcService : public grpc::Service {
   grpc::Status Describe(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Pull(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Push(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
+  // Push's work; a checkpoint pause is waited for until `deadline`.
+  grpc::Status DoPush(const grpc::ByteBuffer& in, grpc::ByteBuffer* out, absl::Time deadline);
+  // A data plane request (after its own accounting).
+  grpc::Status ServeData(uint32_t method, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status GlobalStep(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Pause(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
   grpc::Status Save(grpc::ServerContext* ctx, const grpc::ByteBuffer& in, grpc::ByteBuffer* out);
@@ -81,6 +94,7 @@ class PsGrpcService : public grpc::Service {
 
   PsShard* const shard_;
   std::unique_ptr<Metrics> metrics_;  // null without TaskMetrics
+  std::unique_ptr<PsDataServer> data_;  // set once, before serving
   AtomicPhaseTimes pull_times_;
   AtomicPhaseTimes push_times_;
 };
