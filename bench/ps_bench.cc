@@ -1,5 +1,6 @@
 // Push + pull of a 1M-float variable through the parameter-server service:
-// one PS (a child process serving PsGrpcService over loopback gRPC), N
+// one PS (a child process serving PsGrpcService over loopback gRPC, and
+// Push/Pull over its TCP data plane unless --nodata_plane or --tls), N
 // client threads in this process, each with its own PsClient (own channel
 // and connection). A "pair" is Push(1M-float gradient, SGD applied on the
 // PS) then Pull(the 1M-float variable). Prints one line per figure:
@@ -35,9 +36,11 @@ namespace {
 constexpr int64_t kRows = 1024, kCols = 1024;  // 1 Mi floats
 
 // The PS child: serves until its parent closes the pipe.
-[[noreturn]] void Serve(int port_fd, int stop_fd, SecurityPtr security) {
+[[noreturn]] void Serve(int port_fd, int stop_fd, SecurityPtr security, bool data_plane) {
   PsShard shard;
   PsGrpcService service(&shard);
+  // As the ps binary: the data plane only without security.
+  if (data_plane && security == nullptr && !service.StartDataPlane("127.0.0.1").ok()) _exit(1);
   grpc::ServerBuilder b;
   ServerOptions options;
   options.security = std::move(security);
@@ -65,6 +68,10 @@ int Main(int argc, char** argv) {
   flags.Bool("nomallopt", &nomallopt, "leave glibc's malloc thresholds as they are");
   bool tls = false;
   flags.Bool("tls", &tls, "mutual TLS and the job token on every call");
+  bool data_plane = true;
+  flags.Bool("data_plane", &data_plane,
+             "push and pull over the PS's TCP data plane (--nodata_plane: gRPC; "
+             "--tls: always gRPC)");
   if (absl::Status s = flags.Parse(argc, argv, 1); !s.ok()) {
     std::fprintf(stderr, "ps_bench: %s\n", std::string(s.message()).c_str());
     return 2;
@@ -102,7 +109,7 @@ int Main(int argc, char** argv) {
   if (child == 0) {
     close(port_pipe[0]);
     close(stop_pipe[1]);
-    Serve(port_pipe[1], stop_pipe[0], server_security);
+    Serve(port_pipe[1], stop_pipe[0], server_security, data_plane);
   }
   close(port_pipe[1]);
   close(stop_pipe[0]);
