@@ -188,6 +188,10 @@ absl::Status PsClient::Call(int ps, const char* what, const char* method,
       absl::Status connected = data->EnsureConnected(deadline, options_.data_connect_timeout);
       {
         absl::MutexLock l(&p.data_mu);
+        // Unreachable (a PS that died, or a port a network policy blocks):
+        // gRPC until the PS names a port again (Initialize / Describe of a
+        // recovery), not one connect timeout per call.
+        if (!connected.ok() && p.data == data) p.data.reset();
         if (!p.data_logged) {
           p.data_logged = true;
           if (connected.ok()) {

@@ -20,21 +20,29 @@ namespace {
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
+// With `data_plane`, Push and Pull reach the PS over its TCP data plane
+// (ps_data_plane.h), else over gRPC; the fixture's PS 0 has it and PS 1 not,
+// so every test runs both paths side by side.
 struct TestPs {
-  TestPs() : service(&shard) {
+  explicit TestPs(bool data_plane = false) : service(std::make_unique<PsGrpcService>(&shard)) {
+    if (data_plane) {
+      EXPECT_TRUE(service->StartDataPlane("127.0.0.1").ok());
+    }
     grpc::ServerBuilder b;
     ConfigureServerBuilder(&b, ServerOptions{}, &port);
-    b.RegisterService(&service);
+    b.RegisterService(service.get());
     server = b.BuildAndStart();
     address = absl::StrCat("127.0.0.1:", port);
   }
   ~TestPs() { Stop(); }
+  // As a PS that dies: gRPC and the data plane go.
   void Stop() {
     if (server) server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     server.reset();
+    service.reset();
   }
   PsShard shard;
-  PsGrpcService service;
+  std::unique_ptr<PsGrpcService> service;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
   std::string address;
@@ -59,7 +67,7 @@ std::string NewDir(const std::string& name) {
 class PsClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (auto& p : ps_) p = std::make_unique<TestPs>();
+    for (int i = 0; i < 2; ++i) ps_[i] = std::make_unique<TestPs>(i == 0);
     chief_ = *PsClient::Create({ps_[0]->address, ps_[1]->address}, {});
     worker_ = *PsClient::Create({ps_[0]->address, ps_[1]->address}, {});
     std::mt19937 rng(3);
@@ -140,8 +148,8 @@ TEST_F(PsClientTest, InitializePullPushGlobalStepAndCheckpoint) {
   }
   // Each PS's handler counted both pushes (the ps logs these timings at exit).
   for (auto& p : ps_) {
-    EXPECT_EQ(p->service.push_times().calls, 2);
-    EXPECT_THAT(p->service.TimingSummary(), HasSubstr("; push 2 calls: receive "));
+    EXPECT_EQ(p->service->push_times().calls, 2);
+    EXPECT_THAT(p->service->TimingSummary(), HasSubstr("; push 2 calls: receive "));
   }
   ASSERT_TRUE(worker_->Pull({"kernel", "table"}, {}, &mirror, Deadline()).ok());
   EXPECT_TRUE(mirror.floats.at("kernel") == k);
@@ -210,8 +218,8 @@ TEST_F(PsClientTest, PushPullAnswersWithThePushApplied) {
   }
   // One call per PS and step: the pull rode on the push.
   for (auto& p : ps_) {
-    EXPECT_EQ(p->service.push_times().calls, 3);
-    EXPECT_EQ(p->service.pull_times().calls, 0);
+    EXPECT_EQ(p->service->push_times().calls, 3);
+    EXPECT_EQ(p->service->pull_times().calls, 0);
   }
   // A bad pull is InvalidArgument before anything is sent.
   Gradients none;
@@ -271,6 +279,23 @@ TEST_F(PsClientTest, StoppedPsIsUnavailableNamingIt) {
   absl::Status p = chief_->Pull({}, {{"table", {3}}}, &mirror, absl::Now() + absl::Seconds(10));
   EXPECT_THAT(p.code(), AnyOf(absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(std::string(p.message()), HasSubstr("ps:1"));
+}
+
+TEST_F(PsClientTest, APsThatDiesUnderItsDataPlaneIsUnavailableNamingIt) {
+  ASSERT_TRUE(chief_->Initialize(1, vars_, 0, Deadline()).ok());
+  Gradients g;
+  g.sparse["table"] = {{0}, RowMatrixXf::Ones(1, 2)};  // row 0 lives on ps:0
+  ASSERT_TRUE(chief_->Push(g, Deadline()).ok());  // connected to its data plane
+  ps_[0]->Stop();
+  for (int call = 0; call < 2; ++call) {  // the broken connection, then a refused one
+    const absl::Time start = absl::Now();
+    absl::StatusOr<int64_t> s = chief_->Push(g, start + absl::Seconds(10));
+    EXPECT_THAT(s.status().code(),
+                AnyOf(absl::StatusCode::kUnavailable, absl::StatusCode::kDeadlineExceeded))
+        << s.status();
+    EXPECT_THAT(std::string(s.status().message()), HasSubstr("Push to ps:0 at "));
+    EXPECT_LT(absl::Now() - start, absl::Seconds(11));
+  }
 }
 
 TEST_F(PsClientTest, CancelledCallsEndAtOnce) {
