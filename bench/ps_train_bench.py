@@ -12,6 +12,10 @@ hashed buckets, linear part over 13 bucketized + 26 hashed columns + two
   estuary_ps1   `estuary local --workers 0 --ps 1`: chief (trains) + 1 ps
   estuary_ps2   `estuary local --workers 1 --ps 1`: chief + 1 worker + 1 ps
   estuary_one   `estuary train`: one process (same job, no cluster)
+  estuary_ps1grpc, estuary_ps2grpc (and with pp / np: estuary_ps1ppgrpc ...)
+                as estuary_ps1 / estuary_ps2 with `distribution.ps_data_plane`
+                false: Push and Pull over gRPC instead of the PS's TCP data
+                plane (what a job with `security` does)
   estuary_ps1pp, estuary_ps2pp, estuary_ps1np, estuary_ps2np
                 as estuary_ps1 / estuary_ps2 with `distribution.pull_with_push`
                 set on (pp: one PushPull round trip per step) or off (np: a
@@ -72,7 +76,7 @@ def make_data(estuary, out, rows, files):
     open(os.path.join(out, "DONE"), "w").close()
 
 
-def make_job(args, model_dir, one_process=False, pull_with_push=None):
+def make_job(args, model_dir, one_process=False, pull_with_push=None, data_plane=None):
     job = json.load(open(os.path.join(ROOT, "examples/clicks_wide_deep.json")))
     job = copy.deepcopy(job)
     job["model_dir"] = model_dir
@@ -84,8 +88,11 @@ def make_job(args, model_dir, one_process=False, pull_with_push=None):
     job["train_spec"]["max_steps"] = args.steps
     if one_process:
         job.pop("distribution", None)
-    elif pull_with_push is not None:
-        job.setdefault("distribution", {})["pull_with_push"] = pull_with_push
+    else:
+        if pull_with_push is not None:
+            job.setdefault("distribution", {})["pull_with_push"] = pull_with_push
+        if data_plane is not None:
+            job.setdefault("distribution", {})["ps_data_plane"] = data_plane
     path = os.path.join(model_dir + ".json")
     with open(path, "w") as f:
         json.dump(job, f, indent=1)
@@ -122,9 +129,9 @@ def ps_split(out):
     return d
 
 
-def run_estuary_local(args, workers, tmp, pull_with_push=None):
+def run_estuary_local(args, workers, tmp, pull_with_push=None, data_plane=None):
     model_dir = tempfile.mkdtemp(prefix=f"est_ps{workers + 1}_", dir=tmp)
-    job = make_job(args, model_dir, pull_with_push=pull_with_push)
+    job = make_job(args, model_dir, pull_with_push=pull_with_push, data_plane=data_plane)
     cmd = [args.estuary, "local", job, "--workers", str(workers), "--ps", "1",
            "--timeout", str(args.timeout)]
     marks = Marks()
@@ -245,10 +252,12 @@ def main():
                 rate, cpu = run_tf(args, tmp, cluster=True)
             elif s == "tf_one":
                 rate, cpu = run_tf(args, tmp, cluster=False)
-            elif re.fullmatch(r"estuary_ps[12](pp|np)?", s):
-                pp = {"pp": True, "np": False}.get(s[len("estuary_ps1"):])
+            elif re.fullmatch(r"estuary_ps[12](pp|np)?(grpc)?", s):
+                grpc = s.endswith("grpc")
+                pp = {"pp": True, "np": False}.get(s[len("estuary_ps1"):].replace("grpc", ""))
                 rate, cpu, split = run_estuary_local(args, 0 if s.startswith("estuary_ps1") else 1,
-                                                     tmp, pull_with_push=pp)
+                                                     tmp, pull_with_push=pp,
+                                                     data_plane=False if grpc else None)
             elif s == "estuary_one":
                 rate, cpu = run_estuary_one(args, tmp)
             else:
@@ -277,7 +286,9 @@ def main():
              ("estuary_ps2", "estuary_one"), ("estuary_one", "tf_one"), ("tf_ps", "tf_one"),
              ("estuary_ps1np", "tf_ps"), ("estuary_ps1np", "estuary_one"),
              ("estuary_ps1", "estuary_ps1np"), ("estuary_ps1pp", "estuary_ps1np"),
-             ("estuary_ps2pp", "estuary_ps2"), ("estuary_ps2pp", "estuary_one")]
+             ("estuary_ps2pp", "estuary_ps2"), ("estuary_ps2pp", "estuary_one"),
+             ("estuary_ps1", "estuary_ps1grpc"), ("estuary_ps1grpc", "estuary_one"),
+             ("estuary_ps1grpc", "tf_ps"), ("estuary_ps2", "estuary_ps2grpc")]
     for a, b in pairs:
         if a in med and b in med:
             print(f"{a}_vs_{b} {med[a] / med[b]:.2f}")
