@@ -57,6 +57,8 @@ struct TransportSecurity {
 
   bool tls() const { return !ca_pem.empty(); }
   bool has_token() const { return !token.empty(); }
+  // Either of the two (the PS data plane is only used when neither is on).
+  bool any() const { return tls() || has_token(); }
 };
 using SecurityPtr = std::shared_ptr<const TransportSecurity>;
 

@@ -20,7 +20,7 @@ int RunPs(const RoleContext& ctx) {
   PsGrpcService service(&shard, ctx.metrics);
   // Push and Pull also over the data plane, unless the job is secured (it
   // has neither TLS nor the token: ps_data_plane.h) or it is turned off.
-  const bool secured = ctx.security != nullptr && (ctx.security->tls() || ctx.security->has_token());
+  const bool secured = ctx.security != nullptr && ctx.security->any();
   if (!secured && ctx.job.distribution.ps_data_plane) {
     absl::StatusOr<std::string> own = ctx.tf_config.OwnAddress();
     const std::string address = own.ok() ? *own : std::string("127.0.0.1:0");

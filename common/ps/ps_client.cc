@@ -46,8 +46,7 @@ std::string HostOf(const std::string& address) {
 
 void PsClient::LearnDataPort(int ps, int port) {
   Ps& p = *ps_[ps];
-  const bool secured = options_.channel.security != nullptr &&
-                       (options_.channel.security->tls() || options_.channel.security->has_token());
+  const bool secured = options_.channel.security != nullptr && options_.channel.security->any();
   absl::MutexLock l(&p.data_mu);
   if (!options_.data_plane || secured || port <= 0) {
     p.data.reset();
