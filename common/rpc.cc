@@ -122,6 +122,18 @@ void ConfigureServerBuilder(grpc::ServerBuilder* builder, const ServerOptions& o
   }
 }
 
+std::string HostOf(const std::string& address) {
+  if (!address.empty() && address.front() == '[') {
+    return address.substr(1, address.find(']') - 1);
+  }
+  return address.substr(0, address.rfind(':'));
+}
+
+std::string JoinHostPort(const std::string& host, int port) {
+  return host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", port)
+                                             : absl::StrCat(host, ":", port);
+}
+
 std::string ListenAddressFor(const std::string& cluster_address) {
   const size_t colon = cluster_address.rfind(':');
   if (colon == std::string::npos) return cluster_address;

@@ -129,6 +129,11 @@ struct ServerOptions {
 void ConfigureServerBuilder(grpc::ServerBuilder* builder, const ServerOptions& options,
                             int* port);
 
+// "host" of "host:port", "[v6]:port" -> "v6" (for getaddrinfo / bind).
+std::string HostOf(const std::string& address);
+// "host:port", bracketing an IPv6 host ("[v6]:port").
+std::string JoinHostPort(const std::string& host, int port);
+
 // The address a task binds for the address other tasks dial: an IP literal
 // binds itself; a host name binds every interface ("[::]:port").
 std::string ListenAddressFor(const std::string& cluster_address);

@@ -33,13 +33,6 @@ namespace {
 // does not form because a rank went away meanwhile.
 constexpr int kMaxFormAttempts = 3;
 
-// "host" of "host:port" or "[v6]:port".
-std::string HostOf(const std::string& address) {
-  if (!address.empty() && address.front() == '[') {
-    return address.substr(1, address.find(']') - 1);
-  }
-  return address.substr(0, address.rfind(':'));
-}
 
 // A rank died (Unavailable) or stalled (DeadlineExceeded): what re-forming
 // the ring recovers from.

@@ -10,6 +10,7 @@
 #include "common/ps/ps_service.h"
 #include "common/ps/ps_shard.h"
 #include "common/role_main.h"
+#include "common/rpc.h"
 
 namespace estuary {
 namespace {
@@ -23,10 +24,9 @@ int RunPs(const RoleContext& ctx) {
   const bool secured = ctx.security != nullptr && ctx.security->any();
   if (!secured && ctx.job.distribution.ps_data_plane) {
     absl::StatusOr<std::string> own = ctx.tf_config.OwnAddress();
-    const std::string address = own.ok() ? *own : std::string("127.0.0.1:0");
-    const std::string host = address.substr(0, address.rfind(':'));
+    const std::string host = own.ok() ? HostOf(*own) : std::string("127.0.0.1");
     if (absl::Status s = service.StartDataPlane(host); s.ok()) {
-      spdlog::info("ps data plane on {}:{}", host, service.data_port());
+      spdlog::info("ps data plane on {}", JoinHostPort(host, service.data_port()));
     } else {
       spdlog::warn("no ps data plane ({}): push and pull go over gRPC", s.message());
     }

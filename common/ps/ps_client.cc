@@ -34,16 +34,6 @@ struct PsClient::Ps {
   bool data_logged ABSL_GUARDED_BY(data_mu) = false;
 };
 
-namespace {
-
-// "host" of "host:port" / "[v6]:port".
-std::string HostOf(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  return colon == std::string::npos ? address : address.substr(0, colon);
-}
-
-}  // namespace
-
 void PsClient::LearnDataPort(int ps, int port) {
   Ps& p = *ps_[ps];
   const bool secured = options_.channel.security != nullptr && options_.channel.security->any();
@@ -52,7 +42,7 @@ void PsClient::LearnDataPort(int ps, int port) {
     p.data.reset();
     return;
   }
-  const std::string address = absl::StrCat(HostOf(p.address), ":", port);
+  const std::string address = JoinHostPort(HostOf(p.address), port);
   if (p.data != nullptr && p.data->address() == address) return;
   p.data = std::make_shared<PsDataConnection>(address, p.name);
   p.data_logged = false;
@@ -181,9 +171,9 @@ absl::Status PsClient::Call(int ps, const char* what, const char* method,
         return absl::CancelledError(absl::StrCat(what, " to ", p.name, ": cancelled (shutting down)"));
       }
       // A PS that is gone (or a data port nobody can reach) refuses the
-      // connection at once: the call then takes gRPC, which answers for a
-      // dead PS as always (Unavailable, or FailedPrecondition once it is
-      // back, empty), and a later call tries the data plane again.
+      // connection: the call then takes gRPC, which answers for a dead PS
+      // as always (Unavailable, or FailedPrecondition once it is back,
+      // empty).
       absl::Status connected = data->EnsureConnected(deadline, options_.data_connect_timeout);
       {
         absl::MutexLock l(&p.data_mu);

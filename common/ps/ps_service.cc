@@ -229,7 +229,14 @@ OptimizerConfig FromProto(const ps::OptimizerConfigProto& p) {
   return c;
 }
 
-PsGrpcService::~PsGrpcService() = default;
+struct PsGrpcService::DataMethods {
+  Metrics::Method push, pull;
+};
+
+PsGrpcService::~PsGrpcService() {
+  // The data plane's threads use everything below: stop them first.
+  data_.reset();
+}
 
 PsGrpcService::PsGrpcService(PsShard* shard, TaskMetrics* metrics)
     : shard_(shard), metrics_(metrics != nullptr ? std::make_unique<Metrics>(metrics) : nullptr) {
@@ -380,6 +387,10 @@ grpc::Status PsGrpcService::Pull(grpc::ServerContext*, const grpc::ByteBuffer& i
 }
 
 absl::Status PsGrpcService::StartDataPlane(const std::string& host) {
+  if (metrics_ != nullptr) {
+    data_methods_ = std::make_unique<DataMethods>(
+        DataMethods{metrics_->ForMethod(ps_wire::kPush), metrics_->ForMethod(ps_wire::kPull)});
+  }
   absl::StatusOr<std::unique_ptr<PsDataServer>> server = PsDataServer::Start(
       host, [this](uint32_t method, const grpc::ByteBuffer& in, grpc::ByteBuffer* out) {
         return ServeData(method, in, out);
@@ -396,9 +407,8 @@ grpc::Status PsGrpcService::ServeData(uint32_t method, const grpc::ByteBuffer& i
   const absl::Time start = absl::Now();
   const bool push = method == ps_data::kPush;
   grpc::Status status = push ? DoPush(in, out, start + absl::Seconds(60)) : Pull(nullptr, in, out);
-  if (metrics_ != nullptr) {
-    metrics_->Count(metrics_->ForMethod(push ? ps_wire::kPush : ps_wire::kPull), status,
-                    absl::Now() - start);
+  if (data_methods_ != nullptr) {
+    metrics_->Count(push ? data_methods_->push : data_methods_->pull, status, absl::Now() - start);
   }
   return status;
 }

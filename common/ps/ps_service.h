@@ -95,6 +95,10 @@ class PsGrpcService : public grpc::Service {
   PsShard* const shard_;
   std::unique_ptr<Metrics> metrics_;  // null without TaskMetrics
   std::unique_ptr<PsDataServer> data_;  // set once, before serving
+  // The data plane's Push / Pull request metrics, looked up once (with
+  // metrics only).
+  struct DataMethods;
+  std::unique_ptr<DataMethods> data_methods_;
   AtomicPhaseTimes pull_times_;
   AtomicPhaseTimes push_times_;
 };
