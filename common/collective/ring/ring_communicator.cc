@@ -1186,12 +1186,14 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
     for (size_t i = 0; i < pfds.size(); ++i) {
       if ((pfds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0) continue;
       const int p = peer_of[i];
+      // The next rank never takes another item once it hung up; the
+      // previous one may have published all it had to before it left.
       const bool need_prev = p == prev && recv_item < items;
       const bool need_next = p == next && !threaded && send_item < items;
-      if ((need_prev && !in.CanConsume()) || (need_next && !out.CanProduce())) {
-        return PeerError(call, p, 0, /*reading=*/need_prev);
+      if (need_next || (need_prev && !in.CanConsume())) {
+        return PeerError(call, p, 0, /*reading=*/!need_next);
       }
-      if (need_prev || need_next) continue;  // it still moves; a later check decides
+      if (need_prev) continue;  // items left to take; a later check decides
       RETURN_IF_ERROR(CheckHangUp(call, p, &watch));
     }
     return absl::OkStatus();
