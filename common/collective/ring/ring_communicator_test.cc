@@ -59,6 +59,7 @@ class Group {
     o.size = static_cast<int>(stores_.size());
     for (int r = 0; r < o.size; ++r) o.peer_names.push_back(absl::StrCat("worker:", r));
     o.deadline = Later();
+    o.shared_memory = true;  // what most tests here exercise
     if (tweak_) tweak_(o);
     return o;
   }
