@@ -300,7 +300,10 @@ inline void CpuRelax() {
 #endif
 }
 
-// Waits until `*word != value` (a shared-memory counter moved), or until
+// Waits until `*word != value` (a shared-memory counter moved off the
+// value it has while the caller cannot go on: ShmChannel::FullTail or
+// EmptyHead, derived from the caller's own counter, never a fresh load of
+// `*word`, which may already be past the state the caller saw), or until
 // `until`: spins briefly, then sleeps on the futex; every
 // kShmLivenessSlice (tracked in *next_check, across calls) it runs `check`
 // (the peers' liveness), whose error ends the wait. Returns true when the
@@ -1263,14 +1266,16 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
         if (recv_item < items && !in.CanConsume()) {
           // Waiting for the previous rank; with a full channel to the next
           // one too, look at that one now and then.
-          ready = ShmWait(&in.control().head, &in.control().head_sleepers, in.tail(),
+          ready = ShmWait(&in.control().head, &in.control().head_sleepers, in.EmptyHead(),
                           call.deadline,
                           send_blocked ? absl::Now() + kShmBothBlockedSlice
                                        : absl::InfiniteFuture(),
                           aborted_, nullptr, &next_check, check);
         } else {
-          ready = ShmWait(&out.control().tail, &out.control().tail_sleepers,
-                          out.control().tail.load(), call.deadline, absl::InfiniteFuture(),
+          // (FullTail: see shm_channel.h; a fresh tail.load() here can
+          // wait forever for a ring the next rank has already emptied.)
+          ready = ShmWait(&out.control().tail, &out.control().tail_sleepers, out.FullTail(),
+                          call.deadline, absl::InfiniteFuture(),
                           aborted_, nullptr, &next_check, check);
         }
         if (!ready.ok()) return wait_error(ready.status());
@@ -1321,8 +1326,8 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
           while (!out.CanProduce()) {
             st.blocked_on_socket.store(true);
             absl::StatusOr<bool> r =
-                ShmWait(&out.control().tail, &out.control().tail_sleepers,
-                        out.control().tail.load(), call.deadline, absl::InfiniteFuture(),
+                ShmWait(&out.control().tail, &out.control().tail_sleepers, out.FullTail(),
+                        call.deadline, absl::InfiniteFuture(),
                         aborted_, &st.stop_flag, &sender_check, check_next);
             if (!r.ok()) {
               if (absl::IsUnavailable(r.status())) {
@@ -1365,7 +1370,7 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
           }
           while (!in.CanConsume()) {
             absl::StatusOr<bool> r =
-                ShmWait(&in.control().head, &in.control().head_sleepers, in.tail(),
+                ShmWait(&in.control().head, &in.control().head_sleepers, in.EmptyHead(),
                         call.deadline, absl::InfiniteFuture(), aborted_, &st.failed,
                         &next_check, check);
             if (!r.ok()) return wait_error(r.status());
@@ -1398,7 +1403,20 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
     std::vector<Interest> want(size_);
     want[prev].read = recv_item < items;
     want[next].write = threaded ? st.blocked_on_socket.load() : send_blocked || send_item < items;
-    return TimedOut(call, want);
+    // What the channels held: the state a hang left behind (issue 10).
+    absl::Status t = TimedOut(call, want);
+    size_t sent = send_item;
+    if (threaded) {
+      absl::MutexLock l(&st.mu);
+      sent = st.sent;
+    }
+    return absl::Status(
+        t.code(),
+        absl::StrCat(t.message(), " [shared memory: ", recv_item, " of ", items,
+                     " items received, ", sent, " sent; items in the ring to the next rank ",
+                     out.head() - out.control().tail.load(), ", from the previous one ",
+                     in.control().head.load() - in.tail(), " of ", ring_internal::kShmSlots,
+                     "]"));
   }
   return s;
 }

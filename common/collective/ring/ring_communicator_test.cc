@@ -481,6 +481,34 @@ TEST(RingSharedMemoryTest, RanksOfOneHostUseSharedMemoryAndLeaveNoSegment) {
   }
 }
 
+// Issue 10's deadlock: a producer that found its ring full slept on a
+// fresh load of the consumer's counter, so a consumer that emptied the ring
+// in between left both waiting until the deadline (shm_channel_test has the
+// interleaving itself). Here: many back-to-back 64 MiB calls between 2
+// ranks (threaded sender; 2 x 32 MiB halves, 256 slots per phase) with a
+// short deadline each, then sizes on either side of the slot (32768
+// floats), the per-rank block and the sender thread's threshold (4 MiB).
+TEST(RingSharedMemoryTest, ManyLargeCallsAndSizesAroundSlotBoundaries) {
+  Group g(2);
+  ASSERT_THAT(Paths(g), testing::Each(std::string("shared memory")));
+  const size_t big = size_t{16} << 20;  // 64 MiB of floats
+  std::vector<std::vector<float>> data(2, std::vector<float>(big, 0.f));
+  for (int call = 0; call < 150; ++call) {
+    auto st = g.Run([&](int r) {
+      return g[r].AllReduce(absl::MakeSpan(data[r]), ReduceOp::kSum, In(absl::Seconds(20)));
+    });
+    for (const auto& s : st) ASSERT_TRUE(s.ok()) << "call " << call << ": " << s;
+  }
+  data.clear();
+  const size_t slot = 32768;
+  for (size_t n : {2 * slot - 1, 2 * slot + 1, 2 * 16 * slot - 1, 2 * 16 * slot + 3,
+                   2 * 17 * slot + 1, (size_t{1} << 20) - 1, size_t{1} << 20,
+                   (size_t{1} << 20) + 1, 2 * 130 * slot + 5}) {
+    SCOPED_TRACE(absl::StrCat(n, " floats"));
+    for (int i = 0; i < 3; ++i) CheckBigAllReduce(g, n);
+  }
+}
+
 TEST(RingSharedMemoryTest, OffOnOneRankMeansTcpForAll) {
   Group g(3, 0, [](RingOptions& o) { o.shared_memory = o.rank != 1; });
   EXPECT_THAT(Paths(g), testing::Each(std::string("tcp")));

@@ -94,6 +94,15 @@ class ShmChannel {
            kShmSlots;
   }
   uint32_t head() const { return control_->head.load(std::memory_order_relaxed); }
+  // The value of tail while the ring is full: a producer that found no free
+  // slot sleeps (ShmSleep on tail) until tail moves off this value. Derived
+  // from head, which only the producer moves, never from a fresh load of
+  // tail: the consumer may have emptied the whole ring between the failed
+  // CanProduce and that load, and then tail never moves again (the consumer
+  // waits for this producer) -- the lost wake-up behind the 64 MiB
+  // deadlock of issue 10. If the ring is not full, tail != FullTail() and
+  // the wait returns at once.
+  uint32_t FullTail() const { return head() - kShmSlots; }
   void Publish();
   // Consumer: whether slot `tail` holds an item, and free it (wakes a
   // sleeping producer).
@@ -102,6 +111,9 @@ class ShmChannel {
            control_->tail.load(std::memory_order_relaxed);
   }
   uint32_t tail() const { return control_->tail.load(std::memory_order_relaxed); }
+  // The value of head while the ring is empty (a consumer sleeps on head
+  // until it moves off it): tail, which only the consumer moves.
+  uint32_t EmptyHead() const { return tail(); }
   void Release();
 
   // Wakes whoever sleeps on either counter (Abort, a stopping call).
