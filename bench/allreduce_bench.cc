@@ -190,7 +190,7 @@ int Main(int argc, char** argv) {
   FlagSet flags("allreduce_bench [--world N] [--sizes B,...] [--iters I,...]",
                 "All-reduce of float32 sums through the TCP ring between N local processes.");
   flags.Int("world", &world, "processes (rank 0 starts the others)");
-  bool shm = false;
+  bool shm = true;
   flags.Bool("shm", &shm, "ranks on one host exchange through shared memory (false: TCP only)");
   flags.String("sizes", &sizes_text, "message sizes in bytes (multiples of 4)");
   flags.String("iters", &iters_text, "timed calls per size (one number per size)");

@@ -323,8 +323,7 @@ struct DistributionConfig {
   // all-reduce's data through shared memory (common/collective/ring/
   // ring_communicator.h); false: TCP only. The environment variable
   // ESTUARY_RING_SHM=0 (or 1) overrides it for one process.
-  // Off by default for now (an open deadlock, bench/RESULTS.md).
-  bool ring_shared_memory = false;
+  bool ring_shared_memory = true;
   int64_t bucket_bytes = 0;
   // parameter_server: each step's push also pulls the next step's
   // variables, one round trip per PS and step instead of two (distribute/

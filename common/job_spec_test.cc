@@ -276,11 +276,11 @@ TEST(JobSpecTest, SynchronousStrategiesAndTheirKeys) {
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->distribution.num_replicas_per_worker, 1);
   EXPECT_EQ(job->distribution.collective_timeout, absl::Seconds(60));
-  EXPECT_FALSE(job->distribution.ring_shared_memory);
-  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"ring_shared_memory": true}})",
+  EXPECT_TRUE(job->distribution.ring_shared_memory);
+  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"ring_shared_memory": false}})",
                      "job.json");
   ASSERT_TRUE(job.ok()) << job.status();
-  EXPECT_TRUE(job->distribution.ring_shared_memory);
+  EXPECT_FALSE(job->distribution.ring_shared_memory);
   ExpectError(R"({"model_dir": "m", "distribution": {"ring_shared_memory": "no"}})",
               "$.distribution.ring_shared_memory");
   for (const char* s : {"central_storage", "multi_worker_mirrored"}) {

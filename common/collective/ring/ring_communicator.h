@@ -35,9 +35,8 @@
 // channel, and the ring uses shared memory only if every edge of the ring
 // did (all ranks on one host, sharing /dev/shm); otherwise the whole ring
 // stays on TCP, silently (one info line per rank says which path it
-// uses). RingOptions::shared_memory (job file
-// distribution.ring_shared_memory, env ESTUARY_RING_SHM=1/0) turns it on;
-// it is off by default until an open deadlock is understood.
+// uses). RingOptions::shared_memory = false (job file
+// distribution.ring_shared_memory, env ESTUARY_RING_SHM=0) turns it off.
 // On the shared-memory path the ring all-reduce's segments travel through
 // a ring of slots per edge (shm_channel.h): the sender copies a segment
 // into a slot, the receiver adds it straight out of the slot into the
@@ -91,10 +90,8 @@ struct RingOptions {
   // empty key, so ranks with and without a token still refuse each other).
   std::string token;
   // Shared memory between ring neighbours on one host (above); false: TCP
-  // only. Off by default for now: a 64 MiB benchmark run between 2
-  // processes deadlocked once (call #3565, both ranks DeadlineExceeded; see
-  // bench/RESULTS.md), not yet understood.
-  bool shared_memory = false;
+  // only.
+  bool shared_memory = true;
   // Tests: act as if opening a peer's segment failed (another host or
   // container), so the ring falls back to TCP.
   bool shm_fail_open_for_testing = false;
