@@ -17,6 +17,11 @@
 //
 //   bazel build -c opt //bench:allreduce_bench
 //   bazel-bin/bench/allreduce_bench [--world 2] [--sizes 4096,...] [--iters 2000,...] [--tls]
+//                                   [--shm=false]
+//
+// --shm=false: the ring's data over TCP only (RingOptions::shared_memory;
+// by default ranks on one host use shared memory). Prints
+// "# data path: shared memory|tcp" on stderr.
 //
 // --tls: the job's security on: mutual TLS on the coordination channels and
 // the job token there and in the ring's handshake (rank 0 writes a CA,
@@ -185,6 +190,8 @@ int Main(int argc, char** argv) {
   FlagSet flags("allreduce_bench [--world N] [--sizes B,...] [--iters I,...]",
                 "All-reduce of float32 sums through the TCP ring between N local processes.");
   flags.Int("world", &world, "processes (rank 0 starts the others)");
+  bool shm = true;
+  flags.Bool("shm", &shm, "ranks on one host exchange through shared memory (false: TCP only)");
   flags.String("sizes", &sizes_text, "message sizes in bytes (multiples of 4)");
   flags.String("iters", &iters_text, "timed calls per size (one number per size)");
   flags.Int("warmup", &warmup, "untimed calls per size (-1: iters/10, at least 2)");
@@ -273,7 +280,8 @@ int Main(int argc, char** argv) {
       SubprocessOptions so;
       so.argv = {"/proc/self/exe", "--rank", absl::StrCat(r), "--world", absl::StrCat(world),
                  "--store", store, "--sizes", sizes_text, "--iters", iters_text,
-                 "--warmup", absl::StrCat(warmup), "--tls_dir", tls_dir};
+                 "--warmup", absl::StrCat(warmup), "--tls_dir", tls_dir,
+                 absl::StrCat("--shm=", shm ? "true" : "false")};
       absl::StatusOr<std::unique_ptr<Subprocess>> child = Subprocess::Start(std::move(so));
       if (!child.ok()) {
         std::fprintf(stderr, "allreduce_bench: %s\n", child.status().ToString().c_str());
@@ -298,9 +306,11 @@ int Main(int argc, char** argv) {
     ro.size = world;
     ro.deadline = rendezvous;
     if (security != nullptr) ro.token = security->token;
+    ro.shared_memory = shm;
     absl::StatusOr<std::unique_ptr<Communicator>> ring = CreateRingCommunicator(ro);
     if (ring.ok()) {
       comm = *std::move(ring);
+      if (rank == 0) std::fprintf(stderr, "# data path: %s\n", RingDataPath(*comm).c_str());
     } else {
       status = ring.status();
     }

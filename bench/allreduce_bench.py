@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Issue 10 all-reduce benchmark: float32 sum between 2 processes on
 loopback, side by side in one run, alternating sides within each round:
-  estuary  bench/allreduce_bench.cc: Estuary's RingCommunicator (TCP ring)
+  estuary  bench/allreduce_bench.cc: Estuary's RingCommunicator (the ring's
+           default: shared memory between ranks on one host)
+  estuary_tcp  the same with the ring's data over TCP only (--shm=false)
   gloo     bench/allreduce_bench_gloo.py: torch.distributed, backend gloo
            (Debian's python3-torch), TCP init on 127.0.0.1
   mpi      bench/allreduce_bench_mpi.c: Open MPI's MPI_Allreduce over its TCP
            BTL on lo (`mpirun --mca pml ob1 --mca btl tcp,self --mca
            btl_tcp_if_include lo --bind-to none`), built here with mpicc
+  mpi_sm   the same program over Open MPI's shared-memory BTL (`--mca btl
+           vader,self`): the same-host peer of `estuary`
   iperf3   one TCP stream for --iperf_seconds (the TCP limit), and one each
            way at once (--bidir: what a 2-rank ring needs, per direction)
 Sizes 4 KiB .. 64 MiB; per size every side checks one all-reduce of known
@@ -21,7 +25,8 @@ name (64 MiB busbw vs gloo and vs iperf3, 4 KiB median time), and CPU time
 per call vs gloo.
 
   bazel build -c opt //bench:allreduce_bench
-  /usr/bin/python3 bench/allreduce_bench.py [--rounds 3] [--sides estuary,gloo,mpi,iperf3]
+  /usr/bin/python3 bench/allreduce_bench.py [--rounds 3]
+      [--sides estuary,estuary_tcp,gloo,mpi,mpi_sm,iperf3]
 """
 import argparse
 import atexit
@@ -104,7 +109,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--sides", default="estuary,gloo,mpi,iperf3")
+    ap.add_argument("--sides", default="estuary,estuary_tcp,gloo,mpi,mpi_sm,iperf3")
     ap.add_argument("--world", type=int, default=2)
     ap.add_argument("--iters_scale", type=float, default=1.0, help="multiplies every size's calls")
     ap.add_argument("--iperf_seconds", type=int, default=3)
@@ -117,20 +122,24 @@ def main():
     tmp = tempfile.mkdtemp(prefix="allreduce_bench_")
     atexit.register(shutil.rmtree, tmp, True)  # model dirs, logs: GBs per run
     runs = {}
-    if "estuary" in sides:
+    for side, shm in (("estuary", "true"), ("estuary_tcp", "false")):
+        if side not in sides:
+            continue
         if not os.access(a.estuary, os.X_OK):
             sys.exit(f"allreduce_bench: no {a.estuary}: bazel build -c opt //bench:allreduce_bench")
-        runs["estuary"] = [a.estuary, "--world", str(a.world), "--sizes", sizes_arg,
-                           "--iters", iters_arg]
+        runs[side] = [a.estuary, "--world", str(a.world), "--sizes", sizes_arg,
+                      "--iters", iters_arg, f"--shm={shm}"]
     if "gloo" in sides:
         runs["gloo"] = ["/usr/bin/python3", os.path.join(HERE, "allreduce_bench_gloo.py"),
                         "--world", str(a.world), "--sizes", sizes_arg, "--iters", iters_arg]
-    if "mpi" in sides:
-        mpirun = ["mpirun", "-np", str(a.world), "--bind-to", "none", "--mca", "pml", "ob1",
-                  "--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo"]
+    for side, btl in (("mpi", ["--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo"]),
+                      ("mpi_sm", ["--mca", "btl", "vader,self"])):
+        if side not in sides:
+            continue
+        mpirun = ["mpirun", "-np", str(a.world), "--bind-to", "none", "--mca", "pml", "ob1"] + btl
         if os.geteuid() == 0:
             mpirun.append("--allow-run-as-root")
-        runs["mpi"] = mpirun + [build_mpi(tmp), sizes_arg, iters_arg, "-1"]
+        runs[side] = mpirun + [build_mpi(tmp), sizes_arg, iters_arg, "-1"]
     unknown = set(sides) - set(runs) - {"iperf3"}
     if unknown:
         sys.exit(f"allreduce_bench: unknown sides {sorted(unknown)}")
@@ -171,20 +180,22 @@ def main():
         print(f"iperf3_single_stream_gbps {statistics.median(tcp):.3f}")
         print(f"iperf3_bidir_per_direction_gbps {statistics.median(tcp_bidir):.3f}")
     big, small = SIZES[-1], SIZES[0]
-    if "estuary" in med:
-        e = med["estuary"]
-        for peer in ("gloo", "mpi"):
+    for mine in ("estuary", "estuary_tcp"):
+        if mine not in med:
+            continue
+        e = med[mine]
+        for peer in ("gloo", "mpi", "mpi_sm"):
             if peer in med:
                 p = med[peer]
-                print(f"estuary_vs_{peer}_busbw_64MiB "
+                print(f"{mine}_vs_{peer}_busbw_64MiB "
                       f"{e[f'busbw_gbps_{big}'] / p[f'busbw_gbps_{big}']:.2f}")
-                print(f"estuary_vs_{peer}_time_4KiB {p[f'time_us_{small}'] / e[f'time_us_{small}']:.2f}")
-                print(f"estuary_vs_{peer}_cpu_per_call_64MiB {p[f'cpu_us_{big}'] / e[f'cpu_us_{big}']:.2f}")
+                print(f"{mine}_vs_{peer}_time_4KiB {p[f'time_us_{small}'] / e[f'time_us_{small}']:.2f}")
+                print(f"{mine}_vs_{peer}_cpu_per_call_64MiB {p[f'cpu_us_{big}'] / e[f'cpu_us_{big}']:.2f}")
         if tcp:
             busbw = e[f"busbw_gbps_{big}"]
-            print(f"estuary_busbw_64MiB_vs_iperf3 {busbw / statistics.median(tcp):.2f}")
-            print(f"estuary_busbw_64MiB_vs_iperf3_bidir {busbw / statistics.median(tcp_bidir):.2f}")
-        print(f"estuary_time_us_4KiB {e[f'time_us_{small}']:.1f}")
+            print(f"{mine}_busbw_64MiB_vs_iperf3 {busbw / statistics.median(tcp):.2f}")
+            print(f"{mine}_busbw_64MiB_vs_iperf3_bidir {busbw / statistics.median(tcp_bidir):.2f}")
+        print(f"{mine}_time_us_4KiB {e[f'time_us_{small}']:.1f}")
     print(f"# raw {json.dumps(got)}", file=sys.stderr)
 
 

@@ -360,6 +360,7 @@ const JsonSchema& DistributionSchema() {
       Object("eval_distribute", &EvalDistributeSchema()),
       F("collective_timeout_secs", K::kNumber, 0.01, 86400),
       F("overlap_backward", K::kBool),
+      F("ring_shared_memory", K::kBool),
       F("bucket_bytes", K::kInt, 1024, 1e12),
       F("pull_with_push", K::kBool),
       F("ps_data_plane", K::kBool),
@@ -823,6 +824,7 @@ absl::StatusOr<DistributionConfig> ParseDistributionConfig(const json& d, const 
   }
   ReadSecs(d, "collective_timeout_secs", &c.collective_timeout);
   ReadJson(d, "overlap_backward", &c.overlap_backward);
+  ReadJson(d, "ring_shared_memory", &c.ring_shared_memory);
   ReadJson(d, "bucket_bytes", &c.bucket_bytes);
   if (IsSet(d, "pull_with_push")) c.pull_with_push = d["pull_with_push"].get<bool>();
   ReadJson(d, "ps_data_plane", &c.ps_data_plane);

@@ -319,6 +319,11 @@ struct DistributionConfig {
   // Backward finished it (distribute/collective_strategy.h), and the
   // buckets' size (0: 25 MiB, DDP's).
   bool overlap_backward = false;
+  // multi_worker_mirrored on the ring: ranks on one host exchange the
+  // all-reduce's data through shared memory (common/collective/ring/
+  // ring_communicator.h); false: TCP only. The environment variable
+  // ESTUARY_RING_SHM=0 (or 1) overrides it for one process.
+  bool ring_shared_memory = true;
   int64_t bucket_bytes = 0;
   // parameter_server: each step's push also pulls the next step's
   // variables, one round trip per PS and step instead of two (distribute/

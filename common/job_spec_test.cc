@@ -276,6 +276,13 @@ TEST(JobSpecTest, SynchronousStrategiesAndTheirKeys) {
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->distribution.num_replicas_per_worker, 1);
   EXPECT_EQ(job->distribution.collective_timeout, absl::Seconds(60));
+  EXPECT_TRUE(job->distribution.ring_shared_memory);
+  job = ParseJobSpec(R"({"model_dir": "m", "distribution": {"ring_shared_memory": false}})",
+                     "job.json");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_FALSE(job->distribution.ring_shared_memory);
+  ExpectError(R"({"model_dir": "m", "distribution": {"ring_shared_memory": "no"}})",
+              "$.distribution.ring_shared_memory");
   for (const char* s : {"central_storage", "multi_worker_mirrored"}) {
     job = ParseJobSpec(absl::StrCat(R"({"model_dir": "m", "distribution": {"strategy": ")", s,
                                     R"("}})"),

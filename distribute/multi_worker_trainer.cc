@@ -1,5 +1,6 @@
 #include "distribute/multi_worker_trainer.h"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,18 @@
 
 namespace estuary {
 namespace {
+
+// distribution.ring_shared_memory, unless ESTUARY_RING_SHM ("0" or "1")
+// says otherwise for this process.
+bool RingSharedMemory(bool from_job) {
+  const char* env = std::getenv("ESTUARY_RING_SHM");
+  if (env == nullptr || *env == '\0') return from_job;
+  if (std::string(env) == "0") return false;
+  if (std::string(env) == "1") return true;
+  spdlog::warn("ESTUARY_RING_SHM={} is neither 0 nor 1: ignored (distribution."
+               "ring_shared_memory = {})", env, from_job);
+  return from_job;
+}
 
 // How many times in a row the chief tries a new generation when a ring
 // does not form because a rank went away meanwhile.
@@ -171,6 +184,7 @@ absl::Status RunMultiWorkerMirroredTrainer(const RoleContext& ctx, TaskRuntime& 
       ring_options.host = HostOf(own_address);
       ring_options.deadline = form_deadline;
       if (runtime.security() != nullptr) ring_options.token = runtime.security()->token;
+      ring_options.shared_memory = RingSharedMemory(dist.ring_shared_memory);
       ring = CreateRingCommunicator(ring_options);
     }
     if (!ring.ok()) {

@@ -1,11 +1,15 @@
-// The TCP ring between real processes (tests/ring_process_test_child): each
+// The ring between real processes (tests/ring_process_test_child): each
 // rank registers with a coordination service hosted by this test, joins the
 // ring through it, and checks all-reduces of known data. Faults: kill -9 of
 // a rank -> every other rank fails at once with Unavailable naming it (long
 // before the call's deadline); SIGSTOP of a rank -> the others fail with
 // DeadlineExceeded naming the stopped rank as stalled. No process is left
 // behind (Proc kills its child on destruction; every test waits for the
-// exits it expects).
+// exits it expects). The processes share this host, so the ring's data
+// goes through shared memory unless a test turns it off (--shm=0) or makes
+// opening the peer's segment fail (--shm=2: the fallback to TCP); no test
+// leaves a segment of its children in /dev/shm.
+#include <dirent.h>
 #include <signal.h>
 
 #include <memory>
@@ -69,29 +73,59 @@ std::vector<std::unique_ptr<testing::Proc>> StartRanks(const Coordinator& c, int
   return procs;
 }
 
-TEST(RingProcessTest, AllReducesAcrossProcesses) {
-  for (int world : {2, 4}) {
-    SCOPED_TRACE(absl::StrCat("world ", world));
-    Coordinator coordinator(world);
-    auto procs = StartRanks(coordinator, world, {"--iterations=20", "--elements=1500007"});
-    for (int r = 0; r < world; ++r) {
-      absl::StatusOr<int> rc = procs[r]->Wait(absl::Seconds(120));
-      ASSERT_TRUE(rc.ok()) << rc.status() << procs[r]->Output();
-      EXPECT_EQ(*rc, 0) << procs[r]->Output();
-      EXPECT_TRUE(procs[r]->HasLine("ring done")) << procs[r]->Output();
+// Segments in /dev/shm created by `procs` (named after the creator's pid).
+std::vector<std::string> SegmentsOf(const std::vector<std::unique_ptr<testing::Proc>>& procs) {
+  std::vector<std::string> found;
+  if (DIR* d = opendir("/dev/shm")) {
+    while (dirent* e = readdir(d)) {
+      for (const auto& p : procs) {
+        const std::string mine = absl::StrCat("estuary-ring-", p->pid(), "-");
+        if (std::string(e->d_name).rfind(mine, 0) == 0) found.push_back(e->d_name);
+      }
     }
+    closedir(d);
   }
+  return found;
 }
 
-void KillOneRank(int world, int victim) {
-  SCOPED_TRACE(absl::StrCat("world ", world, ", victim rank ", victim));
+void AllReduces(int world, const std::string& shm, const std::string& path) {
+  SCOPED_TRACE(absl::StrCat("world ", world, ", --shm=", shm));
+  Coordinator coordinator(world);
+  auto procs = StartRanks(coordinator, world,
+                          {"--iterations=20", "--elements=1500007", "--shm=" + shm});
+  for (int r = 0; r < world; ++r) {
+    absl::StatusOr<int> rc = procs[r]->Wait(absl::Seconds(120));
+    ASSERT_TRUE(rc.ok()) << rc.status() << procs[r]->Output();
+    EXPECT_EQ(*rc, 0) << procs[r]->Output();
+    EXPECT_TRUE(procs[r]->HasLine("ring done")) << procs[r]->Output();
+    EXPECT_TRUE(procs[r]->HasLine("ring path: " + path)) << procs[r]->Output();
+  }
+  EXPECT_THAT(SegmentsOf(procs), ::testing::IsEmpty());
+}
+
+TEST(RingProcessTest, AllReducesAcrossProcesses) {
+  AllReduces(2, "1", "shared memory");
+  AllReduces(4, "1", "shared memory");
+  AllReduces(3, "0", "tcp");
+}
+
+TEST(RingProcessTest, SegmentThatCannotBeOpenedFallsBackToTcp) {
+  AllReduces(2, "2", "tcp");
+  AllReduces(3, "2", "tcp");
+}
+
+void KillOneRank(int world, int victim, const std::string& elements = "1500007",
+                 const std::string& shm = "1") {
+  SCOPED_TRACE(absl::StrCat("world ", world, ", victim rank ", victim, ", ", elements,
+                            " floats, --shm=", shm));
   Coordinator coordinator(world);
   // A call deadline far longer than the test waits: the survivors must
   // notice the death from the connections, not from the deadline.
   auto procs = StartRanks(coordinator, world,
-                          {"--iterations=0", "--elements=1500007", "--timeout_secs=300"});
+                          {"--iterations=0", "--elements=" + elements, "--timeout_secs=300",
+                           "--shm=" + shm});
   for (auto& p : procs) {
-    ASSERT_TRUE(p->WaitForLine("iteration 10 ok", absl::Seconds(60))) << p->Output();
+    ASSERT_TRUE(p->WaitForLine("iteration 4 ok", absl::Seconds(120))) << p->Output();
   }
   procs[victim]->Signal(SIGKILL);
   const std::string name = absl::StrCat("worker:", victim, " (rank ", victim, ")");
@@ -107,21 +141,28 @@ void KillOneRank(int world, int victim) {
     EXPECT_THAT(error, HasSubstr("UNAVAILABLE")) << procs[r]->Output();
     EXPECT_THAT(error, HasSubstr(name)) << procs[r]->Output();
   }
+  EXPECT_THAT(SegmentsOf(procs), ::testing::IsEmpty());
 }
 
 TEST(RingProcessTest, KilledRankIsNamedByEveryOtherRank) {
   KillOneRank(3, 1);
   // Rank 0 is not a neighbour of rank 2 in a ring of 4.
   KillOneRank(4, 2);
+  // Mid 64 MiB all-reduce through shared memory, and over TCP.
+  KillOneRank(2, 1, "16777216");
+  KillOneRank(3, 2, "16777216");
+  KillOneRank(2, 0, "16777216", "0");
 }
 
-TEST(RingProcessTest, StoppedRankIsNamedAsStalled) {
+void StopOneRank(const std::string& elements) {
+  SCOPED_TRACE(absl::StrCat(elements, " floats"));
   constexpr int kWorld = 3;
   constexpr int kVictim = 2;
   Coordinator coordinator(kWorld);
   auto procs = StartRanks(coordinator, kWorld,
-                          {"--iterations=0", "--elements=300000", "--timeout_secs=5"});
+                          {"--iterations=0", "--elements=" + elements, "--timeout_secs=5"});
   for (auto& p : procs) ASSERT_TRUE(p->WaitForLine("iteration 10 ok", absl::Seconds(60))) << p->Output();
+  for (auto& p : procs) ASSERT_TRUE(p->HasLine("ring path: shared memory")) << p->Output();
   procs[kVictim]->Signal(SIGSTOP);
   for (int r = 0; r < kWorld; ++r) {
     if (r == kVictim) continue;
@@ -138,6 +179,12 @@ TEST(RingProcessTest, StoppedRankIsNamedAsStalled) {
   procs[kVictim]->Signal(SIGCONT);
   absl::StatusOr<int> rc = procs[kVictim]->Wait(absl::Seconds(30));
   ASSERT_TRUE(rc.ok()) << rc.status();
+  EXPECT_THAT(SegmentsOf(procs), ::testing::IsEmpty());
+}
+
+TEST(RingProcessTest, StoppedRankIsNamedAsStalled) {
+  StopOneRank("300000");
+  StopOneRank("16777216");  // 64 MiB calls: stopped mid-call on shared memory
 }
 
 }  // namespace

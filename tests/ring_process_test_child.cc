@@ -2,7 +2,7 @@
 // worker:<rank>, joins the TCP ring, runs all-reduces of known data and
 // checks every result.
 //
-// Output: "ring ready", "iteration N ok" after each call, "ring done" at the
+// Output: "ring ready", "ring path: shared memory|tcp", "iteration N ok" after each call, "ring done" at the
 // end; on failure "ring error: <status>" and exit code 3 (2: bad flags or no
 // coordinator).
 #include <cstdio>
@@ -42,6 +42,10 @@ int Run(int argc, char** argv) {
   flags.Int("elements", &elements, "floats per all-reduce (alternates with a 1 KiB one)");
   flags.Int("timeout_secs", &timeout_secs, "deadline of each call");
   flags.Int("generation", &generation, "ring generation");
+  int shm = 1;
+  flags.Int("shm", &shm,
+            "shared memory between neighbours: 1 on, 0 off, 2 on but opening the peer's "
+            "segment fails (as on another host)");
   if (absl::Status s = flags.Parse(argc, argv); !s.ok()) {
     Say(absl::StrCat("ring error: ", s.ToString()));
     return 2;
@@ -60,12 +64,15 @@ int Run(int argc, char** argv) {
   options.size = size;
   for (int r = 0; r < size; ++r) options.peer_names.push_back(absl::StrCat("worker:", r));
   options.deadline = absl::Now() + absl::Seconds(60);
+  options.shared_memory = shm != 0;
+  options.shm_fail_open_for_testing = shm == 2;
   absl::StatusOr<std::unique_ptr<Communicator>> ring = CreateRingCommunicator(options);
   if (!ring.ok()) {
     Say(absl::StrCat("ring error: ", ring.status().ToString()));
     return 3;
   }
   Say("ring ready");
+  Say(absl::StrCat("ring path: ", RingDataPath(**ring)));
   for (int it = 0; iterations == 0 || it < iterations; ++it) {
     // Alternate the ring path (big) and the direct path (1 KiB).
     const size_t n = it % 2 == 0 ? static_cast<size_t>(elements) : 256;

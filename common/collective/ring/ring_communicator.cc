@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "common/collective/ring/shm_channel.h"
 #include "common/collective/ring/tcp_socket.h"
 #include "common/crypto.h"
 #include "common/logging.h"
@@ -42,8 +43,9 @@ using ring_internal::Fd;
 
 constexpr uint32_t kHelloMagic = 0x474e5245;  // "ERNG"
 constexpr uint32_t kChallengeMagic = 0x48434552;  // "ERCH"
-// 2: the token challenge-response (ring_communicator.h).
-constexpr uint32_t kProtocolVersion = 2;
+// 2: the token challenge-response (ring_communicator.h); 3: the
+// shared-memory negotiation after it.
+constexpr uint32_t kProtocolVersion = 3;
 constexpr size_t kNonceBytes = 32;
 
 // Sent by the accepting rank as soon as it accepts a connection.
@@ -116,6 +118,33 @@ std::string PeerAddress(int fd) {
   return absl::StrCat("[", host, "]:", port);
 }
 
+// Shared-memory negotiation (ring_communicator.h), after the handshake. The
+// creator of edge e (rank e sends to rank e+1) offers a segment ...
+constexpr uint32_t kShmOfferMagic = 0x4f4d5345;   // "ESMO"
+constexpr uint32_t kShmAnswerMagic = 0x414d5345;  // "ESMA"
+constexpr uint32_t kShmVoteMagic = 0x564d5345;    // "ESMV"
+struct ShmOffer {
+  uint32_t magic = kShmOfferMagic;
+  int32_t edge = 0;
+  uint32_t ok = 0;  // 0: no segment (off here, or creating it failed)
+  uint32_t unused = 0;
+  ring_internal::ShmCookie cookie = {};
+  char boot_id[48] = {};
+  char name[96] = {};
+};
+// ... the other end answers whether it mapped it ...
+struct ShmAnswer {
+  uint32_t magic = kShmAnswerMagic;
+  int32_t edge = 0;
+  uint32_t ok = 0;
+  uint32_t unused = 0;
+};
+// ... and every rank tells every peer whether both its edges have one.
+struct ShmVote {
+  uint32_t magic = kShmVoteMagic;
+  uint32_t ok = 0;
+};
+
 enum class Op : uint8_t { kAllReduce = 1, kBroadcast, kAllGather, kBarrier, kGoodbye };
 enum class DType : uint8_t { kNone = 0, kFloat32, kInt64, kBytes };
 
@@ -153,6 +182,13 @@ constexpr size_t kSegmentBytes = 256 << 10;
 // time per 64 MiB call, 24-26 ms, and no gain in wall time there; at 1 MiB
 // the thread's start and hand-offs cost 300 -> 480 us of CPU).
 constexpr size_t kSenderThreadMinBytes = 4 << 20;
+// On the shared-memory path, a wait on a slot sleeps on its futex in
+// slices and checks the peers' TCP connections (a killed neighbour hangs
+// up) at least this often.
+constexpr absl::Duration kShmLivenessSlice = absl::Milliseconds(2);
+// A single-threaded shared-memory call that waits for both a slot to fill
+// and one to free wakes up this often to look at the other one.
+constexpr absl::Duration kShmBothBlockedSlice = absl::Microseconds(50);
 // A call that cannot progress sleeps in poll() at once: no busy polling.
 // On a shared machine spinning starves the very peer it waits for (4 KiB
 // between 2 processes on 2 busy cores: 18 us without, 70 us with 50 us of
@@ -217,6 +253,87 @@ void DivideBy(T* data, size_t n, int size) {
   for (size_t i = 0; i < n; ++i) data[i] /= static_cast<T>(size);
 }
 
+// The items of a ring all-reduce (see RingAllReduce): n elements in
+// `size` blocks, each cut into k_segs segments of at most `seg` elements;
+// 2*(size-1) steps of k_segs items.
+struct RingPlan {
+  RingPlan(size_t n, int size, int rank, size_t seg)
+      : n(n), size(size), rank(rank), seg(seg) {
+    const size_t max_block = (n + size - 1) / size;
+    k_segs = (max_block + seg - 1) / seg;
+    items = 2 * static_cast<size_t>(size - 1) * k_segs;
+  }
+  int mod(int64_t x) const { return static_cast<int>(((x % size) + size) % size); }
+  size_t block_begin(int b) const { return n * static_cast<size_t>(b) / size; }
+  // Element range of segment k of block b.
+  std::pair<size_t, size_t> range(int b, size_t k) const {
+    const size_t end = block_begin(b + 1);
+    const size_t begin = std::min(end, block_begin(b) + k * seg);
+    return {begin, std::min(end, begin + seg)};
+  }
+  // Whether item t belongs to the reduce-scatter (else the all-gather).
+  bool reduce(size_t t) const { return t / k_segs < static_cast<size_t>(size - 1); }
+  std::pair<size_t, size_t> send_range(size_t t) const {
+    const size_t s = t / k_segs;
+    const int b = reduce(t) ? mod(rank - static_cast<int64_t>(s))
+                            : mod(rank + 1 - static_cast<int64_t>(s - (size - 1)));
+    return range(b, t % k_segs);
+  }
+  std::pair<size_t, size_t> recv_range(size_t t) const {
+    const size_t s = t / k_segs;
+    const int b = reduce(t) ? mod(rank - static_cast<int64_t>(s) - 1)
+                            : mod(rank - static_cast<int64_t>(s - (size - 1)));
+    return range(b, t % k_segs);
+  }
+
+  size_t n;
+  int size;
+  int rank;
+  size_t seg;
+  size_t k_segs = 0;
+  size_t items = 0;
+};
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Waits until `*word != value` (a shared-memory counter moved off the
+// value it has while the caller cannot go on: ShmChannel::FullTail or
+// EmptyHead, derived from the caller's own counter, never a fresh load of
+// `*word`, which may already be past the state the caller saw), or until
+// `until`: spins briefly, then sleeps on the futex; every
+// kShmLivenessSlice (tracked in *next_check, across calls) it runs `check`
+// (the peers' liveness), whose error ends the wait. Returns true when the
+// word moved or `until` passed, false at `deadline`; Cancelled with an
+// empty message when `aborted`, Aborted with an empty message when `stop`.
+absl::StatusOr<bool> ShmWait(std::atomic<uint32_t>* word, std::atomic<uint32_t>* sleepers,
+                             uint32_t value, absl::Time deadline, absl::Time until,
+                             const std::atomic<bool>& aborted, const std::atomic<bool>* stop,
+                             absl::Time* next_check, const std::function<absl::Status()>& check) {
+  for (int i = 0; i < ring_internal::kShmSpins; ++i) {
+    if (word->load(std::memory_order_acquire) != value) return true;
+    CpuRelax();
+  }
+  while (true) {
+    if (word->load(std::memory_order_acquire) != value) return true;
+    if (aborted.load()) return absl::CancelledError("");
+    if (stop != nullptr && stop->load()) return absl::AbortedError("");
+    const absl::Time now = absl::Now();
+    if (now >= *next_check) {
+      RETURN_IF_ERROR(check());
+      *next_check = now + kShmLivenessSlice;
+      continue;
+    }
+    if (now >= deadline) return false;
+    if (now >= until) return true;
+    ring_internal::ShmSleep(word, sleepers, value,
+                            std::min({deadline, until, *next_check}) - now);
+  }
+}
+
 std::string AddrKey(const RingOptions& o, int rank) {
   return absl::StrCat(o.prefix, "/", o.generation, "/addr/", rank);
 }
@@ -239,14 +356,20 @@ std::string NameOf(const std::vector<std::string>& names, int r) {
 
 class RingCommunicator final : public Communicator {
  public:
-  RingCommunicator(const RingOptions& o, std::vector<Fd> fds)
+  RingCommunicator(const RingOptions& o, std::vector<Fd> fds,
+                   std::unique_ptr<ring_internal::ShmChannel> shm_out,
+                   std::unique_ptr<ring_internal::ShmChannel> shm_in)
       : store_(o.store),
         prefix_(o.prefix),
         generation_(o.generation),
         rank_(o.rank),
         size_(o.size),
         names_(o.peer_names),
-        fds_(std::move(fds)) {}
+        fds_(std::move(fds)),
+        shm_out_(std::move(shm_out)),
+        shm_in_(std::move(shm_in)) {}
+
+  bool shared_memory() const { return shm_out_ != nullptr && shm_in_ != nullptr; }
 
   ~RingCommunicator() override {
     // A communicator that ends healthy says goodbye, so a peer that still
@@ -286,6 +409,9 @@ class RingCommunicator final : public Communicator {
 
   void Abort() override {
     if (aborted_.exchange(true)) return;
+    // A call asleep on a shared-memory counter wakes up and sees aborted_.
+    if (shm_out_ != nullptr) shm_out_->WakeAll();
+    if (shm_in_ != nullptr) shm_in_->WakeAll();
     for (const Fd& fd : fds_) {
       if (!fd.valid()) continue;
       // shutdown() wakes a call of this communicator blocked in poll().
@@ -354,6 +480,9 @@ class RingCommunicator final : public Communicator {
   absl::Status DirectAllReduce(T* data, size_t n, const Call& call);
   template <typename T>
   absl::Status RingAllReduce(T* data, size_t n, const Call& call);
+  // RingAllReduce over the shared-memory channels (ring_communicator.h).
+  template <typename T>
+  absl::Status ShmRingAllReduce(T* data, size_t n, const Call& call);
 
   // What a ring call's thread and its sender thread share.
   struct SenderState {
@@ -374,6 +503,10 @@ class RingCommunicator final : public Communicator {
     bool timed_out = false;
     std::atomic<bool> failed{false};
     std::atomic<bool> blocked_on_socket{false};
+    // Shared-memory path: `stop` as an atomic (read between futex sleeps),
+    // and whether the next rank hung up while the sender waited for a slot.
+    std::atomic<bool> stop_flag{false};
+    bool hung_up = false;
     Fd wake_receiver;  // eventfds
     Fd wake_sender;
   };
@@ -413,6 +546,10 @@ class RingCommunicator final : public Communicator {
   const int size_;
   const std::vector<std::string> names_;
   const std::vector<Fd> fds_;  // by rank; invalid at rank_
+  // The shared-memory channels to the next rank and from the previous one
+  // (both or neither).
+  const std::unique_ptr<ring_internal::ShmChannel> shm_out_;
+  const std::unique_ptr<ring_internal::ShmChannel> shm_in_;
 
   std::atomic<bool> aborted_{false};
   absl::Mutex mu_;
@@ -733,6 +870,8 @@ absl::Status RingCommunicator::AllReduceImpl(T* data, size_t n, DType dtype, Red
   if (bytes <= kDirectMinBytes || bytes * (size_ - 1) <= kDirectMaxTraffic ||
       n < static_cast<size_t>(size_)) {
     s = DirectAllReduce(data, n, call);
+  } else if (shared_memory()) {
+    s = ShmRingAllReduce(data, n, call);
   } else {
     s = RingAllReduce(data, n, call);
   }
@@ -1006,6 +1145,282 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
   return s;
 }
 
+// The shared-memory variant of RingAllReduce: the same items (RingPlan,
+// with segments of one slot), the call's header still over TCP. Each item
+// is copied into a slot of the channel to the next rank and reduced (or
+// copied into place) straight out of the slot of the channel from the
+// previous one. Threaded from kSenderThreadMinBytes like the TCP path (the
+// sender thread fills slots while this thread empties them); below that
+// one thread alternates. The TCP connections are the liveness watch.
+template <typename T>
+absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& call) {
+  const int next = (rank_ + 1) % size_;
+  const int prev = (rank_ + size_ - 1) % size_;
+  ring_internal::ShmChannel& out = *shm_out_;
+  ring_internal::ShmChannel& in = *shm_in_;
+  const RingPlan plan(n, size_, rank_, ring_internal::kShmSlotBytes / sizeof(T));
+  const size_t items = plan.items;
+  const size_t k_segs = plan.k_segs;
+  {
+    // The headers: ranks that disagree on the call fail as on TCP.
+    std::vector<Transfer> t(size_);
+    t[next].send = true;
+    t[prev].recv = true;
+    RETURN_IF_ERROR(Exchange(call, &t, nullptr));
+  }
+  const bool threaded = n * sizeof(T) >= kSenderThreadMinBytes;
+  size_t send_item = 0, recv_item = 0;
+  bool send_blocked = false;
+  Watch watch(size_);
+  absl::Time next_check = absl::Now() + kShmLivenessSlice;
+  // Between sleeps: a neighbour this call still needs that hung up is dead
+  // unless its channel has moved (it may have published everything, then
+  // left); any other peer's hang-up as in Block.
+  auto check = [&]() -> absl::Status {
+    std::vector<pollfd> pfds;
+    std::vector<int> peer_of;
+    for (int p = 0; p < size_; ++p) {
+      if (p == rank_ || watch.quiet[p]) continue;
+      pfds.push_back(pollfd{fds_[p].get(), POLLRDHUP, 0});
+      peer_of.push_back(p);
+    }
+    const timespec zero{0, 0};
+    if (ppoll(pfds.data(), pfds.size(), &zero, nullptr) <= 0) return absl::OkStatus();
+    for (size_t i = 0; i < pfds.size(); ++i) {
+      if ((pfds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0) continue;
+      const int p = peer_of[i];
+      // The next rank never takes another item once it hung up; the
+      // previous one may have published all it had to before it left.
+      const bool need_prev = p == prev && recv_item < items;
+      const bool need_next = p == next && !threaded && send_item < items;
+      if (need_next || (need_prev && !in.CanConsume())) {
+        return PeerError(call, p, 0, /*reading=*/!need_next);
+      }
+      if (need_prev) continue;  // items left to take; a later check decides
+      RETURN_IF_ERROR(CheckHangUp(call, p, &watch));
+    }
+    return absl::OkStatus();
+  };
+  // Empties slot by slot into the tensor: item recv_item.
+  auto consume = [&]() {
+    const auto [begin, end] = plan.recv_range(recv_item);
+    const T* src = reinterpret_cast<const T*>(in.slot(in.tail()));
+    if (plan.reduce(recv_item)) {
+      AddInto(data + begin, src, end - begin);
+    } else {
+      std::memcpy(data + begin, src, (end - begin) * sizeof(T));
+    }
+    in.Release();
+  };
+  auto produce = [&](size_t t) {
+    const auto [begin, end] = plan.send_range(t);
+    std::memcpy(out.slot(out.head()), data + begin, (end - begin) * sizeof(T));
+    out.Publish();
+  };
+  auto empty = [&](std::pair<size_t, size_t> r) { return r.first == r.second; };
+  // Maps ShmWait's errors with empty messages.
+  auto wait_error = [&](const absl::Status& s) -> absl::Status {
+    if (absl::IsCancelled(s) && s.message().empty()) return PeerError(call, rank_, 0, true);
+    return s;
+  };
+
+  absl::Status s;
+  SenderState st;
+  std::thread sender;
+  if (!threaded) {
+    s = [&]() -> absl::Status {
+      while (true) {
+        if (aborted_.load()) return PeerError(call, rank_, 0, true);
+        bool progressed = false;
+        send_blocked = false;
+        while (send_item < items && (send_item < k_segs || send_item - k_segs < recv_item)) {
+          if (!empty(plan.send_range(send_item))) {
+            if (!out.CanProduce()) {
+              send_blocked = true;
+              break;
+            }
+            produce(send_item);
+          }
+          ++send_item;
+          progressed = true;
+        }
+        while (recv_item < items) {
+          if (!empty(plan.recv_range(recv_item))) {
+            // An all-gather item lands where the reduce-scatter sent from.
+            if (!plan.reduce(recv_item) &&
+                send_item <= recv_item - static_cast<size_t>(size_ - 1) * k_segs) {
+              break;
+            }
+            if (!in.CanConsume()) break;
+            consume();
+          }
+          ++recv_item;
+          progressed = true;
+        }
+        if (send_item == items && recv_item == items) return absl::OkStatus();
+        if (progressed) {
+          if (absl::Now() < call.deadline) continue;
+          return absl::DeadlineExceededError("");
+        }
+        absl::StatusOr<bool> ready;
+        if (recv_item < items && !in.CanConsume()) {
+          // Waiting for the previous rank; with a full channel to the next
+          // one too, look at that one now and then.
+          ready = ShmWait(&in.control().head, &in.control().head_sleepers, in.EmptyHead(),
+                          call.deadline,
+                          send_blocked ? absl::Now() + kShmBothBlockedSlice
+                                       : absl::InfiniteFuture(),
+                          aborted_, nullptr, &next_check, check);
+        } else {
+          // (FullTail: see shm_channel.h; a fresh tail.load() here can
+          // wait forever for a ring the next rank has already emptied.)
+          ready = ShmWait(&out.control().tail, &out.control().tail_sleepers, out.FullTail(),
+                          call.deadline, absl::InfiniteFuture(),
+                          aborted_, nullptr, &next_check, check);
+        }
+        if (!ready.ok()) return wait_error(ready.status());
+        if (!*ready) return absl::DeadlineExceededError("");
+      }
+    }();
+  } else {
+    sender = std::thread([&] {
+      auto fail = [&] {
+        st.failed.store(true);
+        in.WakeAll();
+      };
+      struct Ended {
+        SenderState* st;
+        ~Ended() {
+          absl::MutexLock l(&st->mu);
+          st->ended = true;
+        }
+      } ended{&st};
+      // Only the next rank's hang-up matters here (this thread's caller
+      // watches the others).
+      absl::Time sender_check = absl::Now() + kShmLivenessSlice;
+      auto check_next = [&]() -> absl::Status {
+        pollfd pfd{fds_[next].get(), POLLRDHUP, 0};
+        const timespec zero{0, 0};
+        if (ppoll(&pfd, 1, &zero, nullptr) > 0 &&
+            (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0 &&
+            !out.CanProduce()) {
+          return absl::UnavailableError("");
+        }
+        return absl::OkStatus();
+      };
+      for (size_t t = 0; t < items; ++t) {
+        if (t >= k_segs) {
+          absl::MutexLock l(&st.mu);
+          const size_t need = t - k_segs;
+          auto ready = [&st, need]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return st.received > need || st.stop;
+          };
+          if (!st.mu.AwaitWithDeadline(absl::Condition(&ready), call.deadline)) {
+            st.timed_out = true;  // waiting for this rank's receiver
+            fail();
+            return;
+          }
+          if (st.stop) return;
+        }
+        if (!empty(plan.send_range(t))) {
+          while (!out.CanProduce()) {
+            st.blocked_on_socket.store(true);
+            absl::StatusOr<bool> r =
+                ShmWait(&out.control().tail, &out.control().tail_sleepers, out.FullTail(),
+                        call.deadline, absl::InfiniteFuture(),
+                        aborted_, &st.stop_flag, &sender_check, check_next);
+            if (!r.ok()) {
+              if (absl::IsUnavailable(r.status())) {
+                st.hung_up = true;
+                fail();
+              } else if (absl::IsCancelled(r.status())) {
+                fail();  // aborted
+              }
+              return;  // else stopped by the receiver
+            }
+            if (!*r) {
+              st.timed_out = true;
+              fail();
+              return;
+            }
+            st.blocked_on_socket.store(false);
+          }
+          produce(t);
+        }
+        absl::MutexLock l(&st.mu);
+        st.sent = t + 1;
+      }
+    });
+    s = [&]() -> absl::Status {
+      while (recv_item < items) {
+        if (aborted_.load()) return PeerError(call, rank_, 0, true);
+        if (!empty(plan.recv_range(recv_item))) {
+          if (!plan.reduce(recv_item)) {
+            // In place over the reduce-scatter's send item of the same
+            // range: wait until the sender has copied it out.
+            const size_t sent_item = recv_item - static_cast<size_t>(size_ - 1) * k_segs;
+            absl::MutexLock l(&st.mu);
+            auto past = [&st, sent_item]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return st.sent > sent_item || st.ended;
+            };
+            if (!st.mu.AwaitWithDeadline(absl::Condition(&past), call.deadline)) {
+              return absl::DeadlineExceededError("");
+            }
+            if (st.sent <= sent_item) return absl::AbortedError("");  // it failed
+          }
+          while (!in.CanConsume()) {
+            absl::StatusOr<bool> r =
+                ShmWait(&in.control().head, &in.control().head_sleepers, in.EmptyHead(),
+                        call.deadline, absl::InfiniteFuture(), aborted_, &st.failed,
+                        &next_check, check);
+            if (!r.ok()) return wait_error(r.status());
+            if (!*r) return absl::DeadlineExceededError("");
+          }
+          consume();
+        }
+        ++recv_item;
+        absl::MutexLock l(&st.mu);
+        st.received = recv_item;
+      }
+      return absl::OkStatus();
+    }();
+    if (!s.ok()) {
+      {
+        absl::MutexLock l(&st.mu);
+        st.stop = true;
+      }
+      st.stop_flag.store(true);
+      out.WakeAll();
+    }
+    sender.join();
+    if ((s.ok() || absl::IsAborted(s)) && st.hung_up) return PeerError(call, next, 0, false);
+    if (s.ok() && st.timed_out) s = absl::DeadlineExceededError("");
+    if (absl::IsAborted(s) && s.message().empty()) {
+      s = aborted_.load() ? PeerError(call, rank_, 0, true) : absl::DeadlineExceededError("");
+    }
+  }
+  if (absl::IsDeadlineExceeded(s) && s.message().empty()) {
+    std::vector<Interest> want(size_);
+    want[prev].read = recv_item < items;
+    want[next].write = threaded ? st.blocked_on_socket.load() : send_blocked || send_item < items;
+    // What the channels held: the state a hang left behind (issue 10).
+    absl::Status t = TimedOut(call, want);
+    size_t sent = send_item;
+    if (threaded) {
+      absl::MutexLock l(&st.mu);
+      sent = st.sent;
+    }
+    return absl::Status(
+        t.code(),
+        absl::StrCat(t.message(), " [shared memory: ", recv_item, " of ", items,
+                     " items received, ", sent, " sent; items in the ring to the next rank ",
+                     out.head() - out.control().tail.load(), ", from the previous one ",
+                     in.control().head.load() - in.tail(), " of ", ring_internal::kShmSlots,
+                     "]"));
+  }
+  return s;
+}
+
 void RingCommunicator::RunSender(SenderState* st, int fd, const Call& call, size_t items,
                                  size_t k_segs,
                                  const std::function<std::pair<const char*, size_t>(size_t)>& item) {
@@ -1230,10 +1645,178 @@ class Rendezvous {
       if (AcceptPeer(*std::move(fd))) --waiting;
     }
     for (int r = 0; r < o_.rank; ++r) RETURN_IF_ERROR(ReadReply(r, addresses[r]));
+    RETURN_IF_ERROR(NegotiateSharedMemory());
     return std::move(fds_);
   }
 
+  // The shared-memory channels (after Run; null: TCP).
+  std::unique_ptr<ring_internal::ShmChannel> shm_out_;
+  std::unique_ptr<ring_internal::ShmChannel> shm_in_;
+
  private:
+  // The shared-memory negotiation (ring_communicator.h), after every
+  // connection is authenticated. Never fails the ring for want of shared
+  // memory (it stays on TCP); fails like the rendezvous when a peer's
+  // connection does (deadline, hang-up).
+  absl::Status NegotiateSharedMemory() {
+    if (o_.size < 2) return absl::OkStatus();
+    const int r = o_.rank;
+    const int next = (r + 1) % o_.size;
+    const int prev = (r + o_.size - 1) % o_.size;
+    // This rank's edges, by edge number (the sending rank): out = r, in =
+    // prev; an edge's creator is its higher rank (the one that connected).
+    struct Edge {
+      int number;
+      int peer;
+      bool out;
+      std::unique_ptr<ring_internal::ShmChannel> channel;
+      std::string name;  // the creator's segment, until unlinked
+      std::string why;   // why not shared memory
+    };
+    std::vector<Edge> edges;
+    edges.push_back(Edge{r, next, true, nullptr, "", ""});
+    edges.push_back(Edge{prev, prev, false, nullptr, "", ""});
+    std::sort(edges.begin(), edges.end(),
+              [](const Edge& a, const Edge& b) { return a.number < b.number; });
+    auto creator = [r](const Edge& e) { return r > e.peer; };
+    // Whatever happens, no name stays linked.
+    struct UnlinkAll {
+      std::vector<Edge>* edges;
+      ~UnlinkAll() {
+        for (Edge& e : *edges) ring_internal::ShmChannel::Unlink(e.name);
+      }
+    } unlink_all{&edges};
+    const std::string boot_id = ring_internal::BootId();
+    // 1. Offers, on the edges this rank creates.
+    for (Edge& e : edges) {
+      if (!creator(e)) continue;
+      ShmOffer offer;
+      offer.edge = e.number;
+      if (!o_.shared_memory) {
+        e.why = "off (distribution.ring_shared_memory / ESTUARY_RING_SHM)";
+      } else if (boot_id.empty()) {
+        e.why = "no boot id (/proc/sys/kernel/random/boot_id)";
+      } else if (boot_id.size() >= sizeof(offer.boot_id)) {
+        e.why = "odd boot id";
+      } else {
+        absl::StatusOr<std::string> cookie = RandomBytes(offer.cookie.size());
+        if (cookie.ok()) {
+          std::memcpy(offer.cookie.data(), cookie->data(), offer.cookie.size());
+          absl::StatusOr<std::unique_ptr<ring_internal::ShmChannel>> c =
+              ring_internal::ShmChannel::Create(offer.cookie, &e.name);
+          if (c.ok()) {
+            e.channel = *std::move(c);
+            offer.ok = 1;
+            std::strncpy(offer.boot_id, boot_id.c_str(), sizeof(offer.boot_id) - 1);
+            std::strncpy(offer.name, e.name.c_str(), sizeof(offer.name) - 1);
+          } else {
+            e.why = absl::StrCat("cannot create a segment: ", c.status().message());
+          }
+        } else {
+          e.why = std::string(cookie.status().message());
+        }
+      }
+      RETURN_IF_ERROR(Annotate(ring_internal::WriteFully(fds_[e.peer].get(), &offer,
+                                                         sizeof(offer), o_.deadline,
+                                                         Name(e.peer))));
+    }
+    // 2. Answers, on the edges the peers create.
+    for (Edge& e : edges) {
+      if (creator(e)) continue;
+      ShmOffer offer;
+      RETURN_IF_ERROR(Annotate(ring_internal::ReadFully(fds_[e.peer].get(), &offer, sizeof(offer),
+                                                        o_.deadline, Name(e.peer))));
+      offer.boot_id[sizeof(offer.boot_id) - 1] = '\0';
+      offer.name[sizeof(offer.name) - 1] = '\0';
+      if (offer.magic != kShmOfferMagic || offer.edge != e.number) {
+        return absl::InternalError(absl::StrCat(Where(), ": garbled shared-memory offer from ",
+                                                Name(e.peer)));
+      }
+      ShmAnswer answer;
+      answer.edge = e.number;
+      if (offer.ok == 0) {
+        e.why = "the peer offered none";
+      } else if (!o_.shared_memory) {
+        e.why = "off (distribution.ring_shared_memory / ESTUARY_RING_SHM)";
+      } else if (boot_id.empty() || boot_id != offer.boot_id) {
+        e.why = "another host (boot ids differ)";
+      } else if (o_.shm_fail_open_for_testing) {
+        e.why = "cannot open the peer's segment (test)";
+      } else {
+        absl::StatusOr<std::unique_ptr<ring_internal::ShmChannel>> c =
+            ring_internal::ShmChannel::Open(offer.name, offer.cookie);
+        if (c.ok()) {
+          e.channel = *std::move(c);
+          answer.ok = 1;
+        } else {
+          e.why = absl::StrCat("cannot open the peer's segment (another container?): ",
+                               c.status().message());
+        }
+      }
+      RETURN_IF_ERROR(Annotate(ring_internal::WriteFully(fds_[e.peer].get(), &answer,
+                                                         sizeof(answer), o_.deadline,
+                                                         Name(e.peer))));
+    }
+    // 3. The answers to this rank's offers.
+    for (Edge& e : edges) {
+      if (!creator(e)) continue;
+      ShmAnswer answer;
+      RETURN_IF_ERROR(Annotate(ring_internal::ReadFully(fds_[e.peer].get(), &answer,
+                                                        sizeof(answer), o_.deadline,
+                                                        Name(e.peer))));
+      if (answer.magic != kShmAnswerMagic || answer.edge != e.number) {
+        return absl::InternalError(absl::StrCat(Where(), ": garbled shared-memory answer from ",
+                                                Name(e.peer)));
+      }
+      ring_internal::ShmChannel::Unlink(e.name);
+      e.name.clear();
+      if (answer.ok == 0 && e.channel != nullptr) {
+        e.channel.reset();
+        e.why = "the peer could not map it (another host or container?)";
+      }
+    }
+    // 4. Every rank's vote: shared memory only if every edge has it.
+    ShmVote vote;
+    vote.ok = edges[0].channel != nullptr && edges[1].channel != nullptr;
+    for (int p = 0; p < o_.size; ++p) {
+      if (p == r) continue;
+      RETURN_IF_ERROR(Annotate(ring_internal::WriteFully(fds_[p].get(), &vote, sizeof(vote),
+                                                         o_.deadline, Name(p))));
+    }
+    std::vector<std::string> without;
+    for (int p = 0; p < o_.size; ++p) {
+      if (p == r) continue;
+      ShmVote theirs;
+      RETURN_IF_ERROR(Annotate(ring_internal::ReadFully(fds_[p].get(), &theirs, sizeof(theirs),
+                                                        o_.deadline, Name(p))));
+      if (theirs.magic != kShmVoteMagic) {
+        return absl::InternalError(absl::StrCat(Where(), ": garbled shared-memory vote from ",
+                                                Name(p)));
+      }
+      if (theirs.ok == 0) without.push_back(Name(p));
+    }
+    if (vote.ok && without.empty()) {
+      for (Edge& e : edges) (e.out ? shm_out_ : shm_in_) = std::move(e.channel);
+      spdlog::info("{}: all-reduce data to {} and from {} through shared memory", Where(),
+                   Name(next), Name(prev));
+      return absl::OkStatus();
+    }
+    std::string why;
+    for (const Edge& e : edges) {
+      if (e.channel == nullptr) {
+        absl::StrAppend(&why, why.empty() ? "" : "; ", e.out ? "to " : "from ", Name(e.peer),
+                        ": ", e.why);
+      }
+    }
+    if (why.empty()) {
+      why = absl::StrCat("not every edge of the ring has it (",
+                         absl::StrJoin(without, ", "), " without)");
+    }
+    spdlog::info("{}: all-reduce data over TCP ({})", Where(), why);
+    return absl::OkStatus();
+  }
+
+
   std::string Name(int r) const { return NameOf(o_.peer_names, r); }
   std::string Where() const {
     return absl::StrCat("ring rendezvous of ", Name(o_.rank), " (generation ", o_.generation,
@@ -1394,11 +1977,21 @@ class Rendezvous {
 absl::StatusOr<std::unique_ptr<Communicator>> CreateRingCommunicator(const RingOptions& options) {
   RETURN_IF_ERROR(ValidateOptions(options));
   std::vector<Fd> fds(options.size);
+  std::unique_ptr<ring_internal::ShmChannel> shm_out, shm_in;
   if (options.size > 1) {
     Rendezvous rendezvous(options);
     ASSIGN_OR_RETURN(fds, rendezvous.Run());
+    shm_out = std::move(rendezvous.shm_out_);
+    shm_in = std::move(rendezvous.shm_in_);
   }
-  return std::unique_ptr<Communicator>(new RingCommunicator(options, std::move(fds)));
+  return std::unique_ptr<Communicator>(
+      new RingCommunicator(options, std::move(fds), std::move(shm_out), std::move(shm_in)));
+}
+
+std::string RingDataPath(const Communicator& c) {
+  const auto* ring = dynamic_cast<const RingCommunicator*>(&c);
+  if (ring == nullptr) return "";
+  return ring->shared_memory() ? "shared memory" : "tcp";
 }
 
 }  // namespace estuary

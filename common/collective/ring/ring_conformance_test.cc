@@ -1,7 +1,9 @@
 // The shared Communicator conformance suite (communicator_conformance.h)
-// over the TCP ring: ranks are threads of this process, each creating its
+// over the ring: ranks are threads of this process, each creating its
 // communicator on its own thread (the rendezvous blocks), over an
-// in-memory Store; every group is a new generation.
+// in-memory Store; every group is a new generation. Twice: with the
+// shared-memory data path (the default; threads of one process are on one
+// host) and with TCP only.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -41,10 +43,16 @@ class Stores {
   std::atomic<int64_t> generation_{0};
 };
 
-absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeRing(int world) {
+Stores* SharedStores() {
   static Stores* const stores = new Stores();  // lives as long as the test binary
+  return stores;
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeRing(int world,
+                                                                    bool shared_memory) {
+  Stores* const stores = SharedStores();
   const int64_t generation = stores->NextGeneration();
-  return CreateInThreads(world, [world, generation](int rank)
+  auto comms = CreateInThreads(world, [stores, world, generation, shared_memory](int rank)
                                     -> absl::StatusOr<std::unique_ptr<Communicator>> {
     absl::StatusOr<Store*> store = stores->get(rank);
     if (!store.ok()) return store.status();
@@ -55,8 +63,26 @@ absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeRing(int world) {
     o.size = world;
     for (int r = 0; r < world; ++r) o.peer_names.push_back(absl::StrCat("worker:", r));
     o.deadline = absl::Now() + absl::Seconds(60);
+    o.shared_memory = shared_memory;
     return CreateRingCommunicator(o);
   });
+  if (comms.ok() && world > 1) {
+    // The path under test is the one taken.
+    for (const auto& c : *comms) {
+      const std::string path = RingDataPath(*c);
+      if (path != (shared_memory ? "shared memory" : "tcp")) {
+        return absl::InternalError(absl::StrCat("the ring's data path is ", path));
+      }
+    }
+  }
+  return comms;
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeShmRing(int world) {
+  return MakeRing(world, true);
+}
+absl::StatusOr<std::vector<std::unique_ptr<Communicator>>> MakeTcpRing(int world) {
+  return MakeRing(world, false);
 }
 
 ConformanceOptions RingOptionsForTest() {
@@ -68,7 +94,9 @@ ConformanceOptions RingOptionsForTest() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ring, CommunicatorConformanceTest,
-                         testing::Values(ConformanceParam{"ring", MakeRing,
+                         testing::Values(ConformanceParam{"ring", MakeShmRing,
+                                                          RingOptionsForTest()},
+                                         ConformanceParam{"ring_tcp", MakeTcpRing,
                                                           RingOptionsForTest()}),
                          ConformanceParamName);
 
