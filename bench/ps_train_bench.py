@@ -28,13 +28,16 @@ chief's `loss = ..., step = N (S sec)` lines (every --log_every steps),
 dropping the first --skip_logs intervals (warm-up) and the last; steps /
 seconds over the rest. TF: a hook reads global_step after each step and
 times --tf_seconds after --tf_warmup steps.
-Threads, the same on every side: 1 compute thread per process (Estuary
-run_config.intra_op_parallelism_threads = 1; TF intra_op = inter_op = 1,
-also for the ps's server), input = 2-file interleave with 2 parse threads
+Threads, the same on every side (--threads, default 1): 1 compute thread
+per process (Estuary run_config.intra_op_parallelism_threads = 1; TF
+intra_op = inter_op = 1, also for the ps's server; OMP_NUM_THREADS=1 for
+TF). --threads 0 runs each system with its own defaults instead (what a
+user who sets nothing gets: Estuary's intra_op_parallelism_threads 1, TF's
+session pools sized to the machine's cores, no OMP_NUM_THREADS).
+Input, the same on every side: 2-file interleave with 2 parse threads
 (Estuary num_parallel_readers 2, prefetch 2 -> 1 reader + 2 parser
 threads; TF tf.data private pool of 2, map(decode_csv) with 2 parallel
-calls, prefetch 2), gRPC threads as each system's gRPC sets them;
-OMP_NUM_THREADS=1 for TF.
+calls, prefetch 2); gRPC threads as each system's gRPC sets them.
 Also CPU time per global step over the same window (user + system time
 of every process of the system from /proc/PID/stat, sampled when the
 chief logs / the TF hook marks the window; Estuary's launcher itself not
@@ -83,8 +86,9 @@ def make_job(args, model_dir, one_process=False, pull_with_push=None, data_plane
     job["train_input"]["files"] = [os.path.join(args.data, "*.csv")]
     rc = job.setdefault("run_config", {})
     rc.update({"save_checkpoints_steps": 10**8, "save_summary_steps": 10**8,
-               "log_step_count_steps": args.log_every, "keep_checkpoint_max": 1,
-               "intra_op_parallelism_threads": 1})
+               "log_step_count_steps": args.log_every, "keep_checkpoint_max": 1})
+    if args.threads > 0:
+        rc["intra_op_parallelism_threads"] = args.threads
     job["train_spec"]["max_steps"] = args.steps
     if one_process:
         job.pop("distribution", None)
@@ -177,8 +181,11 @@ def run_tf(args, tmp, cluster):
     model_dir = tempfile.mkdtemp(prefix="tf_", dir=tmp)
     job = make_job(args, model_dir)
     cmd = [TF_PY, "bench/ps_train_bench_tf.py", "--job", job, "--model_dir", model_dir,
-           "--warmup", str(args.tf_warmup), "--seconds", str(args.tf_seconds)]
-    env = dict(os.environ, OMP_NUM_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
+           "--warmup", str(args.tf_warmup), "--seconds", str(args.tf_seconds),
+           "--threads", str(args.threads)]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    if args.threads > 0:
+        env["OMP_NUM_THREADS"] = str(args.threads)
     env.pop("TF_CONFIG", None)
     pids, window = {}, {}
 
@@ -235,6 +242,8 @@ def main():
     ap.add_argument("--tf_warmup", type=int, default=50)
     ap.add_argument("--tf_seconds", type=float, default=10.0)
     ap.add_argument("--timeout", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="compute threads per process on every side; 0 = each system's default")
     args = ap.parse_args()
     systems = args.systems.split(",")
     if any(s.startswith("tf") for s in systems) and not os.path.exists(TF_PY):

@@ -88,13 +88,16 @@ absl::StatusOr<CsvColumn> CsvColumnFromJson(const std::string& name, const json&
   return CsvColumnFromDefault(name, d);
 }
 
-absl::StatusOr<std::vector<std::string>> SplitCsvRecord(absl::string_view record, char delim) {
-  std::vector<std::string> fields;
+absl::Status SplitCsvRecordInto(absl::string_view record, char delim,
+                                std::vector<std::string>* fields) {
+  size_t count = 0;  // fields of this record so far; the rest of *fields is reused
   size_t i = 0;
   const size_t n = record.size();
   while (true) {
-    const int index = static_cast<int>(fields.size());
-    std::string field;
+    const int index = static_cast<int>(count);
+    if (count == fields->size()) fields->emplace_back();
+    std::string& field = (*fields)[count++];
+    field.clear();
     if (i < n && record[i] == '"') {
       ++i;
       while (true) {
@@ -119,6 +122,7 @@ absl::StatusOr<std::vector<std::string>> SplitCsvRecord(absl::string_view record
                              "must be doubled)"));
       }
     } else {
+      const size_t begin = i;
       while (i < n && record[i] != delim) {
         const char c = record[i];
         if (c == '"' || c == '\n' || c == '\r') {
@@ -126,14 +130,20 @@ absl::StatusOr<std::vector<std::string>> SplitCsvRecord(absl::string_view record
               "field ", index, ": unquoted field contains a ",
               c == '"' ? "quote" : "line break", " (quote the field; double inner quotes)"));
         }
-        field.push_back(c);
         ++i;
       }
+      field.assign(record.data() + begin, i - begin);
     }
-    fields.push_back(std::move(field));
     if (i >= n) break;
     ++i;  // the delimiter; a trailing one gives a last, empty field
   }
+  fields->resize(count);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> SplitCsvRecord(absl::string_view record, char delim) {
+  std::vector<std::string> fields;
+  RETURN_IF_ERROR(SplitCsvRecordInto(record, delim, &fields));
   return fields;
 }
 
@@ -164,24 +174,33 @@ absl::StatusOr<Batch> CsvBatchParser::Parse(const std::vector<std::string>& reco
   std::vector<float> row_f(ncol);
   std::vector<int64_t> row_i(ncol);
   std::vector<std::string> row_s(ncol);
+  for (size_t j = 0; j < ncol; ++j) {
+    switch (cols[j].dtype) {
+      case DType::kFloat: floats[j].reserve(records.size()); break;
+      case DType::kInt64: ints[j].reserve(records.size()); break;
+      case DType::kString: strings[j].reserve(records.size()); break;
+    }
+  }
+  std::vector<std::string> fields;  // one record's; reused (the hot path allocates little)
+  fields.reserve(ncol);
   int64_t rows = 0;
 
   auto parse_record = [&](const std::string& record, const RecordOrigin& origin) -> absl::Status {
-    const std::string where = origin.ToString();
-    absl::StatusOr<std::vector<std::string>> fields = SplitCsvRecord(record, options_.field_delim);
-    if (!fields.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(where, ": ", fields.status().message()));
+    auto where = [&] { return origin.ToString(); };  // only for an error
+    absl::Status split = SplitCsvRecordInto(record, options_.field_delim, &fields);
+    if (!split.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(where(), ": ", split.message()));
     }
-    if (fields->size() != ncol) {
+    if (fields.size() != ncol) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": expected ", ncol, " fields, got ", fields->size()));
+          absl::StrCat(where(), ": expected ", ncol, " fields, got ", fields.size()));
     }
     for (size_t j = 0; j < ncol; ++j) {
       const CsvColumn& c = cols[j];
-      std::string& f = (*fields)[j];
+      std::string& f = fields[j];
       if (f.empty()) {
         if (c.required) {
-          return absl::InvalidArgumentError(absl::StrCat(where, ": column '", c.name, "' (", j,
+          return absl::InvalidArgumentError(absl::StrCat(where(), ": column '", c.name, "' (", j,
                                                          "): required, but the field is empty"));
         }
         row_f[j] = c.float_default;
@@ -196,7 +215,7 @@ absl::StatusOr<Batch> CsvBatchParser::Parse(const std::vector<std::string>& reco
         case DType::kString: row_s[j] = std::move(f); break;
       }
       if (!ok) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ": column '", c.name, "' (", j,
+        return absl::InvalidArgumentError(absl::StrCat(where(), ": column '", c.name, "' (", j,
                                                        "): expected ", TypeWord(c.dtype),
                                                        ", got ", Quote(f)));
       }

@@ -60,6 +60,10 @@ struct CsvParserOptions {
 // Splits one record into fields (quotes removed, "" unescaped). Errors are
 // InvalidArgument "field <i>: ..." (the caller adds the origin).
 absl::StatusOr<std::vector<std::string>> SplitCsvRecord(absl::string_view record, char delim);
+// The same into *fields, whose strings (and their capacity) it reuses; on an
+// error *fields holds a prefix of the fields.
+absl::Status SplitCsvRecordInto(absl::string_view record, char delim,
+                                std::vector<std::string>* fields);
 
 // Parses batches of CSV records into one [batch] tensor per column (the
 // label column into Batch::labels). Thread-safe; starts no threads.

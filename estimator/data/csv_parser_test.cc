@@ -52,6 +52,22 @@ TEST(SplitCsvRecordTest, Rfc4180) {
   EXPECT_FALSE(SplitCsvRecord("\"abc", ',').ok());
 }
 
+// The parser splits every record into one reused vector: its fields must
+// come out the same whatever the previous record left in it.
+TEST(SplitCsvRecordTest, IntoReusesAndResizes) {
+  std::vector<std::string> fields;
+  ASSERT_TRUE(SplitCsvRecordInto("a much longer first field,b,c,d", ',', &fields).ok());
+  EXPECT_EQ(fields, (std::vector<std::string>{"a much longer first field", "b", "c", "d"}));
+  ASSERT_TRUE(SplitCsvRecordInto("x,\"y\"\"\",", ',', &fields).ok());
+  EXPECT_EQ(fields, (std::vector<std::string>{"x", "y\"", ""}));
+  ASSERT_TRUE(SplitCsvRecordInto("1,2,3,4,5", ',', &fields).ok());
+  EXPECT_EQ(fields, (std::vector<std::string>{"1", "2", "3", "4", "5"}));
+  EXPECT_EQ(SplitCsvRecordInto("p,q\r", ',', &fields).message(),
+            "field 1: unquoted field contains a line break (quote the field; double inner quotes)");
+  ASSERT_TRUE(SplitCsvRecordInto("", ',', &fields).ok());
+  EXPECT_EQ(fields, (std::vector<std::string>{""}));
+}
+
 TEST(CsvColumnFromJsonTest, TypesFromDefaults) {
   EXPECT_EQ(Col("a", 3).dtype, DType::kInt64);
   EXPECT_EQ(Col("a", 3).int_default, 3);

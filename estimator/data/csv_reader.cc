@@ -45,54 +45,54 @@ class CsvReader : public RecordReader {
     return got;
   }
 
-  // Reads one byte; false at end of file.
-  absl::StatusOr<bool> Get(char* c) {
-    if (pos_ == end_) {
-      ASSIGN_OR_RETURN(size_t n, in_->Read(buf_, sizeof(buf_)));
-      if (n == 0) return false;
-      pos_ = 0;
-      end_ = static_cast<int>(n);
-    }
-    *c = buf_[pos_++];
-    return true;
-  }
-
   // One record: up to a "\n" outside a quoted field (a preceding "\r" is
   // dropped). Quotes are tracked like RFC 4180: a quote opens a quoted field
-  // only at a field start; inside one, "" is an escaped quote.
+  // only at a field start; inside one, "" is an escaped quote. Scans the
+  // buffer in place and appends whole spans of it (this is the input
+  // pipeline's hot path: no per-byte call or push_back).
   absl::StatusOr<bool> ReadRecord(std::string* record, int64_t* start_line) {
     enum State { kFieldStart, kUnquoted, kQuoted, kQuoteInQuoted };
     record->clear();
     *start_line = next_line_;
     State state = kFieldStart;
     bool any = false;
-    char c = 0;
+    const char delim = options_.field_delim;
     while (true) {
-      ASSIGN_OR_RETURN(bool got, Get(&c));
-      if (!got) break;
+      if (pos_ == end_) {
+        ASSIGN_OR_RETURN(size_t n, in_->Read(buf_, sizeof(buf_)));
+        if (n == 0) break;
+        pos_ = 0;
+        end_ = static_cast<int>(n);
+      }
       any = true;
-      if (c == '\n') {
-        ++next_line_;
-        if (state != kQuoted) {
-          if (!record->empty() && record->back() == '\r') record->pop_back();
-          return true;
+      for (int i = pos_; i < end_; ++i) {
+        const char c = buf_[i];
+        if (c == '\n') {
+          ++next_line_;
+          if (state != kQuoted) {
+            record->append(buf_ + pos_, i - pos_);
+            pos_ = i + 1;
+            if (!record->empty() && record->back() == '\r') record->pop_back();
+            return true;
+          }
+        }
+        switch (state) {
+          case kFieldStart:
+            state = c == '"' ? kQuoted : c == delim ? kFieldStart : kUnquoted;
+            break;
+          case kUnquoted:
+            if (c == delim) state = kFieldStart;
+            break;
+          case kQuoted:
+            if (c == '"') state = kQuoteInQuoted;
+            break;
+          case kQuoteInQuoted:
+            state = c == '"' ? kQuoted : c == delim ? kFieldStart : kUnquoted;
+            break;
         }
       }
-      record->push_back(c);
-      switch (state) {
-        case kFieldStart:
-          state = c == '"' ? kQuoted : c == options_.field_delim ? kFieldStart : kUnquoted;
-          break;
-        case kUnquoted:
-          if (c == options_.field_delim) state = kFieldStart;
-          break;
-        case kQuoted:
-          if (c == '"') state = kQuoteInQuoted;
-          break;
-        case kQuoteInQuoted:
-          state = c == '"' ? kQuoted : c == options_.field_delim ? kFieldStart : kUnquoted;
-          break;
-      }
+      record->append(buf_ + pos_, end_ - pos_);
+      pos_ = end_;
     }
     if (state == kQuoted) {
       return absl::InvalidArgumentError(

@@ -48,6 +48,32 @@ TEST(CsvReaderTest, QuoteInsideUnquotedFieldDoesNotOpen) {
   EXPECT_EQ(ReadAll(p), (Records{{"a\"b,c", 1}, {"d,e", 2}}));
 }
 
+// The reader scans a 64 KiB buffer at a time: records, quoted line breaks
+// and "\r\n" pairs that straddle a refill must read as in a small file.
+TEST(CsvReaderTest, RecordsAcrossBufferRefills) {
+  std::string text;
+  Records expected;
+  int64_t line = 1;
+  for (int r = 0; text.size() < 3 * 65536 + 100; ++r) {
+    std::string record;
+    switch (r % 4) {
+      case 0: record = std::string(97 + r % 300, 'a' + r % 26) + "," + std::to_string(r); break;
+      case 1: record = std::to_string(r) + ",\"two\nlines, \"\"quoted\"\"\""; break;
+      case 2: record = "\"\"," + std::to_string(r) + ",,"; break;
+      case 3: record = std::string(4000 + r, 'z'); break;
+    }
+    expected.emplace_back(record, line);
+    line += r % 4 == 1 ? 2 : 1;
+    text += record + (r % 3 == 0 ? "\r\n" : "\n");
+  }
+  const std::string p = WriteTestFile("refill.csv", text);
+  EXPECT_EQ(ReadAll(p), expected);
+  // A "\r\n" exactly across the first refill.
+  std::string crlf = std::string(65535, 'x') + "\r\ny";
+  EXPECT_EQ(ReadAll(WriteTestFile("crlf.csv", crlf)),
+            (Records{{std::string(65535, 'x'), 1}, {"y", 2}}));
+}
+
 TEST(CsvReaderTest, EmptyLinesAreRecords) {
   // Like CsvDataset: an empty line is a record (with one empty field).
   const std::string p = WriteTestFile("d.csv", "1\n\n2\n");
