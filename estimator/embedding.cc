@@ -78,18 +78,31 @@ absl::StatusOr<RowMatrixXf> CombineEmbeddings(const RowMatrixXf& table,
                                               std::optional<float> max_norm) {
   if (absl::Status st = CheckIds(ids, table.rows()); !st.ok()) return st;
   RowMatrixXf out = RowMatrixXf::Zero(ids.batch_size, table.cols());
-  const std::vector<double> denom = Denominators(ids, combiner);
-  for (int64_t k = 0; k < ids.size(); ++k) {
-    if (!Kept(ids, k, combiner)) continue;
-    if (!max_norm.has_value()) {
-      out.row(ids.rows[k]) += ids.weight(k) * table.row(ids.ids[k]);
-      continue;
+  const int64_t dim = table.cols();
+  if (!max_norm.has_value()) {
+    // Plain loops over the rows' floats: rows are short (1 for the linear
+    // model, a few for embeddings), where Eigen's dynamic row expressions
+    // cost more than the arithmetic. Same operations, same order.
+    const float* t = table.data();
+    float* o = out.data();
+    for (int64_t k = 0; k < ids.size(); ++k) {
+      if (!Kept(ids, k, combiner)) continue;
+      const float w = ids.weight(k);
+      const float* src = t + ids.ids[k] * dim;
+      float* dst = o + ids.rows[k] * dim;
+      for (int64_t j = 0; j < dim; ++j) dst[j] += w * src[j];
     }
-    Eigen::RowVectorXf e = table.row(ids.ids[k]);
-    const float norm = e.norm();
-    if (norm > *max_norm) e *= *max_norm / norm;
-    out.row(ids.rows[k]) += ids.weight(k) * e;
+  } else {
+    for (int64_t k = 0; k < ids.size(); ++k) {
+      if (!Kept(ids, k, combiner)) continue;
+      Eigen::RowVectorXf e = table.row(ids.ids[k]);
+      const float norm = e.norm();
+      if (norm > *max_norm) e *= *max_norm / norm;
+      out.row(ids.rows[k]) += ids.weight(k) * e;
+    }
   }
+  if (combiner == Combiner::kSum) return out;  // every denominator is 1
+  const std::vector<double> denom = Denominators(ids, combiner);
   for (int64_t r = 0; r < ids.batch_size; ++r) {
     if (denom[r] > 0) out.row(r) /= static_cast<float>(denom[r]);
   }
@@ -118,19 +131,25 @@ absl::StatusOr<EmbeddingGrad> CombineEmbeddingsGrad(int64_t num_buckets,
     if (inserted) distinct.emplace_back(ids.ids[k], it->second);
     slot[k] = it->second;
   }
-  RowMatrixXf sums = RowMatrixXf::Zero(static_cast<int64_t>(distinct.size()), output_grad.cols());
-  for (int64_t k = 0; k < ids.size(); ++k) {
+  const int64_t dim = output_grad.cols();
+  RowMatrixXf sums = RowMatrixXf::Zero(static_cast<int64_t>(distinct.size()), dim);
+  const float* og = output_grad.data();
+  float* sp = sums.data();
+  for (int64_t k = 0; k < ids.size(); ++k) {  // plain loops: see CombineEmbeddings
     if (slot[k] < 0) continue;
     const float scale = ids.weight(k) / static_cast<float>(denom[ids.rows[k]]);
-    sums.row(slot[k]) += scale * output_grad.row(ids.rows[k]);
+    const float* src = og + ids.rows[k] * dim;
+    float* dst = sp + slot[k] * dim;
+    for (int64_t j = 0; j < dim; ++j) dst[j] += scale * src[j];
   }
   std::sort(distinct.begin(), distinct.end());
   EmbeddingGrad g;
   g.ids.reserve(distinct.size());
-  g.grads.resize(static_cast<int64_t>(distinct.size()), output_grad.cols());
+  g.grads.resize(static_cast<int64_t>(distinct.size()), dim);
+  float* gp = g.grads.data();
   for (size_t i = 0; i < distinct.size(); ++i) {
     g.ids.push_back(distinct[i].first);
-    g.grads.row(static_cast<int64_t>(i)) = sums.row(distinct[i].second);
+    std::copy_n(sp + distinct[i].second * dim, dim, gp + i * dim);
   }
   return g;
 }
