@@ -12,6 +12,8 @@
 namespace estuary {
 namespace {
 
+constexpr int64_t kPrefetchAhead = 8;  // entries; see CombineEmbeddings
+
 // safe_embedding_lookup_sparse prunes ids < 0 always, and weights <= 0 only
 // for the mean and sqrtn combiners (TF 2.15).
 bool Kept(const CategoricalIds& ids, int64_t k, Combiner combiner) {
@@ -85,7 +87,13 @@ absl::StatusOr<RowMatrixXf> CombineEmbeddings(const RowMatrixXf& table,
     // cost more than the arithmetic. Same operations, same order.
     const float* t = table.data();
     float* o = out.data();
-    for (int64_t k = 0; k < ids.size(); ++k) {
+    const int64_t n = ids.size();
+    for (int64_t k = 0; k < n; ++k) {
+      // The rows are scattered over a table that seldom fits in cache:
+      // fetch a few entries ahead so the misses overlap.
+      if (k + kPrefetchAhead < n && ids.ids[k + kPrefetchAhead] >= 0) {
+        __builtin_prefetch(t + ids.ids[k + kPrefetchAhead] * dim);
+      }
       if (!Kept(ids, k, combiner)) continue;
       const float w = ids.weight(k);
       const float* src = t + ids.ids[k] * dim;
