@@ -60,8 +60,8 @@ struct CsvParserOptions {
 // Splits one record into fields (quotes removed, "" unescaped). Errors are
 // InvalidArgument "field <i>: ..." (the caller adds the origin).
 absl::StatusOr<std::vector<std::string>> SplitCsvRecord(absl::string_view record, char delim);
-// The same into *fields, whose strings (and their capacity) it reuses; on an
-// error *fields holds a prefix of the fields.
+// The same into *fields, whose strings (and their capacity) it reuses; after
+// an error *fields holds no meaningful value.
 absl::Status SplitCsvRecordInto(absl::string_view record, char delim,
                                 std::vector<std::string>* fields);
 
