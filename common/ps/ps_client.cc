@@ -277,7 +277,18 @@ absl::Status PsClient::Initialize(uint64_t generation, const std::vector<PsVaria
       }
     }
     grpc::ByteBuffer request = writer.Finish(&req), response;
-    RETURN_IF_ERROR(Call(p, "Initialize", ps_wire::kInitialize, request, &response, deadline, true));
+    // A call sent on the connection to a PS that was killed just before
+    // fails Unavailable ("Socket closed") even with wait-for-ready; it never
+    // reached the PS's new incarnation: send it again (the next call waits
+    // for that incarnation) until the deadline, as WaitInitialized asks again.
+    while (true) {
+      absl::Status called =
+          Call(p, "Initialize", ps_wire::kInitialize, request, &response, deadline, true);
+      if (called.ok()) break;
+      if (!absl::IsUnavailable(called) || absl::Now() + absl::Milliseconds(100) >= deadline) {
+        return called;
+      }
+    }
     ps::InitializeResponse resp;
     FrameReader reader;
     RETURN_IF_ERROR(
