@@ -10,20 +10,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/did_you_mean.h"
+#include "common/prefetch.h"
 #include "common/status_macros.h"
 
 namespace estuary {
 namespace {
-
-// Sparse updates touch rows scattered over tables that seldom fit in cache:
-// the loops below fetch the rows a few entries ahead so the misses overlap.
-constexpr size_t kPrefetchAhead = 8;
-inline void PrefetchRow(const float* base, absl::Span<const int64_t> rows, size_t i,
-                        int64_t cols) {
-  if (i + kPrefetchAhead < rows.size()) {
-    __builtin_prefetch(base + rows[i + kPrefetchAhead] * cols, 1);
-  }
-}
 
 using Arr = Eigen::Map<Eigen::ArrayXf>;
 using ConstArr = Eigen::Map<const Eigen::ArrayXf>;
@@ -106,8 +97,8 @@ class Adagrad : public RowWiseOptimizer {
     float* v = var->data();
     float* acc = slots->by_name.at("accumulator").data();
     for (size_t i = 0; i < rows.size(); ++i) {
-      PrefetchRow(v, rows, i, cols);
-      PrefetchRow(acc, rows, i, cols);
+      PrefetchRowAhead<true>(v, rows, i, cols);
+      PrefetchRowAhead<true>(acc, rows, i, cols);
       const float* g = grads.data() + i * cols;
       float* a = acc + rows[i] * cols;
       float* w = v + rows[i] * cols;
@@ -155,9 +146,9 @@ class Ftrl : public RowWiseOptimizer {
     float* lin = slots->by_name.at("linear").data();
     const float two_l2 = 2.0f * l2_;
     for (size_t i = 0; i < rows.size(); ++i) {
-      PrefetchRow(var->data(), rows, i, cols);
-      PrefetchRow(acc, rows, i, cols);
-      PrefetchRow(lin, rows, i, cols);
+      PrefetchRowAhead<true>(var->data(), rows, i, cols);
+      PrefetchRowAhead<true>(acc, rows, i, cols);
+      PrefetchRowAhead<true>(lin, rows, i, cols);
       const float* g = grads.data() + i * cols;
       const int64_t off = rows[i] * cols;
       float* v = var->data() + off;

@@ -8,11 +8,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/prefetch.h"
 
 namespace estuary {
 namespace {
-
-constexpr int64_t kPrefetchAhead = 8;  // entries; see CombineEmbeddings
 
 // safe_embedding_lookup_sparse prunes ids < 0 always, and weights <= 0 only
 // for the mean and sqrtn combiners (TF 2.15).
@@ -89,11 +88,7 @@ absl::StatusOr<RowMatrixXf> CombineEmbeddings(const RowMatrixXf& table,
     float* o = out.data();
     const int64_t n = ids.size();
     for (int64_t k = 0; k < n; ++k) {
-      // The rows are scattered over a table that seldom fits in cache:
-      // fetch a few entries ahead so the misses overlap.
-      if (k + kPrefetchAhead < n && ids.ids[k + kPrefetchAhead] >= 0) {
-        __builtin_prefetch(t + ids.ids[k + kPrefetchAhead] * dim);
-      }
+      PrefetchRowAhead(t, ids.ids, static_cast<size_t>(k), dim);
       if (!Kept(ids, k, combiner)) continue;
       const float w = ids.weight(k);
       const float* src = t + ids.ids[k] * dim;

@@ -273,6 +273,10 @@ struct RingPlan {
   }
   // Whether item t belongs to the reduce-scatter (else the all-gather).
   bool reduce(size_t t) const { return t / k_segs < static_cast<size_t>(size - 1); }
+  // For all-gather item t: the reduce-scatter item that sent the range t
+  // receives into (all-gather step a receives the block reduce-scatter
+  // step a sent), so t lands in place only once that send is done.
+  size_t scatter_item(size_t t) const { return t - static_cast<size_t>(size - 1) * k_segs; }
   std::pair<size_t, size_t> send_range(size_t t) const {
     const size_t s = t / k_segs;
     const int b = reduce(t) ? mod(rank - static_cast<int64_t>(s))
@@ -497,6 +501,32 @@ class RingCommunicator final : public Communicator {
     // makes the order one that the code (and TSAN) can see.
     size_t sent ABSL_GUARDED_BY(mu) = 0;
     bool ended ABSL_GUARDED_BY(mu) = false;
+    // The sender: waits until the receiving thread has taken `item` (whose
+    // block the next send forwards): OK; DeadlineExceeded with an empty
+    // message at `deadline`; Aborted with an empty message if it stopped.
+    absl::Status AwaitReceived(size_t item, absl::Time deadline) {
+      absl::MutexLock l(&mu);
+      auto ready = [this, item]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return received > item || stop;
+      };
+      if (!mu.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
+        return absl::DeadlineExceededError("");
+      }
+      if (stop) return absl::AbortedError("");
+      return absl::OkStatus();
+    }
+    // The receiving thread: waits until the sender is past `item`: OK; DeadlineExceeded with an
+    // empty message at `deadline`; Aborted with an empty message if it
+    // ended (failed or stopped) before.
+    absl::Status AwaitSent(size_t item, absl::Time deadline) {
+      absl::MutexLock l(&mu);
+      auto past = [this, item]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return sent > item || ended; };
+      if (!mu.AwaitWithDeadline(absl::Condition(&past), deadline)) {
+        return absl::DeadlineExceededError("");
+      }
+      if (sent <= item) return absl::AbortedError("");
+      return absl::OkStatus();
+    }
     // Written by the sender before it sets `failed` / ends (read after
     // join).
     int error = 0;  // errno of a failed write
@@ -924,32 +954,9 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
   const int next_fd = fds_[next].get();
   const int prev_fd = fds_[prev].get();
   const size_t seg = std::max<size_t>(1, kSegmentBytes / sizeof(T));
-  const size_t max_block = (n + size_ - 1) / size_;
-  const size_t k_segs = (max_block + seg - 1) / seg;
-  const size_t steps = 2 * static_cast<size_t>(size_ - 1);
-  const size_t items = steps * k_segs;
-  auto mod = [this](int64_t x) { return static_cast<int>(((x % size_) + size_) % size_); };
-  auto block_begin = [n, this](int b) { return n * static_cast<size_t>(b) / size_; };
-  // Element range of item t (segment t % K of its step's block).
-  auto range = [&](int b, size_t k) {
-    const size_t end = block_begin(b + 1);
-    const size_t begin = std::min(end, block_begin(b) + k * seg);
-    return std::make_pair(begin, std::min(end, begin + seg));
-  };
-  auto send_range = [&](size_t t) {
-    const size_t s = t / k_segs;
-    const int b = s < static_cast<size_t>(size_ - 1)
-                      ? mod(rank_ - static_cast<int64_t>(s))
-                      : mod(rank_ + 1 - static_cast<int64_t>(s - (size_ - 1)));
-    return range(b, t % k_segs);
-  };
-  auto recv_range = [&](size_t t) {
-    const size_t s = t / k_segs;
-    const int b = s < static_cast<size_t>(size_ - 1)
-                      ? mod(rank_ - static_cast<int64_t>(s) - 1)
-                      : mod(rank_ - static_cast<int64_t>(s - (size_ - 1)));
-    return range(b, t % k_segs);
-  };
+  const RingPlan plan(n, size_, rank_, seg);
+  const size_t items = plan.items;
+  const size_t k_segs = plan.k_segs;
   scratch_.resize(seg * sizeof(T));
   T* scratch = reinterpret_cast<T*>(scratch_.data());
 
@@ -967,7 +974,7 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
     }
     sender = std::thread([&] {
       RunSender(&sender_state, next_fd, call, items, k_segs, [&](size_t t) {
-        const auto [begin, end] = send_range(t);
+        const auto [begin, end] = plan.send_range(t);
         return std::make_pair(reinterpret_cast<const char*>(data + begin),
                               (end - begin) * sizeof(T));
       });
@@ -1010,7 +1017,7 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
       }
       while (!threaded && !send_blocked && send_item < items &&
              (send_item < k_segs || send_item - k_segs < recv_item)) {
-        const auto [begin, end] = send_range(send_item);
+        const auto [begin, end] = plan.send_range(send_item);
         const size_t len = (end - begin) * sizeof(T);
         if (send_off == len) {
           ++send_item;
@@ -1053,9 +1060,9 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
         return PeerError(call, prev, errno, true);
       }
       while (!recv_blocked && recv_item < items) {
-        const auto [begin, end] = recv_range(recv_item);
+        const auto [begin, end] = plan.recv_range(recv_item);
         const size_t len = (end - begin) * sizeof(T);
-        const bool reduce = recv_item / k_segs < static_cast<size_t>(size_ - 1);
+        const bool reduce = plan.reduce(recv_item);
         if (recv_off == len) {
           if (reduce && len > 0) AddInto(data + begin, scratch, end - begin);
           ++recv_item;
@@ -1071,15 +1078,7 @@ absl::Status RingCommunicator::RingAllReduce(T* data, size_t n, const Call& call
           // In place over the reduce-scatter's send item of the same range
           // (all-gather step a receives chunk rank - a, which reduce-scatter
           // step a sent): wait until the sender is past it.
-          const size_t sent_item = recv_item - static_cast<size_t>(size_ - 1) * k_segs;
-          absl::MutexLock l(&sender_state.mu);
-          auto past = [&sender_state, sent_item]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return sender_state.sent > sent_item || sender_state.ended;
-          };
-          if (!sender_state.mu.AwaitWithDeadline(absl::Condition(&past), call.deadline)) {
-            return absl::DeadlineExceededError("");
-          }
-          if (sender_state.sent <= sent_item) return absl::AbortedError("");  // it failed
+          RETURN_IF_ERROR(sender_state.AwaitSent(plan.scatter_item(recv_item), call.deadline));
         }
         char* dest =
             reduce ? reinterpret_cast<char*>(scratch) : reinterpret_cast<char*>(data + begin);
@@ -1247,8 +1246,7 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
         while (recv_item < items) {
           if (!empty(plan.recv_range(recv_item))) {
             // An all-gather item lands where the reduce-scatter sent from.
-            if (!plan.reduce(recv_item) &&
-                send_item <= recv_item - static_cast<size_t>(size_ - 1) * k_segs) {
+            if (!plan.reduce(recv_item) && send_item <= plan.scatter_item(recv_item)) {
               break;
             }
             if (!in.CanConsume()) break;
@@ -1310,17 +1308,12 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
       };
       for (size_t t = 0; t < items; ++t) {
         if (t >= k_segs) {
-          absl::MutexLock l(&st.mu);
-          const size_t need = t - k_segs;
-          auto ready = [&st, need]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return st.received > need || st.stop;
-          };
-          if (!st.mu.AwaitWithDeadline(absl::Condition(&ready), call.deadline)) {
+          const absl::Status r = st.AwaitReceived(t - k_segs, call.deadline);
+          if (absl::IsDeadlineExceeded(r)) {
             st.timed_out = true;  // waiting for this rank's receiver
             fail();
-            return;
           }
-          if (st.stop) return;
+          if (!r.ok()) return;
         }
         if (!empty(plan.send_range(t))) {
           while (!out.CanProduce()) {
@@ -1358,15 +1351,7 @@ absl::Status RingCommunicator::ShmRingAllReduce(T* data, size_t n, const Call& c
           if (!plan.reduce(recv_item)) {
             // In place over the reduce-scatter's send item of the same
             // range: wait until the sender has copied it out.
-            const size_t sent_item = recv_item - static_cast<size_t>(size_ - 1) * k_segs;
-            absl::MutexLock l(&st.mu);
-            auto past = [&st, sent_item]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-              return st.sent > sent_item || st.ended;
-            };
-            if (!st.mu.AwaitWithDeadline(absl::Condition(&past), call.deadline)) {
-              return absl::DeadlineExceededError("");
-            }
-            if (st.sent <= sent_item) return absl::AbortedError("");  // it failed
+            RETURN_IF_ERROR(st.AwaitSent(plan.scatter_item(recv_item), call.deadline));
           }
           while (!in.CanConsume()) {
             absl::StatusOr<bool> r =
@@ -1470,17 +1455,12 @@ void RingCommunicator::RunSender(SenderState* st, int fd, const Call& call, size
   if (!write_all(reinterpret_cast<const char*>(&call.header), kHeaderBytes)) return;
   for (size_t t = 0; t < items; ++t) {
     if (t >= k_segs) {
-      absl::MutexLock l(&st->mu);
-      const size_t need = t - k_segs;
-      auto ready = [st, need]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return st->received > need || st->stop;
-      };
-      if (!st->mu.AwaitWithDeadline(absl::Condition(&ready), call.deadline)) {
+      const absl::Status r = st->AwaitReceived(t - k_segs, call.deadline);
+      if (absl::IsDeadlineExceeded(r)) {
         st->timed_out = true;  // waiting for this rank's receiver, not the socket
         fail();
-        return;
       }
-      if (st->stop) return;
+      if (!r.ok()) return;
     }
     const auto [p, len] = item(t);
     if (len > 0 && !write_all(p, len)) return;
